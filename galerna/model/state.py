@@ -1,0 +1,67 @@
+"""Lease states and the transitions allowed between them (after Haizea's)."""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class LeaseState(StrEnum):
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    PREPARING = "preparing"
+    READY = "ready"
+    ACTIVE = "active"
+    SUSPENDING = "suspending"
+    SUSPENDED_PENDING = "suspended-pending"
+    SUSPENDED_QUEUED = "suspended-queued"
+    SUSPENDED_SCHEDULED = "suspended-scheduled"
+    MIGRATING = "migrating"
+    RESUMING = "resuming"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+    @property
+    def final(self) -> bool:
+        return self in _FINAL
+
+
+S = LeaseState
+_FINAL = {S.DONE, S.CANCELLED, S.FAILED, S.REJECTED}
+_ENDS = {S.CANCELLED, S.FAILED}
+
+TRANSITIONS: dict[LeaseState, frozenset[LeaseState]] = {
+    S.PENDING: frozenset({S.SCHEDULED, S.QUEUED, S.REJECTED, S.CANCELLED}),
+    S.QUEUED: frozenset({S.SCHEDULED, S.CANCELLED, S.REJECTED}),
+    # A scheduled lease can be unscheduled (preempted before it starts) back to the queue.
+    S.SCHEDULED: frozenset({S.PREPARING, S.READY, S.ACTIVE, S.QUEUED, S.PENDING, S.SCHEDULED} | _ENDS),
+    S.PREPARING: frozenset({S.READY, S.QUEUED, S.PENDING} | _ENDS),
+    S.READY: frozenset({S.ACTIVE, S.QUEUED, S.PENDING} | _ENDS),
+    # ACTIVE -> QUEUED is cancel-and-requeue; ACTIVE -> ACTIVE never happens.
+    S.ACTIVE: frozenset({S.SUSPENDING, S.QUEUED, S.DONE} | _ENDS),
+    S.SUSPENDING: frozenset({S.SUSPENDED_PENDING} | _ENDS),
+    S.SUSPENDED_PENDING: frozenset({S.SUSPENDED_QUEUED, S.SUSPENDED_SCHEDULED} | _ENDS),
+    S.SUSPENDED_QUEUED: frozenset({S.SUSPENDED_SCHEDULED} | _ENDS),
+    S.SUSPENDED_SCHEDULED: frozenset(
+        {S.SUSPENDED_QUEUED, S.SUSPENDED_PENDING, S.MIGRATING, S.RESUMING} | _ENDS
+    ),
+    S.MIGRATING: frozenset({S.SUSPENDED_SCHEDULED, S.RESUMING} | _ENDS),
+    S.RESUMING: frozenset({S.ACTIVE} | _ENDS),
+    S.DONE: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.FAILED: frozenset(),
+    S.REJECTED: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    def __init__(self, lease_id: str, old: LeaseState, new: LeaseState):
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[old])) or "none (final state)"
+        super().__init__(f"lease {lease_id}: illegal transition {old.value} -> {new.value} (allowed: {allowed})")
+        self.lease_id, self.old, self.new = lease_id, old, new
+
+
+def check_transition(lease_id: str, old: LeaseState, new: LeaseState) -> None:
+    if new not in TRANSITIONS[old]:
+        raise IllegalTransition(lease_id, old, new)
