@@ -1,0 +1,97 @@
+"""What enactment believes about each VM: where it is, what it should be, what was last seen.
+
+The executor writes the desired side as operations succeed; the monitor
+writes the observed side from events and reconciles; recovery reads both.
+The daemon seeds it from its database (see :mod:`galerna.enact.reconcile`).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Callable, Protocol, Sequence, Mapping
+
+from galerna.enact.driver import HostState, VMSpec, VMState
+
+
+class Desired(StrEnum):
+    RUNNING = "running"
+    SUSPENDED = "suspended"
+    ABSENT = "absent"
+
+
+@dataclass(frozen=True)
+class VMRecord:
+    spec: VMSpec
+    host: str
+    desired: Desired = Desired.RUNNING
+    observed: VMState = VMState.UNKNOWN
+    state_file: str | None = None
+    since: float = 0.0  # when ``observed`` last changed
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+class Rescheduler(Protocol):
+    """Implemented by the daemon's scheduler."""
+
+    def reschedule(self, lease_id: str | None, vms: Sequence[VMSpec], avoid: Sequence[str], reason: str
+                   ) -> Mapping[str, str] | None:
+        """A new host URI for every VM, found without breaking any accepted advance
+        reservation, or None when there is none now (enactment then reports the
+        lease for requeueing). ``avoid`` lists hosts that must not be used."""
+
+
+Listener = Callable[[VMRecord, VMState, VMState], None]
+
+
+class Inventory:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._vms: dict[str, VMRecord] = {}
+        self.hosts: dict[str, HostState] = {}
+        self._listeners: list[Listener] = []
+
+    def on_change(self, fn: Listener) -> None:
+        """``fn(record, old_observed, new_observed)`` on every change of an observed state."""
+        self._listeners.append(fn)
+
+    def put(self, record: VMRecord) -> None:
+        with self._lock:
+            self._vms[record.name] = record
+
+    def get(self, name: str) -> VMRecord | None:
+        with self._lock:
+            return self._vms.get(name)
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            self._vms.pop(name, None)
+
+    def all(self) -> list[VMRecord]:
+        with self._lock:
+            return list(self._vms.values())
+
+    def on_host(self, uri: str) -> list[VMRecord]:
+        with self._lock:
+            return [r for r in self._vms.values() if r.host == uri]
+
+    def update(self, name: str, **changes: object) -> VMRecord | None:
+        with self._lock:
+            rec = self._vms.get(name)
+            if rec is None:
+                return None
+            new = replace(rec, **changes)  # type: ignore[arg-type]
+            if new.observed is not rec.observed:
+                new = replace(new, since=time.monotonic())
+            self._vms[name] = new
+        if new.observed is not rec.observed:
+            for fn in list(self._listeners):
+                fn(new, rec.observed, new.observed)
+        return new
+
+    def observe(self, name: str, state: VMState) -> VMRecord | None:
+        return self.update(name, observed=state)
