@@ -56,6 +56,7 @@ class Action:
     image_source: str | None = None
     lease_id: str | None = None
     tenant: str | None = None
+    stale: bool = False  # removes a stale copy: leaves the inventory alone
     id: int = field(default_factory=lambda: next(_ids))
 
     @classmethod
@@ -166,6 +167,11 @@ class Executor:
         """Submit every action and wait for all of them; results in the order given."""
         futures = [self.submit(a) for a in actions]
         return [f.result(timeout) for f in futures]
+
+    def busy(self, vm: str) -> bool:
+        """Whether an action of this VM is queued or running."""
+        with self._lock:
+            return vm in self._tails
 
     def close(self, wait: bool = True) -> None:
         with self._lock:
@@ -282,6 +288,8 @@ class Executor:
     def _record(self, a: Action, info: VMInfo) -> None:
         inv = self.inventory
         k = a.kind
+        if a.stale:
+            return
         if k is Op.DEPLOY and a.spec is not None:
             inv.put(VMRecord(a.spec, a.host, Desired.RUNNING, info.state, since=time.monotonic()))
         elif k in (Op.SHUTDOWN, Op.DESTROY):
