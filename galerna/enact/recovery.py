@@ -98,6 +98,7 @@ class RecoveryManager:
         self.clock = clock
         self.events: list[RecoveryEvent] = []
         self.error_since: dict[str, float] = {}
+        self.down_since: dict[str, float] = {}  # VM -> when first seen not running on a host that answers
         self.fenced: set[str] = set()
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
@@ -142,9 +143,12 @@ class RecoveryManager:
                     down_vms.setdefault(rec.host, []).append(rec)
                 continue
             if rec.observed in (VMState.RUNNING, VMState.PAUSED, VMState.UNKNOWN):
+                self.down_since.pop(rec.name, None)
                 continue
-            since = max(rec.since, self.error_since.get(rec.host, 0.0))
+            # its host answers but does not run it: restart after the grace period (the host may bring it back)
+            since = self.down_since.setdefault(rec.name, now)
             if now - since >= self.config.grace_period:
+                self.down_since.pop(rec.name, None)
                 self._restart_in_place(rec)
         if self.config.mode is RecoveryMode.RESCHEDULE:
             for uri, recs in down_vms.items():
