@@ -1,0 +1,1 @@
+"""Small plug-in points of the scheduler: admission, preemption, host selection."""

@@ -1,0 +1,742 @@
+"""The lease scheduler: given its state and an event, it returns what happened.
+
+Pure: no clock, no I/O, no threads. The shell (simulator or daemon) tells it
+the time with every call, asks :meth:`next_event_time` when it must call
+:meth:`advance` next, and reads the returned :class:`Event` list.
+
+Best-effort leases wait in a queue ordered by submit time. A scheduling round
+gives each queued lease either a start now or — as the backfilling mode
+allows — a reservation in the future. When capacity frees early (a lease ends
+before its requested time, a lease is cancelled) the future reservations are
+*compressed*: each, in queue order, moves to the earliest start it can get,
+never later than it had; advance reservations never move.
+"""
+from __future__ import annotations
+
+import heapq
+from math import inf
+
+from sortedcontainers import SortedKeyList
+
+from galerna.config.schema import (
+    Admission,
+    Backfilling,
+    Config,
+    MigrationMode,
+    Preemption,
+    SuspensionMode,
+)
+from galerna.model.lease import LeaseRequest, LeaseType
+from galerna.model.site import Site
+from galerna.model.state import LeaseState as S
+from galerna.schedule.lease import Activity, Lease, Phase
+from galerna.schedule.mapper import Mapper, min_vec, total_demand
+from galerna.schedule.plan import Event, Notice
+from galerna.schedule.policies.host_selection import POLICIES
+from galerna.schedule.slottable import SlotTable
+from galerna.schedule.timeline import EPS
+from galerna.schedule.timing import Timing
+
+A = Activity
+
+
+def _order(lease: Lease) -> tuple[float, int]:
+    return (lease.req.submit, lease.seq)
+
+
+class LeaseScheduler:
+    def __init__(self, site: Site, config: Config | None = None, now: float = 0.0):
+        self.config = config or Config()
+        self.cfg = self.config.scheduling
+        self.site = site
+        self.slots = SlotTable(site, now)
+        self.mapper = Mapper(self.slots, POLICIES[self.cfg.host_selection])
+        self.timing = Timing(self.cfg)
+        self.now = now
+        self.leases: dict[str, Lease] = {}
+        self.queue = SortedKeyList(key=_order)  # waiting without a reservation
+        self.reserved = SortedKeyList(key=_order)  # BE/deadline with a future reservation
+        self._by_seq: dict[int, Lease] = {}
+        self.live: set[Lease] = set()  # accepted, not yet in a final state
+        self._replan_after_accept: list[Lease] = []
+        self._fit_cache: dict[tuple, str | None] = {}
+        # Host-intervals whose capacity was given back since the last compression.
+        self._spans: list[tuple[int, float, float]] = []
+        self._heap: list[tuple[float, int, int, int]] = []
+        self._tick = 0
+        self._out: list[Event] = []
+        self._freed = False  # capacity was released early: compress
+        self._changed = False  # something ended or arrived: run a queue round
+        total = self.slots.total.capacity
+        self._site_total = total
+        self._host_caps = self.slots.caps
+
+    # ================================================================ API
+    def submit(self, req: LeaseRequest, now: float) -> list[Event]:
+        """A new lease request arrives at ``now``."""
+        self._process(now)
+        if req.id in self.leases:
+            raise ValueError(f"lease {req.id} already submitted")
+        lease = Lease(req=req, vecs=tuple(self.site.vector(n) for n in req.nodes), seq=len(self._by_seq))
+        lease.remaining = self.timing.run_time(req.duration)
+        self.leases[req.id] = lease
+        self._by_seq[lease.seq] = lease
+        self.live.add(lease)
+        why = self._never_fits(lease)
+        if why is None and req.type is LeaseType.AR and self.cfg.admission is Admission.NO_ARS:
+            why = "advance reservations are not admitted (admission policy no-ars)"
+        if why is not None:
+            self._reject(lease, now, why)
+        elif req.type is LeaseType.AR:
+            self._schedule_exact(lease, now)
+        elif req.type is LeaseType.IM:
+            self._schedule_immediate(lease, now)
+        elif req.type is LeaseType.DEADLINE:
+            self._schedule_deadline(lease, now)
+        else:
+            lease.to(S.QUEUED)
+            self.queue.add(lease)
+            self._emit(now, lease, Notice.QUEUED)
+            self._changed = True
+        self._settle(now)
+        return self._drain()
+
+    def vms_finished(self, lease_id: str, now: float) -> list[Event]:
+        """The lease's VMs stopped running at ``now`` (before their requested end)."""
+        self._process(now)
+        lease = self.leases[lease_id]
+        if not lease.phases or lease.phases[0].activity is not A.RUN or not lease.phases[0].started:
+            raise ValueError(f"lease {lease_id} is not running")
+        run = lease.phases[0]
+        if now < run.end - EPS:
+            self._release(lease, now)
+            lease.remaining = now - run.start
+            run.end = now
+            run.lost = False
+            lease.phases = [run] + self._shutdown_phase(now, run.hosts)
+            self._hold(lease, lease.phases[1:])
+            self._freed = True
+        self._step(lease, now)
+        self._settle(now)
+        return self._drain()
+
+    def cancel(self, lease_id: str, now: float, reason: str = "cancelled") -> list[Event]:
+        self._process(now)
+        lease = self.leases[lease_id]
+        if lease.state.final:
+            raise ValueError(f"lease {lease_id} is already {lease.state.value}")
+        self._release(lease, now)
+        if lease.phases and lease.phases[0].started:
+            p = lease.phases[0]
+            p.end = max(now, p.start)
+            lease.history.append(p)
+        lease.phases = []
+        lease.version += 1
+        self._unlist(lease)
+        lease.reason = reason
+        self._finish(lease, S.CANCELLED)
+        self._emit(now, lease, Notice.CANCELLED, reason)
+        self._freed = True
+        self._settle(now)
+        return self._drain()
+
+    def advance(self, now: float) -> list[Event]:
+        """Carry out everything planned up to ``now``."""
+        self._process(now)
+        self._settle(now)
+        return self._drain()
+
+    def next_event_time(self) -> float:
+        heap = self._heap
+        while heap:
+            t, _, seq, version = heap[0]
+            if self._by_seq[seq].version == version:
+                return t
+            heapq.heappop(heap)
+        return inf
+
+    def waiting(self) -> int:
+        """Leases submitted and not yet running: queued or holding a future reservation."""
+        return len(self.queue) + len(self.reserved)
+
+    # ======================================================== event engine
+    def _process(self, now: float) -> None:
+        heap = self._heap
+        while heap and heap[0][0] <= now + EPS:
+            t, _, seq, version = heapq.heappop(heap)
+            lease = self._by_seq[seq]
+            if lease.version == version:
+                self._step(lease, t)
+        self.now = max(self.now, now)
+
+    def _settle(self, now: float) -> None:
+        if self._freed:
+            self._freed = False
+            self._compress(now)
+            self._changed = True
+        if self._changed:
+            self._changed = False
+            self._round(now)
+            self.slots.prune(now)
+
+    def _drain(self) -> list[Event]:
+        out, self._out = self._out, []
+        return out
+
+    def _emit(self, t: float, lease: Lease, notice: Notice, detail: str = "", hosts=(), until=None) -> None:
+        self._out.append(Event(t, lease.id, notice, detail, tuple(hosts), until))
+
+    def _push(self, lease: Lease) -> None:
+        if not lease.phases:
+            return
+        p = lease.phases[0]
+        t = p.end if p.started else p.start
+        self._tick += 1
+        heapq.heappush(self._heap, (t, self._tick, lease.seq, lease.version))
+
+    def _step(self, lease: Lease, t: float) -> None:
+        while lease.phases:
+            p = lease.phases[0]
+            if not p.started:
+                if p.start > t + EPS:
+                    break
+                p.started = True
+                self._phase_started(lease, p, t)
+            if p.end <= t + EPS:
+                lease.phases.pop(0)
+                self._phase_ended(lease, p, t)
+            else:
+                break
+        if lease.phases:
+            self._push(lease)
+        elif lease.state is S.ACTIVE and lease.remaining <= EPS:
+            self._finish(lease, S.DONE)
+            self._emit(t, lease, Notice.DONE)
+
+    def _phase_started(self, lease: Lease, p: Phase, t: float) -> None:
+        act = p.activity
+        if act is A.TRANSFER:
+            if lease.state is S.SCHEDULED:
+                lease.to(S.PREPARING)
+        elif act in (A.BOOT, A.RUN):
+            if lease.state is S.PREPARING:
+                lease.to(S.READY)
+            if lease.state in (S.SCHEDULED, S.READY):
+                lease.to(S.ACTIVE)
+                self._unlist(lease)
+            lease.hosts = p.hosts
+            lease.booted = True
+        elif act is A.SUSPEND:
+            lease.to(S.SUSPENDING)
+        elif act is A.MIGRATE:
+            lease.to(S.MIGRATING)
+            self._unlist(lease)
+        elif act is A.RESUME:
+            if lease.state is S.SUSPENDED_SCHEDULED:
+                lease.to(S.RESUMING)
+            elif lease.state is S.MIGRATING:
+                lease.to(S.RESUMING)
+            self._unlist(lease)
+            lease.hosts = p.hosts
+        self._emit(t, lease, Notice.PHASE_STARTED, act.value, p.hosts, p.end)
+
+    def _phase_ended(self, lease: Lease, p: Phase, t: float) -> None:
+        act = p.activity
+        self._changed = True
+        if act is A.RUN and p.lost:
+            lease.lost.append(p)
+            self._emit(t, lease, Notice.PREEMPTED, "requeue", p.hosts)
+            lease.remaining = self.timing.run_time(lease.req.duration)
+            lease.hosts = None
+            lease.booted = False
+            lease.to(S.QUEUED)
+            self.queue.add(lease)
+            return
+        lease.history.append(p)
+        self._emit(t, lease, Notice.PHASE_ENDED, act.value, p.hosts)
+        if act is A.RUN:
+            lease.remaining -= p.end - p.start
+            if lease.remaining < EPS:
+                lease.remaining = 0.0
+        elif act is A.SUSPEND:
+            lease.to(S.SUSPENDED_PENDING)
+            lease.suspensions += 1
+            if lease.phases:
+                lease.to(S.SUSPENDED_SCHEDULED)
+                self.reserved.add(lease)
+            else:
+                lease.to(S.SUSPENDED_QUEUED)
+                self.queue.add(lease)
+        elif act is A.MIGRATE:
+            lease.to(S.SUSPENDED_SCHEDULED)
+            lease.hosts = p.hosts
+        elif act is A.RESUME:
+            lease.to(S.ACTIVE)
+        elif act is A.TRANSFER:
+            if not (lease.phases and lease.phases[0].activity is A.TRANSFER):
+                lease.to(S.READY)
+
+    # ========================================================= reservations
+    def _hold(self, lease: Lease, phases: list[Phase]) -> None:
+        for p in phases:
+            if p.holds:
+                for node, h in enumerate(p.hosts):
+                    self.slots.reserve(h, p.start, p.end, lease.vecs[node])
+
+    def _release(self, lease: Lease, from_t: float, track: bool = True) -> None:
+        """Give back what the lease's planned phases hold from ``from_t`` on."""
+        for p in lease.phases:
+            s = max(p.start, from_t)
+            if p.holds and p.end > s + EPS:
+                for node, h in enumerate(p.hosts):
+                    self.slots.release(h, s, p.end, lease.vecs[node])
+                    if track:
+                        self._spans.append((h, s, p.end))
+
+    def _adopt(self, lease: Lease, phases: list[Phase]) -> None:
+        self._hold(lease, phases)
+        lease.phases = phases
+        lease.version += 1
+        self._push(lease)
+
+    def _finish(self, lease: Lease, state: S) -> None:
+        lease.to(state)
+        self.live.discard(lease)
+
+    def _unlist(self, lease: Lease) -> None:
+        if lease in self.queue:
+            self.queue.remove(lease)
+        if lease in self.reserved:
+            self.reserved.remove(lease)
+
+    def _shutdown_phase(self, t: float, hosts: tuple[int, ...]) -> list[Phase]:
+        s = self.cfg.shutdown_time
+        return [Phase(A.SHUTDOWN, t, t + s, hosts)] if s > 0 else []
+
+    def _boot_time(self, lease: Lease) -> float:
+        return 0.0 if lease.type is LeaseType.IM else self.cfg.boot_overhead
+
+    def _fresh_phases(self, lease: Lease, start: float, hosts: tuple[int, ...]) -> list[Phase]:
+        t = start
+        out = []
+        b = self._boot_time(lease)
+        if b > 0:
+            out.append(Phase(A.BOOT, t, t + b, hosts))
+            t += b
+        out.append(Phase(A.RUN, t, t + lease.remaining, hosts))
+        return out + self._shutdown_phase(t + lease.remaining, hosts)
+
+    def _fresh_length(self, lease: Lease) -> float:
+        return self._boot_time(lease) + lease.remaining + self.cfg.shutdown_time
+
+    def _memories(self, lease: Lease) -> list[float]:
+        return [n.get("memory", 0.0) for n in lease.req.nodes]
+
+    def _resume_phases(self, lease: Lease, start: float, hosts: tuple[int, ...]) -> list[Phase]:
+        mems = self._memories(lease)
+        src = lease.hosts or hosts
+        out = []
+        t = start
+        m = self.timing.migrate_time(mems, self._image_mb(lease), src, hosts)
+        if m > 0:
+            out.append(Phase(A.MIGRATE, t, t + m, hosts))
+            t += m
+        r = self.timing.resume_time(mems, hosts)
+        if r > 0:
+            out.append(Phase(A.RESUME, t, t + r, hosts))
+            t += r
+        out.append(Phase(A.RUN, t, t + lease.remaining, hosts))
+        return out + self._shutdown_phase(t + lease.remaining, hosts)
+
+    def _image_mb(self, lease: Lease) -> float:
+        return lease.req.image.size_mb if lease.req.image else 0.0
+
+    def _find(self, lease: Lease, earliest: float, latest_start: float = inf, now_only: bool = False) -> list[Phase] | None:
+        """Phases for the lease's next stretch of work starting as early as possible."""
+        mapper = self.mapper
+        if lease.state in (S.SUSPENDED_QUEUED, S.SUSPENDED_SCHEDULED):
+            return self._find_resume(lease, earliest, latest_start, now_only)
+        length = self._fresh_length(lease)
+        if now_only:
+            hosts = mapper.map_at(lease.vecs, earliest, earliest + length)
+            return None if hosts is None else self._fresh_phases(lease, earliest, hosts)
+        found = mapper.earliest(lease.vecs, length, earliest, latest_start)
+        return None if found is None else self._fresh_phases(lease, *found)
+
+    def _find_resume(self, lease: Lease, earliest: float, latest_start: float, now_only: bool) -> list[Phase] | None:
+        mems = self._memories(lease)
+        old = lease.hosts
+        assert old is not None
+        best: list[Phase] | None = None
+        stay = self.timing.resume_time(mems, old) + lease.remaining + self.cfg.shutdown_time
+        t = earliest
+        slots = self.slots
+        need = total_demand(lease.vecs)
+        while t <= latest_start + EPS and t != inf:
+            t2 = slots.total_fits(t, t + stay, need)
+            if t2 != t:
+                t = t2
+                continue
+            if self.mapper.map_fixed(lease.vecs, old, t, t + stay):
+                best = self._resume_phases(lease, t, old)
+                break
+            if now_only:
+                break
+            t = slots.total.next_change(t)
+        if self.cfg.migration is MigrationMode.NO:
+            return best
+        # Elsewhere, paying for the move; an upper bound of the move reserves the window.
+        move = self.timing.migrate_time(mems, self._image_mb(lease), old, [-1] * len(old))
+        if self.cfg.migration is MigrationMode.YES:
+            move = sum((m + self._image_mb(lease)) / self.cfg.migration_bandwidth for m in mems)
+        length = move + self.timing.resume_time(mems, old) + lease.remaining + self.cfg.shutdown_time
+        limit = min(latest_start, best[0].start - EPS) if best else latest_start
+        if now_only:
+            hosts = self.mapper.map_at(lease.vecs, earliest, earliest + length)
+            found = (earliest, hosts) if hosts is not None and earliest <= limit + EPS else None
+        else:
+            found = self.mapper.earliest(lease.vecs, length, earliest, limit)
+        if found is not None:
+            return self._resume_phases(lease, *found)
+        return best
+
+    # ============================================================ admission
+    def _never_fits(self, lease: Lease) -> str | None:
+        if lease.vecs not in self._fit_cache:
+            self._fit_cache[lease.vecs] = self._never_fits_uncached(lease)
+        return self._fit_cache[lease.vecs]
+
+    def _never_fits_uncached(self, lease: Lease) -> str | None:
+        need = total_demand(lease.vecs)
+        names = self.site.resource_types
+        for r, (x, cap) in enumerate(zip(need, self._site_total)):
+            if x > cap + EPS:
+                return f"needs {x:g} {names[r]} in total, the site has {cap:g}"
+        for i, v in enumerate(lease.vecs):
+            if not any(all(x <= c + EPS for x, c in zip(v, cap)) for cap in self._host_caps):
+                return f"node {i} needs more than any single host has"
+        if self.mapper.map_at(lease.vecs, inf, inf) is None:  # at infinity the site is empty
+            return f"its {lease.req.n_nodes} VMs cannot be placed on the site's hosts together"
+        return None
+
+    def _reject(self, lease: Lease, t: float, why: str) -> None:
+        lease.reason = why
+        self._finish(lease, S.REJECTED)
+        self._emit(t, lease, Notice.REJECTED, why)
+
+    def _accept(self, lease: Lease, phases: list[Phase], t: float) -> None:
+        self._adopt(lease, phases)
+        lease.to(S.SCHEDULED)
+        self._emit(t, lease, Notice.ACCEPTED, hosts=phases[0].hosts, until=phases[0].start)
+        victims, self._replan_after_accept = self._replan_after_accept, []
+        for v in victims:
+            self._replan_deadline_remainder(v, t)
+        self._step(lease, t)
+
+    def _schedule_exact(self, lease: Lease, now: float) -> None:
+        req = lease.req
+        start = req.start - self._boot_time(lease)
+        if start < now + self.cfg.non_schedulable_interval - EPS:
+            self._reject(lease, now, f"requested start {req.start:g} leaves no time to prepare (now {now:g})")
+            return
+        end = start + self._fresh_length(lease)
+        hosts = self.mapper.map_at(lease.vecs, start, end)
+        if hosts is None and self.cfg.preemption is not Preemption.NONE:
+            hosts = self._preempt_for(lease, start, end, now)
+        if hosts is None:
+            self._reject(lease, now, f"no capacity for {req.n_nodes} VMs at {req.start:g}")
+            return
+        self._accept(lease, self._fresh_phases(lease, start, hosts), now)
+
+    def _schedule_immediate(self, lease: Lease, now: float) -> None:
+        phases = self._find(lease, now, now_only=True)
+        if phases is None:
+            self._reject(lease, now, f"no capacity for {lease.req.n_nodes} VMs now")
+            return
+        self._accept(lease, phases, now)
+
+    def _deadline_window(self, lease: Lease, now: float) -> tuple[float, float]:
+        earliest = max(now + self.cfg.non_schedulable_interval, lease.req.start or 0.0)
+        # The run (not the shutdown) must end by the deadline.
+        latest = lease.req.deadline - (self._fresh_length(lease) - self.cfg.shutdown_time)
+        return earliest, latest
+
+    def _schedule_deadline(self, lease: Lease, now: float) -> None:
+        earliest, latest = self._deadline_window(lease, now)
+        phases = self._find(lease, earliest, latest) if earliest <= latest + EPS else None
+        if phases is None and self.cfg.preemption is Preemption.DEADLINE_AWARE and earliest <= latest + EPS:
+            length = self._fresh_length(lease)
+            hosts = self._preempt_for(lease, earliest, earliest + length, now)
+            if hosts is not None:
+                phases = self._fresh_phases(lease, earliest, hosts)
+        if phases is None:
+            self._reject(lease, now, f"cannot finish by its deadline {lease.req.deadline:g}")
+            return
+        self._accept(lease, phases, now)
+        if lease.state is S.SCHEDULED:
+            self.reserved.add(lease)
+
+    # ============================================================ preemption
+    def _victim_types(self, requester: Lease) -> set[LeaseType]:
+        if requester.type is LeaseType.AR:
+            return {LeaseType.BE, LeaseType.DEADLINE}
+        return {LeaseType.BE}
+
+    def _candidates(self, requester: Lease, start: float, end: float, now: float) -> list[Lease]:
+        types = self._victim_types(requester)
+        out = []
+        for lease in self.live:
+            if lease is requester or lease.type not in types or not lease.req.preemptible:
+                continue
+            if not lease.phases or lease.state.final:
+                continue
+            p0 = lease.phases[0]
+            overlaps = any(p.holds and p.start < end - EPS and p.end > start + EPS for p in lease.phases)
+            if not overlaps:
+                continue
+            if p0.started and not (p0.activity is A.RUN and p0.end > start + EPS and lease.state is S.ACTIVE):
+                continue  # booting, suspending, resuming, migrating or shutting down: leave it be
+            out.append(lease)
+        # Cheapest first: unstarted reservations, then the most recently submitted.
+        out.sort(key=lambda L: (L.phases[0].started, -L.req.submit, -L.seq))
+        return out
+
+    def _can_suspend(self, lease: Lease, at: float, now: float) -> float | None:
+        """When the suspension must begin for the VMs to be saved by ``at``, or None."""
+        mode = self.cfg.suspension
+        if mode is SuspensionMode.NONE or (mode is SuspensionMode.SERIAL_ONLY and lease.req.n_nodes > 1):
+            return None
+        run = lease.phases[0]
+        s = self.timing.suspend_time(self._memories(lease), run.hosts)
+        begin = at - s
+        if begin < now - EPS or begin <= run.start + EPS:
+            return None
+        return begin
+
+    def _preempt_for(self, lease: Lease, start: float, end: float, now: float) -> tuple[int, ...] | None:
+        """Preempt leases until ``lease`` fits on [start, end); the hosts, or None."""
+        candidates = self._candidates(lease, start, end, now)
+        if not candidates:
+            return None
+        for _ in range(2):
+            chosen, hosts = self._trial(lease, candidates, start, end, now)
+            if hosts is None:
+                return None
+            stuck = [v for v in chosen if v.type is LeaseType.DEADLINE and not self._deadline_survives(v, chosen, lease, start, end, now)]
+            if not stuck:
+                break
+            candidates = [c for c in candidates if c not in stuck]
+        else:
+            return None
+        for v in chosen:
+            self._preempt(v, start, now)
+        # Deadline victims get their remainder planned once the requester holds its slot.
+        self._replan_after_accept = [v for v in chosen if v.type is LeaseType.DEADLINE]
+        return self.mapper.map_at(lease.vecs, start, end)
+
+    def _trial(self, lease: Lease, candidates: list[Lease], start: float, end: float, now: float):
+        self.slots.begin()
+        chosen: list[Lease] = []
+        hosts = None
+        try:
+            for v in candidates:
+                self._release(v, start if v.phases[0].started else now)
+                chosen.append(v)
+                hosts = self.mapper.map_at(lease.vecs, start, end)
+                if hosts is not None:
+                    break
+        finally:
+            self.slots.rollback()
+        return chosen, hosts
+
+    def _deadline_survives(self, victim: Lease, chosen: list[Lease], lease: Lease, start: float, end: float, now: float) -> bool:
+        """Whether a deadline lease preempted for ``lease`` could still meet its deadline."""
+        self.slots.begin()
+        try:
+            for v in chosen:
+                self._release(v, start if v.phases[0].started else now)
+            hosts = self.mapper.map_at(lease.vecs, start, end)
+            if hosts is None:
+                return False
+            for node, h in enumerate(hosts):
+                self.slots.reserve(h, start, end, lease.vecs[node])
+            return self._deadline_remainder(victim, start, now) is not None
+        finally:
+            self.slots.rollback()
+
+    def _deadline_remainder(self, victim: Lease, at: float, now: float) -> list[Phase] | None:
+        """Phases that would finish a preempted deadline lease in time (not reserved)."""
+        p0 = victim.phases[0]
+        if not p0.started:
+            earliest, latest = self._deadline_window(victim, now)
+            return self._find(victim, earliest, latest)
+        begin = self._can_suspend(victim, at, now)
+        if begin is None:
+            return None
+        remaining = victim.remaining - (begin - p0.start)
+        saved_remaining, saved_state, saved_hosts = victim.remaining, victim.state, victim.hosts
+        victim.remaining, victim.state, victim.hosts = remaining, S.SUSPENDED_QUEUED, p0.hosts
+        try:
+            latest = victim.req.deadline - remaining - self.timing.resume_time(self._memories(victim), p0.hosts)
+            return self._find(victim, max(at, now), latest)
+        finally:
+            victim.remaining, victim.state, victim.hosts = saved_remaining, saved_state, saved_hosts
+
+    def _replan_deadline_remainder(self, victim: Lease, now: float) -> None:
+        if victim.state in (S.QUEUED, S.SUSPENDED_QUEUED):
+            earliest, latest = self._deadline_window(victim, now)
+            phases = self._find(victim, earliest, latest)
+            if phases is not None:
+                self._adopt(victim, phases)
+                self.queue.remove(victim)
+                victim.to(S.SCHEDULED if victim.state is S.QUEUED else S.SUSPENDED_SCHEDULED)
+                self.reserved.add(victim)
+            return
+        # Running, with a suspension planned: plan the resume right away.
+        susp = victim.phases[-1]
+        run = victim.phases[0]
+        left = victim.remaining - (run.end - run.start)
+        state, remaining = victim.state, victim.remaining
+        victim.state, victim.remaining = S.SUSPENDED_QUEUED, left
+        try:
+            latest = victim.req.deadline - left - self.timing.resume_time(self._memories(victim), run.hosts)
+            phases = self._find(victim, susp.end, latest)
+        finally:
+            victim.state, victim.remaining = state, remaining
+        if phases is not None:
+            self._hold(victim, phases)
+            victim.phases.extend(phases)
+            victim.version += 1
+            self._push(victim)
+
+    def _preempt(self, victim: Lease, at: float, now: float) -> None:
+        """Make ``victim`` give up its capacity from ``at`` on."""
+        p0 = victim.phases[0]
+        if not p0.started:
+            self._release(victim, now)
+            victim.phases = []
+            victim.version += 1
+            self._unlist(victim)
+            victim.to(S.SUSPENDED_QUEUED if victim.state is S.SUSPENDED_SCHEDULED else S.QUEUED)
+            self.queue.add(victim)
+            self._emit(now, victim, Notice.PREEMPTED, "unschedule")
+            return
+        begin = self._can_suspend(victim, at, now)
+        self._release(victim, at)
+        if begin is not None and victim.preemptible:
+            p0.end = begin
+            victim.phases = [p0, Phase(A.SUSPEND, begin, at, p0.hosts, started=False)]
+            self._emit(now, victim, Notice.PREEMPTED, "suspend", p0.hosts, at)
+        else:
+            p0.end = at
+            p0.lost = True
+            victim.phases = [p0]
+            self._emit(now, victim, Notice.PREEMPTED, "cancel-and-requeue", p0.hosts, at)
+        victim.version += 1
+        self._push(victim)
+
+    # ============================================================== queue
+    def _reservation_limit(self) -> float:
+        mode = self.cfg.backfilling
+        if mode is Backfilling.CONSERVATIVE:
+            return inf
+        if mode is Backfilling.AGGRESSIVE:
+            return 1
+        if mode is Backfilling.INTERMEDIATE:
+            return self.cfg.backfilling_reservations
+        return 0
+
+    def _earliest_for(self, lease: Lease, now: float) -> tuple[float, float]:
+        if lease.type is LeaseType.DEADLINE:
+            earliest, latest = self._deadline_window(lease, now)
+            if lease.state in (S.SUSPENDED_QUEUED, S.SUSPENDED_SCHEDULED):
+                latest = lease.req.deadline - lease.remaining - self.timing.resume_time(self._memories(lease), lease.hosts or ())
+            return earliest, latest
+        return now + self.cfg.non_schedulable_interval, inf
+
+    def _round(self, now: float) -> None:
+        """Give queued leases a start now or, as backfilling allows, a future reservation."""
+        if not self.queue:
+            return
+        limit = self._reservation_limit()
+        held = sum(1 for L in self.reserved if L.type is LeaseType.BE)
+        strict = self.cfg.backfilling is Backfilling.OFF
+        for lease in list(self.queue):
+            earliest, latest = self._earliest_for(lease, now)
+            future = held < limit or lease.type is LeaseType.DEADLINE
+            phases = self._find(lease, earliest, latest, now_only=not future) if earliest <= latest + EPS else None
+            if phases is None:
+                if lease.type is LeaseType.DEADLINE and (not future or earliest > latest):
+                    self.queue.remove(lease)
+                    lease.reason = "can no longer finish by its deadline"
+                    self._finish(lease, S.FAILED)
+                    self._emit(now, lease, Notice.CANCELLED, lease.reason)
+                    continue
+                if strict:
+                    break
+                continue
+            self.queue.remove(lease)
+            self._adopt(lease, phases)
+            lease.to(S.SUSPENDED_SCHEDULED if lease.state is S.SUSPENDED_QUEUED else S.SCHEDULED)
+            self._emit(now, lease, Notice.SCHEDULED, hosts=phases[0].hosts, until=phases[0].start)
+            if phases[0].start > now + EPS:
+                self.reserved.add(lease)
+                if lease.type is LeaseType.BE:
+                    held += 1
+            else:
+                self._step(lease, now)
+
+    def _compress(self, now: float) -> None:
+        """Move future reservations earlier into capacity freed before their time.
+
+        One pass in queue order. A lease is only re-planned when some freed
+        host-interval lies inside a stretch long enough for one of its VMs and
+        starting before its reservation — otherwise the freed capacity cannot
+        serve it, and re-planning it would only cost time.
+        """
+        spans, self._spans = self._spans, []
+        for lease in list(self.reserved):
+            if not spans:
+                break
+            p0 = lease.phases[0]
+            if p0.started or p0.start <= now + EPS:
+                continue
+            old_start = p0.start
+            earliest, latest = self._earliest_for(lease, now)
+            latest = min(latest, old_start - EPS)
+            if earliest > latest:
+                continue
+            old = lease.phases
+            length = sum(p.end - p.start for p in old if p.holds)
+            self._release(lease, now, track=False)
+            lease.phases = []
+            found = None
+            if self._could_use(lease, length, spans, now, old_start):
+                found = self._find(lease, earliest, latest)
+            if found is not None and found[0].start < old_start - EPS:
+                for p in old:
+                    if p.holds:
+                        spans.extend((h, max(p.start, now), p.end) for h in p.hosts)
+                self._adopt(lease, found)
+                self._emit(now, lease, Notice.SCHEDULED, "earlier", found[0].hosts, found[0].start)
+                if found[0].start <= now + EPS:
+                    self._step(lease, now)
+            else:
+                lease.phases = old
+                self._hold(lease, old)
+        self._spans = []
+
+    def _could_use(self, lease: Lease, length: float, spans: list[tuple[int, float, float]], now: float, before: float) -> bool:
+        small = min_vec(lease.vecs)
+        seen: set[tuple[int, float, float]] = set()
+        for span in spans:
+            if span in seen:
+                continue
+            seen.add(span)
+            h, a, b = span
+            if a >= before + length or b <= now:
+                continue
+            lo, hi = self.slots.longest_run(h, max(a, now), b, small)
+            if hi - max(lo, now) >= length - EPS and lo < before:
+                return True
+        return False

@@ -1,0 +1,1 @@
+"""The trace-driven simulator: the scheduling core on a simulated clock."""

@@ -1,0 +1,94 @@
+"""Feeds trace events to the scheduling core on a simulated clock.
+
+The core plans with requested durations; only the simulator knows how long a
+lease really runs. When a run starts it computes the real end and, if that
+comes before the planned end, tells the core then — which is what a
+premature end looks like to the daemon too.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from math import inf
+from typing import Callable, Sequence
+
+from galerna.config.schema import Config
+from galerna.model.lease import LeaseRequest
+from galerna.model.site import Site
+from galerna.schedule.lease import Activity, Lease
+from galerna.schedule.plan import Notice
+from galerna.schedule.scheduler import LeaseScheduler
+from galerna.schedule.timeline import EPS
+
+
+@dataclass
+class SimulationResult:
+    site: Site
+    leases: list[Lease]
+    queue: list[tuple[float, int]] = field(default_factory=list)  # (time, leases waiting)
+    real: dict[str, float] = field(default_factory=dict)  # lease id -> real run time
+    planned: dict[str, float] = field(default_factory=dict)  # lease id -> run time planned with
+    start: float = 0.0
+
+
+class Simulation:
+    def __init__(self, site: Site, config: Config, requests: Sequence[LeaseRequest]):
+        self.site = site
+        self.config = config
+        self.requests = sorted(requests, key=lambda r: r.submit)
+        self.start = min((r.submit for r in self.requests), default=0.0)
+        self.core = LeaseScheduler(site, config, now=self.start)
+        self.timing = self.core.timing
+        self._ends: list[tuple[float, int, str, float]] = []
+        self._tick = 0
+        self.real: dict[str, float] = {}
+        self.planned: dict[str, float] = {}
+
+    def real_run(self, req: LeaseRequest) -> float:
+        """How long the lease really runs, slowed down like its plan."""
+        return self.timing.run_time(min(req.runtime, req.duration))
+
+    def run(self, on_progress: Callable[[int], None] | None = None) -> SimulationResult:
+        core = self.core
+        reqs = self.requests
+        n = len(reqs)
+        i = 0
+        queue: list[tuple[float, int]] = [(self.start, 0)]
+        for r in reqs:
+            self.real[r.id] = self.real_run(r)
+            self.planned[r.id] = self.timing.run_time(r.duration)
+        while True:
+            ta = reqs[i].submit if i < n else inf
+            tc = core.next_event_time()
+            te = self._ends[0][0] if self._ends else inf
+            t = min(ta, tc, te)
+            if t == inf:
+                break
+            events = []
+            while self._ends and self._ends[0][0] <= t:
+                _, _, lid, run_start = heapq.heappop(self._ends)
+                lease = core.leases[lid]
+                p = lease.phases[0] if lease.phases else None
+                if p is not None and p.activity is Activity.RUN and p.started and p.start == run_start and t < p.end - EPS:
+                    events += core.vms_finished(lid, t)
+            events += core.advance(t)
+            arrived = i
+            while i < n and reqs[i].submit <= t:
+                events += core.submit(reqs[i], t)
+                i += 1
+            for ev in events:
+                if ev.notice is Notice.PHASE_STARTED and ev.detail == "run":
+                    self._watch_run(core.leases[ev.lease_id], ev.time, ev.until)
+            waiting = core.waiting()
+            if waiting != queue[-1][1]:
+                queue.append((t, waiting))
+            if on_progress is not None and i != arrived:
+                on_progress(i - arrived)
+        return SimulationResult(self.site, list(core.leases.values()), queue, self.real, self.planned, self.start)
+
+    def _watch_run(self, lease: Lease, t: float, planned_end: float) -> None:
+        done = sum(p.end - p.start for p in lease.history if p.activity is Activity.RUN)
+        real_end = t + self.real[lease.id] - done
+        if real_end < planned_end - EPS:
+            self._tick += 1
+            heapq.heappush(self._ends, (real_end, self._tick, lease.id, t))
