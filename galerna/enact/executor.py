@@ -29,6 +29,7 @@ from galerna.enact.driver import (
     Driver,
     HypervisorError,
     OperationKind as Op,
+    OperationTimeout,
     StateMover,
     VMInfo,
     VMSpec,
@@ -38,7 +39,7 @@ from galerna.enact.driver import (
 )
 from galerna.enact.gate import Gate, Ticket
 from galerna.enact.inventory import Desired, Inventory, Rescheduler, VMRecord
-from galerna.enact.retry import Backoff, call_with_timeout, is_transient
+from galerna.enact.retry import Backoff, Watchdog, call_with_timeout, is_transient
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -100,6 +101,12 @@ _REQUEUE_STATE = {
 }
 
 
+@dataclass(eq=False)
+class _Attempt:
+    job: "_Job"
+    claimed: bool = False
+
+
 @dataclass
 class _Job:
     action: Action
@@ -134,7 +141,7 @@ class Executor:
         self._pool = ThreadPoolExecutor(self.config.workers, thread_name_prefix="enact")
         self._lock = threading.Lock()
         self._tails: dict[str, Future] = {}
-        self._timers: set[threading.Timer] = set()
+        self._watchdog = Watchdog()
         self._closed = False
 
     # ------------------------------------------------------------------ API
@@ -168,6 +175,17 @@ class Executor:
         futures = [self.submit(a) for a in actions]
         return [f.result(timeout) for f in futures]
 
+    def prestart(self) -> None:
+        """Start every worker thread now rather than on the first busy moment."""
+        n = self.config.workers
+        barrier = threading.Barrier(n)
+        futures = [self._pool.submit(barrier.wait, 5) for _ in range(n)]
+        for f in futures:
+            try:
+                f.result()
+            except threading.BrokenBarrierError:
+                pass
+
     def busy(self, vm: str) -> bool:
         """Whether an action of this VM is queued or running."""
         with self._lock:
@@ -176,9 +194,7 @@ class Executor:
     def close(self, wait: bool = True) -> None:
         with self._lock:
             self._closed = True
-            timers = list(self._timers)
-        for t in timers:
-            t.cancel()
+        self._watchdog.stop()
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
 
     # ------------------------------------------------------------------ flow
@@ -222,33 +238,56 @@ class Executor:
         job.attempts += 1
         if not job.started:
             job.started = time.monotonic()
+        attempt = _Attempt(job)
+        timeout = self.config.retry.timeout(a.kind)
+        handle = None
+        if timeout and timeout > 0:
+            handle = self._watchdog.after(timeout, lambda: self._on_timeout(attempt, timeout))
         try:
-            info = call_with_timeout(lambda: self._perform(a), self.config.retry.timeout(a.kind), op=a.kind, vm=a.vm,
-                                     host=a.host)
+            info = self._perform(a)
+            err: Exception | None = None
         except Exception as e:  # noqa: BLE001 - every failure is reported
-            self._release(job)
-            if is_transient(e) and job.attempts < self.config.retry.attempts and not self._closed:
-                delay = self.backoff.delay(job.attempts, self._rng)
-                log.info("%s failed (%s); retry %d in %.2fs", a.describe(), e, job.attempts, delay)
-                self._later(delay, lambda: self._enqueue(job))
-                return
-            self._final_failure(job, e)
+            err = e
+        if not self._claim(attempt):
+            return  # timed out meanwhile: this late result is dropped (drivers are idempotent)
+        if handle is not None:
+            self._watchdog.cancel(handle)
+        if err is not None:
+            self._failed(job, err)
             return
         self._release(job)
         self._record(a, info)
         self._finish(job, ActionResult(a, Status.OK, info=info, attempts=job.attempts))
 
-    def _later(self, delay: float, fn: Callable[[], None]) -> None:
-        def fire() -> None:
-            with self._lock:
-                self._timers.discard(t)
-            fn()
-
-        t = threading.Timer(delay, fire)
-        t.daemon = True
+    def _claim(self, attempt: "_Attempt") -> bool:
         with self._lock:
-            self._timers.add(t)
-        t.start()
+            if attempt.claimed:
+                return False
+            attempt.claimed = True
+            return True
+
+    def _on_timeout(self, attempt: "_Attempt", seconds: float) -> None:
+        """Watchdog thread: the operation hangs. Its slot is given back; the call is left to finish on its own."""
+        if not self._claim(attempt):
+            return
+        a = attempt.job.action
+        err = OperationTimeout(a.kind, seconds, vm=a.vm, host=a.host)
+        try:
+            self._pool.submit(self._failed, attempt.job, err)
+        except RuntimeError:  # shut down
+            self._release(attempt.job)
+            self._finish(attempt.job, ActionResult(a, Status.FAILED, error=err.hypervisor_message,
+                                                   attempts=attempt.job.attempts))
+
+    def _failed(self, job: _Job, e: Exception) -> None:
+        a = job.action
+        self._release(job)
+        if is_transient(e) and job.attempts < self.config.retry.attempts and not self._closed:
+            delay = self.backoff.delay(job.attempts, self._rng)
+            log.info("%s failed (%s); retry %d in %.2fs", a.describe(), e, job.attempts, delay)
+            self._watchdog.after(delay, lambda: self._enqueue(job))  # back of the queue, holding no slot
+            return
+        self._final_failure(job, e)
 
     def _perform(self, a: Action) -> VMInfo:
         d = self.drivers[a.host]

@@ -70,6 +70,8 @@ class Monitor:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._event_seq = 0
+        self._last_event: dict[str, int] = {}  # VM -> sequence number of its latest event
         for uri in self.drivers:
             inventory.hosts.setdefault(uri, HostState.UP)
 
@@ -111,6 +113,9 @@ class Monitor:
         if state is None:
             return
         self.events.append((uri, name, state))
+        with self._lock:
+            self._event_seq += 1
+            self._last_event[name] = self._event_seq
         rec = self.inventory.get(name)
         if rec is not None and rec.host == uri:
             self.inventory.observe(name, state)
@@ -136,6 +141,7 @@ class Monitor:
     def poll(self) -> None:
         """One full pass: list every host; mark unreachable ones; refresh observed VM states."""
         for uri, d in self.drivers.items():
+            mark = self._event_seq  # events after this are newer than the listing
             try:
                 listing = call_with_timeout(d.list, self.poll_timeout, op=Op.LIST, host=uri)
             except HypervisorError as e:
@@ -150,6 +156,8 @@ class Monitor:
             self.seen[uri] = found
             self.set_host(uri, HostState.UP)
             for rec in self.inventory.on_host(uri):
+                if self._last_event.get(rec.name, 0) > mark:
+                    continue  # an event told us something newer while we listed
                 info = found.get(rec.name)
                 self.inventory.observe(rec.name, info.state if info else VMState.ABSENT)
         if self.after_poll is not None:

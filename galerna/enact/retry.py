@@ -87,3 +87,61 @@ def retry(fn: Callable[[], T], *, attempts: int, backoff: Backoff, timeout: floa
             if after_try:
                 after_try()
         sleep(backoff.delay(failures))
+
+
+class Watchdog:
+    """One thread that runs a callback at each registered deadline unless it was cancelled first.
+
+    The executor uses it for operation timeouts and retry backoffs, so that
+    neither costs a thread per operation.
+    """
+
+    def __init__(self, name: str = "enact-watchdog"):
+        import heapq
+        import itertools
+
+        self._heapq = heapq
+        self._heap: list[tuple[float, int, list]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def watch(self, deadline: float, fn: Callable[[], None]) -> list:
+        """Run ``fn`` at ``deadline`` (time.monotonic()); returns a handle for :meth:`cancel`."""
+        handle = [fn]
+        with self._cond:
+            self._heapq.heappush(self._heap, (deadline, next(self._seq), handle))
+            self._cond.notify()
+        return handle
+
+    def after(self, delay: float, fn: Callable[[], None]) -> list:
+        return self.watch(time.monotonic() + delay, fn)
+
+    @staticmethod
+    def cancel(handle: list) -> None:
+        handle[0] = None
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped and (not self._heap or self._heap[0][0] > time.monotonic()):
+                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cond.wait(wait)
+                if self._stopped:
+                    return
+                _, _, handle = self._heapq.heappop(self._heap)
+            fn = handle[0]
+            if fn is not None:
+                try:
+                    fn()
+                except Exception:  # pragma: no cover - a callback must not kill the watchdog
+                    import logging
+
+                    logging.getLogger(__name__).exception("watchdog callback")

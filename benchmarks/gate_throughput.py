@@ -1,0 +1,94 @@
+"""Throughput of the concurrency gate: deploy N VMs on H libvirt test-driver hosts.
+
+Every operation gets an injected latency (a hypervisor that takes that long
+to deploy). For each per-host limit k the ideal throughput is
+min(k, N/H) * H / latency operations per second; the script prints the
+measured figure and its share of the ideal.
+
+    python benchmarks/gate_throughput.py [--vms 64] [--hosts 4] [--latency 0.05] [--limits 1,4,0] [--rounds 3]
+                                         [--driver test|simulated]
+
+A limit of 0 means unlimited. Exits non-zero if a run reaches less than
+--target (default 90 %) of the ideal.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from galerna.enact.config import EnactmentConfig, GateConfig, RetryConfig, default_test_hosts  # noqa: E402
+from galerna.enact.driver import OperationKind as Op, VMSpec  # noqa: E402
+from galerna.enact.executor import Action, Executor  # noqa: E402
+from galerna.enact.faults import FaultyDriver  # noqa: E402
+from galerna.enact.libvirt_driver import LibvirtDriver  # noqa: E402
+from galerna.enact.simulated import SimulatedDriver  # noqa: E402
+
+
+def run_once(n: int, h: int, latency: float, limit: int, round_: int, kind: str = "test") -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        if kind == "test":
+            uris = default_test_hosts(h, tmp)
+            drivers = {u: FaultyDriver(LibvirtDriver(u, Path(tmp) / "state" / str(i))) for i, u in enumerate(uris)}
+        else:
+            uris = [f"sim://host{i}" for i in range(h)]
+            drivers = {u: FaultyDriver(SimulatedDriver(u, cpus=n, memory_mb=64 * n, state_dir=tmp)) for u in uris}
+        for d in drivers.values():
+            d.latency(latency, Op.DEPLOY)
+            d.inner.alive()  # open connections before timing
+        cfg = EnactmentConfig(data_dir=tmp, gate=GateConfig(per_host=limit), retry=RetryConfig(attempts=1),
+                              workers=max(8, n))
+        ex = Executor(drivers, config=cfg)
+        ex.prestart()  # a daemon's executor is long-lived: do not time thread creation
+        actions = [Action.deploy(VMSpec(f"galerna-b{round_}x{i}-0", 1, 32), uris[i % h]) for i in range(n)]
+        t0 = time.perf_counter()
+        results = ex.run_plan(actions)
+        elapsed = time.perf_counter() - t0
+        ex.close()
+        failed = sum(not r.ok for r in results)
+        max_seen = max(d.max_active for d in drivers.values())
+        for d in drivers.values():
+            d.close()
+        if failed:
+            raise SystemExit(f"{failed} deploys failed")
+        return n / elapsed, max_seen
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--vms", type=int, default=64)
+    p.add_argument("--hosts", type=int, default=4)
+    p.add_argument("--latency", type=float, default=0.05)
+    p.add_argument("--limits", default="1,4,0", help="per-host limits to try; 0 = unlimited")
+    p.add_argument("--rounds", type=int, default=3, help="runs per limit; the median is reported")
+    p.add_argument("--target", type=float, default=0.9)
+    p.add_argument("--driver", choices=["test", "simulated"], default="test",
+                   help="test: libvirt test driver (real libvirt calls, ~1 ms of CPU per deploy); "
+                        "simulated: in-memory, isolates the gate's and executor's own overhead")
+    a = p.parse_args()
+    n, h, lat = a.vms, a.hosts, a.latency
+    print(f"gate throughput: {n} VMs on {h} {a.driver}-driver hosts, {lat * 1000:.0f} ms injected latency per deploy")
+    print(f"{'limit':>9} {'max/host':>8} {'ops/s':>9} {'ideal':>9} {'% ideal':>8}")
+    worst = 1.0
+    for limit in (int(x) for x in a.limits.split(",")):
+        k = n / h if limit == 0 else min(limit, n / h)
+        ideal = k * h / lat
+        runs = [run_once(n, h, lat, limit, r, a.driver) for r in range(a.rounds)]
+        ops = statistics.median(r[0] for r in runs)
+        seen = max(r[1] for r in runs)
+        share = ops / ideal
+        worst = min(worst, share)
+        label = "unlimited" if limit == 0 else str(limit)
+        print(f"{label:>9} {seen:>8} {ops:>9.1f} {ideal:>9.1f} {share * 100:>7.1f}%")
+    ok = worst >= a.target
+    print(f"worst share of ideal {worst * 100:.1f}% (target {a.target * 100:.0f}%): {'OK' if ok else 'BELOW TARGET'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
