@@ -10,11 +10,20 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def main() -> None:
+    """Galerna: lease-based VM scheduling."""
+
+
 def _register() -> None:
     # Each area keeps its commands next to its code; add one line per area.
+    from galerna.report import command as report_command
     from galerna.sim import command as sim_command
+    from galerna.sweep import command as sweep_command
 
     sim_command.register(app)
+    sweep_command.register(app)
+    report_command.register(app)
 
 
 _register()

@@ -478,7 +478,8 @@ class LeaseScheduler:
 
     # ============================================================ preemption
     def _victim_types(self, requester: Lease) -> set[LeaseType]:
-        if requester.type is LeaseType.AR:
+        # Deadline victims are only taken when they can still meet their own deadline.
+        if requester.type is LeaseType.AR or self.cfg.preemption is Preemption.DEADLINE_AWARE:
             return {LeaseType.BE, LeaseType.DEADLINE}
         return {LeaseType.BE}
 

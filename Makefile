@@ -1,0 +1,19 @@
+# The two commands of the README: `make demo` runs the simulator on its embedded
+# default workload, `make test` runs the whole test suite. Both set up .venv first.
+.PHONY: demo test setup bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/galerna simulate --out galerna-out
+	python3 ../shared/tools/check_schedule.py galerna-out 2>/dev/null || true
+
+test: setup
+	.venv/bin/python -m pytest -q -n 2 --dist loadgroup
+
+bench: setup
+	.venv/bin/python benchmarks/simulator_throughput.py
+
+clean:
+	rm -rf galerna-out .pytest_cache

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Creates or refreshes .venv with Galerna and its test tools. As root on Debian it
+# first installs the system packages libvirt-python compiles against.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    need=()
+    for p in libvirt-dev libvirt0 pkg-config gcc python3-dev; do
+        dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+    done
+    if [ ${#need[@]} -gt 0 ]; then
+        echo "setup: installing Debian packages: ${need[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    fi
+fi
+if ! pkg-config --exists libvirt 2>/dev/null; then
+    echo "setup: libvirt development files are missing: install libvirt-dev and pkg-config (apt-get install libvirt-dev pkg-config), or run this as root" >&2
+    exit 1
+fi
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+stamp=.venv/.galerna-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "setup: installing Galerna and its dependencies into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip setuptools wheel 2>&1 | grep -v "^WARNING: Location" || true
+    .venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+    .venv/bin/python -c "import galerna, libvirt, fastapi, dask, matplotlib" 
+    touch "$stamp"
+fi

@@ -1,0 +1,234 @@
+"""Haizea's scenario workloads, with what must happen worked out by hand.
+
+Sites are 4 hosts of 1 CPU / 1024 MB. Suspending or resuming a 1024 MB VM at
+the default 32 MB/s takes 32 s.
+"""
+import pytest
+
+from galerna.readers import load_workload
+from galerna.sim.engine import Simulation
+from helpers import check, config, lease, phases, run, write, be, ar, im, dl
+from galerna.model.site import Site
+
+
+def sim(traces_dir, name, **cfg):
+    w = load_workload(traces_dir / "tests" / f"{name}.lwf")
+    return Simulation(w.site, config(**cfg), w.requests).run()
+
+
+def test_ar_preempts_running_best_effort_by_suspending_it(traces_dir, tmp_path):
+    r = sim(traces_dir, "preemption")
+    # Lease 1 runs from 0, is saved in the 32 s before the AR's start at 1800,
+    # resumes when the AR ends at 3600 and runs its remaining 3600 - 1768 s.
+    ((_, _, _, h),) = phases(r, "1")[:1]
+    assert phases(r, "1") == [
+        ("run", 0, 1768, h), ("suspend", 1768, 1800, h), ("resume", 3600, 3632, h), ("run", 3632, 5464, h),
+    ]
+    assert [p[:3] for p in phases(r, "2")] == [("run", 1800, 3600)]
+    assert lease(r, "1").suspensions == 1
+    write(r, tmp_path)
+    check(tmp_path, 2)
+
+
+def test_without_suspension_the_preempted_lease_is_cancelled_and_requeued(traces_dir, tmp_path):
+    r = sim(traces_dir, "preemption", scheduling={"suspension": "none"})
+    L = lease(r, "1")
+    assert [(p.start, p.end) for p in L.lost] == [(0, 1800)]
+    assert [p[:3] for p in phases(r, "1")] == [("run", 3600, 7200)]
+    assert L.suspensions == 0
+    write(r, tmp_path)
+    check(tmp_path, 2)
+
+
+def test_serial_only_suspension_still_suspends_a_one_node_lease(traces_dir):
+    r = sim(traces_dir, "preemption", scheduling={"suspension": "serial-only"})
+    assert lease(r, "1").suspensions == 1
+
+
+def test_global_exclusion_and_overhead_lengthen_the_suspension(traces_dir):
+    r = sim(traces_dir, "preemption", scheduling={"enactment_overhead": 8, "suspend_rate": 64, "resume_rate": 16})
+    # suspend 1024/64 + 8 = 24 s, resume 1024/16 + 8 = 72 s
+    assert [p[:3] for p in phases(r, "1")] == [
+        ("run", 0, 1776), ("suspend", 1776, 1800), ("resume", 3600, 3672), ("run", 3672, 3672 + 3600 - 1776),
+    ]
+
+
+def test_best_effort_waits_for_all_its_nodes(traces_dir, tmp_path):
+    r = sim(traces_dir, "reservation")
+    assert [p[:3] for p in phases(r, "2")] == [("run", 3600, 4500)]
+    write(r, tmp_path)
+    check(tmp_path, 2)
+
+
+def test_premature_end_compresses_the_reservation_earlier(traces_dir, tmp_path):
+    r = sim(traces_dir, "reservation_prematureend")
+    assert [p[:3] for p in phases(r, "1")] == [("run", 0, 1800)]
+    assert [p[:3] for p in phases(r, "2")] == [("run", 1800, 2700)]
+    write(r, tmp_path)
+    check(tmp_path, 2)
+
+
+def test_fcfs_queue_runs_one_after_another(traces_dir, tmp_path):
+    r = sim(traces_dir, "wait")
+    for k in range(1, 9):
+        assert [p[:3] for p in phases(r, str(k))] == [("run", (k - 1) * 900, k * 900)]
+    s = write(r, tmp_path)
+    assert s["mean_wait"] == pytest.approx(sum(k * 900 for k in range(8)) / 8)
+    check(tmp_path, 8)
+
+
+def test_premature_end_of_a_preempted_lease(traces_dir, tmp_path):
+    r = sim(traces_dir, "preemption_prematureend")
+    # Real run 2700 s: 1768 s before the suspension, the remaining 932 s after resuming.
+    assert [p[:3] for p in phases(r, "1")] == [
+        ("run", 0, 1768), ("suspend", 1768, 1800), ("resume", 2700, 2732), ("run", 2732, 3664),
+    ]
+    write(r, tmp_path)
+    check(tmp_path, 2)
+
+
+def test_real_end_just_after_the_suspension_began(traces_dir, tmp_path):
+    r = sim(traces_dir, "prematureend_in_start")
+    # Real run 1770 s: the suspension starts at 1768, so 2 s remain after the resume.
+    assert [p[:3] for p in phases(r, "1")] == [
+        ("run", 0, 1768), ("suspend", 1768, 1800), ("resume", 2700, 2732), ("run", 2732, 2734),
+    ]
+    write(r, tmp_path)
+    check(tmp_path, 2)
+
+
+def test_deadline_aware_policy_moves_a_deadline_lease_that_can_still_make_it(traces_dir, tmp_path):
+    r = sim(traces_dir, "deadline1", scheduling={"preemption": "deadline-aware"})
+    # Lease 2 needs exactly [1800, 3600); lease 1 (deadline 6300) moves to [3600, 5400).
+    assert [p[:3] for p in phases(r, "2")] == [("run", 1800, 3600)]
+    assert [p[:3] for p in phases(r, "1")] == [("run", 3600, 5400)]
+    write(r, tmp_path)
+    check(tmp_path, 2)
+
+
+def test_without_deadline_preemption_the_late_deadline_lease_is_rejected(traces_dir):
+    r = sim(traces_dir, "deadline1", scheduling={"preemption": "none"})
+    assert lease(r, "2").state.value == "rejected"
+    assert "deadline" in lease(r, "2").reason
+    assert [p[:3] for p in phases(r, "1")] == [("run", 1800, 3600)]
+
+
+@pytest.mark.parametrize("name", ["deadline2", "deadline3"])
+def test_deadline_workloads_meet_every_accepted_deadline(traces_dir, tmp_path, name):
+    r = sim(traces_dir, name, scheduling={"preemption": "deadline-aware"})
+    for L in r.leases:
+        if L.state.value == "done":
+            assert L.last_run_end() <= L.req.deadline + 1e-6
+            assert L.first_run() >= L.req.start - 1e-6
+    write(r, tmp_path)
+    check(tmp_path, 2)
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in (__import__("tests.conftest", fromlist=["TRACES"]).TRACES / "tests").glob("*.lwf")) if (__import__("tests.conftest", fromlist=["TRACES"]).TRACES / "tests").is_dir() else [])
+def test_every_haizea_test_workload_gives_a_valid_schedule(traces_dir, tmp_path, path):
+    w = load_workload(traces_dir / "tests" / path)
+    for policy in ("ar-preempts-everything", "deadline-aware"):
+        r = Simulation(w.site, config(scheduling={"preemption": policy}), w.requests).run()
+        write(r, tmp_path)
+        check(tmp_path, len(w.requests))
+
+
+# ----------------------------------------------------- small crafted scenarios
+SITE2 = Site.uniform(2)
+
+
+def test_immediate_lease_starts_now_or_is_rejected(tmp_path):
+    r = run(SITE2, [be(1, 0, 1000, nodes=2), im(2, 10, 100), im(3, 1000, 100)])
+    assert lease(r, "2").state.value == "rejected"
+    assert [p[:3] for p in phases(r, "3")] == [("run", 1000, 1100)]
+    write(r, tmp_path)
+    check(tmp_path, 3)
+
+
+def test_ar_that_does_not_fit_is_rejected_with_a_reason():
+    r = run(SITE2, [ar(1, 0, 100, 1000, nodes=2), ar(2, 0, 500, 100, nodes=1)])
+    assert lease(r, "2").state.value == "rejected"
+    assert "no capacity" in lease(r, "2").reason
+
+
+def test_lease_larger_than_the_site_is_rejected_not_crashed():
+    r = run(SITE2, [be(1, 0, 100, nodes=3), be(2, 0, 100, cpu=2)])
+    assert "site has 2" in lease(r, "1").reason
+    assert "more than any single host" in lease(r, "2").reason
+
+
+def test_backfilling_off_blocks_the_queue_behind_its_head():
+    reqs = [be(1, 0, 1000), be(2, 1, 100, nodes=2), be(3, 2, 100)]
+    off = run(SITE2, reqs, config(scheduling={"backfilling": "off"}))
+    aggressive = run(SITE2, reqs, config(scheduling={"backfilling": "aggressive"}))
+    # Off: lease 3 may not pass lease 2, which waits for lease 1.
+    assert lease(off, "3").first_run() == 1100
+    # Aggressive: lease 3 fits beside lease 1 before lease 2's reservation.
+    assert lease(aggressive, "3").first_run() == 2
+    assert lease(aggressive, "2").first_run() == 1000
+
+
+def test_aggressive_backfilling_keeps_one_reservation_conservative_keeps_all():
+    reqs = [be(1, 0, 1000, nodes=2), be(2, 1, 100, nodes=2), be(3, 2, 100, nodes=2)]
+    from galerna.schedule.scheduler import LeaseScheduler
+    from galerna.schedule.lease import Lease  # noqa: F401
+
+    for mode, held in (("aggressive", 1), ("conservative", 2)):
+        core = LeaseScheduler(SITE2, config(scheduling={"backfilling": mode}))
+        for r in reqs:
+            core.submit(r, r.submit)
+        assert len(core.reserved) == held, mode
+
+
+def test_boot_and_shutdown_overheads_surround_the_run(tmp_path):
+    r = run(SITE2, [be(1, 0, 100), ar(2, 0, 500, 100)],
+            config(scheduling={"boot_overhead": 10, "shutdown_time": 5, "runtime_slowdown_overhead": 10}))
+    assert [p[:3] for p in phases(r, "1")] == [("boot", 0, 10), ("run", 10, pytest.approx(120)), ("shutdown", pytest.approx(120), pytest.approx(125))]
+    # An AR boots before its start so that it runs from exactly its requested instant.
+    assert [p[:3] for p in phases(r, "2")] == [("boot", 490, 500), ("run", 500, pytest.approx(610)), ("shutdown", pytest.approx(610), pytest.approx(615))]
+    write(r, tmp_path)
+    check(tmp_path, 2)
+
+
+def test_migration_resumes_a_suspended_lease_elsewhere(tmp_path):
+    # Lease 1 runs on one host; an AR takes both hosts at 1000 for 100 s, then a
+    # second AR keeps host of lease 1 busy — with migration it resumes on the other.
+    reqs = [be(1, 0, 2000), ar(2, 10, 1000, 100, nodes=2)]
+    base = run(SITE2, reqs)
+    h = phases(base, "1")[0][3][0]
+    other = 1 - h
+    reqs.append(ar(3, 20, 1100, 5000, nodes=1))
+    for mode, expect in (("no", None), ("yes", other), ("yes-notransfer", other)):
+        r = run(SITE2, reqs, config(scheduling={"migration": mode, "migration_bandwidth": 64}))
+        acts = phases(r, "1")
+        resumed_on = [p for p in acts if p[0] == "resume"][0][3][0]
+        if expect is None:
+            # Without migration it waits for its own host, after AR 3 ends at 6100.
+            assert resumed_on == h and [p for p in acts if p[0] == "resume"][0][1] >= 6100
+        else:
+            assert resumed_on == other
+            moved = [p for p in acts if p[0] == "migrate"]
+            assert bool(moved) == (mode == "yes")
+            if moved:
+                assert moved[0][2] - moved[0][1] == pytest.approx(1024 / 64)
+        write(r, tmp_path)
+        check(tmp_path, 3)
+
+
+def test_non_schedulable_interval_delays_new_starts():
+    r = run(SITE2, [be(1, 0, 100)], config(scheduling={"non_schedulable_interval": 30}))
+    assert lease(r, "1").first_run() == 30
+
+
+def test_admission_no_ars_rejects_reservations():
+    r = run(SITE2, [ar(1, 0, 100, 100), be(2, 0, 100)], config(scheduling={"admission": "no-ars"}))
+    assert lease(r, "1").state.value == "rejected" and lease(r, "2").state.value == "done"
+
+
+def test_deadline_lease_suspended_by_an_ar_still_meets_its_deadline(tmp_path):
+    reqs = [dl(1, 0, 0, 5000, 2000, nodes=2), ar(2, 100, 1000, 500, nodes=2)]
+    r = run(SITE2, reqs)
+    L = lease(r, "1")
+    assert L.suspensions == 1 and L.last_run_end() <= 5000
+    write(r, tmp_path)
+    check(tmp_path, 2)

@@ -1,0 +1,130 @@
+"""Unit tests of the timeline, the slot table and the mapper."""
+from math import inf
+
+import pytest
+
+from galerna.config.schema import HostSelection
+from galerna.model.site import Host, Site
+from galerna.schedule.mapper import Mapper
+from galerna.schedule.policies.host_selection import POLICIES
+from galerna.schedule.slottable import SlotTable
+from galerna.schedule.timeline import Timeline
+
+V = (1.0, 1024.0)
+
+
+def test_timeline_reserve_release_restores_a_single_segment():
+    tl = Timeline((4.0, 4096.0))
+    tl.reserve(10, 20, (1.0, 1024.0))
+    tl.reserve(15, 30, (2.0, 1024.0))
+    assert tl.free_at(12) == (3.0, 3072.0)
+    assert tl.free_at(17) == (1.0, 2048.0)
+    assert tl.free_at(25) == (2.0, 3072.0)
+    assert tl.free_at(30) == (4.0, 4096.0)
+    tl.release(15, 30, (2.0, 1024.0))
+    tl.release(10, 20, (1.0, 1024.0))
+    assert len(tl) == 1 and tl.free_at(17) == (4.0, 4096.0)
+
+
+def test_timeline_slots_is_the_minimum_over_the_window():
+    tl = Timeline((4.0, 4096.0))
+    tl.reserve(10, 20, (3.0, 0.0))
+    assert tl.slots(0, 10, (1.0, 1024.0), 99) == 4
+    assert tl.slots(0, 11, (1.0, 1024.0), 99) == 1  # touches [10, 20)
+    assert tl.slots(20, inf, (1.0, 1024.0), 99) == 4
+    assert tl.slots(5, 15, (2.0, 0.0), 99) == 0
+
+
+def test_timeline_prune_keeps_the_present():
+    tl = Timeline((1.0,))
+    tl.reserve(10, 20, (1.0,))
+    tl.reserve(30, 40, (1.0,))
+    tl.prune(25)
+    assert tl.times[0] <= 25 and tl.free_at(25) == (1.0,)
+    assert tl.free_at(35) == (0.0,)
+
+
+def test_slot_table_rollback_undoes_everything():
+    st = SlotTable(Site.uniform(3))
+    st.reserve(0, 0, 100, V)
+    before = [(list(t.times), [list(c) for c in t.free]) for t in st.hosts]
+    st.begin()
+    st.reserve(1, 10, 50, V)
+    st.release(0, 0, 100, V)
+    st.rollback()
+    after = [(list(t.times), [list(c) for c in t.free]) for t in st.hosts]
+    assert after == before
+    assert st.total.free_at(20) == (2.0, 2048.0)
+
+
+def test_total_fits_jumps_past_the_blocking_segment():
+    st = SlotTable(Site.uniform(2))
+    st.reserve(0, 0, 100, V)
+    st.reserve(1, 50, 150, V)
+    # Two VMs need both hosts. Free in total: 1 on [0,50), 0 on [50,100), 1 on [100,150), 2 after.
+    # Each call returns the end of the first blocking segment, a lower bound on any start.
+    assert st.total_fits(0, 10, (2.0, 2048.0)) == 50
+    assert st.total_fits(50, 60, (2.0, 2048.0)) == 100
+    assert st.total_fits(100, 110, (2.0, 2048.0)) == 150
+    assert st.total_fits(150, 160, (2.0, 2048.0)) == 150
+    assert st.total_fits(0, 10, (1.0, 1024.0)) == 0
+
+
+def mapper(site, policy=HostSelection.GREEDY):
+    st = SlotTable(site)
+    return st, Mapper(st, POLICIES[policy])
+
+
+def test_earliest_finds_the_hole_between_reservations():
+    st, m = mapper(Site.uniform(2))
+    st.reserve(0, 0, 100, V)
+    st.reserve(1, 0, 50, V)
+    st.reserve(1, 200, 300, V)
+    # One VM for 120 s: host 1 is free [50, 200) — a hole long enough.
+    assert m.earliest([V], 120, 0) == (50, (1,))
+    # One VM for 160 s: host 0 from 100 on.
+    assert m.earliest([V], 160, 0) == (100, (0,))
+    # Two VMs: both hosts are free together on [100, 200) — enough for 100 s, not for 101 s.
+    assert m.earliest([V, V], 100, 0) == (100, (0, 1))
+    assert m.earliest([V, V], 101, 0) == (300, (0, 1))
+
+
+def test_earliest_respects_latest_start():
+    st, m = mapper(Site.uniform(1))
+    st.reserve(0, 0, 100, V)
+    assert m.earliest([V], 10, 0, latest_start=99) is None
+    assert m.earliest([V], 10, 0, latest_start=100) == (100, (0,))
+
+
+def test_packing_fills_one_host_striping_spreads():
+    site = Site.uniform(3, cpu=4, memory=4096)
+    v = (1.0, 1024.0)
+    _, pack = mapper(site, HostSelection.PACKING)
+    _, stripe = mapper(site, HostSelection.STRIPING)
+    assert len(set(pack.map_at([v] * 3, 0, 10))) == 1
+    assert len(set(stripe.map_at([v] * 3, 0, 10))) == 3
+
+
+def test_packing_prefers_the_fuller_host():
+    site = Site.uniform(2, cpu=4, memory=4096)
+    st, pack = mapper(site, HostSelection.PACKING)
+    st.reserve(1, 0, 100, (3.0, 1024.0))
+    assert pack.map_at([(1.0, 512.0)], 0, 10) == (1,)
+
+
+def test_heterogeneous_nodes_map_on_hosts_that_fit_them():
+    site = Site([Host("big", {"cpu": 4, "memory": 8192}), Host("small", {"cpu": 1, "memory": 1024})])
+    _, m = mapper(site)
+    hosts = m.map_at([(1.0, 1024.0), (4.0, 4096.0)], 0, 10)
+    assert hosts is not None and hosts[1] == 0
+    assert m.map_at([(4.0, 4096.0), (4.0, 4096.0)], 0, 10) is None
+
+
+def test_extra_resource_types_are_tracked():
+    site = Site([Host("a", {"cpu": 2, "memory": 2048, "disk": 100})])
+    st, m = mapper(site)
+    assert site.resource_types == ("cpu", "memory", "disk")
+    assert m.map_at([(1.0, 512.0, 60.0)], 0, 10) == (0,)
+    assert m.map_at([(1.0, 512.0, 60.0)] * 2, 0, 10) is None  # disk runs out first
+    with pytest.raises(ValueError, match="net-in"):
+        site.vector({"cpu": 1, "net-in": 5})

@@ -1,0 +1,32 @@
+"""The lease state machine: legal paths pass, anything else raises."""
+import pytest
+
+from galerna.model.state import TRANSITIONS, IllegalTransition, LeaseState as S, check_transition
+
+PATHS = [
+    [S.PENDING, S.QUEUED, S.SCHEDULED, S.ACTIVE, S.DONE],
+    [S.PENDING, S.SCHEDULED, S.PREPARING, S.READY, S.ACTIVE, S.DONE],
+    [S.PENDING, S.QUEUED, S.SCHEDULED, S.ACTIVE, S.SUSPENDING, S.SUSPENDED_PENDING, S.SUSPENDED_QUEUED,
+     S.SUSPENDED_SCHEDULED, S.MIGRATING, S.SUSPENDED_SCHEDULED, S.RESUMING, S.ACTIVE, S.DONE],
+    [S.PENDING, S.SCHEDULED, S.ACTIVE, S.QUEUED, S.SCHEDULED, S.ACTIVE, S.DONE],  # cancel and requeue
+    [S.PENDING, S.REJECTED],
+    [S.PENDING, S.QUEUED, S.CANCELLED],
+]
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: "-".join(s.value for s in p))
+def test_legal_paths(path):
+    for a, b in zip(path, path[1:]):
+        check_transition("x", a, b)
+
+
+@pytest.mark.parametrize("old,new", [(S.PENDING, S.ACTIVE), (S.QUEUED, S.DONE), (S.DONE, S.ACTIVE),
+                                     (S.SUSPENDED_QUEUED, S.ACTIVE), (S.REJECTED, S.QUEUED), (S.ACTIVE, S.RESUMING)])
+def test_illegal_transitions_raise_and_say_why(old, new):
+    with pytest.raises(IllegalTransition, match=f"{old.value} -> {new.value}"):
+        check_transition("lease-7", old, new)
+
+
+def test_final_states_have_no_way_out():
+    for s in S:
+        assert (TRANSITIONS[s] == frozenset()) == s.final
