@@ -479,9 +479,12 @@ class LibvirtDriver(Driver):
                 if e.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID and dom.isActive():
                     return self._info(dom, spec.name)  # someone else started it meanwhile
                 raise
+            state = _STATE.get(dom.state()[0], VMState.UNKNOWN)
+            uuid = dom.UUIDString()
         except libvirt.libvirtError as e:
             raise self._error(e, Op.DEPLOY, spec.name) from e
-        return self._info(dom, spec.name)
+        # built from the spec: no need to read back and parse the domain XML
+        return VMInfo(spec.name, state, self.uri, spec.vcpus, spec.memory_mb, uuid, True, spec.lease_id)
 
     def start(self, name: str) -> VMInfo:
         dom = self._lookup(name, Op.START)

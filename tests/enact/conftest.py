@@ -34,3 +34,14 @@ def fast_config(tmp_path: Path, **gate) -> EnactmentConfig:
         gate=GateConfig(**gate),
         retry=RetryConfig(attempts=3, backoff_initial=0.01, backoff_max=0.05, jitter=0.0, shutdown_grace=0.2),
     )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "libvirtd_outage: kills and restarts the CI libvirtd (run last)")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The libvirtd outage test stops the libvirtd it restarted: run it after every other test."""
+    last = [i for i in items if i.get_closest_marker("libvirtd_outage")]
+    if last:
+        items[:] = [i for i in items if i not in last] + last
