@@ -41,6 +41,27 @@ def check(out: Path, n_leases: int | None = None) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
+def check_in_process(out: Path, n_leases: int | None = None) -> None:
+    """The same checker, imported rather than started (for many small runs)."""
+    import contextlib
+    import importlib.util
+    import io
+
+    global _checker
+    if _checker is None:
+        spec = importlib.util.spec_from_file_location("check_schedule", CHECKER)
+        _checker = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_checker)
+    args = [str(out)] + (["--trace-leases", str(n_leases)] if n_leases is not None else [])
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = _checker.main(args)
+    assert code == 0, buf.getvalue()
+
+
+_checker = None
+
+
 def rows(out: Path, name: str) -> list[dict]:
     with open(out / name) as fh:
         return list(csv.DictReader(fh))

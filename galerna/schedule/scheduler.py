@@ -709,11 +709,11 @@ class LeaseScheduler:
                 continue
             old = lease.phases
             length = sum(p.end - p.start for p in old if p.holds)
+            if not self._could_use(lease, length, spans, now, old_start):
+                continue
             self._release(lease, now, track=False)
             lease.phases = []
-            found = None
-            if self._could_use(lease, length, spans, now, old_start):
-                found = self._find(lease, earliest, latest)
+            found = self._find(lease, earliest, latest)
             if found is not None and found[0].start < old_start - EPS:
                 for p in old:
                     if p.holds:
@@ -729,6 +729,9 @@ class LeaseScheduler:
 
     def _could_use(self, lease: Lease, length: float, spans: list[tuple[int, float, float]], now: float, before: float) -> bool:
         small = min_vec(lease.vecs)
+        held = [p for p in lease.phases if p.holds]
+        mine = (held[0].start, held[-1].end) if held else None
+        own_hosts = set(held[0].hosts) if held else set()
         seen: set[tuple[int, float, float]] = set()
         for span in spans:
             if span in seen:
@@ -737,7 +740,7 @@ class LeaseScheduler:
             h, a, b = span
             if a >= before + length or b <= now:
                 continue
-            lo, hi = self.slots.longest_run(h, max(a, now), b, small)
+            lo, hi = self.slots.longest_run(h, max(a, now), b, small, mine if h in own_hosts else None)
             if hi - max(lo, now) >= length - EPS and lo < before:
                 return True
         return False

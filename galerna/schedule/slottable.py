@@ -105,15 +105,24 @@ class SlotTable:
             j += 1
         return [min(col[i:j]) for col in tl.free]
 
-    def longest_run(self, host: int, a: float, b: float, demand: tuple[float, ...]) -> tuple[float, float]:
+    def longest_run(
+        self, host: int, a: float, b: float, demand: tuple[float, ...], mine: tuple[float, float] | None = None
+    ) -> tuple[float, float]:
         """Of the intervals in which one ``demand`` fits on ``host`` without a break,
-        the longest one that overlaps [a, b): its (start, end), or (a, a) if none."""
+        the longest one that overlaps [a, b): its (start, end), or (a, a) if none.
+
+        ``mine`` is an interval the asking lease itself holds on this host: there
+        one of its VMs fits by definition, so it counts as free.
+        """
         tl = self.hosts[host]
         times, free = tl.times, tl.free
         nres = tl.nres
         n = len(times)
+        m0, m1 = mine if mine is not None else (inf, -inf)
 
         def ok(k: int) -> bool:
+            if m0 <= times[k] and (k + 1 >= n or times[k + 1] <= m1):
+                return True
             for r in range(nres):
                 if free[r][k] + EPS < demand[r]:
                     return False
