@@ -52,7 +52,9 @@ def sweep(
 
     console.print(
         f"sweep [bold]{spec.name}[/bold]: {len(spec.profiles)} profile(s) x {len(spec.traces)} trace(s) x "
-        f"{len(spec.injections)} injection(s) = {len(tasks)} runs → {out}"
+        f"{len(spec.injections)} injection(s) = {len(tasks)} runs"
+        + (f", {sum(1 for t in tasks if any(s in t.run_id for s in only))} selected by --only" if only else "")
+        + f" → {out}"
     )
 
     def on_row(row: dict) -> None:
