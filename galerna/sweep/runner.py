@@ -229,6 +229,10 @@ def run_sweep(
                 pass
         todo.append(t)
     skipped = len(rows)
+    # Longest first, so that the last runs to finish are short ones: more injected work (AR share,
+    # then AR size, then duration) makes a run slower.
+    size_rank = {"small": 1, "medium": 2, "large": 3}
+    todo.sort(key=lambda t: (-t.ar_share, -size_rank.get(t.meta.get("ar_size") or "", 0), -(t.meta.get("ar_duration_h") or 0)))
 
     n_workers = 0
     galerna_log = logging.getLogger("galerna")
