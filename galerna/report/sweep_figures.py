@@ -66,10 +66,20 @@ def _plot_metric(ax, rows: list[dict], metric: str, title: str, ylabel: str, fmt
         ax.text(0.5, 0.5, f"no values of {metric}", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(title, fontsize=10)
         return False
+    styles = ["-", "--", "-.", ":"]
     for i, (profile, (x, mean, lo, hi)) in enumerate(data.items()):
-        line = ax.plot(x, mean, marker=MARKERS[i % len(MARKERS)], markersize=5, linewidth=1.6, label=profile)[0]
+        # profiles with equal values would hide each other: later ones get smaller markers and dashes
+        line = ax.plot(x, mean, marker=MARKERS[i % len(MARKERS)], markersize=max(3.0, 8.0 - 1.2 * i), linewidth=1.5,
+                       linestyle=styles[i % len(styles)], alpha=0.9, label=profile)[0]
         if np.any(hi > lo):
             ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.12, linewidth=0)
+    shares = sorted({v for v in (_num(r.get("ar_share")) for r in rows if r.get("status") == "done") if v is not None})
+    if shares:
+        pad = max(0.5, 0.04 * (shares[-1] - shares[0]))
+        ax.set_xlim(shares[0] - pad, shares[-1] + pad)
+        if len(shares) <= 12:
+            ax.set_xticks(shares)
+            ax.set_xticklabels([f"{v:g}" for v in shares])
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("AR share of CPU-hours (%)")
     ax.set_ylabel(ylabel)
