@@ -25,7 +25,9 @@ from galerna.enact.libvirt_driver import LibvirtDriver, init_libvirt
 from galerna.enact.monitor import Monitor
 from galerna.enact.recovery import RecoveryManager, Step
 
-pytestmark = pytest.mark.libvirtd
+# One xdist worker runs them all, in order, so the outage test (last) cannot pull libvirtd
+# from under another worker.
+pytestmark = [pytest.mark.libvirtd, pytest.mark.xdist_group("libvirtd")]
 
 SOCKET = "/run/libvirt/libvirt-sock"
 WORK = Path(os.environ.get("LIBVIRT_CI_WORK", "/tmp/libvirt_ci"))
