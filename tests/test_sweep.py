@@ -176,7 +176,7 @@ def test_sweep_on_an_existing_scheduler_and_command(tmp_path):
     app = typer.Typer()
     register(app)
     app.command("noop")(lambda: None)
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster:
         r = CliRunner().invoke(app, ["sweep", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out"), "--scheduler", cluster.scheduler_address])
     assert r.exit_code == 1, r.output
     assert "total wall time" in r.output and "per run: mean" in r.output

@@ -184,7 +184,7 @@ def _client(scheduler: str | None, workers: int | None, processes: bool, n_tasks
         n_workers=n,
         threads_per_worker=1,
         processes=processes,
-        dashboard_address=None,
+        dashboard_address=":0",
         silence_logs=logging.ERROR,
     )
     return Client(cluster), cluster
