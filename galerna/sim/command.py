@@ -33,10 +33,9 @@ def simulate_command(
     try:
         loaded = load_config_full(config, set_)
     except ConfigError as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2)
+        _error(e)
     for w in loaded.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        typer.echo(f"warning: {w}", err=True)
     cfg = loaded.config
     if trace is None and loaded.tracefile is not None:
         trace = loaded.tracefile
@@ -46,14 +45,19 @@ def simulate_command(
         t0 = time.perf_counter()
         sim = prepare(trace, cfg, inject)
     except (TraceError, ValueError, OSError) as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2)
+        _error(e)
     what = str(trace) if trace else "embedded default workload"
     console.print(f"Simulating {what}: {len(sim.requests)} leases on {len(sim.site)} hosts")
     result = _run(sim, progress and cfg.simulation.progress)
     summary = summarize(result, time.perf_counter() - t0)
     write_output(result, summary, out)
     _print_summary(summary, out)
+
+
+def _error(e: Exception) -> None:
+    """One plain line per problem (never wrapped: people grep for FILE:LINE)."""
+    typer.echo(f"error: {e}", err=True)
+    raise typer.Exit(2)
 
 
 def _run(sim: Simulation, progress: bool):
