@@ -7,7 +7,7 @@ setup:
 
 demo: setup
 	.venv/bin/galerna simulate --out galerna-out
-	python3 ../shared/tools/check_schedule.py galerna-out 2>/dev/null || true
+	@if [ -f ../shared/tools/check_schedule.py ]; then python3 ../shared/tools/check_schedule.py galerna-out; fi
 
 test: setup
 	.venv/bin/python -m pytest -q -n 2 --dist loadgroup
