@@ -242,7 +242,7 @@ def run_sweep(
             client, cluster = _client(scheduler, workers, processes, len(todo))
             try:
                 n_workers = len(client.scheduler_info().get("workers", {})) or (workers or 0)
-                rows.update(_run_on(client, todo, rows, progress, console, on_row, len(tasks), skipped))
+                _run_on(client, todo, rows, progress, console, on_row, len(tasks), skipped)
             finally:
                 client.close()
                 if cluster is not None:
@@ -270,11 +270,12 @@ def run_sweep(
     )
 
 
-def _run_on(client, todo, rows_so_far, progress, console, on_row, total, skipped) -> dict[str, dict]:
+def _run_on(client, todo, rows, progress, console, on_row, total, skipped) -> None:
+    """Run ``todo`` on the cluster, adding each row to ``rows`` as its run ends (so that an
+    interrupted sweep still tables every run that finished)."""
     from distributed import as_completed
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    rows: dict[str, dict] = {}
     futures = {}
     for t in todo:
         f = client.submit(execute, t, pure=False, key=f"galerna-run-{t.run_id}-{os.urandom(4).hex()}")
@@ -311,7 +312,6 @@ def _run_on(client, todo, rows_so_far, progress, console, on_row, total, skipped
             if on_row:
                 on_row(row)
             fut.release()
-    return rows
 
 
 def wall_summary(result: SweepResult) -> str:
