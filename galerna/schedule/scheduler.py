@@ -62,6 +62,7 @@ class LeaseScheduler:
         self._fit_cache: dict[tuple, str | None] = {}
         # Host-intervals whose capacity was given back since the last compression.
         self._spans: list[tuple[int, float, float]] = []
+        self._run_cache: dict = {}
         self._heap: list[tuple[float, int, int, int]] = []
         self._tick = 0
         self._out: list[Event] = []
@@ -280,18 +281,16 @@ class LeaseScheduler:
     def _hold(self, lease: Lease, phases: list[Phase]) -> None:
         for p in phases:
             if p.holds:
-                for node, h in enumerate(p.hosts):
-                    self.slots.reserve(h, p.start, p.end, lease.vecs[node])
+                self.slots.reserve_all(p.start, p.end, list(zip(p.hosts, lease.vecs)))
 
     def _release(self, lease: Lease, from_t: float, track: bool = True) -> None:
         """Give back what the lease's planned phases hold from ``from_t`` on."""
         for p in lease.phases:
             s = max(p.start, from_t)
             if p.holds and p.end > s + EPS:
-                for node, h in enumerate(p.hosts):
-                    self.slots.release(h, s, p.end, lease.vecs[node])
-                    if track:
-                        self._spans.append((h, s, p.end))
+                self.slots.release_all(s, p.end, list(zip(p.hosts, lease.vecs)))
+                if track:
+                    self._spans.extend((h, s, p.end) for h in set(p.hosts))
 
     def _adopt(self, lease: Lease, phases: list[Phase]) -> None:
         self._hold(lease, phases)
@@ -695,7 +694,8 @@ class LeaseScheduler:
         starting before its reservation — otherwise the freed capacity cannot
         serve it, and re-planning it would only cost time.
         """
-        spans, self._spans = self._spans, []
+        spans, self._spans = list(dict.fromkeys(self._spans)), []
+        self._run_cache: dict = {}
         for lease in list(self.reserved):
             if not spans:
                 break
@@ -709,15 +709,17 @@ class LeaseScheduler:
                 continue
             old = lease.phases
             length = sum(p.end - p.start for p in old if p.holds)
-            if not self._could_use(lease, length, spans, now, old_start):
+            window = self._usable_window(lease, length, spans, now, old_start)
+            if window is None:
                 continue
             self._release(lease, now, track=False)
             lease.phases = []
-            found = self._find(lease, earliest, latest)
+            found = self._find(lease, max(earliest, window[0]), min(latest, window[1]))
             if found is not None and found[0].start < old_start - EPS:
                 for p in old:
                     if p.holds:
-                        spans.extend((h, max(p.start, now), p.end) for h in p.hosts)
+                        spans.extend((h, max(p.start, now), p.end) for h in set(p.hosts))
+                self._run_cache = {}
                 self._adopt(lease, found)
                 self._emit(now, lease, Notice.SCHEDULED, "earlier", found[0].hosts, found[0].start)
                 if found[0].start <= now + EPS:
@@ -727,20 +729,38 @@ class LeaseScheduler:
                 self._hold(lease, old)
         self._spans = []
 
-    def _could_use(self, lease: Lease, length: float, spans: list[tuple[int, float, float]], now: float, before: float) -> bool:
+    def _usable_window(
+        self, lease: Lease, length: float, spans: list[tuple[int, float, float]], now: float, before: float
+    ) -> tuple[float, float] | None:
+        """The range of starts at which freed capacity could serve ``lease``, or None.
+
+        A start can only have become feasible if its window touches a freed
+        host-interval lying in a stretch of that host long enough for one of
+        the lease's VMs (the lease's own slot counts as free).
+        """
         small = min_vec(lease.vecs)
         held = [p for p in lease.phases if p.holds]
         mine = (held[0].start, held[-1].end) if held else None
         own_hosts = set(held[0].hosts) if held else set()
-        seen: set[tuple[int, float, float]] = set()
+        lo_start, hi_start = inf, -inf
+        cache = self._run_cache
         for span in spans:
-            if span in seen:
-                continue
-            seen.add(span)
             h, a, b = span
             if a >= before + length or b <= now:
                 continue
-            lo, hi = self.slots.longest_run(h, max(a, now), b, small, mine if h in own_hosts else None)
-            if hi - max(lo, now) >= length - EPS and lo < before:
-                return True
-        return False
+            if h in own_hosts:
+                lo, hi = self.slots.longest_run(h, max(a, now), b, small, mine)
+            else:
+                key = (span, small)
+                got = cache.get(key)
+                if got is None:
+                    got = cache[key] = self.slots.longest_run(h, max(a, now), b, small)
+                lo, hi = got
+            lo = max(lo, now)
+            if hi - lo >= length - EPS and lo < before:
+                # Starts whose window lies inside the run and touches [a, b).
+                lo_start = min(lo_start, max(lo, a - length))
+                hi_start = max(hi_start, min(b, hi - length, before))
+        if lo_start > hi_start + EPS:
+            return None
+        return lo_start, hi_start

@@ -24,7 +24,8 @@ class SlotTable:
         total = tuple(sum(c[r] for c in self.caps) for r in range(len(site.resource_types)))
         self.total = Timeline(total, origin)
         self.enabled = [True] * len(self.hosts)
-        self._journal: list[tuple[int, float, float, tuple[float, ...], float]] | None = None
+        # (host, start, end, demand, sign, is-site-timeline) for rollback
+        self._journal: list[tuple[int, float, float, tuple[float, ...], float, bool]] | None = None
 
     # ------------------------------------------------------------------ edit
     def reserve(self, host: int, start: float, end: float, demand: tuple[float, ...]) -> None:
@@ -33,13 +34,43 @@ class SlotTable:
     def release(self, host: int, start: float, end: float, demand: tuple[float, ...]) -> None:
         self._apply(host, start, end, demand, 1.0)
 
+    def reserve_all(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]]) -> None:
+        """Reserve several VMs over one interval: one edit per host, one for the site."""
+        self._apply_all(start, end, placed, -1.0)
+
+    def release_all(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]]) -> None:
+        self._apply_all(start, end, placed, 1.0)
+
+    def _apply_all(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]], sign: float) -> None:
+        if end - start <= EPS:
+            return
+        per_host: dict[int, list[float]] = {}
+        total = [0.0] * self.total.nres
+        for h, v in placed:
+            acc = per_host.get(h)
+            if acc is None:
+                per_host[h] = list(v)
+            else:
+                for r, x in enumerate(v):
+                    acc[r] += x
+            for r, x in enumerate(v):
+                total[r] += x
+        for h, acc in per_host.items():
+            self.hosts[h].add(start, end, tuple(acc), sign)
+            if self._journal is not None:
+                self._journal.append((h, start, end, tuple(acc), sign, False))
+        self.total.add(start, end, tuple(total), sign)
+        if self._journal is not None:
+            self._journal.append((-1, start, end, tuple(total), sign, True))
+
     def _apply(self, host: int, start: float, end: float, demand: tuple[float, ...], sign: float) -> None:
         if end - start <= EPS:
             return
         self.hosts[host].add(start, end, demand, sign)
         self.total.add(start, end, demand, sign)
         if self._journal is not None:
-            self._journal.append((host, start, end, demand, sign))
+            self._journal.append((host, start, end, demand, sign, False))
+            self._journal.append((-1, start, end, demand, sign, True))
 
     def begin(self) -> None:
         """Start recording changes so that :meth:`rollback` can undo them."""
@@ -50,9 +81,8 @@ class SlotTable:
 
     def rollback(self) -> None:
         journal, self._journal = self._journal or [], None
-        for host, start, end, demand, sign in reversed(journal):
-            self.hosts[host].add(start, end, demand, -sign)
-            self.total.add(start, end, demand, -sign)
+        for host, start, end, demand, sign, site in reversed(journal):
+            (self.total if site else self.hosts[host]).add(start, end, demand, -sign)
 
     def prune(self, now: float) -> None:
         for tl in self.hosts:
