@@ -1,0 +1,162 @@
+"""Request and response bodies of the REST API (times are ISO 8601, UTC; durations in seconds)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+ResourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+Amount = Annotated[float, Field(ge=0, le=1e9)]
+TEN_YEARS = 10 * 365 * 86400.0
+MIN_T, MAX_T = datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2200, 1, 1, tzinfo=timezone.utc)
+
+
+def _aware(v: datetime | None) -> datetime | None:
+    if v is None:
+        return v
+    if v.tzinfo is None:
+        v = v.replace(tzinfo=timezone.utc)
+    if not (MIN_T <= v <= MAX_T):
+        raise ValueError("must be between 2000-01-01 and 2200-01-01")
+    return v
+
+
+class LeaseKind(StrEnum):
+    AR = "ar"
+    BEST_EFFORT = "best_effort"
+    IMMEDIATE = "immediate"
+    DEADLINE = "deadline"
+
+
+CORE_TYPE = {LeaseKind.AR: "ar", LeaseKind.BEST_EFFORT: "be", LeaseKind.IMMEDIATE: "im", LeaseKind.DEADLINE: "deadline"}
+API_TYPE = {v: k for k, v in CORE_TYPE.items()}
+
+
+class Image(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    size_mb: float = Field(0.0, ge=0, le=1e9)
+
+
+class LeaseCreate(BaseModel):
+    """A lease request. Either ``nodes`` (one resource map per VM) or ``n_nodes`` × (``cpu``, ``memory``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: LeaseKind = Field(description="ar: exact start; best_effort: queued; immediate: now or refused; "
+                                        "deadline: between start and deadline")
+    duration: float = Field(gt=0, le=TEN_YEARS, description="seconds of run time")
+    start: datetime | None = Field(None, description="AR: exact start; deadline: earliest start")
+    deadline: datetime | None = Field(None, description="deadline leases: the run must end by then")
+    nodes: list[dict[ResourceName, Amount]] | None = Field(None, min_length=1, max_length=1024)
+    n_nodes: int = Field(1, ge=1, le=1024)
+    cpu: float = Field(1.0, ge=0, le=1e6, description="cores per VM")
+    memory: float = Field(1024.0, ge=0, le=1e9, description="MB per VM")
+    image: Image | None = None
+    preemptible: bool = True
+    name: Annotated[str, StringConstraints(max_length=256)] | None = None
+    tenant: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+        None, description="admin tokens only: the tenant the lease belongs to")
+
+    @field_validator("start", "deadline")
+    @classmethod
+    def _times(cls, v: datetime | None) -> datetime | None:
+        return _aware(v)
+
+
+class LeaseUpdate(BaseModel):
+    """Change an advance reservation's end (Blazar-like). Exactly one field."""
+
+    model_config = ConfigDict(extra="forbid")
+    end: datetime | None = Field(None, description="new end of the run")
+    extend_by: float | None = Field(None, gt=0, le=TEN_YEARS, description="seconds to add to the end")
+    shorten_by: float | None = Field(None, gt=0, le=TEN_YEARS, description="seconds to take off the end")
+    end_now: bool | None = Field(None, description="true: end the lease now")
+
+    @field_validator("end")
+    @classmethod
+    def _times(cls, v: datetime | None) -> datetime | None:
+        return _aware(v)
+
+
+class PhaseOut(BaseModel):
+    activity: str
+    start: datetime
+    end: datetime
+    hosts: list[str]
+
+
+class LeaseOut(BaseModel):
+    id: str
+    name: str | None
+    tenant: str | None
+    type: LeaseKind
+    state: str
+    reason: str
+    submitted: datetime
+    start: datetime | None = Field(description="the run's planned or actual start")
+    end: datetime | None = Field(description="the run's planned or actual end")
+    requested_start: datetime | None
+    deadline: datetime | None
+    duration: float
+    nodes: list[dict[str, float]]
+    preemptible: bool
+    image: Image | None
+    hosts: list[str]
+    plan: list[PhaseOut]
+    history: list[PhaseOut]
+
+
+class Refusal(BaseModel):
+    detail: str
+    lease: LeaseOut | None = None
+
+
+class EventOut(BaseModel):
+    time: datetime
+    kind: str
+    detail: str
+    state: str
+    hosts: list[str]
+
+
+class HostCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
+    uri: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = Field(
+        None, description="libvirt URI; capacity is read from it when cpu/memory are not given")
+    cpu: float | None = Field(None, gt=0, le=1e6)
+    memory: float | None = Field(None, gt=0, le=1e9)
+    extra: dict[ResourceName, Amount] = Field(default_factory=dict)
+
+
+class HostOut(BaseModel):
+    name: str
+    uri: str | None
+    cpu: float
+    memory: float
+    extra: dict[str, float]
+    state: str = Field(description="up, disabled or maintenance")
+    health: str
+
+
+class ReservationOut(BaseModel):
+    lease: str
+    tenant: str | None
+    activity: str
+    start: datetime
+    end: datetime
+    hosts: list[str]
+
+
+class QueueEntry(BaseModel):
+    position: int
+    lease: LeaseOut
+
+
+class Health(BaseModel):
+    status: str
+    leases: int
+    hosts: int
+    database: str

@@ -1,0 +1,658 @@
+"""The daemon's service loop: the scheduling core on the real clock, with durable state.
+
+One thread owns the :class:`LeaseScheduler`. Everything that changes it —
+lease requests, cancellations, updates, host changes, results from the
+hypervisors — arrives as an operation in the inbox; API handlers wait on a
+future for the decision. The loop sleeps on a condition until the earliest of
+the core's next event, the next "ending soon" notice, or a new operation:
+there is no polling interval.
+
+Each wake-up handles the whole inbox as one *batch*: the core decides, then
+the new requests, the snapshots of every lease the batch touched, their
+events, their reservations and the hypervisor actions to start are written in
+**one transaction**. Only after it commits are the callers answered and the
+actions handed to the executor. A crash before the commit loses only
+requests nobody was told about; a crash after it loses nothing (actions
+still ``pending`` are reconciled against the hypervisors at the next start).
+"""
+from __future__ import annotations
+
+import heapq
+import re
+import itertools
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from math import inf
+from typing import Any, Callable
+
+from sqlalchemy import delete, func, insert, select, update
+
+from galerna.enact.driver import OperationKind as Op, VMSpec, vm_name
+from galerna.enact.executor import Action, ActionResult, Executor
+from galerna.enact.inventory import Desired
+from galerna.model.lease import LeaseRequest, LeaseType
+from galerna.model.site import Host, Site
+from galerna.model.state import LeaseState as S
+from galerna.schedule.lease import Activity as A
+from galerna.schedule.plan import Event, Notice
+from galerna.schedule.scheduler import LeaseScheduler
+from galerna.store.db import Store
+from galerna.store.models import ActionRow, HostRow, LeaseEventRow, LeaseRow, ReservationRow
+
+from galerna.daemon import snapshot as snap
+from galerna.daemon.settings import Settings
+from galerna.daemon.views import lease_view, ts
+
+log = logging.getLogger("galerna.daemon")
+
+BASE = ("cpu", "memory")
+
+
+_TIMES = re.compile(r"((?:\bat|\bdeadline|\bstart|\bnow) )(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\b")
+_NOTICE_STATE = {Notice.QUEUED: "queued", Notice.SCHEDULED: "scheduled", Notice.ACCEPTED: "scheduled",
+                 Notice.DONE: "done", Notice.REJECTED: "rejected", Notice.CANCELLED: "cancelled"}
+_PHASE_STATE = {"run": "active", "boot": "active", "suspend": "suspending", "resume": "resuming", "migrate": "migrating"}
+
+
+def _event_state(e: Event, current: str) -> str:
+    if e.notice is Notice.PHASE_STARTED:
+        return _PHASE_STATE.get(e.detail, current)
+    return _NOTICE_STATE.get(e.notice, current)
+
+
+class Refused(Exception):
+    """The request is well formed but cannot be granted; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, reason: str, status: int = 409, lease: dict | None = None):
+        super().__init__(reason)
+        self.reason, self.status, self.lease = reason, status, lease
+
+
+@dataclass
+class _Op:
+    kind: str
+    args: dict[str, Any]
+    future: Future | None = None
+
+
+@dataclass
+class Broker:
+    """Fan-out of notifications (for the SSE stream) to subscriber callbacks."""
+
+    subs: dict[int, Callable[[dict], None]] = field(default_factory=dict)
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+    _seq: Any = field(default_factory=lambda: itertools.count(1))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def subscribe(self, fn: Callable[[dict], None]) -> int:
+        with self.lock:
+            i = next(self._ids)
+            self.subs[i] = fn
+            return i
+
+    def unsubscribe(self, i: int) -> None:
+        with self.lock:
+            self.subs.pop(i, None)
+
+    def publish(self, msg: dict) -> None:
+        msg = dict(msg, id=next(self._seq))
+        with self.lock:
+            subs = list(self.subs.values())
+        for fn in subs:
+            try:
+                fn(msg)
+            except Exception:  # noqa: BLE001
+                log.exception("event subscriber failed")
+
+
+class Service:
+    def __init__(self, store: Store, settings: Settings | None = None, *, clock: Callable[[], float] = time.time,
+                 drivers: dict | None = None):
+        self.store = store
+        self.settings = settings or Settings()
+        self.clock = clock
+        self.broker = Broker()
+        self._cond = threading.Condition()
+        self._inbox: list[_Op] = []
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._drivers = drivers
+        self.executor: Executor | None = None
+        self.uri_of: dict[str, str] = {}  # host name -> URI
+        self.name_of_uri: dict[str, str] = {}
+        self._soon: list[tuple[float, str, float]] = []  # (notify at, lease id, run end) - Unix time
+        self.started = threading.Event()
+        self._action_rows: dict[int, int] = {}
+        self.reconciled: list[tuple[str, str, str]] = []
+        self.batches = 0
+        self.core: LeaseScheduler
+        self.epoch: float = 0.0
+
+    # ================================================================ life cycle
+    def start(self) -> None:
+        epoch = self.store.get_meta("epoch")
+        if epoch is None:
+            epoch = str(float(int(self.clock())))
+            self.store.set_meta("epoch", epoch)
+        self.epoch = float(epoch)
+        self._setup_hosts()
+        self._rebuild()
+        self._reconcile()
+        self._thread = threading.Thread(target=self._run, name="galerna-scheduler", daemon=True)
+        self._thread.start()
+        self.started.set()
+        log.info("scheduler started", extra={"hosts": len(self.core.site), "leases": len(self.core.leases)})
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with self._cond:
+            left, self._inbox = self._inbox, []
+        for op in left:
+            if op.future is not None and not op.future.done():
+                op.future.set_exception(Refused("the daemon is stopping", 503))
+        if self.executor is not None:
+            self.executor.close(wait=False)
+        log.info("scheduler stopped")
+
+    # ================================================================ API side (any thread)
+    def call(self, kind: str, **args: Any) -> Future:
+        fut: Future = Future()
+        with self._cond:
+            if self._stop:
+                fut.set_exception(Refused("the daemon is stopping", 503))
+                return fut
+            self._inbox.append(_Op(kind, args, fut))
+            self._cond.notify()
+        return fut
+
+    def _post(self, kind: str, **args: Any) -> None:
+        with self._cond:
+            self._inbox.append(_Op(kind, args))
+            self._cond.notify()
+
+    def to_core(self, t: float) -> float:
+        return t - self.epoch
+
+    # ================================================================ hosts
+    def _setup_hosts(self) -> None:
+        st = self.settings
+        with self.store.session.begin() as s:
+            rows = list(s.scalars(select(HostRow).order_by(HostRow.position)))
+            if not rows:
+                now = self.clock()
+                seed = self._seed_hosts()
+                for i, (name, uri, cpu, mem) in enumerate(seed):
+                    s.add(HostRow(name=name, uri=uri, cpu=cpu, memory=mem, extra={}, admin_state="up", health="up",
+                                  position=i, created=now))
+        if st.daemon.enact:
+            self._open_drivers()
+
+    def _seed_hosts(self) -> list[tuple[str, str | None, float, float]]:
+        st = self.settings
+        if not st.daemon.enact:
+            c = st.config.site
+            w = len(str(c.nodes))
+            return [(f"host{i + 1:0{w}d}", None, c.cpu, c.memory) for i in range(c.nodes)]
+        out = []
+        for h, uri in self._host_uris():
+            d = self._driver(uri)
+            info = d.host_info()
+            out.append((h, uri, float(info.cpus), float(info.memory_mb)))
+        return out
+
+    def _host_uris(self) -> list[tuple[str, str]]:
+        from galerna.enact.config import default_test_hosts
+
+        en = self.settings.enactment
+        if en.hosts:
+            return [(h.name or h.uri, h.uri) for h in en.hosts]
+        uris = default_test_hosts(self.settings.daemon.test_hosts, self._data_dir())
+        return [(f"test{i + 1}", u) for i, u in enumerate(uris)]
+
+    def _data_dir(self) -> str:
+        from galerna.store.db import data_dir
+
+        return self.settings.daemon.data_dir or self.settings.enactment.data_dir or str(data_dir())
+
+    def _driver(self, uri: str):
+        from galerna.enact.libvirt_driver import LibvirtDriver
+        from pathlib import Path
+
+        if self._drivers is None:
+            self._drivers = {}
+        if uri not in self._drivers:
+            safe = "".join(c if c.isalnum() else "_" for c in uri)[-60:]
+            self._drivers[uri] = LibvirtDriver(uri, str(Path(self._data_dir()) / "state" / safe),
+                                               prefix=self.settings.enactment.vm_prefix)
+        return self._drivers[uri]
+
+    def _open_drivers(self) -> None:
+        with self.store.session() as s:
+            rows = list(s.scalars(select(HostRow)))
+        drivers = {}
+        for r in rows:
+            if r.uri:
+                drivers[r.uri] = self._driver(r.uri)
+                self.uri_of[r.name] = r.uri
+                self.name_of_uri[r.uri] = r.name
+        self.executor = Executor(drivers, config=self.settings.enactment, on_result=self._on_result)
+
+    def _host_op(self, action: str, name: str, uri: str | None = None, cpu: float | None = None,
+                 memory: float | None = None, extra: dict | None = None) -> dict:
+        with self.store.session.begin() as s:
+            row = s.get(HostRow, name)
+            if action == "add":
+                if row is not None:
+                    raise Refused(f"host {name} already exists")
+                if uri and self.executor is not None:
+                    d = self._driver(uri)
+                    if cpu is None or memory is None:
+                        info = d.host_info()
+                        cpu = float(info.cpus) if cpu is None else cpu
+                        memory = float(info.memory_mb) if memory is None else memory
+                    self.executor.drivers[uri] = d
+                    self.uri_of[name], self.name_of_uri[uri] = uri, name
+                if cpu is None or memory is None:
+                    raise Refused("cpu and memory are needed for a host without a hypervisor URI", 422)
+                pos = (s.scalar(select(func.max(HostRow.position))) or 0) + 1
+                row = HostRow(name=name, uri=uri, cpu=cpu, memory=memory, extra=extra or {}, admin_state="up",
+                              health="up", position=pos, created=self.clock())
+                s.add(row)
+            else:
+                if row is None:
+                    raise Refused(f"no host {name}", 404)
+                if action == "remove":
+                    i = self.names.index(name)
+                    users = sorted(L.id for L in self.core.live if (L.hosts and i in L.hosts)
+                                   or any(i in p.hosts for p in L.phases))
+                    if users:
+                        raise Refused(f"host {name} is used by lease(s) {', '.join(users[:10])}; disable it first")
+                    if len(self.names) == 1:
+                        raise Refused("the last host cannot be removed")
+                    s.delete(row)
+                    return {"name": name, "removed": True}
+                row.admin_state = {"enable": "up", "disable": "disabled", "maintenance": "maintenance"}[action]
+            return {"name": row.name}
+
+    def _site(self, s) -> tuple[Site, list[int]]:
+        rows = list(s.scalars(select(HostRow).order_by(HostRow.position, HostRow.name)))
+        hosts = [Host(r.name, {"cpu": r.cpu, "memory": r.memory, **(r.extra or {})}) for r in rows]
+        disabled = [i for i, r in enumerate(rows) if r.admin_state != "up"]
+        return Site(hosts), disabled
+
+    # ================================================================ rebuild
+    def _rebuild(self) -> list[tuple[int, Action]]:
+        """(Re)build the core from the database: every non-final lease at its persisted plan."""
+        now = self.to_core(self.clock())
+        finals = [x.value for x in S if x.final]
+        with self.store.session() as s:
+            site, disabled = self._site(s)
+            rows = list(s.execute(select(LeaseRow.seq, LeaseRow.request, LeaseRow.state, LeaseRow.reason,
+                                         LeaseRow.core).where(LeaseRow.state.not_in(finals)).order_by(LeaseRow.seq)))
+            self.next_seq = (s.scalar(select(func.max(LeaseRow.seq))) or 0) + 1
+        items = []
+        for seq, req, state, reason, core in rows:
+            items.append((snap.request_from_json(str(seq), req, self.epoch), state, reason,
+                          snap.shift(core or {}, -self.epoch)))
+        self.core = snap.restore(site, self.settings.config, now, items, disabled)
+        self.names = [h.name for h in site.hosts]
+        self.state_override: dict[str, str] = {}
+        self._soon = []
+        for lease in self.core.leases.values():
+            if lease.state is S.ACTIVE and lease.phases and lease.phases[0].activity is A.RUN:
+                self._watch(lease.id, lease.phases[0].end)
+        # what came due while we were down, as one batch
+        events = self.core.advance(self.to_core(self.clock()))
+        return self._commit([], events, set())
+
+    # ================================================================ reconcile
+    def _reconcile(self) -> None:
+        """Actions in flight at the last stop are checked against the hypervisors, not re-run."""
+        if self.executor is None:
+            return
+        from galerna.enact.reconcile import Expected, reconcile
+
+        expected = []
+        for lease in self.core.leases.values():
+            desired = self._desired(lease)
+            if desired is None or lease.hosts is None:
+                continue
+            for i, h in enumerate(lease.hosts):
+                uri = self.uri_of.get(self.names[h])
+                if uri:
+                    expected.append(Expected(self._spec(lease.req, i), uri, desired))
+        with self.store.session.begin() as s:
+            pending = list(s.scalars(select(ActionRow).where(ActionRow.status == "pending")))
+            for a in pending:
+                a.status = "reconciled"
+                a.finished = self.clock()
+        entries = reconcile(expected, self.executor, orphans=self.settings.enactment.recovery.orphans, timeout=120)
+        self.reconciled = [(e.vm, e.verdict.value, self.name_of_uri.get(e.host, e.host)) for e in entries]
+        log.info("reconciled with the hypervisors",
+                 extra={"vms": len(entries), "pending_actions": len(pending),
+                        "verdicts": sorted({e.verdict.value for e in entries})})
+
+    def _desired(self, lease) -> Desired | None:
+        st = lease.state
+        if st in (S.ACTIVE, S.SUSPENDING, S.RESUMING) or (lease.booted and st in (S.SCHEDULED, S.READY)):
+            return Desired.RUNNING
+        if st in (S.SUSPENDED_PENDING, S.SUSPENDED_QUEUED, S.SUSPENDED_SCHEDULED, S.MIGRATING):
+            return Desired.SUSPENDED
+        return None
+
+    def _spec(self, req: LeaseRequest, i: int) -> VMSpec:
+        return VMSpec.from_lease(req, i, prefix=self.settings.enactment.vm_prefix, network=None)
+
+    # ================================================================ loop
+    def _wake_at(self) -> float:
+        t = self.core.next_event_time()
+        t = inf if t == inf else t + self.epoch
+        if self._soon:
+            t = min(t, self._soon[0][0])
+        return t
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._inbox and not self._stop:
+                    wait = self._wake_at() - self.clock()
+                    if wait <= 0:
+                        break
+                    self._cond.wait(None if wait == inf else min(wait, 3600.0))
+                if self._stop:
+                    return
+                batch, self._inbox = self._inbox, []
+            try:
+                self._batch(batch)
+            except Exception as e:  # noqa: BLE001
+                log.exception("batch failed; rebuilding the scheduler from the database")
+                for op in batch:
+                    if op.future is not None and not op.future.done():
+                        op.future.set_exception(Refused(f"internal error: {e}", 503))
+                try:
+                    self._rebuild()
+                except Exception:  # noqa: BLE001
+                    log.exception("rebuild failed")
+
+    def _batch(self, batch: list[_Op]) -> None:
+        self.batches += 1
+        core = self.core
+        now = self.clock()
+        t = self.to_core(now)
+        events: list[Event] = []
+        new: list[tuple[_Op, LeaseRequest, dict]] = []
+        answers: list[tuple[_Op, Any]] = []
+        touched: set[str] = set()
+        rebuild = False
+        events += core.advance(t)
+        for op in batch:
+            try:
+                k = op.kind
+                if k == "submit":
+                    req = self._request(op.args, t)
+                    events += core.submit(req, t)
+                    new.append((op, req, op.args))
+                    answers.append((op, req.id))
+                elif k == "cancel":
+                    lid = op.args["lease_id"]
+                    lease = core.leases.get(lid)
+                    if lease is None or lease.state.final:
+                        raise Refused("the lease is already in a final state")
+                    events += core.cancel(lid, t, op.args.get("reason", "cancelled by its owner"))
+                    touched.add(lid)
+                    answers.append((op, lid))
+                elif k == "end":
+                    lid = op.args["lease_id"]
+                    if lid not in core.leases:
+                        raise Refused("the lease is already in a final state")
+                    try:
+                        events += snap.change_end(core, lid, self.to_core(op.args["end"]), t)
+                    except snap.UpdateRefused as e:
+                        raise Refused(str(e)) from None
+                    touched.add(lid)
+                    answers.append((op, lid))
+                elif k == "host":
+                    answers.append((op, self._host_op(**op.args)))
+                    rebuild = True
+                elif k == "result":
+                    events += self._result(op.args["result"], t, touched)
+                elif k == "fail":
+                    lid = op.args["lease_id"]
+                    if lid in core.leases and not core.leases[lid].state.final:
+                        events += core.cancel(lid, t, op.args["reason"])
+                        self.state_override[lid] = S.FAILED.value
+                        touched.add(lid)
+                else:
+                    raise ValueError(f"unknown operation {k}")
+            except Refused as e:
+                answers.append((op, e))
+            except (ValueError, KeyError) as e:
+                answers.append((op, Refused(str(e), 422)))
+        events += core.advance(t)
+        self._new_rows = {}
+        actions = self._commit(new, events, touched)
+        for op, value in answers:
+            if op.kind == "submit" and not isinstance(value, Exception):
+                value = lease_view(self._new_rows[value])
+            if op.future is None:
+                continue
+            if isinstance(value, Exception):
+                op.future.set_exception(value)
+            else:
+                op.future.set_result(value)
+        self._enact(actions)
+        self._notify(events, now)
+        if rebuild:
+            self._enact(self._rebuild())
+
+    def _request(self, a: dict, t: float) -> LeaseRequest:
+        seq = self.next_seq
+        self.next_seq += 1
+        rtype = LeaseType(a["type"])
+        start = a.get("start")
+        deadline = a.get("deadline")
+        if rtype is LeaseType.IM or rtype is LeaseType.BE:
+            start = None
+        req = LeaseRequest(
+            id=str(seq), type=rtype, submit=t, duration=a["duration"], nodes=tuple(a["nodes"]),
+            start=None if start is None else self.to_core(start),
+            deadline=None if deadline is None else self.to_core(deadline),
+            preemptible=a.get("preemptible", True), image=a.get("image"), tenant=a.get("tenant"),
+            extra={"name": a["name"]} if a.get("name") else {},
+        )
+        self.core.site.vector({k: v for n in req.nodes for k, v in n.items()})  # unknown resource: ValueError
+        return req
+
+    # ================================================================ persistence
+    def _commit(self, new: list, events: list[Event], touched: set[str]) -> list[tuple[int, Action]]:
+        """Write the batch in one transaction; returns the actions to hand to the executor."""
+        core, epoch, names = self.core, self.epoch, self.names
+        now = self.clock()
+        ids = set(touched) | {e.lease_id for e in events}
+        new_ids = {req.id for _, req, _ in new}
+        actions = self._actions(events)
+        with self.store.session.begin() as s:
+            if new:
+                rows = [self._row(core.leases[req.id], now) | {
+                    "seq": int(req.id), "submitted": req.submit + epoch, "tenant": req.tenant, "name": a.get("name"),
+                    "type": req.type.value, "request": snap.request_to_json(req, epoch)} for _, req, a in new]
+                s.execute(insert(LeaseRow), rows)
+                self._new_rows = {str(r["seq"]): r for r in rows}
+            upd = [self._row(core.leases[i], now) for i in ids - new_ids if i in core.leases]
+            if upd:
+                s.execute(update(LeaseRow), upd)
+            if ids:
+                seqs = [int(i) for i in ids]
+                s.execute(delete(ReservationRow).where(ReservationRow.lease_seq.in_(seqs)))
+                res = [{"lease_seq": int(i), "activity": p.activity.value, "start": p.start + epoch,
+                        "end": p.end + epoch, "hosts": [names[h] for h in p.hosts]}
+                       for i in ids if i in core.leases for p in core.leases[i].phases]
+                if res:
+                    s.execute(insert(ReservationRow), res)
+            evrows = [{"lease_seq": int(req.id), "time": req.submit + epoch, "kind": "submitted", "detail": "",
+                       "state": S.PENDING.value, "hosts": []} for _, req, _ in new]
+            last = {e.lease_id: i for i, e in enumerate(events)}
+            evrows += [{"lease_seq": int(e.lease_id), "time": e.time + epoch, "kind": e.notice.value,
+                        "detail": self._human(e.detail), "hosts": [names[h] for h in e.hosts],
+                        "state": self._state(e.lease_id) if last[e.lease_id] == i else _event_state(e, self._state(e.lease_id))}
+                       for i, e in enumerate(events)]
+            if evrows:
+                s.execute(insert(LeaseEventRow), evrows)
+            out = []
+            for lid, a in actions:
+                row = ActionRow(lease_seq=int(lid), kind=a.kind.value, vm=a.vm, host=self.name_of_uri.get(a.host, a.host),
+                                dest=a.dest and self.name_of_uri.get(a.dest, a.dest), status="pending", created=now)
+                s.add(row)
+                s.flush()
+                out.append((row.id, a))
+        return out
+
+    def _human(self, text: str) -> str:
+        """Core times in a reason ("at 7", "deadline 3600") as ISO 8601 instants."""
+        if not text or not any(w in text for w in ("at ", "deadline ", "start ", "now ")):
+            return text
+        return _TIMES.sub(lambda m: m.group(1) + ts(float(m.group(2)) + self.epoch), text)
+
+    def _state(self, lid: str) -> str:
+        return self.state_override.get(lid) or self.core.leases[lid].state.value
+
+    def _row(self, lease, now: float) -> dict:
+        start, end = snap.planned_window(lease, self.epoch)
+        return {"seq": int(lease.id), "state": self._state(lease.id), "reason": self._human(lease.reason),
+                "core": snap.snapshot(lease, self.names, self.epoch), "start": start, "end": end, "updated": now}
+
+    # ================================================================ enactment
+    def _actions(self, events: list[Event]) -> list[tuple[str, Action]]:
+        if self.executor is None:
+            return []
+        out = []
+        for e in events:
+            lease = self.core.leases[e.lease_id]
+            hosts = [self.uri_of.get(self.names[h]) for h in e.hosts]
+            if e.notice is Notice.PHASE_STARTED:
+                if e.detail == A.BOOT.value or (e.detail == A.RUN.value and not self._was_running(lease, e)):
+                    out += [(e.lease_id, Action.deploy(self._spec(lease.req, i), u)) for i, u in enumerate(hosts) if u]
+                elif e.detail == A.SUSPEND.value:
+                    out += [(e.lease_id, Action(Op.SUSPEND, self._vm(lease, i), u, lease_id=e.lease_id,
+                                                tenant=lease.req.tenant)) for i, u in enumerate(hosts) if u]
+                elif e.detail == A.RESUME.value:
+                    out += [(e.lease_id, Action(Op.RESUME, self._vm(lease, i), u, lease_id=e.lease_id,
+                                                tenant=lease.req.tenant)) for i, u in enumerate(hosts) if u]
+                elif e.detail == A.MIGRATE.value:
+                    old = lease.history[-1].hosts if lease.history else e.hosts
+                    for i, u in enumerate(hosts):
+                        src = self.uri_of.get(self.names[old[i]])
+                        if u and src and src != u:
+                            out.append((e.lease_id, Action(Op.MIGRATE, self._vm(lease, i), src, dest=u,
+                                                           lease_id=e.lease_id, tenant=lease.req.tenant)))
+            elif e.notice in (Notice.DONE, Notice.CANCELLED) or (e.notice is Notice.PREEMPTED and e.detail == "requeue"):
+                where = e.hosts or self._vm_hosts(lease)
+                if not where:
+                    continue
+                kind = Op.SHUTDOWN if e.notice is Notice.DONE else Op.DESTROY
+                for i, h in enumerate(where):
+                    u = self.uri_of.get(self.names[h])
+                    if u:
+                        out.append((e.lease_id, Action(kind, self._vm(lease, i), u, lease_id=e.lease_id,
+                                                       tenant=lease.req.tenant)))
+        return out
+
+    def _vm_hosts(self, lease) -> tuple[int, ...]:
+        ran = [p for p in lease.history if p.activity in (A.BOOT, A.RUN, A.RESUME, A.SUSPEND)]
+        return ran[-1].hosts if ran else ()
+
+    def _was_running(self, lease, e: Event) -> bool:
+        """A run phase right after a boot or resume of the same lease: its VMs already exist."""
+        prev = lease.history[-1] if lease.history else None
+        return prev is not None and prev.activity in (A.BOOT, A.RESUME, A.MIGRATE) and prev.end >= e.time - 1e-6
+
+    def _vm(self, lease, i: int) -> str:
+        return vm_name(lease.id, i, self.settings.enactment.vm_prefix)
+
+    def _enact(self, actions: list[tuple[int, Action]]) -> None:
+        if self.executor is None:
+            return
+        for row_id, a in actions:
+            self._action_rows[a.id] = row_id
+            self.executor.submit(a)
+
+    def _on_result(self, r: ActionResult) -> None:
+        self._post("result", result=r)
+
+    def _result(self, r: ActionResult, t: float, touched: set[str]) -> list[Event]:
+        row_id = self._action_rows.pop(r.action.id, None)
+        with self.store.session.begin() as s:
+            if row_id is not None:
+                s.execute(update(ActionRow).where(ActionRow.id == row_id).values(
+                    status="done" if r.ok else "failed", finished=self.clock(), error=r.error))
+        if r.ok or r.action.lease_id is None:
+            return []
+        lid = r.action.lease_id
+        lease = self.core.leases.get(lid)
+        if lease is None or lease.state.final or r.action.kind in (Op.DESTROY, Op.SHUTDOWN):
+            return []
+        reason = f"{r.action.kind.value} failed on {self.name_of_uri.get(r.action.host, r.action.host)}: {r.error}"
+        self.state_override[lid] = S.FAILED.value
+        touched.add(lid)
+        self.broker.publish({"event": "lease.failed", "lease": lid, "tenant": lease.req.tenant, "reason": reason,
+                             "time": t + self.epoch})
+        return self.core.cancel(lid, t, reason)
+
+    # ================================================================ notifications
+    def _watch(self, lid: str, run_end_core: float) -> None:
+        end = run_end_core + self.epoch
+        at = end - self.settings.daemon.ending_soon_minutes * 60
+        heapq.heappush(self._soon, (at, lid, end))
+
+    def _notify(self, events: list[Event], now: float) -> None:
+        pub = self.broker.publish
+        core = self.core
+        while self._soon and self._soon[0][0] <= now:
+            _, lid, end = heapq.heappop(self._soon)
+            lease = core.leases.get(lid)
+            if lease is not None and lease.state is S.ACTIVE and lease.phases and \
+                    lease.phases[0].activity is A.RUN and abs(lease.phases[0].end + self.epoch - end) < 1e-3:
+                pub({"event": "lease.ending_soon", "lease": lid, "tenant": lease.req.tenant, "end": end, "time": now})
+        for e in events:
+            lease = core.leases[e.lease_id]
+            base = {"lease": e.lease_id, "tenant": lease.req.tenant, "time": e.time + self.epoch,
+                    "hosts": [self.names[h] for h in e.hosts]}
+            name = None
+            if e.notice is Notice.PHASE_STARTED and e.detail == A.RUN.value:
+                prev = lease.history[-1] if lease.history else None
+                self._watch(e.lease_id, e.until)
+                name = "lease.resumed" if prev is not None and prev.activity is A.RESUME else "lease.started"
+                if name == "lease.resumed":
+                    name = None  # announced when the resume phase ended
+            elif e.notice is Notice.PHASE_ENDED and e.detail == A.RESUME.value:
+                name = "lease.resumed"
+            elif e.notice is Notice.PHASE_ENDED and e.detail == A.SUSPEND.value:
+                name = "lease.suspended"
+            elif e.notice is Notice.DONE:
+                name = "lease.ended"
+            elif e.notice is Notice.CANCELLED:
+                name = "lease.failed" if lease.state is S.FAILED or self.state_override.get(e.lease_id) == "failed" \
+                    else "lease.cancelled"
+                if self.state_override.get(e.lease_id) == "failed":
+                    name = None  # published with the hypervisor's reason already
+                base["reason"] = e.detail
+            elif e.notice is Notice.REJECTED:
+                name = "lease.rejected"
+                base["reason"] = e.detail
+            elif e.notice is Notice.PREEMPTED:
+                name = "lease.preempted"
+                base["detail"] = e.detail
+            if name:
+                pub({"event": name, **base})
+            if e.notice is Notice.PHASE_STARTED and e.detail == A.RUN.value and self.settings.daemon.ending_soon_minutes:
+                pass
+
+    def host_event(self, name: str, up: bool) -> None:
+        self.broker.publish({"event": "host.up" if up else "host.down", "host": name, "time": self.clock()})

@@ -1,0 +1,74 @@
+"""The daemon's configuration: Galerna's TOML file plus ``[daemon]`` and ``[enactment]`` sections.
+
+```toml
+[daemon]
+host = "127.0.0.1"
+port = 7070
+db = "sqlite:////var/lib/galerna/galerna.db"   # or postgresql+psycopg://user:pw@host/db
+ending_soon_minutes = 10      # SSE "lease.ending_soon" this long before a run's planned end
+decision_timeout = 10         # seconds an API call waits for the scheduler's decision
+enact = true                  # false: plan only, touch no hypervisor
+data_dir = ""                 # default: the user's data directory
+
+[enactment]                   # see docs/enactment.md; no hosts = four libvirt test-driver hosts
+[scheduling]                  # the same options as the simulator
+```
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from galerna.config.load import ConfigError, validate
+from galerna.config.schema import Config
+from galerna.enact.config import EnactmentConfig
+
+
+class DaemonConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(7070, ge=0, le=65535)
+    db: str | None = Field(None, description="SQLAlchemy URL; default SQLite under the user's data directory")
+    ending_soon_minutes: float = Field(10.0, ge=0)
+    decision_timeout: float = Field(10.0, gt=0)
+    enact: bool = True
+    data_dir: str = ""
+    test_hosts: int = Field(4, ge=1, description="libvirt test-driver hosts when [enactment] lists none")
+    log_json: bool = True
+
+
+class Settings(BaseModel):
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    enactment: EnactmentConfig = Field(default_factory=lambda: EnactmentConfig(data_dir=""))
+    config: Config = Field(default_factory=Config)
+
+
+def load_settings(path: str | Path | None) -> Settings:
+    if path is None:
+        return Settings()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(path, [f"cannot read: {e.strerror or e}"]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(path, [f"TOML syntax error: {e}"]) from None
+    daemon = data.pop("daemon", {})
+    enactment = data.pop("enactment", None)
+    problems = []
+    try:
+        d = DaemonConfig.model_validate(daemon)
+    except ValidationError as e:
+        problems += [f"daemon.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
+    try:
+        en = EnactmentConfig.model_validate(enactment or {})
+    except ValidationError as e:
+        problems += [f"enactment.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
+    if problems:
+        raise ConfigError(path, problems)
+    cfg = validate(data, path)
+    if enactment is None or "data_dir" not in (enactment or {}):
+        en = en.model_copy(update={"data_dir": ""})
+    return Settings(daemon=d, enactment=en, config=cfg)
