@@ -7,6 +7,7 @@ skipping past any segment where the site as a whole lacks capacity — and asks
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from math import inf
 from typing import Sequence
 
@@ -45,36 +46,48 @@ class Mapper:
         """Hosts for each VM over [start, end), or None when they do not all fit."""
         slots = self.slots
         n = len(vecs)
-        infos = []
         uniform = all(v == vecs[0] for v in vecs)
-        v0 = vecs[0]
+        want = vecs[0] if uniform else min_vec(vecs)
+        needs = [(r, x) for r, x in enumerate(want) if x > 0]
+        enabled = slots.enabled
+        # Pass 1: how many VMs fit on each host over the window (the min of each
+        # resource over the window's segments, taken with C-level slicing).
+        fitting = []
         capacity = 0
-        for h in range(len(slots.hosts)):
-            if h in exclude:
+        for h, tl in enumerate(slots.hosts):
+            if not enabled[h] or h in exclude:
                 continue
-            if not slots.enabled[h]:
-                continue
-            if uniform:
-                tl = slots.hosts[h]
-                if tl.times[-1] <= start:
-                    free = [col[-1] for col in tl.free]
-                    k = _copies(free, v0)
-                else:
-                    k = tl.slots(start, end, v0, 1 << 30)
-                    if k <= 0:
-                        continue
-                    free = slots.window_free(h, start, end)
+            times = tl.times
+            nt = len(times)
+            if times[-1] <= start:
+                i, j = nt - 1, nt
             else:
-                free = slots.window_free(h, start, end)
-                k = 1 if all(f + EPS >= x for f, x in zip(free, min_vec(vecs))) else 0
-            if k <= 0:
-                continue
-            capacity += k
-            infos.append((h, free, len(slots.hosts[h].times)))
-        if uniform and capacity < n:
+                i = bisect_right(times, start) - 1
+                if i < 0:
+                    i = 0
+                j = i + 1
+                while j < nt and times[j] < end:
+                    j += 1
+            free = tl.free
+            k = 1 << 30
+            for r, x in needs:
+                col = free[r]
+                m = col[i] if j - i == 1 else min(col[i:j])
+                c = int((m + EPS) / x)
+                if c < k:
+                    k = c
+                    if k <= 0:
+                        break
+            if k > 0:
+                fitting.append((h, i, j))
+                capacity += k if uniform else 1
+        if (uniform and capacity < n) or not fitting:
             return None
-        if not infos:
-            return None
+        # Pass 2, only when it can work: free vectors for ranking and filling.
+        infos = []
+        for h, i, j in fitting:
+            tl = slots.hosts[h]
+            infos.append((h, [col[i] if j - i == 1 else min(col[i:j]) for col in tl.free], len(tl.times)))
         order, fill = self.ordering(infos)
         free_of = {h: list(f) for h, f, _ in infos}
         # Largest VMs first so that a heterogeneous lease does not strand its big VMs.

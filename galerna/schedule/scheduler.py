@@ -710,7 +710,7 @@ class LeaseScheduler:
             old = lease.phases
             length = sum(p.end - p.start for p in old if p.holds)
             window = self._usable_window(lease, length, spans, now, old_start)
-            if window is None:
+            if window is None or not self._site_could_fit(lease, length, window, old_start):
                 continue
             self._release(lease, now, track=False)
             lease.phases = []
@@ -728,6 +728,22 @@ class LeaseScheduler:
                 lease.phases = old
                 self._hold(lease, old)
         self._spans = []
+
+    def _site_could_fit(self, lease: Lease, length: float, window: tuple[float, float], held_from: float) -> bool:
+        """Whether the site as a whole has room for ``lease`` to start in ``window``.
+
+        Checked without releasing the lease's own slot: from ``held_from`` on
+        that slot covers the lease's whole demand, so only the part of each
+        candidate window before it needs free capacity.
+        """
+        need = total_demand(lease.vecs)
+        t, last = window
+        while t <= last + EPS:
+            t2 = self.slots.total_fits(t, min(t + length, held_from), need)
+            if t2 == t:
+                return True
+            t = t2
+        return False
 
     def _usable_window(
         self, lease: Lease, length: float, spans: list[tuple[int, float, float]], now: float, before: float
