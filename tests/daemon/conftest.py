@@ -1,0 +1,147 @@
+"""A real `galerna serve` in a subprocess on a free loopback port, on SQLite or PostgreSQL.
+
+PostgreSQL runs need GALERNA_TEST_PG_URL (``bash scripts/postgres_ci.sh start``
+prints it); each server gets a database of its own, created here and dropped
+at the end.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from galerna.store.db import Store
+
+PG_URL = os.environ.get("GALERNA_TEST_PG_URL")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    db: str
+    workdir: Path
+    port: int = 0
+    proc: subprocess.Popen | None = None
+    tokens: dict[str, str] = field(default_factory=dict)
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> "Server":
+        self.port = self.port or free_port()
+        env = dict(os.environ, XDG_DATA_HOME=str(self.workdir / "xdg"), PYTHONUNBUFFERED="1")
+        log = open(self.workdir / f"server-{int(time.time() * 1000)}.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "galerna.daemon", "serve", "--db", self.db, "--port", str(self.port),
+             "--data-dir", str(self.workdir / "data"), *self.extra],
+            stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: see {log.name}")
+            try:
+                if httpx.get(self.url + "/v1/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not come up")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int | None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                return self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        return None
+
+    def client(self, who: str = "admin") -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[who]}"}, timeout=30)
+
+
+def _pg_database() -> tuple[str, callable]:
+    import psycopg
+
+    base = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    name = "galerna_t_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(base, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+
+    def drop() -> None:
+        with psycopg.connect(base, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return url, drop
+
+
+def make_server(backend: str, workdir: Path) -> tuple[Server, callable]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    if backend == "postgres":
+        if not PG_URL:
+            pytest.skip("GALERNA_TEST_PG_URL is not set (start one with: bash scripts/postgres_ci.sh start)")
+        db, drop = _pg_database()
+    else:
+        db, drop = f"sqlite:///{workdir / 'galerna.db'}", (lambda: None)
+    srv = Server(db, workdir)
+    store = Store(db)
+    srv.tokens["admin"] = store.create_token("admin", admin=True)[1]
+    srv.tokens["alice"] = store.create_token("alice", tenant="alice")[1]
+    srv.tokens["bob"] = store.create_token("bob", tenant="bob")[1]
+    srv.tokens["revoked"] = store.create_token("old", tenant="alice")[1]
+    for r in store.list_tokens():
+        if r.name == "old":
+            store.revoke_token(r.id)
+    store.close()
+    return srv, drop
+
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request, tmp_path_factory):
+    srv, drop = make_server(request.param, tmp_path_factory.mktemp(f"daemon-{request.param}"))
+    srv.start()
+    yield srv
+    srv.stop()
+    drop()
+
+
+@pytest.fixture
+def fresh(request, tmp_path):
+    """A server of one's own (for crash and restart tests); started by the test."""
+    made = []
+
+    def make(backend: str = "sqlite") -> Server:
+        srv, drop = make_server(backend, tmp_path / backend)
+        made.append((srv, drop))
+        return srv
+
+    yield make
+    for srv, drop in made:
+        srv.stop()
+        drop()
