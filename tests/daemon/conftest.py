@@ -38,6 +38,7 @@ class Server:
     proc: subprocess.Popen | None = None
     tokens: dict[str, str] = field(default_factory=dict)
     extra: list[str] = field(default_factory=list)
+    log_path: Path | None = None
 
     @property
     def url(self) -> str:
@@ -46,7 +47,8 @@ class Server:
     def start(self, timeout: float = 60.0) -> "Server":
         self.port = self.port or free_port()
         env = dict(os.environ, XDG_DATA_HOME=str(self.workdir / "xdg"), PYTHONUNBUFFERED="1")
-        log = open(self.workdir / f"server-{int(time.time() * 1000)}.log", "w")
+        self.log_path = self.workdir / f"server-{int(time.time() * 1000)}.log"
+        log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "galerna.daemon", "serve", "--db", self.db, "--port", str(self.port),
              "--data-dir", str(self.workdir / "data"), *self.extra],
