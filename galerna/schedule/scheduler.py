@@ -716,10 +716,15 @@ class LeaseScheduler:
             lease.phases = []
             found = self._find(lease, max(earliest, window[0]), min(latest, window[1]))
             if found is not None and found[0].start < old_start - EPS:
+                touched = set()
                 for p in old:
                     if p.holds:
+                        touched.update(p.hosts)
                         spans.extend((h, max(p.start, now), p.end) for h in set(p.hosts))
-                self._run_cache = {}
+                for p in found:
+                    touched.update(p.hosts)
+                for h in touched:  # runs on other hosts are unchanged
+                    self._run_cache.pop(h, None)
                 self._adopt(lease, found)
                 self._emit(now, lease, Notice.SCHEDULED, "earlier", found[0].hosts, found[0].start)
                 if found[0].start <= now + EPS:
@@ -767,10 +772,13 @@ class LeaseScheduler:
             if h in own_hosts:
                 lo, hi = self.slots.longest_run(h, max(a, now), b, small, mine)
             else:
-                key = (span, small)
-                got = cache.get(key)
+                per_host = cache.get(h)
+                if per_host is None:
+                    per_host = cache[h] = {}
+                key = (a, b, small)
+                got = per_host.get(key)
                 if got is None:
-                    got = cache[key] = self.slots.longest_run(h, max(a, now), b, small)
+                    got = per_host[key] = self.slots.longest_run(h, max(a, now), b, small)
                 lo, hi = got
             lo = max(lo, now)
             if hi - lo >= length - EPS and lo < before:
