@@ -320,7 +320,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
         uri = svc.uri_of.get(name)
         if uri is None or svc.executor is None:
             raise Refused(f"no hypervisor for host {name}", 404)
-        vms = await asyncio.to_thread(svc.executor.drivers[uri].list)
+        try:
+            vms = await asyncio.to_thread(svc.executor.drivers[uri].list)
+        except Exception as e:  # noqa: BLE001
+            raise Refused(f"the hypervisor of host {name} does not answer: {e}", 409) from None
         return [{"name": v.name, "state": v.state.value, "lease": v.lease_id} for v in vms]
 
     # ------------------------------------------------------------ events

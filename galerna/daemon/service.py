@@ -252,11 +252,17 @@ class Service:
                 if row is not None:
                     raise Refused(f"host {name} already exists")
                 if uri and self.executor is not None:
-                    d = self._driver(uri)
-                    if cpu is None or memory is None:
+                    if uri in self.name_of_uri:
+                        raise Refused(f"URI {uri} is already host {self.name_of_uri[uri]}")
+                    try:
+                        d = self._driver(uri)
                         info = d.host_info()
-                        cpu = float(info.cpus) if cpu is None else cpu
-                        memory = float(info.memory_mb) if memory is None else memory
+                    except Exception as e:  # noqa: BLE001 - any failure: the URI is not usable
+                        if self._drivers is not None:
+                            self._drivers.pop(uri, None)
+                        raise Refused(f"cannot reach a hypervisor at {uri}: {e}", 422) from None
+                    cpu = float(info.cpus) if cpu is None else cpu
+                    memory = float(info.memory_mb) if memory is None else memory
                     self.executor.drivers[uri] = d
                     self.uri_of[name], self.name_of_uri[uri] = uri, name
                 if cpu is None or memory is None:
