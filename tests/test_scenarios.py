@@ -232,3 +232,71 @@ def test_deadline_lease_suspended_by_an_ar_still_meets_its_deadline(tmp_path):
     assert L.suspensions == 1 and L.last_run_end() <= 5000
     write(r, tmp_path)
     check(tmp_path, 2)
+
+
+# ------------------------------------------------------------- image transfer
+def images_cfg(**it):
+    return config(imagetransfer={"preparation": "imagetransfer", "bandwidth": 32, **it})
+
+
+def with_image(req, image="img", size=1024.0):
+    import dataclasses
+
+    from galerna.model.lease import DiskImage
+
+    return dataclasses.replace(req, image=DiskImage(image, size))
+
+
+def transfers(result, lease_id):
+    return [(p.start, p.end, p.hosts) for p in lease(result, lease_id).history if p.activity.value == "transfer"]
+
+
+def test_best_effort_waits_for_its_image(tmp_path):
+    r = run(SITE2, [with_image(be(1, 0, 100))], images_cfg())
+    # 1024 MB at 32 MB/s: the VM can start at 32.
+    assert transfers(r, "1") == [(0, 32, transfers(r, "1")[0][2])]
+    assert lease(r, "1").first_run() == 32
+    write(r, tmp_path)
+    check(tmp_path, 1)
+    assert any(row["activity"] == "transfer" for row in __import__("helpers").rows(tmp_path, "allocations.csv"))
+
+
+def test_unicast_sends_one_copy_per_host_multicast_one_for_all():
+    reqs = [with_image(be(1, 0, 100, nodes=2))]
+    uni = run(SITE2, reqs, images_cfg(transfer_mode="unicast"))
+    multi = run(SITE2, reqs, images_cfg(transfer_mode="multicast"))
+    assert lease(uni, "1").first_run() == 64 and lease(multi, "1").first_run() == 32
+
+
+def test_transfers_share_the_repository_link_first_come_first_served():
+    reqs = [with_image(be(1, 0, 100), "a"), with_image(be(2, 0, 100), "b")]
+    r = run(SITE2, reqs, images_cfg())
+    assert lease(r, "1").first_run() == 32 and lease(r, "2").first_run() == 64
+
+
+def test_ar_transfer_takes_the_latest_hole_before_its_start(tmp_path):
+    r = run(SITE2, [with_image(ar(1, 0, 1000, 100))], images_cfg())
+    assert transfers(r, "1")[0][:2] == (968, 1000)
+    write(r, tmp_path)
+    check(tmp_path, 1)
+
+
+def test_ar_whose_image_cannot_arrive_in_time_is_rejected():
+    r = run(SITE2, [with_image(ar(1, 0, 10, 100))], images_cfg())
+    assert lease(r, "1").state.value == "rejected" and "image" in lease(r, "1").reason
+
+
+def test_reuse_keeps_the_image_for_the_next_lease():
+    reqs = [with_image(be(1, 0, 100)), with_image(be(2, 500, 100))]
+    plain = run(Site.uniform(1), reqs, images_cfg())
+    cached = run(Site.uniform(1), reqs, images_cfg(reuse=True))
+    assert len(transfers(plain, "2")) == 1 and lease(plain, "2").first_run() == 532
+    assert transfers(cached, "2") == [] and lease(cached, "2").first_run() == 500
+
+
+def test_cache_evicts_the_least_recently_used_image():
+    reqs = [with_image(be(1, 0, 10), "a"), with_image(be(2, 100, 10), "b"), with_image(be(3, 200, 10), "a")]
+    big = run(Site.uniform(1), reqs, images_cfg(reuse=True, cache_size=4096))
+    small = run(Site.uniform(1), reqs, images_cfg(reuse=True, cache_size=1024))
+    assert transfers(big, "3") == []  # both images fit
+    assert len(transfers(small, "3")) == 1  # "a" was evicted to make room for "b"

@@ -341,6 +341,14 @@ class Service:
                 a.finished = self.clock()
         entries = reconcile(expected, self.executor, orphans=self.settings.enactment.recovery.orphans, timeout=120)
         self.reconciled = [(e.vm, e.verdict.value, self.name_of_uri.get(e.host, e.host)) for e in entries]
+        with self.store.session.begin() as s:
+            for uri, hs in self.executor.inventory.hosts.items():
+                name = self.name_of_uri.get(uri)
+                row = s.get(HostRow, name) if name else None
+                if row is not None:
+                    row.health = "up" if hs.value == "up" else "down"
+                    if row.health == "down":
+                        self.host_event(name, False)
         log.info("reconciled with the hypervisors",
                  extra={"vms": len(entries), "pending_actions": len(pending),
                         "verdicts": sorted({e.verdict.value for e in entries})})

@@ -35,6 +35,7 @@ class Phase:
     holds: bool = True  # whether it holds the VMs' capacity on its hosts
     started: bool = False
     lost: bool = False  # a run that cancel-and-requeue will throw away
+    transfer: object | None = None  # the images.Transfer of a TRANSFER phase
 
 
 @dataclass(slots=True, eq=False)

@@ -20,6 +20,7 @@ from sortedcontainers import SortedKeyList
 
 from galerna.config.schema import (
     Admission,
+    PreparationMode,
     Backfilling,
     Config,
     MigrationMode,
@@ -29,6 +30,7 @@ from galerna.config.schema import (
 from galerna.model.lease import LeaseRequest, LeaseType
 from galerna.model.site import Site
 from galerna.model.state import LeaseState as S
+from galerna.schedule.images import ImageRepository
 from galerna.schedule.lease import Activity, Lease, Phase
 from galerna.schedule.mapper import Mapper, min_vec, total_demand
 from galerna.schedule.plan import Event, Notice
@@ -63,6 +65,8 @@ class LeaseScheduler:
         # Host-intervals whose capacity was given back since the last compression.
         self._spans: list[tuple[int, float, float]] = []
         self._run_cache: dict = {}
+        it = self.config.imagetransfer
+        self.images = ImageRepository(it, len(site), now) if it.preparation is PreparationMode.IMAGETRANSFER else None
         self._heap: list[tuple[float, int, int, int]] = []
         self._tick = 0
         self._out: list[Event] = []
@@ -282,10 +286,21 @@ class LeaseScheduler:
         for p in phases:
             if p.holds:
                 self.slots.reserve_all(p.start, p.end, list(zip(p.hosts, lease.vecs)))
+            elif p.transfer is not None:
+                self.images.hold(p.transfer, lease.req)
+        if self.images is not None:
+            held = [p for p in phases if p.holds]
+            if held:
+                self.images.use(lease.req, held[0].hosts, held[0].start)
 
-    def _release(self, lease: Lease, from_t: float, track: bool = True) -> None:
-        """Give back what the lease's planned phases hold from ``from_t`` on."""
+    def _release(self, lease: Lease, from_t: float, track: bool = True, trial: bool = False) -> None:
+        """Give back what the lease's planned phases hold from ``from_t`` on.
+
+        A ``trial`` release only touches the slot table, whose journal undoes it.
+        """
         for p in lease.phases:
+            if p.transfer is not None and not p.started and not trial:
+                self.images.drop(p.transfer)
             s = max(p.start, from_t)
             if p.holds and p.end > s + EPS:
                 self.slots.release_all(s, p.end, list(zip(p.hosts, lease.vecs)))
@@ -301,6 +316,8 @@ class LeaseScheduler:
     def _finish(self, lease: Lease, state: S) -> None:
         lease.to(state)
         self.live.discard(lease)
+        if self.images is not None and lease.hosts is not None:
+            self.images.unuse(lease.req, lease.hosts)
 
     def _unlist(self, lease: Lease) -> None:
         if lease in self.queue:
@@ -358,9 +375,37 @@ class LeaseScheduler:
         length = self._fresh_length(lease)
         if now_only:
             hosts = mapper.map_at(lease.vecs, earliest, earliest + length)
-            return None if hosts is None else self._fresh_phases(lease, earliest, hosts)
+            phases = None if hosts is None else self._with_image(lease, self._fresh_phases(lease, earliest, hosts))
+            if phases is None and hosts is not None and lease.type is not LeaseType.IM:
+                # "Now" for a lease whose image is missing: as soon as the image can be there.
+                ready = max(earliest, self.images.earliest_ready(lease.req, self.now))
+                hosts = mapper.map_at(lease.vecs, ready, ready + length)
+                phases = None if hosts is None else self._with_image(lease, self._fresh_phases(lease, ready, hosts))
+            return phases
         found = mapper.earliest(lease.vecs, length, earliest, latest_start)
-        return None if found is None else self._fresh_phases(lease, *found)
+        if found is None:
+            return None
+        phases = self._with_image(lease, self._fresh_phases(lease, *found))
+        if phases is None:
+            # The image cannot arrive in time: start once it surely can.
+            ready = self.images.earliest_ready(lease.req, self.now)
+            found = mapper.earliest(lease.vecs, length, max(earliest, ready), latest_start)
+            if found is None:
+                return None
+            phases = self._with_image(lease, self._fresh_phases(lease, *found))
+        return phases
+
+    def _with_image(self, lease: Lease, phases: list[Phase], latest_hole: bool = False) -> list[Phase] | None:
+        """Phases preceded by the transfer of the lease's image, when hosts lack it."""
+        if self.images is None:
+            return phases
+        first = phases[0]
+        tr = self.images.plan(lease.req, first.hosts, first.start, self.now, latest_hole)
+        if tr is None:
+            return None
+        if not tr.hosts:
+            return phases
+        return [Phase(A.TRANSFER, tr.start, tr.end, tr.hosts, holds=False, transfer=tr)] + phases
 
     def _find_resume(self, lease: Lease, earliest: float, latest_start: float, now_only: bool) -> list[Phase] | None:
         mems = self._memories(lease)
@@ -445,7 +490,11 @@ class LeaseScheduler:
         if hosts is None:
             self._reject(lease, now, f"no capacity for {req.n_nodes} VMs at {req.start:g}")
             return
-        self._accept(lease, self._fresh_phases(lease, start, hosts), now)
+        phases = self._with_image(lease, self._fresh_phases(lease, start, hosts), latest_hole=True)
+        if phases is None:
+            self._reject(lease, now, f"its image cannot reach the hosts before {req.start:g}")
+            return
+        self._accept(lease, phases, now)
 
     def _schedule_immediate(self, lease: Lease, now: float) -> None:
         phases = self._find(lease, now, now_only=True)
@@ -467,7 +516,7 @@ class LeaseScheduler:
             length = self._fresh_length(lease)
             hosts = self._preempt_for(lease, earliest, earliest + length, now)
             if hosts is not None:
-                phases = self._fresh_phases(lease, earliest, hosts)
+                phases = self._with_image(lease, self._fresh_phases(lease, earliest, hosts))
         if phases is None:
             self._reject(lease, now, f"cannot finish by its deadline {lease.req.deadline:g}")
             return
@@ -540,7 +589,7 @@ class LeaseScheduler:
         hosts = None
         try:
             for v in candidates:
-                self._release(v, start if v.phases[0].started else now)
+                self._release(v, start if v.phases[0].started else now, trial=True)
                 chosen.append(v)
                 hosts = self.mapper.map_at(lease.vecs, start, end)
                 if hosts is not None:
@@ -554,7 +603,7 @@ class LeaseScheduler:
         self.slots.begin()
         try:
             for v in chosen:
-                self._release(v, start if v.phases[0].started else now)
+                self._release(v, start if v.phases[0].started else now, trial=True)
             hosts = self.mapper.map_at(lease.vecs, start, end)
             if hosts is None:
                 return False

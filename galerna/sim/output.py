@@ -32,6 +32,14 @@ def _state(lease: Lease) -> str:
     return lease.state.value
 
 
+def _write_transfer(w, lease: Lease, p, names: list[str]) -> None:
+    """A transfer brings one copy per host: one row per host, on the first VM placed there."""
+    placed = next((q.hosts for q in lease.history if q.holds), p.hosts)
+    for h in p.hosts:
+        node = placed.index(h) if h in placed else 0
+        w.writerow([lease.id, node, names[h], _num(p.start), _num(p.end), p.activity.value, 0, 0])
+
+
 def write_output(result: SimulationResult, summary: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     site = result.site
@@ -75,6 +83,9 @@ def write_output(result: SimulationResult, summary: dict, out: Path) -> None:
             for w, phases in ((wa, L.history), (wl, L.lost)):
                 for p in phases:
                     if p.end - p.start <= 0:
+                        continue
+                    if p.activity is Activity.TRANSFER:
+                        _write_transfer(w, L, p, names)
                         continue
                     for node, h in enumerate(p.hosts):
                         v = L.vecs[node]

@@ -1,0 +1,188 @@
+"""Image preparation: disk images moved from one repository to the hosts.
+
+The repository's link is a timeline of capacity 1: one transfer at a time.
+Best-effort and deadline leases take the earliest hole (FIFO); advance
+reservations take the latest hole that still ends before they boot (EDF),
+leaving the near future to others. Unicast sends the image to each host in
+turn; multicast sends it once to all. A lease's VMs sharing a host share one
+copy. With ``reuse`` each host keeps images in a cache bounded in size,
+evicting the least recently used image that no planned lease needs; an image
+another lease brought is used once it has arrived.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import inf
+
+from galerna.config.schema import ImageTransferConfig, TransferMode
+from galerna.model.lease import LeaseRequest
+from galerna.schedule.timeline import EPS, Timeline
+
+ONE = (1.0,)
+
+
+@dataclass(slots=True)
+class Copy:
+    image: str
+    size: float
+    ready: float  # when the transfer that brings it ends
+    owner: str  # lease that asked for it
+    last_used: float = 0.0
+
+
+@dataclass
+class Transfer:
+    """One planned transfer of an image over the repository link."""
+
+    lease_id: str
+    image: str
+    start: float
+    end: float
+    hosts: tuple[int, ...]
+    copies: list[tuple[int, Copy]] = field(default_factory=list)
+
+
+class ImageRepository:
+    def __init__(self, cfg: ImageTransferConfig, n_hosts: int, origin: float = 0.0):
+        self.cfg = cfg
+        self.link = Timeline(ONE, origin)
+        self.cache: list[dict[str, list[Copy]]] = [{} for _ in range(n_hosts)]
+        self.users: list[dict[str, set[str]]] = [{} for _ in range(n_hosts)]  # host -> image -> lease ids
+        self.done: list[Transfer] = []  # transfers that started: they happen whatever the plan does later
+
+    # ------------------------------------------------------------ questions
+    def image_of(self, req: LeaseRequest) -> tuple[str, float] | None:
+        size = req.image.size_mb if req.image and req.image.size_mb > 0 else self.cfg.default_image_size
+        if size <= 0:
+            return None
+        return (req.image.id if req.image else "default", size)
+
+    def seconds(self, size: float, hosts: int) -> float:
+        if hosts == 0:
+            return 0.0
+        per = size / self.cfg.bandwidth
+        return per if self.cfg.transfer_mode is TransferMode.MULTICAST else per * hosts
+
+    def has(self, host: int, image: str, at: float, lease_id: str, now: float) -> bool:
+        """Whether ``host`` will hold ``image`` at ``at`` for this lease."""
+        for c in self.cache[host].get(image, ()):
+            if c.owner == lease_id and c.ready <= at + EPS:
+                return True
+            if self.cfg.reuse and c.ready <= now + EPS:
+                return True
+        return False
+
+    def missing(self, req: LeaseRequest, hosts: tuple[int, ...], at: float, now: float) -> tuple[int, ...]:
+        img = self.image_of(req)
+        if img is None:
+            return ()
+        return tuple(sorted(h for h in set(hosts) if not self.has(h, img[0], at, req.id, now)))
+
+    def earliest_ready(self, req: LeaseRequest, now: float) -> float:
+        """A start by which the image can surely be on any hosts the lease gets."""
+        img = self.image_of(req)
+        if img is None:
+            return now
+        need = self.seconds(img[1], req.n_nodes)
+        return self._first_hole(now, need) + need
+
+    def plan(self, req: LeaseRequest, hosts: tuple[int, ...], start: float, now: float, latest_hole: bool) -> Transfer | None:
+        """The transfer that gets the image onto ``hosts`` by ``start``; a zero-length
+        one when nothing is missing; None when it cannot be done in time."""
+        img = self.image_of(req)
+        missing = self.missing(req, hosts, start, now)
+        if img is None or not missing:
+            return Transfer(req.id, img[0] if img else "", start, start, ())
+        need = self.seconds(img[1], len(missing))
+        if latest_hole:
+            t0 = self._last_hole(now, start, need)
+        else:
+            t0 = self._first_hole(now, need)
+            if t0 + need > start + EPS:
+                t0 = None
+        if t0 is None:
+            return None
+        return Transfer(req.id, img[0], t0, t0 + need, missing)
+
+    # ------------------------------------------------------------- changes
+    def hold(self, tr: Transfer, req: LeaseRequest) -> None:
+        if tr.end <= tr.start:
+            return
+        self.link.reserve(tr.start, tr.end, ONE)
+        img = self.image_of(req)
+        assert img is not None
+        for h in tr.hosts:
+            c = Copy(img[0], img[1], tr.end, req.id, tr.end)
+            self.cache[h].setdefault(img[0], []).append(c)
+            tr.copies.append((h, c))
+            self._evict(h, keep=img[0])
+
+    def drop(self, tr: Transfer) -> None:
+        """Cancel a transfer that has not started."""
+        if tr.end <= tr.start:
+            return
+        self.link.release(tr.start, tr.end, ONE)
+        for h, c in tr.copies:
+            copies = self.cache[h].get(c.image, [])
+            if c in copies:
+                copies.remove(c)
+                if not copies:
+                    del self.cache[h][c.image]
+        tr.copies.clear()
+
+    def use(self, req: LeaseRequest, hosts: tuple[int, ...], t: float) -> None:
+        img = self.image_of(req)
+        if img is None:
+            return
+        for h in set(hosts):
+            self.users[h].setdefault(img[0], set()).add(req.id)
+            for c in self.cache[h].get(img[0], ()):
+                c.last_used = max(c.last_used, t)
+
+    def unuse(self, req: LeaseRequest, hosts: tuple[int, ...]) -> None:
+        img = self.image_of(req)
+        if img is None:
+            return
+        for h in set(hosts):
+            self.users[h].get(img[0], set()).discard(req.id)
+            if not self.cfg.reuse:
+                # Without reuse a lease's copy goes away with the lease.
+                copies = self.cache[h].get(img[0], [])
+                copies[:] = [c for c in copies if c.owner != req.id]
+                if not copies:
+                    self.cache[h].pop(img[0], None)
+
+    def _evict(self, h: int, keep: str) -> None:
+        limit = self.cfg.cache_size
+        if not self.cfg.reuse or limit <= 0:
+            return
+        held = {img: max(c.size for c in cs) for img, cs in self.cache[h].items() if cs}
+        while sum(held.values()) > limit + EPS:
+            idle = [img for img in held if img != keep and not self.users[h].get(img)]
+            if not idle:
+                return  # everything cached is needed by a planned lease
+            victim = min(idle, key=lambda img: max(c.last_used for c in self.cache[h][img]))
+            del self.cache[h][victim]
+            del held[victim]
+
+    # ---------------------------------------------------------------- holes
+    def _first_hole(self, now: float, length: float) -> float:
+        tl = self.link
+        t = now
+        while True:
+            if tl.fits(t, t + length, ONE):
+                return t
+            t = tl.next_change(t)
+            while t != inf and not tl.fits(t, t + EPS, ONE):
+                t = tl.next_change(t)
+            if t == inf:
+                return max(now, tl.last_change())
+
+    def _last_hole(self, now: float, deadline: float, length: float) -> float | None:
+        tl = self.link
+        ends = [deadline] + [x for x in tl.times if now + length <= x < deadline]
+        for end in sorted(set(ends), reverse=True):
+            t0 = end - length
+            if t0 >= now - EPS and tl.fits(t0, end, ONE):
+                return max(t0, now)
+        return None
