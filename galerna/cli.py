@@ -17,13 +17,17 @@ def main() -> None:
 
 def _register() -> None:
     # Each area keeps its commands next to its code; add one line per area.
+    from galerna.client import command as client_command
+    from galerna.daemon import command as daemon_command
     from galerna.report import command as report_command
     from galerna.sim import command as sim_command
     from galerna.sweep import command as sweep_command
 
-    sim_command.register(app)
-    sweep_command.register(app)
-    report_command.register(app)
+    sim_command.register(app)  # simulate
+    sweep_command.register(app)  # sweep
+    report_command.register(app)  # report
+    daemon_command.register(app)  # serve, token
+    client_command.register(app)  # lease, host, queue, events
 
 
 _register()

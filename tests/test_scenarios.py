@@ -300,3 +300,35 @@ def test_cache_evicts_the_least_recently_used_image():
     small = run(Site.uniform(1), reqs, images_cfg(reuse=True, cache_size=1024))
     assert transfers(big, "3") == []  # both images fit
     assert len(transfers(small, "3")) == 1  # "a" was evicted to make room for "b"
+
+
+# ------------------------------------------- partial runs before a reservation
+def test_best_effort_runs_until_an_ar_then_migrates_to_free_hosts(traces_dir, tmp_path):
+    # migrate.lwf: AR 1 holds two hosts [90, 3690), AR 2 the other two [1800, 5400).
+    # Lease 3 (2 VMs, 3600 s) runs on the second pair until it must make way for AR 2.
+    for mode in ("no", "yes"):
+        r = sim(traces_dir, "migrate", scheduling={"migration": mode})
+        acts = phases(r, "3")
+        pair = acts[0][3]
+        assert acts[:2] == [("run", 0, 1768, pair), ("suspend", 1768, 1800, pair)]
+        if mode == "no":
+            assert acts[2:] == [("resume", 5400, 5432, pair), ("run", 5432, 7264, pair)]
+        else:
+            other = phases(r, "1")[0][3]
+            move = (1024 + 1024) / 100  # memory and disk image at 100 MB/s
+            assert [a[0] for a in acts[2:]] == ["migrate", "resume", "run"]
+            assert acts[2][1:] == (3690, pytest.approx(3690 + move), other)
+            assert acts[4][2] - acts[4][1] == pytest.approx(3600 - 1768)
+        write(r, tmp_path)
+        check(tmp_path, 3)
+
+
+def test_threshold_keeps_a_lease_from_starting_for_too_short_a_run():
+    # One host; an AR at 100. Suspending + resuming a 1024 MB VM costs 64 s.
+    reqs = [ar(1, 0, 100, 1000), be(2, 0, 500)]
+    short = run(Site.uniform(1), reqs, config(scheduling={"scheduling_threshold_value": 1.0}))
+    assert [p[0] for p in phases(short, "2")][:2] == ["run", "suspend"]  # 68 s of run >= 64 s
+    strict = run(Site.uniform(1), reqs, config(scheduling={"scheduling_threshold_value": 2.0}))
+    assert lease(strict, "2").first_run() == 1100  # 68 s < 128 s: waits for the AR to end
+    fixed = run(Site.uniform(1), reqs, config(scheduling={"scheduling_threshold": "fixed", "scheduling_threshold_value": 60}))
+    assert lease(fixed, "2").first_run() == 0

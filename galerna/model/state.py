@@ -33,7 +33,8 @@ _ENDS = {S.CANCELLED, S.FAILED}
 
 TRANSITIONS: dict[LeaseState, frozenset[LeaseState]] = {
     S.PENDING: frozenset({S.SCHEDULED, S.QUEUED, S.REJECTED, S.CANCELLED}),
-    S.QUEUED: frozenset({S.SCHEDULED, S.CANCELLED, S.REJECTED}),
+    # A queued deadline lease fails when its deadline can no longer be met.
+    S.QUEUED: frozenset({S.SCHEDULED, S.REJECTED} | _ENDS),
     # A scheduled lease can be unscheduled (preempted before it starts) back to the queue.
     S.SCHEDULED: frozenset({S.PREPARING, S.READY, S.ACTIVE, S.QUEUED, S.PENDING, S.SCHEDULED} | _ENDS),
     S.PREPARING: frozenset({S.READY, S.QUEUED, S.PENDING} | _ENDS),

@@ -14,6 +14,7 @@ never later than it had; advance reservations never move.
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_right
 from math import inf
 
 from sortedcontainers import SortedKeyList
@@ -641,7 +642,10 @@ class LeaseScheduler:
                 victim.to(S.SCHEDULED if victim.state is S.QUEUED else S.SUSPENDED_SCHEDULED)
                 self.reserved.add(victim)
             return
-        # Running, with a suspension planned: plan the resume right away.
+        # Running, with a suspension planned: plan the resume right away. (Without
+        # one it will be requeued, and the queue round replans or fails it.)
+        if not victim.phases or victim.phases[-1].activity is not A.SUSPEND:
+            return
         susp = victim.phases[-1]
         run = victim.phases[0]
         left = victim.remaining - (run.end - run.start)
@@ -714,6 +718,9 @@ class LeaseScheduler:
             earliest, latest = self._earliest_for(lease, now)
             future = held < limit or lease.type is LeaseType.DEADLINE
             phases = self._find(lease, earliest, latest, now_only=not future) if earliest <= latest + EPS else None
+            if lease.type is LeaseType.BE and (phases is None or self._held_start(phases) > earliest + EPS):
+                # It cannot run to the end now: run until something blocks it, then suspend.
+                phases = self._partial(lease, earliest) or phases
             if phases is None:
                 if lease.type is LeaseType.DEADLINE and (not future or earliest > latest):
                     self.queue.remove(lease)
@@ -734,6 +741,59 @@ class LeaseScheduler:
                     held += 1
             else:
                 self._step(lease, now)
+
+    @staticmethod
+    def _held_start(phases: list[Phase]) -> float:
+        return next(p.start for p in phases if p.holds)
+
+    def _partial(self, lease: Lease, t: float) -> list[Phase] | None:
+        """Phases that run the lease from ``t`` until capacity runs out, then suspend it.
+
+        Only when the run is at least the scheduling threshold (so a lease is
+        not started for less time than suspending and resuming it costs), on
+        the lease's own hosts when it is suspended, and with its image in place.
+        """
+        mode = self.cfg.suspension
+        if mode is SuspensionMode.NONE or (mode is SuspensionMode.SERIAL_ONLY and lease.req.n_nodes > 1):
+            return None
+        if not lease.req.preemptible:
+            return None
+        suspended = lease.state is S.SUSPENDED_QUEUED
+        fixed = lease.hosts if suspended else None
+        mapper = self.mapper
+
+        def fits(end: float) -> tuple[int, ...] | None:
+            if fixed is not None:
+                return fixed if mapper.map_fixed(lease.vecs, fixed, t, end) else None
+            return mapper.map_at(lease.vecs, t, end)
+
+        times = self.slots.total.times
+        ends = times[bisect_right(times, t):]
+        if not ends or fits(ends[0]) is None:
+            return None
+        lo, hi = 0, len(ends) - 1  # fits(ends[lo]) holds; find the last end that still fits
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if fits(ends[mid]) is not None:
+                lo = mid
+            else:
+                hi = mid - 1
+        end = ends[lo]
+        hosts = fits(end)
+        mems = self._memories(lease)
+        pre = self.timing.resume_time(mems, hosts) if suspended else self._boot_time(lease)
+        save = self.timing.suspend_time(mems, hosts)
+        run = end - t - pre - save
+        if run < max(self.timing.threshold(save, self.timing.resume_time(mems, hosts)), EPS) or run >= lease.remaining - EPS:
+            return None
+        phases = []
+        if pre > 0:
+            phases.append(Phase(A.RESUME if suspended else A.BOOT, t, t + pre, hosts))
+        phases.append(Phase(A.RUN, t + pre, t + pre + run, hosts))
+        phases.append(Phase(A.SUSPEND, t + pre + run, end, hosts))
+        if self.images is not None and not suspended and self.images.missing(lease.req, hosts, t, self.now):
+            return None
+        return phases
 
     def _compress(self, now: float) -> None:
         """Move future reservations earlier into capacity freed before their time.
