@@ -53,6 +53,7 @@ class Lease:
     version: int = 0
     reason: str = ""
     booted: bool = False
+    ar_start: float | None = None  # an accepted AR: where it begins to hold capacity
 
     @property
     def id(self) -> str:

@@ -14,10 +14,9 @@ never later than it had; advance reservations never move.
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_right
 from math import inf
 
-from sortedcontainers import SortedKeyList
+from sortedcontainers import SortedKeyList, SortedList
 
 from galerna.config.schema import (
     Admission,
@@ -59,6 +58,7 @@ class LeaseScheduler:
         self.leases: dict[str, Lease] = {}
         self.queue = SortedKeyList(key=_order)  # waiting without a reservation
         self.reserved = SortedKeyList(key=_order)  # BE/deadline with a future reservation
+        self._ar_starts = SortedList()  # where accepted ARs begin to hold capacity
         self._by_seq: dict[int, Lease] = {}
         self.live: set[Lease] = set()  # accepted, not yet in a final state
         self._replan_after_accept: list[Lease] = []
@@ -279,7 +279,8 @@ class LeaseScheduler:
         elif act is A.RESUME:
             lease.to(S.ACTIVE)
         elif act is A.TRANSFER:
-            if not (lease.phases and lease.phases[0].activity is A.TRANSFER):
+            # A lease already READY may need a second transfer after being moved to other hosts.
+            if lease.state is S.PREPARING and not (lease.phases and lease.phases[0].activity is A.TRANSFER):
                 lease.to(S.READY)
 
     # ========================================================= reservations
@@ -317,6 +318,9 @@ class LeaseScheduler:
     def _finish(self, lease: Lease, state: S) -> None:
         lease.to(state)
         self.live.discard(lease)
+        if lease.type is LeaseType.AR and lease.ar_start is not None:
+            self._ar_starts.discard(lease.ar_start)
+            lease.ar_start = None
         if self.images is not None and lease.hosts is not None:
             self.images.unuse(lease.req, lease.hosts)
 
@@ -495,6 +499,8 @@ class LeaseScheduler:
         if phases is None:
             self._reject(lease, now, f"its image cannot reach the hosts before {req.start:g}")
             return
+        lease.ar_start = start
+        self._ar_starts.add(start)
         self._accept(lease, phases, now)
 
     def _schedule_immediate(self, lease: Lease, now: float) -> None:
@@ -767,8 +773,9 @@ class LeaseScheduler:
                 return fixed if mapper.map_fixed(lease.vecs, fixed, t, end) else None
             return mapper.map_at(lease.vecs, t, end)
 
-        times = self.slots.total.times
-        ends = times[bisect_right(times, t):]
+        # Best-effort work makes way for reservations: a partial run ends where an
+        # accepted AR begins (the last such instant up to which the lease fits).
+        ends = list(self._ar_starts.irange(t, inclusive=(False, True)))
         if not ends or fits(ends[0]) is None:
             return None
         lo, hi = 0, len(ends) - 1  # fits(ends[lo]) holds; find the last end that still fits
