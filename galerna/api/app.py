@@ -99,10 +99,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
     def get_service() -> Service:
         return state["service"]
 
-    def principal(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
-        if cred is None or not cred.credentials:
-            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        tok = cred.credentials
+    def lookup(tok: str) -> Principal | None:
         hit = cache.get(tok)
         now = time.monotonic()
         if hit is None or hit[0] < now:
@@ -111,9 +108,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
             if len(cache) > 10000:
                 cache.clear()
             cache[tok] = hit = (now + 2.0, p)  # a revoked token stops working within 2 s
-        if hit[1] is None:
-            raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
         return hit[1]
+
+    def principal(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+        if cred is None or not cred.credentials:
+            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        p = lookup(cred.credentials)
+        if p is None:
+            raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+        return p
 
     Who = Annotated[Principal, Depends(principal)]
 
@@ -373,4 +376,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
         return {"status": "ok", "leases": len(svc.core.live), "hosts": len(svc.core.site),
                 "database": get_store().dialect}
 
+    if settings.daemon.xmlrpc:
+        from galerna.api.xmlrpc import mount
+
+        mount(app, settings.daemon.xmlrpc_path, lookup, get_service, get_store, settings.daemon.decision_timeout)
     return app

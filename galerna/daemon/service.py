@@ -422,6 +422,16 @@ class Service:
                     events += core.cancel(lid, t, op.args.get("reason", "cancelled by its owner"))
                     touched.add(lid)
                     answers.append((op, lid))
+                elif k == "finished":  # the lease's VMs stopped on their own (Haizea's EVENT_END_VM)
+                    lid = op.args["lease_id"]
+                    lease = core.leases.get(lid)
+                    if lease is None or lease.state.final:
+                        raise Refused("the lease is already in a final state")
+                    if not (lease.phases and lease.phases[0].activity is A.RUN and lease.phases[0].started):
+                        raise Refused(f"lease {lid} is not running (state {lease.state.value})")
+                    events += core.vms_finished(lid, t)
+                    touched.add(lid)
+                    answers.append((op, lid))
                 elif k == "end":
                     lid = op.args["lease_id"]
                     if lid not in core.leases:

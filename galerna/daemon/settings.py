@@ -9,6 +9,7 @@ ending_soon_minutes = 10      # SSE "lease.ending_soon" this long before a run's
 decision_timeout = 10         # seconds an API call waits for the scheduler's decision
 enact = true                  # false: plan only, touch no hypervisor
 data_dir = ""                 # default: the user's data directory
+xmlrpc = false                # true: Haizea's XML-RPC interface at xmlrpc_path ("/RPC2"), token needed
 
 [enactment]                   # see docs/enactment.md; no hosts = four libvirt test-driver hosts
 [scheduling]                  # the same options as the simulator
@@ -37,6 +38,8 @@ class DaemonConfig(BaseModel):
     data_dir: str = ""
     test_hosts: int = Field(4, ge=1, description="libvirt test-driver hosts when [enactment] lists none")
     log_json: bool = True
+    xmlrpc: bool = Field(False, description="also serve Haizea's XML-RPC interface (token needed)")
+    xmlrpc_path: str = Field("/RPC2", pattern=r"^/[A-Za-z0-9_/-]*$")
 
 
 class Settings(BaseModel):
