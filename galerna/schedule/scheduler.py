@@ -66,6 +66,8 @@ class LeaseScheduler:
         # Host-intervals whose capacity was given back since the last compression.
         self._spans: list[tuple[int, float, float]] = []
         self._run_cache: dict = {}
+        self._span_hosts: set[int] = set()
+        self._best_run: dict = {}
         it = self.config.imagetransfer
         self.images = ImageRepository(it, len(site), now) if it.preparation is PreparationMode.IMAGETRANSFER else None
         self._heap: list[tuple[float, int, int, int]] = []
@@ -812,6 +814,8 @@ class LeaseScheduler:
         """
         spans, self._spans = list(dict.fromkeys(self._spans)), []
         self._run_cache: dict = {}
+        self._span_hosts = {h for h, _, _ in spans}
+        self._best_run: dict = {}  # demand -> longest freed run for it (no lease's own slot counted)
         for lease in list(self.reserved):
             if not spans:
                 break
@@ -841,6 +845,8 @@ class LeaseScheduler:
                     touched.update(p.hosts)
                 for h in touched:  # runs on other hosts are unchanged
                     self._run_cache.pop(h, None)
+                self._span_hosts.update(touched)
+                self._best_run = {}
                 self._adopt(lease, found)
                 self._emit(now, lease, Notice.SCHEDULED, "earlier", found[0].hosts, found[0].start)
                 if found[0].start <= now + EPS:
@@ -866,6 +872,17 @@ class LeaseScheduler:
             t = t2
         return False
 
+    def _cached_run(self, span: tuple[int, float, float], small: tuple[float, ...], now: float) -> tuple[float, float]:
+        h, a, b = span
+        per_host = self._run_cache.get(h)
+        if per_host is None:
+            per_host = self._run_cache[h] = {}
+        key = (a, b, small)
+        got = per_host.get(key)
+        if got is None:
+            got = per_host[key] = self.slots.longest_run(h, max(a, now), b, small)
+        return got
+
     def _usable_window(
         self, lease: Lease, length: float, spans: list[tuple[int, float, float]], now: float, before: float
     ) -> tuple[float, float] | None:
@@ -879,8 +896,16 @@ class LeaseScheduler:
         held = [p for p in lease.phases if p.holds]
         mine = (held[0].start, held[-1].end) if held else None
         own_hosts = set(held[0].hosts) if held else set()
+        if own_hosts.isdisjoint(self._span_hosts):
+            # Quick necessary condition: some freed run is at least as long as the lease.
+            best = self._best_run.get(small)
+            if best is None:
+                best = self._best_run[small] = max(
+                    (hi - max(lo, now) for lo, hi in (self._cached_run(span, small, now) for span in spans)), default=0.0
+                )
+            if best < length - EPS:
+                return None
         lo_start, hi_start = inf, -inf
-        cache = self._run_cache
         for span in spans:
             h, a, b = span
             if a >= before + length or b <= now:
@@ -888,14 +913,7 @@ class LeaseScheduler:
             if h in own_hosts:
                 lo, hi = self.slots.longest_run(h, max(a, now), b, small, mine)
             else:
-                per_host = cache.get(h)
-                if per_host is None:
-                    per_host = cache[h] = {}
-                key = (a, b, small)
-                got = per_host.get(key)
-                if got is None:
-                    got = per_host[key] = self.slots.longest_run(h, max(a, now), b, small)
-                lo, hi = got
+                lo, hi = self._cached_run(span, small, now)
             lo = max(lo, now)
             if hi - lo >= length - EPS and lo < before:
                 # Starts whose window lies inside the run and touches [a, b).
