@@ -186,6 +186,8 @@ class LeaseScheduler:
             self._changed = False
             self._round(now)
             self.slots.prune(now)
+            if self.images is not None:
+                self.images.link.prune(now)
 
     def _drain(self) -> list[Event]:
         out, self._out = self._out, []

@@ -1,0 +1,60 @@
+"""The image repository on its own: link holes, copies per host, the LRU cache."""
+from galerna.config.schema import ImageTransferConfig
+from galerna.model.lease import DiskImage, LeaseRequest, LeaseType
+from galerna.schedule.images import ImageRepository
+
+
+def req(i, image="a", size=100.0, nodes=1):
+    return LeaseRequest(str(i), LeaseType.BE, 0, 10, tuple({"cpu": 1, "memory": 1} for _ in range(nodes)),
+                        image=DiskImage(image, size))
+
+
+def repo(**kw):
+    return ImageRepository(ImageTransferConfig(preparation="imagetransfer", bandwidth=10, **kw), 3)
+
+
+def test_first_hole_is_after_the_transfers_already_planned():
+    r = repo()
+    t1 = r.plan(req(1), (0,), 1000, 0, latest_hole=False)
+    r.hold(t1, req(1))
+    assert (t1.start, t1.end) == (0, 10)
+    t2 = r.plan(req(2, "b"), (1,), 1000, 0, latest_hole=False)
+    assert (t2.start, t2.end) == (10, 20)
+
+
+def test_latest_hole_ends_at_the_deadline_or_before_the_next_transfer():
+    r = repo()
+    t1 = r.plan(req(1), (0,), 100, 0, latest_hole=True)
+    assert (t1.start, t1.end) == (90, 100)
+    r.hold(t1, req(1))
+    t2 = r.plan(req(2, "b"), (1,), 95, 0, latest_hole=True)
+    assert (t2.start, t2.end) == (80, 90)  # [90, 100) is taken
+    assert r.plan(req(3, "c"), (2,), 5, 0, latest_hole=True) is None  # 10 s cannot fit before 5
+
+
+def test_a_lease_needs_one_copy_per_host_and_unicast_sends_them_in_turn():
+    r = repo()
+    t = r.plan(req(1, nodes=3), (0, 0, 1), 1000, 0, latest_hole=False)
+    assert t.hosts == (0, 1) and t.end - t.start == 20
+    m = repo(transfer_mode="multicast").plan(req(1, nodes=3), (0, 0, 1), 1000, 0, latest_hole=False)
+    assert m.end - m.start == 10
+
+
+def test_dropped_transfer_frees_the_link_and_the_copies():
+    r = repo()
+    t = r.plan(req(1), (0,), 1000, 0, latest_hole=False)
+    r.hold(t, req(1))
+    r.drop(t)
+    assert r.cache[0] == {}
+    assert r.plan(req(2, "b"), (1,), 1000, 0, latest_hole=False).start == 0
+
+
+def test_lru_eviction_spares_images_in_use():
+    r = repo(reuse=True, cache_size=200)
+    for i, img in enumerate(("a", "b")):
+        t = r.plan(req(i, img), (0,), 1000 + i, i * 10, latest_hole=False)
+        r.hold(t, req(i, img))
+    r.use(req(0, "a"), (0,), 50)  # "a" is needed by a planned lease
+    t = r.plan(req(2, "c"), (0,), 2000, 100, latest_hole=False)
+    r.hold(t, req(2, "c"))
+    assert set(r.cache[0]) == {"a", "c"}  # "b" was the idle one
