@@ -11,6 +11,7 @@ another lease brought is used once it has arrived.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from math import inf
 
@@ -167,16 +168,23 @@ class ImageRepository:
 
     # ---------------------------------------------------------------- holes
     def _first_hole(self, now: float, length: float) -> float:
+        """Start of the first free stretch of the link at least ``length`` long, from ``now``."""
         tl = self.link
-        t = now
-        while True:
-            if tl.fits(t, t + length, ONE):
-                return t
-            t = tl.next_change(t)
-            while t != inf and not tl.fits(t, t + EPS, ONE):
-                t = tl.next_change(t)
-            if t == inf:
-                return max(now, tl.last_change())
+        times, free = tl.times, tl.free[0]
+        n = len(times)
+        i = max(bisect_right(times, now) - 1, 0)
+        start = None  # start of the free stretch being walked
+        while i < n:
+            if free[i] >= 1.0 - EPS:
+                if start is None:
+                    start = max(times[i], now)
+                end = times[i + 1] if i + 1 < n else inf
+                if end - start >= length - EPS:
+                    return start
+            else:
+                start = None
+            i += 1
+        return max(now, times[-1])
 
     def _last_hole(self, now: float, deadline: float, length: float) -> float | None:
         tl = self.link
