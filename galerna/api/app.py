@@ -323,6 +323,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
         uri = svc.uri_of.get(name)
         if uri is None or svc.executor is None:
             raise Refused(f"no hypervisor for host {name}", 404)
+        inv = svc.executor.inventory
+        if inv.hosts.get(uri) is not None and inv.hosts[uri].value == "error":
+            # the monitor cannot see the host: what Galerna believes it runs, as unknown
+            return [{"name": r.name, "state": r.observed.value, "lease": r.spec.lease_id} for r in inv.on_host(uri)]
         try:
             vms = await asyncio.to_thread(svc.executor.drivers[uri].list)
         except Exception as e:  # noqa: BLE001

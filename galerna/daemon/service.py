@@ -30,7 +30,8 @@ from typing import Any, Callable
 
 from sqlalchemy import delete, func, insert, select, update
 
-from galerna.enact.driver import OperationKind as Op, VMSpec, vm_name
+from galerna.enact.config import FailureOutcome
+from galerna.enact.driver import HostState, OperationKind as Op, VMSpec, vm_name
 from galerna.enact.executor import Action, ActionResult, Executor
 from galerna.enact.inventory import Desired
 from galerna.model.lease import LeaseRequest, LeaseType
@@ -49,6 +50,7 @@ from galerna.daemon.views import lease_view, ts
 log = logging.getLogger("galerna.daemon")
 
 BASE = ("cpu", "memory")
+MAX_ENACT_REQUEUES = 3  # a lease whose VMs failed to start this many times fails
 
 
 _TIMES = re.compile(r"((?:\bat|\bdeadline|\bstart|\bnow) )(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\b")
@@ -127,6 +129,11 @@ class Service:
         self.started = threading.Event()
         self._action_rows: dict[int, int] = {}
         self.reconciled: list[tuple[str, str, str]] = []
+        self.monitor = None
+        self.recovery = None
+        self._gen: dict[str, int] = {}  # lease -> times it was requeued after an enactment failure
+        self._action_gen: dict[int, int] = {}  # action id -> its lease's generation when it was handed over
+        self._extra: list[dict] = []  # event rows of the batch that the core did not produce
         self.batches = 0
         self.core: LeaseScheduler
         self.epoch: float = 0.0
@@ -141,6 +148,7 @@ class Service:
         self._setup_hosts()
         self._rebuild()
         self._reconcile()
+        self._start_monitor()
         self._thread = threading.Thread(target=self._run, name="galerna-scheduler", daemon=True)
         self._thread.start()
         self.started.set()
@@ -157,6 +165,8 @@ class Service:
         for op in left:
             if op.future is not None and not op.future.done():
                 op.future.set_exception(Refused("the daemon is stopping", 503))
+        if self.monitor is not None:
+            self.monitor.stop()
         if self.executor is not None:
             self.executor.close(wait=False)
         log.info("scheduler stopped")
@@ -264,6 +274,11 @@ class Service:
                     cpu = float(info.cpus) if cpu is None else cpu
                     memory = float(info.memory_mb) if memory is None else memory
                     self.executor.drivers[uri] = d
+                    if self.monitor is not None:
+                        self.monitor.drivers[uri] = d
+                        self.executor.inventory.hosts.setdefault(uri, HostState.UP)
+                        if self.recovery is not None:
+                            self.recovery.drivers[uri] = d
                     self.uri_of[name], self.name_of_uri[uri] = uri, name
                 if cpu is None or memory is None:
                     raise Refused("cpu and memory are needed for a host without a hypervisor URI", 422)
@@ -283,6 +298,8 @@ class Service:
                     if len(self.names) == 1:
                         raise Refused("the last host cannot be removed")
                     s.delete(row)
+                    if self.monitor is not None and row.uri:
+                        self.monitor.drivers.pop(row.uri, None)
                     return {"name": name, "removed": True}
                 row.admin_state = {"enable": "up", "disable": "disabled", "maintenance": "maintenance"}[action]
             return {"name": row.name}
@@ -346,8 +363,8 @@ class Service:
                 name = self.name_of_uri.get(uri)
                 row = s.get(HostRow, name) if name else None
                 if row is not None:
-                    row.health = "up" if hs.value == "up" else "down"
-                    if row.health == "down":
+                    row.health = "up" if hs is HostState.UP else "error"
+                    if row.health == "error":
                         self.host_event(name, False)
         log.info("reconciled with the hypervisors",
                  extra={"vms": len(entries), "pending_actions": len(pending),
@@ -445,6 +462,14 @@ class Service:
                 elif k == "host":
                     answers.append((op, self._host_op(**op.args)))
                     rebuild = True
+                elif k == "health":
+                    self._health(op.args["uri"], op.args["up"], t)
+                elif k == "recovered":
+                    lid = op.args["lease_id"]
+                    if lid in core.leases:
+                        self._extra.append({"lease_seq": int(lid), "time": now, "kind": "recovery",
+                                            "detail": f"{op.args['step']} {op.args['vm']} on {op.args['host']}",
+                                            "state": self._state(lid), "hosts": [op.args["host"]]})
                 elif k == "result":
                     events += self._result(op.args["result"], t, touched)
                 elif k == "fail":
@@ -522,6 +547,8 @@ class Service:
                     s.execute(insert(ReservationRow), res)
             evrows = [{"lease_seq": int(req.id), "time": req.submit + epoch, "kind": "submitted", "detail": "",
                        "state": S.PENDING.value, "hosts": []} for _, req, _ in new]
+            evrows += self._extra
+            self._extra = []
             last = {e.lease_id: i for i, e in enumerate(events)}
             evrows += [{"lease_seq": int(e.lease_id), "time": e.time + epoch, "kind": e.notice.value,
                         "detail": self._human(e.detail), "hosts": [names[h] for h in e.hosts],
@@ -605,6 +632,8 @@ class Service:
             return
         for row_id, a in actions:
             self._action_rows[a.id] = row_id
+            if a.lease_id is not None:
+                self._action_gen[a.id] = self._gen.get(a.lease_id, 0)
             self.executor.submit(a)
 
     def _on_result(self, r: ActionResult) -> None:
@@ -612,6 +641,7 @@ class Service:
 
     def _result(self, r: ActionResult, t: float, touched: set[str]) -> list[Event]:
         row_id = self._action_rows.pop(r.action.id, None)
+        gen = self._action_gen.pop(r.action.id, None)
         with self.store.session.begin() as s:
             if row_id is not None:
                 s.execute(update(ActionRow).where(ActionRow.id == row_id).values(
@@ -620,14 +650,85 @@ class Service:
             return []
         lid = r.action.lease_id
         lease = self.core.leases.get(lid)
-        if lease is None or lease.state.final or r.action.kind in (Op.DESTROY, Op.SHUTDOWN):
+        kind = r.action.kind
+        if lease is None or lease.state.final or kind in (Op.DESTROY, Op.SHUTDOWN):
             return []
-        reason = f"{r.action.kind.value} failed on {self.name_of_uri.get(r.action.host, r.action.host)}: {r.error}"
+        if gen is not None and gen != self._gen.get(lid, 0):
+            return []  # an action of a run the lease already lost (requeued since)
+        if r.rescheduled_to:
+            return []  # the executor deploys it elsewhere
+        host = self.name_of_uri.get(r.action.host, r.action.host)
+        reason = f"{kind.value} failed on {host}: {r.error}"
+        policy = self._policy(kind)
+        if policy is not FailureOutcome.FAIL and kind in (Op.DEPLOY, Op.START, Op.RESUME):
+            if self._gen.get(lid, 0) >= MAX_ENACT_REQUEUES:
+                reason += f" (gave up after {MAX_ENACT_REQUEUES} requeues)"
+            else:
+                avoid = [self.names.index(host)] if policy is FailureOutcome.RESCHEDULE and host in self.names else []
+                state = self._state(lid)
+                events = snap.requeue(self.core, lid, t, avoid)
+                if events is not None:
+                    self._gen[lid] = self._gen.get(lid, 0) + 1
+                    self._extra.append({"lease_seq": int(lid), "time": t + self.epoch, "kind": "enactment-failed",
+                                        "detail": f"{reason}; {policy.value}", "state": state, "hosts": [host]})
+                    touched.add(lid)
+                    self.broker.publish({"event": "lease.requeued", "lease": lid, "tenant": lease.req.tenant,
+                                         "reason": reason, "policy": policy.value, "time": t + self.epoch})
+                    return events
         self.state_override[lid] = S.FAILED.value
         touched.add(lid)
         self.broker.publish({"event": "lease.failed", "lease": lid, "tenant": lease.req.tenant, "reason": reason,
                              "time": t + self.epoch})
         return self.core.cancel(lid, t, reason)
+
+    def _policy(self, kind: Op) -> FailureOutcome:
+        f = self.settings.enactment.failure
+        return {Op.DEPLOY: f.deploy, Op.START: f.deploy, Op.RESUME: f.resume, Op.MIGRATE: f.migrate,
+                Op.SUSPEND: f.suspend}.get(kind, f.other)
+
+    # ================================================================ monitoring
+    def _start_monitor(self) -> None:
+        """The periodic host monitor (lifecycle events + a poll every ``recovery.reconcile_interval``) and recovery."""
+        if self.executor is None:
+            return
+        from galerna.enact.monitor import Monitor
+        from galerna.enact.recovery import RecoveryManager
+
+        rc = self.settings.enactment.recovery
+        ex = self.executor
+        self.recovery = RecoveryManager(ex.drivers, ex.inventory, ex, rc, on_event=self._on_recovery)
+        self.monitor = Monitor(ex.drivers, ex.inventory, interval=rc.reconcile_interval,
+                               poll_timeout=min(10.0, max(1.0, rc.reconcile_interval)),
+                               after_poll=lambda: self.recovery.tick(self.monitor.seen))
+        self.monitor.on_host_change(self.recovery.host_changed)
+        self.monitor.on_host_change(lambda uri, old, new: self._post("health", uri=uri, up=new is HostState.UP))
+        self.monitor.start()
+
+    def _on_recovery(self, ev) -> None:
+        log.warning("recovery", extra={"step": ev.step.value, "vm": ev.vm, "lease": ev.lease_id,
+                                       "host": self.name_of_uri.get(ev.host, ev.host), "detail": ev.detail})
+        if ev.lease_id is not None:
+            self._post("recovered", lease_id=ev.lease_id, step=ev.step.value, vm=ev.vm,
+                       host=self.name_of_uri.get(ev.host, ev.host))
+
+    def _health(self, uri: str, up: bool, t: float) -> None:
+        name = self.name_of_uri.get(uri)
+        if name is None:
+            return
+        with self.store.session.begin() as s:
+            row = s.get(HostRow, name)
+            if row is None or row.health == ("up" if up else "error"):
+                return
+            row.health = "up" if up else "error"
+        if name in self.names:
+            h = self.names.index(name)
+            detail = f"host {name} answers again" if up else f"host {name} does not answer; its VMs are unknown"
+            for lease in self.core.live:
+                if lease.hosts is not None and h in lease.hosts and self._desired(lease) is not None:
+                    self._extra.append({"lease_seq": int(lease.id), "time": t + self.epoch,
+                                        "kind": "host-up" if up else "host-down", "detail": detail,
+                                        "state": self._state(lease.id), "hosts": [name]})
+        self.host_event(name, up)
 
     # ================================================================ notifications
     def _watch(self, lid: str, run_end_core: float) -> None:
