@@ -341,15 +341,19 @@ class LeaseScheduler:
     def _boot_time(self, lease: Lease) -> float:
         return 0.0 if lease.type is LeaseType.IM else self.cfg.boot_overhead
 
-    def _fresh_phases(self, lease: Lease, start: float, hosts: tuple[int, ...]) -> list[Phase]:
-        t = start
+    @staticmethod
+    def _chain(t: float, steps: list[tuple[Activity, float]], hosts: tuple[int, ...]) -> list[Phase]:
+        """Back-to-back phases on the same hosts from ``t``; steps of no length are left out."""
         out = []
-        b = self._boot_time(lease)
-        if b > 0:
-            out.append(Phase(A.BOOT, t, t + b, hosts))
-            t += b
-        out.append(Phase(A.RUN, t, t + lease.remaining, hosts))
-        return out + self._shutdown_phase(t + lease.remaining, hosts)
+        for act, length in steps:
+            if length > 0 or act is A.RUN:
+                out.append(Phase(act, t, t + length, hosts))
+                t += length
+        return out
+
+    def _fresh_phases(self, lease: Lease, start: float, hosts: tuple[int, ...]) -> list[Phase]:
+        steps = [(A.BOOT, self._boot_time(lease)), (A.RUN, lease.remaining), (A.SHUTDOWN, self.cfg.shutdown_time)]
+        return self._chain(start, steps, hosts)
 
     def _fresh_length(self, lease: Lease) -> float:
         return self._boot_time(lease) + lease.remaining + self.cfg.shutdown_time
@@ -359,19 +363,13 @@ class LeaseScheduler:
 
     def _resume_phases(self, lease: Lease, start: float, hosts: tuple[int, ...]) -> list[Phase]:
         mems = self._memories(lease)
-        src = lease.hosts or hosts
-        out = []
-        t = start
-        m = self.timing.migrate_time(mems, self._image_mb(lease), src, hosts)
-        if m > 0:
-            out.append(Phase(A.MIGRATE, t, t + m, hosts))
-            t += m
-        r = self.timing.resume_time(mems, hosts)
-        if r > 0:
-            out.append(Phase(A.RESUME, t, t + r, hosts))
-            t += r
-        out.append(Phase(A.RUN, t, t + lease.remaining, hosts))
-        return out + self._shutdown_phase(t + lease.remaining, hosts)
+        steps = [
+            (A.MIGRATE, self.timing.migrate_time(mems, self._image_mb(lease), lease.hosts or hosts, hosts)),
+            (A.RESUME, self.timing.resume_time(mems, hosts)),
+            (A.RUN, lease.remaining),
+            (A.SHUTDOWN, self.cfg.shutdown_time),
+        ]
+        return self._chain(start, steps, hosts)
 
     def _image_mb(self, lease: Lease) -> float:
         return lease.req.image.size_mb if lease.req.image else 0.0
@@ -797,11 +795,8 @@ class LeaseScheduler:
         run = end - t - pre - save
         if run < max(self.timing.threshold(save, self.timing.resume_time(mems, hosts)), EPS) or run >= lease.remaining - EPS:
             return None
-        phases = []
-        if pre > 0:
-            phases.append(Phase(A.RESUME if suspended else A.BOOT, t, t + pre, hosts))
-        phases.append(Phase(A.RUN, t + pre, t + pre + run, hosts))
-        phases.append(Phase(A.SUSPEND, t + pre + run, end, hosts))
+        phases = self._chain(t, [(A.RESUME if suspended else A.BOOT, pre), (A.RUN, run), (A.SUSPEND, save)], hosts)
+        phases[-1].end = end  # exactly where the AR begins, whatever the rounding of the sum
         if self.images is not None and not suspended and self.images.missing(lease.req, hosts, t, self.now):
             return None
         return phases
