@@ -73,6 +73,13 @@ class ImageRepository:
                 return True
         return False
 
+    def may_have(self, req: LeaseRequest) -> bool:
+        """Whether some host could already hold the lease's image (else it must be sent)."""
+        img = self.image_of(req)
+        if img is None or self.cfg.reuse:
+            return True
+        return any(c.owner == req.id for cache in self.cache for c in cache.get(img[0], ()))
+
     def missing(self, req: LeaseRequest, hosts: tuple[int, ...], at: float, now: float) -> tuple[int, ...]:
         img = self.image_of(req)
         if img is None:

@@ -389,6 +389,9 @@ class LeaseScheduler:
                 hosts = mapper.map_at(lease.vecs, ready, ready + length)
                 phases = None if hosts is None else self._with_image(lease, self._fresh_phases(lease, ready, hosts))
             return phases
+        if self.images is not None and not self.images.may_have(lease.req):
+            # Its image has to be sent: nothing can start before it can arrive.
+            earliest = max(earliest, self.images.earliest_ready(lease.req, self.now))
         found = mapper.earliest(lease.vecs, length, earliest, latest_start)
         if found is None:
             return None
