@@ -70,6 +70,11 @@ REFUSALS = {409: {"model": Refusal, "description": "refused, with the reason"},
             503: {"model": Refusal, "description": "the daemon is stopping or busy"}}
 
 
+def _nul_refusal(loc: list[str]) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"detail": [
+        {"loc": loc, "msg": "must not contain NUL characters", "type": "value_error"}]})
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None, service: Service | None = None) -> FastAPI:
     settings = settings or Settings()
     state: dict[str, Any] = {}
@@ -92,6 +97,21 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
                               "leases on a cluster of hypervisors.")
     bearer = HTTPBearer(auto_error=False)
     cache: dict[str, tuple[float, Principal | None]] = {}
+
+    @app.middleware("http")
+    async def refuse_nul(request: Request, call_next):
+        """No text in Galerna may hold a NUL character (PostgreSQL cannot store one):
+        refuse it at the door, naming the field, for every endpoint alike."""
+        for key, value in request.query_params.multi_items():
+            if "\x00" in key or "\x00" in value:
+                return _nul_refusal(["query", key.replace("\x00", "\\0")])
+        if "\x00" in request.url.path:
+            return _nul_refusal(["path"])
+        if request.method in ("POST", "PUT", "PATCH"):
+            body = await request.body()
+            if b"\x00" in body or b"\\u0000" in body:
+                return _nul_refusal(["body"])
+        return await call_next(request)
 
     def get_store() -> Store:
         return state["store"]
