@@ -332,3 +332,52 @@ def test_threshold_keeps_a_lease_from_starting_for_too_short_a_run():
     assert lease(strict, "2").first_run() == 1100  # 68 s < 128 s: waits for the AR to end
     fixed = run(Site.uniform(1), reqs, config(scheduling={"scheduling_threshold": "fixed", "scheduling_threshold_value": 60}))
     assert lease(fixed, "2").first_run() == 0
+
+
+# ------------------------------------------------- hypervisor failures (daemon)
+def test_requeue_after_a_failed_start_avoids_the_failed_host():
+    from galerna.schedule.scheduler import LeaseScheduler
+
+    core = LeaseScheduler(SITE2)
+    core.submit(be(1, 0, 1000), 0)
+    L = core.leases["1"]
+    (bad,) = L.phases[0].hosts
+    assert L.state.value == "active"
+    events = core.requeue("1", 10, "deploy failed: boom", avoid=(bad,))
+    assert events is not None and any(e.notice.value == "preempted" for e in events)
+    assert L.state.value == "active" and L.phases[0].hosts == (1 - bad,) and L.phases[0].start == 10
+    assert [(p.start, p.end) for p in L.lost] == [(0, 10)]
+    assert L.remaining == 1000  # the lost run counts for nothing
+    # Compression never brings it back to the failed host.
+    core.submit(be(2, 20, 5), 20)
+    core.vms_finished("2", 22)
+    assert L.phases[0].hosts == (1 - bad,)
+
+
+def test_requeue_of_a_failed_boot_and_of_a_failed_resume():
+    from galerna.schedule.scheduler import LeaseScheduler
+
+    core = LeaseScheduler(SITE2, config(scheduling={"boot_overhead": 30}))
+    core.submit(be(1, 0, 100), 0)
+    assert core.leases["1"].phases[0].activity.value == "boot"
+    assert core.requeue("1", 5, "boot failed") is not None
+    assert core.leases["1"].state.value == "active"  # booting again at once, the site being free
+    # A resuming lease goes back to the queue suspended and resumes again later.
+    core2 = LeaseScheduler(Site.uniform(1))
+    core2.submit(be(1, 0, 1000), 0)
+    core2.submit(ar(2, 0, 500, 100), 0)
+    core2.advance(600)  # suspended at 468..500, resuming from 600
+    L = core2.leases["1"]
+    assert L.state.value == "resuming"
+    assert core2.requeue("1", 610, "restore failed") is not None
+    assert L.state.value in ("resuming", "suspended-scheduled") and L.suspensions == 1
+    core2.advance(10_000)
+    assert L.state.value == "done"
+
+
+def test_requeue_refuses_a_lease_that_is_not_starting():
+    from galerna.schedule.scheduler import LeaseScheduler
+
+    core = LeaseScheduler(SITE2)
+    core.submit(ar(1, 0, 500, 100), 0)
+    assert core.requeue("1", 10) is None

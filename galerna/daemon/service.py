@@ -666,7 +666,7 @@ class Service:
             else:
                 avoid = [self.names.index(host)] if policy is FailureOutcome.RESCHEDULE and host in self.names else []
                 state = self._state(lid)
-                events = snap.requeue(self.core, lid, t, avoid)
+                events = snap.requeue(self.core, lid, t, avoid, reason)
                 if events is not None:
                     self._gen[lid] = self._gen.get(lid, 0) + 1
                     self._extra.append({"lease_seq": int(lid), "time": t + self.epoch, "kind": "enactment-failed",

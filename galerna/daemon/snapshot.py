@@ -213,46 +213,14 @@ def change_end(core: LeaseScheduler, lease_id: str, new_end: float, now: float) 
 
 
 # ----------------------------------------------------------------- enactment failures
-def requeue(core: LeaseScheduler, lease_id: str, now: float, avoid: Iterable[int] = ()) -> list | None:
+def requeue(core: LeaseScheduler, lease_id: str, now: float, avoid: Iterable[int] = (), reason: str = "") -> list | None:
     """Send a lease whose VMs could not be started back through the core's queue.
 
-    A lease that was booting or running loses that run, exactly as when the
-    core preempts by cancel-and-requeue: the run ends now as *lost*, the lease
-    goes back to the queue with its whole run time and the queue round plans
-    it again. A lease that was resuming goes back to the queue suspended
-    (``suspended-queued``), keeping its progress and its hosts. Hosts in
-    ``avoid`` take no placement in the round that follows (``reschedule``).
-    Returns the core's events, or None when the lease is in no phase that
-    can be requeued (the caller then fails it).
+    The core's own operation does the work (a booting or running lease loses
+    that run; a resuming one goes back suspended, keeping its progress), and
+    the hosts in ``avoid`` are never given to this lease again. None when the
+    lease is in no phase that can be requeued (the caller then fails it).
     """
     events = core.advance(now)
-    lease = core.leases[lease_id]
-    if lease.state.final or not lease.phases or not lease.phases[0].started:
-        return None
-    p0 = lease.phases[0]
-    if p0.activity in (A.BOOT, A.RUN):
-        core._release(lease, now)
-        lease.phases = [Phase(A.RUN, p0.start, max(now, p0.start), p0.hosts, started=True, lost=True)]
-        core._freed = True
-    elif p0.activity is A.RESUME:
-        core._release(lease, now)
-        lease.phases = []
-        core._unlist(lease)
-        lease.state = S.SUSPENDED_QUEUED  # RESUMING -> SUSPENDED_QUEUED: the state file is still there
-        core.queue.add(lease)
-        core._changed = True
-        core._freed = True
-    else:
-        return None
-    lease.version += 1
-    core._push(lease)
-    enabled = core.slots.enabled
-    saved = {h: enabled[h] for h in set(avoid) if 0 <= h < len(enabled)}
-    for h in saved:
-        enabled[h] = False
-    try:
-        events += core.advance(now)
-    finally:
-        for h, v in saved.items():
-            enabled[h] = v
-    return events
+    more = core.requeue(lease_id, now, reason, tuple(avoid))
+    return None if more is None else events + more

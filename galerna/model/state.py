@@ -48,7 +48,8 @@ TRANSITIONS: dict[LeaseState, frozenset[LeaseState]] = {
         {S.SUSPENDED_QUEUED, S.SUSPENDED_PENDING, S.MIGRATING, S.RESUMING} | _ENDS
     ),
     S.MIGRATING: frozenset({S.SUSPENDED_SCHEDULED, S.RESUMING} | _ENDS),
-    S.RESUMING: frozenset({S.ACTIVE} | _ENDS),
+    # RESUMING -> SUSPENDED_QUEUED: the resume failed on the hypervisor; the saved state is still there.
+    S.RESUMING: frozenset({S.ACTIVE, S.SUSPENDED_QUEUED} | _ENDS),
     S.DONE: frozenset(),
     S.CANCELLED: frozenset(),
     S.FAILED: frozenset(),

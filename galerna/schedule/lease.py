@@ -54,6 +54,7 @@ class Lease:
     reason: str = ""
     booted: bool = False
     ar_start: float | None = None  # an accepted AR: where it begins to hold capacity
+    avoid: frozenset[int] = frozenset()  # hosts this lease must not be placed on (they failed it)
 
     @property
     def id(self) -> str:

@@ -148,6 +148,41 @@ class LeaseScheduler:
         self._settle(now)
         return self._drain()
 
+    def requeue(self, lease_id: str, now: float, reason: str = "", avoid: tuple[int, ...] = ()) -> list[Event] | None:
+        """The hypervisor could not start or resume the lease's VMs: back to the queue.
+
+        A booting or running lease loses that run, as with cancel-and-requeue
+        preemption. A resuming lease returns to the queue suspended, keeping its
+        progress and its saved state. Hosts in ``avoid`` are never given to this
+        lease again. None when the lease is in no phase a hypervisor can fail.
+        """
+        self._process(now)
+        lease = self.leases[lease_id]
+        if lease.state.final or not lease.phases or not lease.phases[0].started:
+            return None
+        p0 = lease.phases[0]
+        if p0.activity not in (A.BOOT, A.RUN, A.RESUME):
+            return None
+        lease.avoid = lease.avoid | frozenset(avoid)
+        lease.reason = reason
+        self._release(lease, now)
+        if p0.activity is A.RESUME:
+            self._emit(now, lease, Notice.PREEMPTED, "requeue", p0.hosts)
+            lease.phases = []
+            lease.version += 1
+            lease.to(S.SUSPENDED_QUEUED)
+            self.queue.add(lease)
+        else:
+            p0.end = max(now, p0.start)
+            p0.lost = True
+            lease.phases = [p0]
+            lease.version += 1
+            self._step(lease, now)  # the lost run ends now: the lease is queued again
+        self._freed = True
+        self._changed = True
+        self._settle(now)
+        return self._drain()
+
     def advance(self, now: float) -> list[Event]:
         """Carry out everything planned up to ``now``."""
         self._process(now)
@@ -253,7 +288,7 @@ class LeaseScheduler:
     def _phase_ended(self, lease: Lease, p: Phase, t: float) -> None:
         act = p.activity
         self._changed = True
-        if act is A.RUN and p.lost:
+        if p.lost:  # a run (or boot) that cancel-and-requeue or a failed start threw away
             lease.lost.append(p)
             self._emit(t, lease, Notice.PREEMPTED, "requeue", p.hosts)
             lease.remaining = self.timing.run_time(lease.req.duration)
@@ -380,26 +415,27 @@ class LeaseScheduler:
         if lease.state in (S.SUSPENDED_QUEUED, S.SUSPENDED_SCHEDULED):
             return self._find_resume(lease, earliest, latest_start, now_only)
         length = self._fresh_length(lease)
+        avoid = lease.avoid
         if now_only:
-            hosts = mapper.map_at(lease.vecs, earliest, earliest + length)
+            hosts = mapper.map_at(lease.vecs, earliest, earliest + length, avoid)
             phases = None if hosts is None else self._with_image(lease, self._fresh_phases(lease, earliest, hosts))
             if phases is None and hosts is not None and lease.type is not LeaseType.IM:
                 # "Now" for a lease whose image is missing: as soon as the image can be there.
                 ready = max(earliest, self.images.earliest_ready(lease.req, self.now))
-                hosts = mapper.map_at(lease.vecs, ready, ready + length)
+                hosts = mapper.map_at(lease.vecs, ready, ready + length, avoid)
                 phases = None if hosts is None else self._with_image(lease, self._fresh_phases(lease, ready, hosts))
             return phases
         if self.images is not None and not self.images.may_have(lease.req):
             # Its image has to be sent: nothing can start before it can arrive.
             earliest = max(earliest, self.images.earliest_ready(lease.req, self.now))
-        found = mapper.earliest(lease.vecs, length, earliest, latest_start)
+        found = mapper.earliest(lease.vecs, length, earliest, latest_start, avoid)
         if found is None:
             return None
         phases = self._with_image(lease, self._fresh_phases(lease, *found))
         if phases is None:
             # The image cannot arrive in time: start once it surely can.
             ready = self.images.earliest_ready(lease.req, self.now)
-            found = mapper.earliest(lease.vecs, length, max(earliest, ready), latest_start)
+            found = mapper.earliest(lease.vecs, length, max(earliest, ready), latest_start, avoid)
             if found is None:
                 return None
             phases = self._with_image(lease, self._fresh_phases(lease, *found))
@@ -446,10 +482,10 @@ class LeaseScheduler:
         length = move + self.timing.resume_time(mems, old) + lease.remaining + self.cfg.shutdown_time
         limit = min(latest_start, best[0].start - EPS) if best else latest_start
         if now_only:
-            hosts = self.mapper.map_at(lease.vecs, earliest, earliest + length)
+            hosts = self.mapper.map_at(lease.vecs, earliest, earliest + length, lease.avoid)
             found = (earliest, hosts) if hosts is not None and earliest <= limit + EPS else None
         else:
-            found = self.mapper.earliest(lease.vecs, length, earliest, limit)
+            found = self.mapper.earliest(lease.vecs, length, earliest, limit, lease.avoid)
         if found is not None:
             return self._resume_phases(lease, *found)
         return best
@@ -776,7 +812,7 @@ class LeaseScheduler:
         def fits(end: float) -> tuple[int, ...] | None:
             if fixed is not None:
                 return fixed if mapper.map_fixed(lease.vecs, fixed, t, end) else None
-            return mapper.map_at(lease.vecs, t, end)
+            return mapper.map_at(lease.vecs, t, end, lease.avoid)
 
         # Best-effort work makes way for reservations: a partial run ends where an
         # accepted AR begins (the last such instant up to which the lease fits).
