@@ -148,16 +148,6 @@ class Mapper:
         return None
 
 
-def _copies(free: Sequence[float], v: Vec) -> int:
-    k = 1 << 30
-    for f, x in zip(free, v):
-        if x > 0:
-            c = int((f + EPS) / x)
-            if c < k:
-                k = c
-    return k
-
-
 def _fits(free: list[float], v: Vec) -> bool:
     return all(f + EPS >= x for f, x in zip(free, v))
 

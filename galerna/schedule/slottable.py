@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from math import inf
-from typing import Iterator
 
 from galerna.model.site import Site
 from galerna.schedule.timeline import EPS, Timeline
@@ -107,16 +106,6 @@ class SlotTable:
             i += 1
             if i >= n or times[i] >= end:
                 return start
-
-    def candidate_starts(self, earliest: float) -> Iterator[float]:
-        """``earliest`` and every later instant at which the site's free capacity changes."""
-        yield earliest
-        t = earliest
-        while True:
-            t = self.total.next_change(t)
-            if t == inf:
-                return
-            yield t
 
     def window_free(self, host: int, start: float, end: float) -> list[float] | None:
         """Per-resource minimum of free capacity on ``host`` over [start, end)."""

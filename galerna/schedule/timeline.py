@@ -114,19 +114,10 @@ class Timeline:
         i = max(bisect_right(self.times, t) - 1, 0)
         return tuple(col[i] for col in self.free)
 
-    def last_change(self) -> float:
-        """Time after which the timeline stays constant."""
-        return self.times[-1]
-
     def next_change(self, t: float) -> float:
         """First breakpoint strictly after ``t`` (inf if none)."""
         i = bisect_right(self.times, t)
         return self.times[i] if i < len(self.times) else inf
-
-    def is_full_capacity_from(self, t: float) -> bool:
-        return self.times[-1] <= t and all(
-            abs(col[-1] - c) <= EPS for col, c in zip(self.free, self.capacity)
-        )
 
     def __len__(self) -> int:
         return len(self.times)
