@@ -147,6 +147,7 @@ class LibvirtDriver(Driver):
                 return conn
             if conn is not None:
                 self._drop(conn)
+            self._callback_ids.clear()  # ids of a connection that is gone (closed under us)
             try:
                 conn = libvirt.open(self.uri)
             except libvirt.libvirtError as e:
@@ -215,10 +216,12 @@ class LibvirtDriver(Driver):
                 log.exception("lifecycle listener")
 
     def _on_close(self, conn, reason, opaque) -> None:
-        with self._lock:
-            if self._conn is conn:
-                self._conn = None
-                self._callback_ids.clear()
+        # Never take self._lock here: libvirt runs this callback while another thread may
+        # hold the lock inside unregisterCloseCallback(), which waits for this very callback
+        # to return (a deadlock seen in CI). Forgetting the connection is one atomic
+        # assignment; _connect drops the stale callback ids under its lock.
+        if self._conn is conn:
+            self._conn = None
         for fn in list(self._close):
             try:
                 fn(self, reason)
