@@ -31,6 +31,19 @@ def write(result: SimulationResult, out: Path) -> dict:
     return summary
 
 
+def poll(pred, timeout: float, step: float = 0.05):
+    """Ask ``pred`` until it holds or ``timeout`` seconds pass; its last answer."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = pred()
+        if got:
+            return got
+        time.sleep(step)
+    return pred()
+
+
 def check(out: Path, n_leases: int | None = None) -> str:
     """Run the independent checker; fail the test with its report when it objects."""
     args = [sys.executable, str(CHECKER), str(out)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Callable, Mapping
 
 import libvirt
@@ -163,11 +162,3 @@ class Monitor:
         if self.after_poll is not None:
             self.after_poll()
 
-    def wait_for(self, pred: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
-        """Poll until ``pred()`` holds (tests and tools)."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if pred():
-                return True
-            time.sleep(step)
-        return pred()

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
+from helpers import poll
 
 pytestmark = pytest.mark.xdist_group("daemon")
 
@@ -253,11 +254,4 @@ def _vms(c: httpx.Client, lid: str) -> list[str]:
 
 
 def _wait(cond, timeout: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    assert cond()
+    assert poll(cond, timeout)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers import poll
 import uvicorn
 
 from galerna.api.app import create_app
@@ -30,13 +31,10 @@ pytestmark = pytest.mark.xdist_group("daemon-enact")
 
 
 def wait_until(pred, timeout: float = 20.0, what: str = "condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    got = poll(pred, timeout)
+    if not got:
+        raise AssertionError(f"timed out waiting for {what}")
+    return got
 
 
 class InProcess:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import libvirt
 import pytest
+from helpers import poll
 
 from galerna.enact.config import EnactmentConfig, GateConfig, RecoveryConfig, RecoveryMode, RetryConfig
 from galerna.enact.driver import HostState, OperationKind as Op, VMSpec, VMState, local_move
@@ -135,13 +135,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait(pred, timeout: float, step: float = 0.1) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
+_wait = poll
 
 
 def _qemu_pid(vm: str) -> int:

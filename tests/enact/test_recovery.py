@@ -1,9 +1,9 @@
 """Monitoring, host outages and recovery, on test-driver hosts behind a fault-injecting wrapper."""
 from __future__ import annotations
 
-import time
 
 import pytest
+from helpers import poll
 
 from conftest import fast_config, make_hosts
 from galerna.enact.config import RecoveryConfig, RecoveryMode
@@ -47,12 +47,7 @@ def cluster(tmp_path):
 
 
 def wait(pred, timeout=10):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
+    return poll(pred, timeout, 0.02)
 
 
 def deploy(ex, uri, n, lease="l"):
