@@ -114,6 +114,8 @@ class HostConfig(_Section):
     nic: str | None = None
     cpu: CPUModel | None = None
     domain_type: str | None = Field(None, description="qemu (TCG) or kvm; test for test://; default from the URI")
+    migration_host: str | None = Field(
+        None, description="address other hosts send live-migration data to (default: the host in the URI)")
 
 
 class EnactmentConfig(_Section):
@@ -187,5 +189,6 @@ def make_drivers(config: EnactmentConfig) -> dict[str, Driver]:
             managed_save=config.managed_save,
             domain_type=h.domain_type,
             prefix=config.vm_prefix,
+            migration_host=h.migration_host,
         )
     return out

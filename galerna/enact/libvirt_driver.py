@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 import libvirt
 
@@ -117,6 +118,7 @@ class LibvirtDriver(Driver):
         prefix: str = "galerna",
         keepalive: tuple[int, int] = (5, 3),
         open_timeout_s: float | None = None,
+        migration_host: str | None = None,
     ):
         init_libvirt()
         self.uri = uri
@@ -131,6 +133,7 @@ class LibvirtDriver(Driver):
         self.domain_type = domain_type
         self.prefix = prefix
         self.keepalive = keepalive
+        self.migration_host = migration_host
         self._conn: libvirt.virConnect | None = None
         self._lock = threading.RLock()
         self._state_files: dict[str, str] = {}
@@ -672,14 +675,27 @@ class LibvirtDriver(Driver):
     def can_migrate_live(self, dest: Driver) -> bool:
         return isinstance(dest, LibvirtDriver) and not self.is_test and not dest.is_test and dest.uri != self.uri
 
+    def migration_uri(self) -> str | None:
+        """Where other hypervisors send this host's incoming migration data: ``tcp://<host>``.
+
+        The host is ``migration_host`` if set, else the host of this driver's
+        URI (the address Galerna reaches it at). ``None`` for a local URI
+        (``qemu:///system``): libvirt then uses the destination's hostname.
+        """
+        host = self.migration_host or urlsplit(self.uri).hostname
+        if not host:
+            return None
+        return f"tcp://[{host}]" if ":" in host else f"tcp://{host}"
+
     def migrate_live(self, name: str, dest: Driver) -> VMInfo:
+        """Live migration, managed by this client (source and destination connections both open)."""
         assert isinstance(dest, LibvirtDriver)
         dom = self._lookup(name, Op.MIGRATE)
         if dom is None:
             raise HypervisorError("no such VM", op=Op.MIGRATE, vm=name, host=self.uri, transient=False)
         flags = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
         try:
-            dom.migrate(dest._connect(), flags, None, None, 0)
+            dom.migrate(dest._connect(), flags, None, dest.migration_uri(), 0)
         except libvirt.libvirtError as e:
             raise self._error(e, Op.MIGRATE, name) from e
         return dest.inspect(name)

@@ -187,3 +187,11 @@ def test_lifecycle_events_reach_listeners(hosts):
         time.sleep(0.02)
     assert ("galerna-l1-0", libvirt.VIR_DOMAIN_EVENT_STARTED) in got
     assert ("galerna-l1-0", libvirt.VIR_DOMAIN_EVENT_STOPPED) in got
+
+
+def test_live_migration_data_goes_to_the_destination_uris_host():
+    assert LibvirtDriver("qemu+tcp://127.0.0.1:16510/system").migration_uri() == "tcp://127.0.0.1"
+    assert LibvirtDriver("qemu+ssh://root@node7/system").migration_uri() == "tcp://node7"
+    assert LibvirtDriver("qemu+tcp://[fd00::7]/system").migration_uri() == "tcp://[fd00::7]"
+    assert LibvirtDriver("qemu+tcp://node7/system", migration_host="10.1.0.7").migration_uri() == "tcp://10.1.0.7"
+    assert LibvirtDriver("qemu:///system").migration_uri() is None  # libvirt falls back to the hostname

@@ -1,16 +1,25 @@
 """Integration tests against a real libvirtd + QEMU (TCG domains of 48 MiB, no disk).
 
-CI starts libvirtd with scripts/libvirtd_ci.sh (as root). Without a reachable
-libvirtd socket these tests skip. The outage test kills that libvirtd,
-restarts it with the same command line, and stops what it started by pid;
-it is ordered last (see conftest.py).
+CI starts libvirtd with scripts/libvirtd_ci.sh (as root), and a second "peer" libvirtd
+for live migration. Without a reachable libvirtd socket these tests skip. The outage test
+kills the CI libvirtd and restarts it with the same command line (it writes the same pid
+file, so `libvirtd_ci.sh stop` stops it); if it does not come back, the test stops what it
+started, by pid.
+
+The tests share that libvirtd across xdist workers, so each holds a shared lock on a
+lock file and the outage test an exclusive one: no test runs while libvirtd is down,
+however the tests are distributed. (The xdist_group mark alone does not do it: with
+pytest 9 and pytest-xdist 3.8, --dist loadgroup no longer groups anything.)
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 import libvirt
 import pytest
@@ -32,6 +41,20 @@ pytestmark = [pytest.mark.libvirtd, pytest.mark.xdist_group("libvirtd")]
 SOCKET = "/run/libvirt/libvirt-sock"
 WORK = Path(os.environ.get("LIBVIRT_CI_WORK", "/tmp/libvirt_ci"))
 URIS = ["qemu:///system", "qemu+tcp://127.0.0.1/system"]
+# a second hypervisor on this machine (scripts/libvirtd_ci.sh starts it in its own mount namespace)
+PEER_URI = os.environ.get("LIBVIRT_CI_PEER_URI", "qemu+tcp://127.0.0.1:16510/system")
+
+
+LOCK = Path(tempfile.gettempdir()) / "galerna-libvirtd-tests.lock"
+
+
+@pytest.fixture(autouse=True)
+def libvirtd_lock(request):
+    """Shared for every test here, exclusive for the one that kills libvirtd."""
+    exclusive = request.node.get_closest_marker("libvirtd_outage") is not None
+    with open(LOCK, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
 
 
 def reachable(uri: str) -> str | None:
@@ -127,6 +150,53 @@ def test_concurrent_operations_through_the_gate(tmp_path, cleanup):
     inner.close()
 
 
+def _host_uuid(d: LibvirtDriver) -> str | None:
+    return ElementTree.fromstring(d.connection.getCapabilities()).findtext("host/uuid")
+
+
+def test_live_migration_between_two_libvirtds(tmp_path, cleanup):
+    src_uri = URIS[1]
+    need(src_uri)
+    need(PEER_URI)
+    src = FaultyDriver(LibvirtDriver(src_uri, tmp_path / "src"))
+    dst = FaultyDriver(LibvirtDriver(PEER_URI, tmp_path / "dst"))
+    if _host_uuid(src.inner) == _host_uuid(dst.inner):
+        pytest.skip(f"{PEER_URI} reports the same host UUID as {src_uri}: not a second hypervisor")
+    assert src.can_migrate_live(dst)
+    cfg = EnactmentConfig(data_dir=str(tmp_path), retry=RetryConfig(attempts=1), workers=4)
+    ex = Executor({src_uri: src, PEER_URI: dst}, config=cfg)
+    s = spec("migrant")
+    cleanup.extend([(src.inner, s.name), (dst.inner, s.name)])
+    [r] = ex.run_plan([Action.deploy(s, src_uri)], timeout=120)
+    assert r.ok, r.error
+    before = src.inner.connection.lookupByName(s.name)
+    uuid, qemu_pid = before.UUIDString(), _qemu_pid(s.name)
+    assert dst.inspect(s.name).state is VMState.ABSENT
+
+    [r] = ex.run_plan([Action(Op.MIGRATE, s.name, src_uri, dest=PEER_URI)], timeout=300)
+    assert r.ok, r.error
+    assert r.info is not None and r.info.host == PEER_URI and r.info.state is VMState.RUNNING
+    # it runs on the destination, the same domain, and is gone from the source (definition included)
+    there = dst.inner.connection.lookupByName(s.name)
+    assert there.isActive() and there.isPersistent() and there.UUIDString() == uuid
+    assert there.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    assert src.inspect(s.name).state is VMState.ABSENT
+    assert s.name not in [d.name() for d in src.inner.connection.listAllDomains(0)]
+    assert not _alive(qemu_pid)  # the source's QEMU process ended
+    # live: a migration job copied memory; no state file was written, nothing was suspended or restored
+    stats = there.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+    assert stats.get("memory_total", 0) > 0, stats
+    assert (Op.SUSPEND, s.name) not in src.calls and (Op.RESUME, s.name) not in dst.calls
+    assert not list(tmp_path.rglob("*.save"))
+    assert ex.inventory.get(s.name).host == PEER_URI
+
+    [r] = ex.run_plan([Action(Op.DESTROY, s.name, PEER_URI)], timeout=120)
+    assert r.ok and dst.inspect(s.name).state is VMState.ABSENT
+    ex.close()
+    src.close()
+    dst.close()
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -176,7 +246,7 @@ def test_libvirtd_killed_and_restarted(tmp_path, cleanup):
         assert {ex.inventory.get(s.name).observed for s in (survivor, victim)} == {VMState.UNKNOWN}
         assert rec.tick() == []  # nothing is started while the host cannot be seen
 
-        log = open(tmp_path / "libvirtd.out", "w")
+        log = open(WORK / "libvirtd.out", "a")
         started = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
         assert _wait(lambda: reachable(uri) is None, 60, 0.25), "libvirtd did not come back"
@@ -200,7 +270,9 @@ def test_libvirtd_killed_and_restarted(tmp_path, cleanup):
                 pass
         ex.close()
         d.close()
-        if started is not None:  # stop what this test started, by its pid
+        came_back = started is not None and reachable(uri) is None and pid_file.exists() \
+            and pid_file.read_text().strip() == str(started.pid)
+        if started is not None and not came_back:  # stop what this test started, by its pid
             os.kill(started.pid, signal.SIGTERM)
             try:
                 started.wait(30)
