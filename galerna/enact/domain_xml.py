@@ -6,6 +6,7 @@ reconciliation can tell Galerna's VMs from anything else on a host.
 from __future__ import annotations
 
 from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape, quoteattr
 
 from galerna.enact.cpu_model import CPUModel
 from galerna.enact.driver import VMSpec
@@ -32,47 +33,36 @@ def domain_xml(
     network name (``default``), or ``bridge:<name>``. ``cpu`` is the already
     resolved CPU model (see :func:`galerna.enact.cpu_model.resolve_cpu`).
     """
-    dom = ET.Element("domain", type=domain_type)
-    ET.SubElement(dom, "name").text = spec.name
-    meta = ET.SubElement(dom, "metadata")
-    vm = ET.SubElement(meta, f"{{{NS}}}vm", lease=str(spec.lease_id or ""), index=str(spec.index))
-    if spec.tenant:
-        vm.set("tenant", spec.tenant)
-    ET.SubElement(dom, "memory", unit="MiB").text = str(int(spec.memory_mb))
-    ET.SubElement(dom, "vcpu").text = str(int(spec.vcpus))
-    os_ = ET.SubElement(dom, "os")
-    t = ET.SubElement(os_, "type", arch=arch)
-    if machine:
-        t.set("machine", machine)
-    t.text = "hvm"
-    if disk_path:
-        ET.SubElement(os_, "boot", dev="hd")
+    # Built as text: ElementTree's serialiser cost about 0.1 ms of GIL-bound CPU per deploy,
+    # a fifth of a test-driver deploy (see benchmarks/gate_throughput.py).
+    tenant = f" tenant={quoteattr(spec.tenant)}" if spec.tenant else ""
+    out = [
+        f"<domain type={quoteattr(domain_type)}><name>{escape(spec.name)}</name>",
+        f"<metadata><galerna:vm xmlns:galerna={quoteattr(NS)} lease={quoteattr(str(spec.lease_id or ''))}"
+        f" index={quoteattr(str(spec.index))}{tenant} /></metadata>",
+        f"<memory unit=\"MiB\">{int(spec.memory_mb)}</memory><vcpu>{int(spec.vcpus)}</vcpu>",
+        f"<os><type arch={quoteattr(arch)}" + (f" machine={quoteattr(machine)}" if machine else "") + ">hvm</type>",
+        "<boot dev=\"hd\" /></os>" if disk_path else "</os>",
+    ]
     if cpu is not None:
-        dom.append(cpu.element())
-    ET.SubElement(dom, "on_poweroff").text = "destroy"
-    ET.SubElement(dom, "on_reboot").text = "restart"
-    ET.SubElement(dom, "on_crash").text = "destroy"
-    dev = ET.SubElement(dom, "devices")
+        out.append(cpu.to_xml())
+    out.append("<on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash><devices>")
     if disk_path:
-        disk = ET.SubElement(dev, "disk", type=disk_type, device="disk")
-        ET.SubElement(disk, "driver", name="qemu", type=disk_format)
-        ET.SubElement(disk, "source", {"file" if disk_type == "file" else "dev": disk_path})
-        ET.SubElement(disk, "target", dev="vda", bus="virtio")
+        src = "file" if disk_type == "file" else "dev"
+        out.append(f"<disk type={quoteattr(disk_type)} device=\"disk\"><driver name=\"qemu\" type={quoteattr(disk_format)} />"
+                   f"<source {src}={quoteattr(disk_path)} /><target dev=\"vda\" bus=\"virtio\" /></disk>")
     if nic:
         if nic == "user":
-            iface = ET.SubElement(dev, "interface", type="user")
+            out.append("<interface type=\"user\">")
         elif nic.startswith("bridge:"):
-            iface = ET.SubElement(dev, "interface", type="bridge")
-            ET.SubElement(iface, "source", bridge=nic.split(":", 1)[1])
+            out.append(f"<interface type=\"bridge\"><source bridge={quoteattr(nic.split(':', 1)[1])} />")
         else:
-            iface = ET.SubElement(dev, "interface", type="network")
-            ET.SubElement(iface, "source", network=nic)
-        ET.SubElement(iface, "model", type="virtio")
+            out.append(f"<interface type=\"network\"><source network={quoteattr(nic)} />")
+        out.append("<model type=\"virtio\" /></interface>")
     if domain_type in ("qemu", "kvm"):
-        video = ET.SubElement(dev, "video")
-        ET.SubElement(video, "model", type="none")
-        ET.SubElement(dev, "memballoon", model="none")
-    return ET.tostring(dom, encoding="unicode")
+        out.append("<video><model type=\"none\" /></video><memballoon model=\"none\" />")
+    out.append("</devices></domain>")
+    return "".join(out)
 
 
 def parse_metadata(xml: str) -> dict[str, str] | None:

@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Callable, Iterable, Mapping
@@ -173,7 +173,8 @@ class Executor:
     def run_plan(self, actions: Iterable[Action], timeout: float | None = None) -> list[ActionResult]:
         """Submit every action and wait for all of them; results in the order given."""
         futures = [self.submit(a) for a in actions]
-        return [f.result(timeout) for f in futures]
+        wait(futures, timeout)  # one wake-up when all are done, not one per result
+        return [f.result(0 if timeout is not None else None) for f in futures]
 
     def prestart(self) -> None:
         """Start every worker thread now rather than on the first busy moment."""

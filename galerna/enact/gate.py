@@ -44,6 +44,37 @@ class PoolKind(StrEnum):
 Key = tuple[str, str | None, PoolKind]
 
 
+class Granted:
+    """``threading.Event``'s ``set``/``is_set``/``wait``, with no Condition unless someone waits.
+
+    Most tickets are granted through ``on_grant`` and never waited on; an
+    Event (a Condition and a lock) per ticket was a fifth of the gate's CPU.
+    """
+
+    __slots__ = ("_flag", "_event")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._event: threading.Event | None = None
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def set(self) -> None:
+        self._flag = True
+        ev = self._event
+        if ev is not None:
+            ev.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._flag:
+            return True
+        if self._event is None:
+            self._event = threading.Event()
+        # set() stores the flag before it reads the event: either it sees our event or we see its flag
+        return self._flag or self._event.wait(timeout)
+
+
 @dataclass(eq=False)
 class Ticket:
     seq: int
@@ -54,7 +85,7 @@ class Ticket:
     label: str = ""
     count_global: bool = True
     on_grant: Callable[["Ticket"], None] | None = None
-    granted: threading.Event = field(default_factory=threading.Event)
+    granted: Granted = field(default_factory=Granted)
     released: bool = False
     cancelled: bool = False
 

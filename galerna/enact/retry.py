@@ -113,7 +113,8 @@ class Watchdog:
         handle = [fn]
         with self._cond:
             self._heapq.heappush(self._heap, (deadline, next(self._seq), handle))
-            self._cond.notify()
+            if self._heap[0][2] is handle:  # earlier than what the thread sleeps towards: wake it
+                self._cond.notify()
         return handle
 
     def after(self, delay: float, fn: Callable[[], None]) -> list:

@@ -8,6 +8,7 @@ import libvirt
 import pytest
 
 from conftest import make_hosts
+from helpers import poll
 from galerna.enact.cpu_model import CPUModel
 from galerna.enact.driver import HypervisorError, VMSpec, VMState, migrate, vm_name
 from galerna.enact.libvirt_driver import LibvirtDriver
@@ -195,3 +196,12 @@ def test_live_migration_data_goes_to_the_destination_uris_host():
     assert LibvirtDriver("qemu+tcp://[fd00::7]/system").migration_uri() == "tcp://[fd00::7]"
     assert LibvirtDriver("qemu+tcp://node7/system", migration_host="10.1.0.7").migration_uri() == "tcp://10.1.0.7"
     assert LibvirtDriver("qemu:///system").migration_uri() is None  # libvirt falls back to the hostname
+
+
+def test_lifecycle_listener_added_after_the_connection_opened_still_hears_events(hosts):
+    d = first(hosts)
+    d.deploy(spec())  # connection open, nobody listening yet: no events asked for
+    got = []
+    d.add_lifecycle_listener(lambda drv, name, ev, det: got.append((name, ev)))
+    d.destroy("galerna-l1-0")
+    assert poll(lambda: ("galerna-l1-0", libvirt.VIR_DOMAIN_EVENT_STOPPED) in got, 5)
