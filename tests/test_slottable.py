@@ -47,14 +47,52 @@ def test_timeline_prune_keeps_the_present():
 def test_slot_table_rollback_undoes_everything():
     st = SlotTable(Site.uniform(3))
     st.reserve(0, 0, 100, V)
-    before = [(list(t.times), [list(c) for c in t.free]) for t in st.hosts]
+    before = (list(st.times), st.grid.copy())
     st.begin()
     st.reserve(1, 10, 50, V)
     st.release(0, 0, 100, V)
     st.rollback()
-    after = [(list(t.times), [list(c) for c in t.free]) for t in st.hosts]
-    assert after == before
+    assert st.times == before[0]
+    assert (st.grid == before[1]).all()
     assert st.total.free_at(20) == (2.0, 2048.0)
+
+
+def test_grid_splits_merges_and_prunes():
+    st = SlotTable(Site.uniform(2))
+    st.reserve(0, 10, 20, V)
+    st.reserve(1, 15, 30, V)
+    assert st.times == [0, 10, 15, 20, 30]
+    assert [st.total.free_at(t) for t in st.times] == [(2.0, 2048.0), (1.0, 1024.0), (0.0, 0.0), (1.0, 1024.0), (2.0, 2048.0)]
+    assert st.host_free_at(0, 12) == (0.0, 0.0) and st.host_free_at(1, 12) == (1.0, 1024.0)
+    st.release(1, 15, 30, V)  # the breakpoints only host 1 needed merge away
+    assert st.times == [0, 10, 20]
+    st.prune(12)
+    assert st.times == [10, 20] and st.host_free_at(0, 12) == (0.0, 0.0)
+    # Many breakpoints: the grid grows past its initial allocation and stays consistent.
+    for k in range(40):
+        st.reserve(k % 2, 100 + 10 * k, 105 + 10 * k, V)
+    assert st.n == len(st.times) == 2 + 80
+    assert all(st.total.free_at(t) == tuple(st.grid[k].sum(axis=0)) for k, t in enumerate(st.times))
+    assert all(st.host_free_at(h, t) == st.hosts[h].free_at(t) for h in range(2) for t in st.times)
+
+
+def test_longest_run_counts_the_lease_own_slot_as_free():
+    st = SlotTable(Site.uniform(1))
+    st.reserve(0, 10, 20, V)
+    st.reserve(0, 50, 60, V)
+    assert st.longest_run(0, 0, 55, V) == (20, 50)
+    assert st.longest_run(0, 0, 5, V) == (0, 10)
+    assert st.longest_run(0, 55, 100, V) == (60, inf)
+    assert st.longest_run(0, 12, 18, V) == (12, 12)  # nothing free overlaps [12, 18)
+    assert st.longest_run(0, 0, 55, V, mine=(10, 20)) == (0, 50)
+
+
+def test_load_counts_changes_per_host():
+    st = SlotTable(Site.uniform(3))
+    st.reserve(0, 10, 20, V)
+    st.reserve(0, 30, 40, V)
+    st.reserve(1, 10, 20, V)
+    assert list(st.load()) == [5, 3, 1]
 
 
 def test_total_fits_jumps_past_the_blocking_segment():

@@ -7,9 +7,10 @@ skipping past any segment where the site as a whole lacks capacity — and asks
 """
 from __future__ import annotations
 
-from bisect import bisect_right
 from math import inf
 from typing import Sequence
+
+import numpy as np
 
 from galerna.schedule.policies.host_selection import Ordering
 from galerna.schedule.slottable import SlotTable
@@ -34,11 +35,11 @@ class Mapper:
             acc = need.setdefault(h, [0.0] * len(v))
             for r, x in enumerate(v):
                 acc[r] += x
-        for h, acc in need.items():
-            free = self.slots.window_free(h, start, end)
-            if free is None or any(f + EPS < a for f, a in zip(free, acc)):
-                return False
-        return True
+        if not all(self.slots.enabled[h] for h in need):
+            return False
+        hs = list(need)
+        free = self.slots.window(start, end)[hs]
+        return bool((free + EPS >= np.array([need[h] for h in hs])).all())
 
     def map_at(
         self, vecs: Sequence[Vec], start: float, end: float, exclude: frozenset[int] = frozenset()
@@ -46,50 +47,30 @@ class Mapper:
         """Hosts for each VM over [start, end), or None when they do not all fit."""
         slots = self.slots
         n = len(vecs)
+        free = slots.window(start, end)  # (hosts, resources): least free over the window
         uniform = all(v == vecs[0] for v in vecs)
         want = vecs[0] if uniform else min_vec(vecs)
-        needs = [(r, x) for r, x in enumerate(want) if x > 0]
-        enabled = slots.enabled
-        # Pass 1: how many VMs fit on each host over the window (the min of each
-        # resource over the window's segments, taken with C-level slicing).
-        fitting = []
-        capacity = 0
-        for h, tl in enumerate(slots.hosts):
-            if not enabled[h] or h in exclude:
-                continue
-            times = tl.times
-            nt = len(times)
-            if times[-1] <= start:
-                i, j = nt - 1, nt
-            else:
-                i = bisect_right(times, start) - 1
-                if i < 0:
-                    i = 0
-                j = i + 1
-                while j < nt and times[j] < end:
-                    j += 1
-            free = tl.free
-            k = 1 << 30
-            for r, x in needs:
-                col = free[r]
-                m = col[i] if j - i == 1 else min(col[i:j])
-                c = int((m + EPS) / x)
-                if c < k:
-                    k = c
-                    if k <= 0:
-                        break
-            if k > 0:
-                fitting.append((h, i, j))
-                capacity += k if uniform else 1
-        if (uniform and capacity < n) or not fitting:
+        cols = [r for r, x in enumerate(want) if x > 0]
+        if cols:
+            counts = np.floor((free[:, cols] + EPS) / np.array([want[r] for r in cols])).min(axis=1)
+        else:
+            counts = np.full(slots.nhosts, float(n))
+        if exclude or not all(slots.enabled):
+            counts = counts.copy()
+            counts[[h for h in range(slots.nhosts) if not slots.enabled[h] or h in exclude]] = 0
+        fitting = np.flatnonzero(counts > 0)
+        if not len(fitting) or (uniform and counts.sum() < n):
             return None
-        # Pass 2, only when it can work: free vectors for ranking and filling.
-        infos = []
-        for h, i, j in fitting:
-            tl = slots.hosts[h]
-            infos.append((h, [col[i] if j - i == 1 else min(col[i:j]) for col in tl.free], len(tl.times)))
-        order, fill = self.ordering(infos)
-        free_of = {h: list(f) for h, f, _ in infos}
+        order, fill = self.ordering(fitting, free[fitting], slots.load)
+        if uniform:
+            per_host = np.minimum(counts[order], n).astype(int)
+            if fill:
+                seq = np.repeat(order, per_host)
+            else:  # round robin: one VM per host per round
+                seq = np.concatenate([order[per_host > r] for r in range(int(per_host.max()))])
+            return tuple(int(h) for h in seq[:n])
+        free_of = {int(h): [float(x) for x in free[h]] for h in order}
+        order = [int(h) for h in order]
         # Largest VMs first so that a heterogeneous lease does not strand its big VMs.
         idx = sorted(range(n), key=lambda i: tuple(-x for x in vecs[i]))
         placed: list[int] = [-1] * n
@@ -109,7 +90,7 @@ class Mapper:
                 _take(free_of[h], v)
                 placed[i] = h
         else:
-            ring = list(order)
+            ring = order
             k = 0
             for i in idx:
                 v = vecs[i]
@@ -144,7 +125,7 @@ class Mapper:
             hosts = self.map_at(vecs, t, t + duration, exclude)
             if hosts is not None:
                 return t, hosts
-            t = slots.total.next_change(t)
+            t = slots.next_change(t)
         return None
 
 

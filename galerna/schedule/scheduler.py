@@ -35,6 +35,7 @@ from galerna.schedule.lease import Activity, Lease, Phase
 from galerna.schedule.mapper import Mapper, min_vec, total_demand
 from galerna.schedule.plan import Event, Notice
 from galerna.schedule.policies.host_selection import POLICIES
+from galerna.schedule.freed import FreedSpans
 from galerna.schedule.slottable import SlotTable
 from galerna.schedule.timeline import EPS
 from galerna.schedule.timing import Timing
@@ -63,11 +64,9 @@ class LeaseScheduler:
         self.live: set[Lease] = set()  # accepted, not yet in a final state
         self._replan_after_accept: list[Lease] = []
         self._fit_cache: dict[tuple, str | None] = {}
+        self._small: dict[tuple, tuple[float, ...]] = {}  # VM vectors -> their smallest VM
         # Host-intervals whose capacity was given back since the last compression.
         self._spans: list[tuple[int, float, float]] = []
-        self._run_cache: dict = {}
-        self._span_hosts: set[int] = set()
-        self._best_run: dict = {}
         it = self.config.imagetransfer
         self.images = ImageRepository(it, len(site), now) if it.preparation is PreparationMode.IMAGETRANSFER else None
         self._heap: list[tuple[float, int, int, int]] = []
@@ -75,7 +74,7 @@ class LeaseScheduler:
         self._out: list[Event] = []
         self._freed = False  # capacity was released early: compress
         self._changed = False  # something ended or arrived: run a queue round
-        total = self.slots.total.capacity
+        total = self.slots.total_capacity
         self._site_total = total
         self._host_caps = self.slots.caps
 
@@ -472,7 +471,7 @@ class LeaseScheduler:
                 break
             if now_only:
                 break
-            t = slots.total.next_change(t)
+            t = slots.next_change(t)
         if self.cfg.migration is MigrationMode.NO:
             return best
         # Elsewhere, paying for the move; an upper bound of the move reserves the window.
@@ -848,12 +847,9 @@ class LeaseScheduler:
         starting before its reservation — otherwise the freed capacity cannot
         serve it, and re-planning it would only cost time.
         """
-        spans, self._spans = list(dict.fromkeys(self._spans)), []
-        self._run_cache: dict = {}
-        self._span_hosts = {h for h, _, _ in spans}
-        self._best_run: dict = {}  # demand -> longest freed run for it (no lease's own slot counted)
+        freed, self._spans = FreedSpans(self.slots, self._spans, now), []
         for lease in list(self.reserved):
-            if not spans:
+            if not freed:
                 break
             p0 = lease.phases[0]
             if p0.started or p0.start <= now + EPS:
@@ -864,25 +860,22 @@ class LeaseScheduler:
             if earliest > latest:
                 continue
             old = lease.phases
-            length = sum(p.end - p.start for p in old if p.holds)
-            window = self._usable_window(lease, length, spans, now, old_start)
+            held = [p for p in old if p.holds]
+            length = sum(p.end - p.start for p in held)
+            mine = (held[0].start, held[-1].end) if held else None
+            own = set(held[0].hosts) if held else set()
+            small = self._small.get(lease.vecs)
+            if small is None:
+                small = self._small[lease.vecs] = min_vec(lease.vecs)
+            window = freed.window(small, length, old_start, own, mine)
             if window is None or not self._site_could_fit(lease, length, window, old_start):
                 continue
+            changes = self.slots.changes
             self._release(lease, now, track=False)
             lease.phases = []
             found = self._find(lease, max(earliest, window[0]), min(latest, window[1]))
             if found is not None and found[0].start < old_start - EPS:
-                touched = set()
-                for p in old:
-                    if p.holds:
-                        touched.update(p.hosts)
-                        spans.extend((h, max(p.start, now), p.end) for h in set(p.hosts))
-                for p in found:
-                    touched.update(p.hosts)
-                for h in touched:  # runs on other hosts are unchanged
-                    self._run_cache.pop(h, None)
-                self._span_hosts.update(touched)
-                self._best_run = {}
+                freed.add([(h, max(p.start, now), p.end) for p in held for h in set(p.hosts)])
                 self._adopt(lease, found)
                 self._emit(now, lease, Notice.SCHEDULED, "earlier", found[0].hosts, found[0].start)
                 if found[0].start <= now + EPS:
@@ -890,6 +883,7 @@ class LeaseScheduler:
             else:
                 lease.phases = old
                 self._hold(lease, old)
+                self.slots.changes = changes  # the same free capacity as before the attempt
         self._spans = []
 
     def _site_could_fit(self, lease: Lease, length: float, window: tuple[float, float], held_from: float) -> bool:
@@ -907,54 +901,3 @@ class LeaseScheduler:
                 return True
             t = t2
         return False
-
-    def _cached_run(self, span: tuple[int, float, float], small: tuple[float, ...], now: float) -> tuple[float, float]:
-        h, a, b = span
-        per_host = self._run_cache.get(h)
-        if per_host is None:
-            per_host = self._run_cache[h] = {}
-        key = (a, b, small)
-        got = per_host.get(key)
-        if got is None:
-            got = per_host[key] = self.slots.longest_run(h, max(a, now), b, small)
-        return got
-
-    def _usable_window(
-        self, lease: Lease, length: float, spans: list[tuple[int, float, float]], now: float, before: float
-    ) -> tuple[float, float] | None:
-        """The range of starts at which freed capacity could serve ``lease``, or None.
-
-        A start can only have become feasible if its window touches a freed
-        host-interval lying in a stretch of that host long enough for one of
-        the lease's VMs (the lease's own slot counts as free).
-        """
-        small = min_vec(lease.vecs)
-        held = [p for p in lease.phases if p.holds]
-        mine = (held[0].start, held[-1].end) if held else None
-        own_hosts = set(held[0].hosts) if held else set()
-        if own_hosts.isdisjoint(self._span_hosts):
-            # Quick necessary condition: some freed run is at least as long as the lease.
-            best = self._best_run.get(small)
-            if best is None:
-                best = self._best_run[small] = max(
-                    (hi - max(lo, now) for lo, hi in (self._cached_run(span, small, now) for span in spans)), default=0.0
-                )
-            if best < length - EPS:
-                return None
-        lo_start, hi_start = inf, -inf
-        for span in spans:
-            h, a, b = span
-            if a >= before + length or b <= now:
-                continue
-            if h in own_hosts:
-                lo, hi = self.slots.longest_run(h, max(a, now), b, small, mine)
-            else:
-                lo, hi = self._cached_run(span, small, now)
-            lo = max(lo, now)
-            if hi - lo >= length - EPS and lo < before:
-                # Starts whose window lies inside the run and touches [a, b).
-                lo_start = min(lo_start, max(lo, a - length))
-                hi_start = max(hi_start, min(b, hi - length, before))
-        if lo_start > hi_start + EPS:
-            return None
-        return lo_start, hi_start

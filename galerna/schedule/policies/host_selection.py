@@ -1,38 +1,38 @@
 """Host selection: in which order the mapper fills hosts with a lease's VMs.
 
-Each policy gets, for every candidate host, the free capacity left over the
-whole window and the number of breakpoints on its timeline (a proxy for how
-many leases it carries), and returns the hosts in fill order plus whether to
-fill one host fully before moving on (packing, greedy) or to spread one VM per
-host per round (striping).
+Each policy gets the candidate hosts (an index array), the free capacity left
+on each over the whole window (one row per host) and a callable giving every
+host's load — how many times its free capacity changes from now on, a proxy
+for how many leases it carries — and returns the hosts in fill order plus
+whether to fill one host fully before moving on (packing, greedy) or to
+spread one VM per host per round (striping). Orders are ``numpy.lexsort``
+keys, so ranking 1,000 hosts costs about what ranking ten does.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable
+
+import numpy as np
 
 from galerna.config.schema import HostSelection
 
-# (host index, free vector over the window, load) -> ordering
-HostInfo = tuple[int, Sequence[float], int]
-Ordering = Callable[[list[HostInfo]], tuple[list[int], bool]]
+# (hosts, free over the window per host, load of every host) -> (fill order, fill one host at a time)
+Ordering = Callable[[np.ndarray, np.ndarray, Callable[[], np.ndarray]], tuple[np.ndarray, bool]]
 
 
-def greedy(hosts: list[HostInfo]) -> tuple[list[int], bool]:
+def greedy(hosts: np.ndarray, free: np.ndarray, load: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
     """Prefer hosts carrying fewer leases, then with more free capacity (Haizea's greedy)."""
-    hosts.sort(key=lambda h: (h[2], -h[1][0], -h[1][1], h[0]))
-    return [h[0] for h in hosts], True
+    return hosts[np.lexsort((hosts, -free[:, 1], -free[:, 0], load()[hosts]))], True
 
 
-def packing(hosts: list[HostInfo]) -> tuple[list[int], bool]:
+def packing(hosts: np.ndarray, free: np.ndarray, load: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
     """Best fit: fill the fullest host that still fits, keep big holes for big leases."""
-    hosts.sort(key=lambda h: (h[1][0], h[1][1], h[0]))
-    return [h[0] for h in hosts], True
+    return hosts[np.lexsort((hosts, free[:, 1], free[:, 0]))], True
 
 
-def striping(hosts: list[HostInfo]) -> tuple[list[int], bool]:
+def striping(hosts: np.ndarray, free: np.ndarray, load: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
     """Spread VMs one per host, emptiest hosts first."""
-    hosts.sort(key=lambda h: (-h[1][0], -h[1][1], h[0]))
-    return [h[0] for h in hosts], False
+    return hosts[np.lexsort((hosts, -free[:, 1], -free[:, 0]))], False
 
 
 POLICIES: dict[HostSelection, Ordering] = {

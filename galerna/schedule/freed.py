@@ -1,0 +1,129 @@
+"""Host-intervals given back since the last compression, and whom they could serve.
+
+Compression (moving reservations earlier after a premature end) must not
+re-plan every reservation: only a lease for which some freed host-interval
+lies inside a stretch long enough for one of its VMs can have gained an
+earlier start. For every freed span this answers "how long is the longest
+free stretch for one VM of this size that overlaps it?" for all spans at once
+from the slot table's grid — cached per VM size until the grid changes — so
+the per-lease filter is a few array operations.
+"""
+from __future__ import annotations
+
+from math import inf
+
+import numpy as np
+
+from galerna.schedule.slottable import SlotTable
+from galerna.schedule.timeline import EPS
+
+Span = tuple[int, float, float]
+
+
+def merge_spans(spans: list[Span]) -> list[Span]:
+    """Per host, the union of the spans as disjoint intervals."""
+    out: list[Span] = []
+    for h, a, b in sorted(spans):
+        if out and out[-1][0] == h and a <= out[-1][2] + EPS:
+            if b > out[-1][2]:
+                out[-1] = (h, out[-1][1], b)
+        else:
+            out.append((h, a, b))
+    return out
+
+
+class FreedSpans:
+    def __init__(self, slots: SlotTable, spans: list[Span], now: float):
+        self.slots = slots
+        self.now = now
+        self.spans = merge_spans([(h, max(a, now), b) for h, a, b in spans if b > now + EPS])
+        self._cache: dict[tuple[float, ...], tuple[int, np.ndarray, float]] = {}
+        self._index()
+
+    def __bool__(self) -> bool:
+        return bool(self.spans)
+
+    def add(self, spans: list[Span]) -> None:
+        self.spans = merge_spans(self.spans + [(h, max(a, self.now), b) for h, a, b in spans if b > self.now + EPS])
+        self._cache.clear()
+        self._index()
+
+    def _index(self) -> None:
+        arr = np.array(self.spans, dtype=float).reshape(len(self.spans), 3)
+        self.host = arr[:, 0].astype(int)
+        self.a = arr[:, 1]
+        self.b = arr[:, 2]
+        self.hosts = set(self.host.tolist())
+        self.cols = np.array(sorted(self.hosts), dtype=np.intp)
+        self.col = np.searchsorted(self.cols, self.host)  # each span's column in ``cols``
+        self.by_host: dict[int, list[int]] = {}
+        for k, h in enumerate(self.host.tolist()):
+            self.by_host.setdefault(h, []).append(k)
+
+    def longest(self, small: tuple[float, ...]) -> tuple[np.ndarray, float]:
+        """Per span, the length (from now) of the longest stretch in which one VM of
+        size ``small`` fits on the span's host without a break and that overlaps the
+        span; and the longest of those."""
+        slots = self.slots
+        got = self._cache.get(small)
+        if got is not None and got[0] == slots.changes:
+            return got[1], got[2]
+        n = slots.n
+        t = slots.times_array()  # n + 1 entries, the last one inf
+        grid = slots.grid[:, self.cols]  # only the hosts some span lies on
+        ok = None  # (rows, those hosts): one VM of size ``small`` fits
+        for r, x in enumerate(small):
+            if x > 0:
+                fits = grid[:, :, r] + EPS >= x
+                ok = fits if ok is None else ok & fits
+        if ok is None:
+            ok = np.ones(grid.shape[:2], dtype=bool)
+        rows = np.arange(n)[:, None]
+        last_bad = np.maximum.accumulate(np.where(ok, -1, rows), axis=0)
+        next_bad = np.minimum.accumulate(np.where(ok, n, rows)[::-1], axis=0)[::-1]
+        length = np.where(ok, t[next_bad] - np.maximum(t[last_bad + 1], self.now), -inf)
+        flat = np.append(length.T.ravel(), -inf)  # host-major: host h's rows are contiguous
+        ka = np.maximum(np.searchsorted(t[:n], self.a, side="right") - 1, 0)
+        kb = np.maximum(np.searchsorted(t[:n], self.b, side="left"), ka + 1)
+        bounds = np.empty(2 * len(ka), dtype=np.intp)
+        bounds[0::2] = self.col * n + ka
+        bounds[1::2] = self.col * n + kb
+        best = np.maximum.reduceat(flat, bounds)[0::2] if len(ka) else np.empty(0)
+        top = float(best.max()) if len(best) else -inf
+        self._cache[small] = (slots.changes, best, top)
+        return best, top
+
+    def window(
+        self, small: tuple[float, ...], length: float, before: float, own: set[int], mine: tuple[float, float] | None
+    ) -> tuple[float, float] | None:
+        """The range of starts at which freed capacity could serve a lease, or None.
+
+        A start can only have become feasible if its window touches a freed span
+        lying in a stretch of that host long enough for one of the lease's VMs.
+        On the lease's own hosts its own slot counts as free, so those spans are
+        measured one by one.
+        """
+        now = self.now
+        best, longest = self.longest(small)
+        lo_start, hi_start = inf, -inf
+        hit = own & self.hosts
+        for h in hit:
+            for k in self.by_host[h]:
+                _, a, b = self.spans[k]
+                if a >= before + length:
+                    continue
+                lo, hi = self.slots.longest_run(h, a, b, small, mine)
+                lo = max(lo, now)
+                if hi - lo >= length - EPS and lo < before:
+                    lo_start = min(lo_start, max(lo, a - length))
+                    hi_start = max(hi_start, min(b, hi - length, before))
+        if longest >= length - EPS:
+            useful = (best >= length - EPS) & (self.a < before + length)
+            if hit:
+                useful[[k for h in hit for k in self.by_host[h]]] = False
+            if useful.any():
+                lo_start = min(lo_start, float(np.maximum(self.a[useful] - length, now).min()))
+                hi_start = max(hi_start, float(np.minimum(self.b[useful], before).max()))
+        if lo_start > hi_start + EPS:
+            return None
+        return lo_start, hi_start
