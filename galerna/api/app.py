@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        st = store or Store(settings.daemon.db)
+        st = store or Store(settings.daemon.db, sqlite_synchronous=settings.daemon.sqlite_synchronous)
         svc = service or Service(st, settings)
         await asyncio.to_thread(svc.start)
         state["store"], state["service"] = st, svc
@@ -98,20 +98,44 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
     bearer = HTTPBearer(auto_error=False)
     cache: dict[str, tuple[float, Principal | None]] = {}
 
-    @app.middleware("http")
-    async def refuse_nul(request: Request, call_next):
-        """No text in Galerna may hold a NUL character (PostgreSQL cannot store one):
-        refuse it at the door, naming the field, for every endpoint alike."""
-        for key, value in request.query_params.multi_items():
-            if "\x00" in key or "\x00" in value:
-                return _nul_refusal(["query", key.replace("\x00", "\\0")])
-        if "\x00" in request.url.path:
-            return _nul_refusal(["path"])
-        if request.method in ("POST", "PUT", "PATCH"):
-            body = await request.body()
-            if b"\x00" in body or b"\\u0000" in body:
-                return _nul_refusal(["body"])
-        return await call_next(request)
+    class RefuseNul:
+        """No text in Galerna may hold a NUL character (PostgreSQL cannot store one): refuse it at the door,
+        naming the field, for every endpoint alike. A plain ASGI middleware (Starlette's ``BaseHTTPMiddleware``
+        costs a task group and a response stream per request); a body it has read is handed on unchanged."""
+
+        def __init__(self, app):
+            self.app = app
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] != "http":
+                return await self.app(scope, receive, send)
+            request = Request(scope)
+            for key, value in request.query_params.multi_items():
+                if "\x00" in key or "\x00" in value:
+                    return await _nul_refusal(["query", key.replace("\x00", "\\0")])(scope, receive, send)
+            if "\x00" in request.url.path:
+                return await _nul_refusal(["path"])(scope, receive, send)
+            if scope["method"] in ("POST", "PUT", "PATCH"):
+                messages, body = [], b""
+                while True:
+                    msg = await receive()
+                    messages.append(msg)
+                    if msg["type"] != "http.request":
+                        break
+                    body += msg.get("body", b"")
+                    if not msg.get("more_body", False):
+                        break
+                if b"\x00" in body or b"\\u0000" in body:
+                    return await _nul_refusal(["body"])(scope, receive, send)
+                replay = iter(messages)
+
+                async def receive_again():
+                    return next(replay, None) or await receive()
+
+                return await self.app(scope, receive_again, send)
+            return await self.app(scope, receive, send)
+
+    app.add_middleware(RefuseNul)
 
     def get_store() -> Store:
         return state["store"]
@@ -119,28 +143,34 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
     def get_service() -> Service:
         return state["service"]
 
-    def lookup(tok: str) -> Principal | None:
+    def cached(tok: str) -> tuple[float, Principal | None] | None:
         hit = cache.get(tok)
-        now = time.monotonic()
-        if hit is None or hit[0] < now:
+        return hit if hit is not None and hit[0] >= time.monotonic() else None
+
+    def lookup(tok: str) -> Principal | None:
+        hit = cached(tok)
+        if hit is None:
             row = get_store().principal(tok)
             p = None if row is None else Principal(row.name, row.tenant, row.admin)
             if len(cache) > 10000:
                 cache.clear()
-            cache[tok] = hit = (now + 2.0, p)  # a revoked token stops working within 2 s
+            cache[tok] = hit = (time.monotonic() + 2.0, p)  # a revoked token stops working within 2 s
         return hit[1]
 
-    def principal(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+    async def principal(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+        # async: a sync dependency would cost a thread-pool hand-off on every request; the database is read
+        # (in a thread) only when the token is not in the 2-second cache.
         if cred is None or not cred.credentials:
             raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        p = lookup(cred.credentials)
+        hit = cached(cred.credentials)
+        p = hit[1] if hit is not None else await asyncio.to_thread(lookup, cred.credentials)
         if p is None:
             raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
         return p
 
     Who = Annotated[Principal, Depends(principal)]
 
-    def admin(p: Who) -> Principal:
+    async def admin(p: Who) -> Principal:
         if not p.admin:
             raise HTTPException(403, "admin token needed")
         return p

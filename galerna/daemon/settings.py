@@ -10,6 +10,7 @@ decision_timeout = 10         # seconds an API call waits for the scheduler's de
 enact = true                  # false: plan only, touch no hypervisor
 data_dir = ""                 # default: the user's data directory
 xmlrpc = false                # true: Haizea's XML-RPC interface at xmlrpc_path ("/RPC2"), token needed
+sqlite_synchronous = "NORMAL" # SQLite: NORMAL survives kill -9 of the daemon; FULL also a power loss (slower)
 
 [enactment]                   # see docs/enactment.md; no hosts = four libvirt test-driver hosts
 [scheduling]                  # the same options as the simulator
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -40,6 +42,8 @@ class DaemonConfig(BaseModel):
     log_json: bool = True
     xmlrpc: bool = Field(False, description="also serve Haizea's XML-RPC interface (token needed)")
     xmlrpc_path: str = Field("/RPC2", pattern=r"^/[A-Za-z0-9_/-]*$")
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL", description="SQLite (WAL) commits: NORMAL survives a killed process, FULL also a power loss")
 
 
 class Settings(BaseModel):

@@ -29,8 +29,14 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
     """An engine for ``url``. SQLite gets WAL, a busy timeout and foreign keys.
 
     In WAL mode ``synchronous=NORMAL`` survives a crash of the process (kill -9)
-    at any moment; ``FULL`` also survives a power loss, at a cost per commit.
+    at any moment: a committed transaction is in the WAL file, in the OS's page
+    cache, before the commit returns. It does not survive a power loss or an OS
+    crash (the last transactions may be lost; the database stays consistent).
+    ``FULL`` fsyncs the WAL at every commit and survives those too, at a cost per
+    commit (the daemon's group commit spreads it over the batch).
     """
+    if sqlite_synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
+        raise ValueError(f"sqlite synchronous must be NORMAL, FULL or EXTRA, not {sqlite_synchronous!r}")
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
@@ -71,9 +77,9 @@ def hash_token(token: str) -> str:
 class Store:
     """An engine plus a session factory, migrated on creation."""
 
-    def __init__(self, url: str | None = None, *, run_migrations: bool = True):
+    def __init__(self, url: str | None = None, *, run_migrations: bool = True, sqlite_synchronous: str = "NORMAL"):
         self.url = url or default_db_url()
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, sqlite_synchronous=sqlite_synchronous)
         if run_migrations:
             migrate(self.engine)
         self.session: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
