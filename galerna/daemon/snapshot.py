@@ -2,7 +2,7 @@
 
 The scheduling core keeps its bookkeeping in memory. After every batch the
 daemon writes each lease the batch touched as a *snapshot* (state, planned
-phases, history, remaining run time, hosts) in the same transaction as the
+phases, history, remaining run time, hosts, hosts to avoid) in the same transaction as the
 requests and events. A restart (or a change of the host set) rebuilds the core
 from the snapshots of all non-final leases **at their persisted plan**: every
 lease keeps its state, hosts and reservations exactly; queued leases go back
@@ -88,6 +88,8 @@ def snapshot(lease: Lease, names: list[str], epoch: float) -> dict[str, Any]:
         "hosts": None if lease.hosts is None else [names[h] for h in lease.hosts],
         "suspensions": lease.suspensions,
         "booted": lease.booted,
+        # hosts the lease must not be placed on again (a hypervisor failed it there), by name
+        "avoid": sorted(names[h] for h in lease.avoid),
     }
 
 
@@ -118,6 +120,8 @@ def restore(site: Site, config: Config, now: float, leases: Iterable[tuple[Lease
         lease.hosts = None if snap.get("hosts") is None else tuple(index[h] for h in snap["hosts"])
         lease.suspensions = snap.get("suspensions", 0)
         lease.booted = snap.get("booted", False)
+        # a removed host cannot be placed on anyway: its name is simply dropped
+        lease.avoid = frozenset(index[h] for h in snap.get("avoid", ()) if h in index)
         lease.history = [_phase_in(p, index, epoch) for p in snap.get("history", [])]
         phases = [_phase_in(p, index, epoch) for p in snap.get("phases", [])]
         core.leases[req.id] = lease

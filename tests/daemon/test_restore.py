@@ -1,0 +1,99 @@
+"""What the daemon's core keeps across a restart (rebuilt from the database), in process without hypervisors."""
+from __future__ import annotations
+
+from concurrent.futures import Future
+from pathlib import Path
+
+from galerna.config.load import validate
+from galerna.daemon.service import Service, _Op
+from galerna.daemon.settings import DaemonConfig, Settings
+from galerna.enact.driver import OperationKind as Op
+from galerna.enact.executor import Action, ActionResult, Status
+from galerna.store.db import Store
+from galerna.store.models import LeaseRow
+
+
+def settings(tmp: Path, nodes: int = 2) -> Settings:
+    return Settings(daemon=DaemonConfig(enact=False, db=f"sqlite:///{tmp / 'g.db'}", data_dir=str(tmp)),
+                    config=validate({"site": {"nodes": nodes, "cpu": 1, "memory": 1024},
+                                     "scheduling": {"backfilling": "off"}}, tmp / "x.toml"))  # queued, not reserved
+
+
+def open_service(st: Settings) -> Service:
+    """What Service.start does up to the loop: the core rebuilt from the database (the thread is not started; the
+    test hands batches to ``_batch`` itself)."""
+    svc = Service(Store(st.daemon.db), st)
+    epoch = svc.store.get_meta("epoch")
+    if epoch is None:
+        epoch = str(float(int(svc.clock())))
+        svc.store.set_meta("epoch", epoch)
+    svc.epoch = float(epoch)
+    svc._setup_hosts()
+    svc._rebuild()
+    return svc
+
+
+def do(svc: Service, kind: str, **args):
+    op = _Op(kind, args, Future())
+    svc._batch([op])
+    return op.future.result()
+
+
+def submit(svc: Service, cpu: float = 1.0) -> dict:
+    return do(svc, "submit", type="be", duration=3600, nodes=[{"cpu": cpu, "memory": 64}], start=None,
+              deadline=None, preemptible=True, name=None, image=None, tenant="t")
+
+
+def fail_deploy(svc: Service, lease_id: str, host: str) -> None:
+    """The hypervisor reports that the lease's VM could not be deployed on ``host`` (policy: reschedule)."""
+    a = Action(Op.DEPLOY, f"galerna-{lease_id}-0", host, lease_id=lease_id, tenant="t")
+    svc._batch([_Op("result", {"result": ActionResult(a, Status.FAILED, error="no such device")})])
+
+
+def state(svc: Service, lease_id: str) -> str:
+    with svc.store.session() as s:
+        return s.get(LeaseRow, int(lease_id)).state
+
+
+def test_hosts_a_lease_must_avoid_survive_a_restart(tmp_path):
+    st = settings(tmp_path)
+    svc = open_service(st)
+    blocker = submit(svc)
+    lease = submit(svc)
+    assert blocker["state"] == lease["state"] == "active"
+    bad = lease["hosts"][0]
+    other = blocker["hosts"][0]
+    assert bad != other
+    fail_deploy(svc, lease["id"], bad)
+    # requeued: its own host is free but must be avoided, the other is taken
+    assert state(svc, lease["id"]) == "queued"
+    assert svc.core.leases[lease["id"]].avoid == {svc.names.index(bad)}
+    svc.store.close()
+
+    svc2 = open_service(st)  # a restart: the core is rebuilt from the snapshots
+    restored = svc2.core.leases[lease["id"]]
+    assert restored.avoid == {svc2.names.index(bad)}
+    svc2._batch([])  # a round of the rebuilt core: the free host is the avoided one, so the lease keeps waiting
+    assert state(svc2, lease["id"]) == "queued" and restored.hosts is None
+    do(svc2, "cancel", lease_id=blocker["id"])
+    assert state(svc2, lease["id"]) == "active"
+    assert [svc2.names[h] for h in svc2.core.leases[lease["id"]].hosts] == [other]
+    with svc2.store.session() as s:
+        assert s.get(LeaseRow, int(lease["id"])).core["avoid"] == [bad]
+    svc2.store.close()
+
+
+def test_an_avoided_host_that_was_removed_is_dropped_at_restart(tmp_path):
+    st = settings(tmp_path, nodes=3)
+    svc = open_service(st)
+    leases = [submit(svc) for _ in range(3)]
+    bad = leases[2]["hosts"][0]
+    fail_deploy(svc, leases[2]["id"], bad)
+    assert state(svc, leases[2]["id"]) == "queued"
+    do(svc, "host", action="disable", name=bad)
+    do(svc, "host", action="remove", name=bad)
+    svc.store.close()
+    svc2 = open_service(st)
+    assert bad not in svc2.names
+    assert svc2.core.leases[leases[2]["id"]].avoid == frozenset()
+    svc2.store.close()
