@@ -63,6 +63,12 @@ _NOTICE_STATE = {Notice.QUEUED: "queued", Notice.SCHEDULED: "scheduled", Notice.
 _PHASE_STATE = {"run": "active", "boot": "active", "suspend": "suspending", "resume": "resuming", "migrate": "migrating"}
 
 
+def _placeable(admin_state: str, health: str) -> bool:
+    """New placements go only to hosts an admin left up and whose hypervisor answers (health ``error``: the host
+    monitor lost it)."""
+    return admin_state == "up" and health != "error"
+
+
 def _event_state(e: Event, current: str) -> str:
     if e.notice is Notice.PHASE_STARTED:
         return _PHASE_STATE.get(e.detail, current)
@@ -311,8 +317,23 @@ class Service:
     def _site(self, s) -> tuple[Site, list[int]]:
         rows = list(s.scalars(select(HostRow).order_by(HostRow.position, HostRow.name)))
         hosts = [Host(r.name, {"cpu": r.cpu, "memory": r.memory, **(r.extra or {})}) for r in rows]
-        disabled = [i for i, r in enumerate(rows) if r.admin_state != "up"]
+        disabled = [i for i, r in enumerate(rows) if not _placeable(r.admin_state, r.health)]
         return Site(hosts), disabled
+
+    def _set_placeable(self, name: str, admin_state: str, health: str) -> bool:
+        """Let the core place new leases on host ``name`` or not (admin state up and health not error). Leases
+        already planned or running there keep their place. True when the host just became placeable again: the
+        caller makes the core run a queue round (``core.advance``) so that waiting leases can use it."""
+        if name not in self.names:
+            return False
+        i = self.names.index(name)
+        on = _placeable(admin_state, health)
+        was = self.core.slots.enabled[i]
+        self.core.slots.enabled[i] = on
+        if on and not was:
+            self.core._changed = True  # a queue round at the next advance
+            return True
+        return False
 
     # ================================================================ rebuild
     def _rebuild(self) -> list[tuple[int, Action]]:
@@ -362,14 +383,18 @@ class Service:
                 a.finished = self.clock()
         entries = reconcile(expected, self.executor, orphans=self.settings.enactment.recovery.orphans, timeout=120)
         self.reconciled = [(e.vm, e.verdict.value, self.name_of_uri.get(e.host, e.host)) for e in entries]
+        woke = False
         with self.store.session.begin() as s:
             for uri, hs in self.executor.inventory.hosts.items():
                 name = self.name_of_uri.get(uri)
                 row = s.get(HostRow, name) if name else None
                 if row is not None:
                     row.health = "up" if hs is HostState.UP else "error"
+                    woke |= self._set_placeable(name, row.admin_state, row.health)
                     if row.health == "error":
                         self.host_event(name, False)
+        if woke:  # a host that was in error at the last stop answers again: waiting leases may use it
+            self._post("wake")
         log.info("reconciled with the hypervisors",
                  extra={"vms": len(entries), "pending_actions": len(pending),
                         "verdicts": sorted({e.verdict.value for e in entries})})
@@ -468,6 +493,8 @@ class Service:
                     rebuild = True
                 elif k == "health":
                     self._health(op.args["uri"], op.args["up"], t)
+                elif k == "wake":
+                    pass  # nothing but the batch's core.advance
                 elif k == "recovered":
                     lid = op.args["lease_id"]
                     if lid in core.leases:
@@ -727,6 +754,8 @@ class Service:
             if row is None or row.health == ("up" if up else "error"):
                 return
             row.health = "up" if up else "error"
+            admin_state = row.admin_state
+        self._set_placeable(name, admin_state, row.health)
         if name in self.names:
             h = self.names.index(name)
             detail = f"host {name} answers again" if up else f"host {name} does not answer; its VMs are unknown"

@@ -178,3 +178,20 @@ def test_final_deploy_failure_follows_the_failure_policy(inproc, policy):
             assert got["hosts"] != [first]  # every deploy there fails: it runs elsewhere
         assert any(e["event"] == "lease.requeued" and e["lease"] == lid and message in e["reason"]
                    for e in srv.events)
+
+
+def test_a_host_in_error_takes_no_new_placement_until_it_answers_again(inproc):
+    srv = inproc(recovery={"reconcile_interval": 0.2, "grace_period": 3600, "mode": "manual"})
+    whole_host = {"type": "immediate", "duration": 3600, "cpu": 8, "memory": 64}  # a test host has 8 cores
+    with srv.client() as c:
+        down = "test2"
+        srv.faulty[down].down(True)
+        wait_until(lambda: srv.host(c, down)["health"] == "error", what="host health error")
+        got = [c.post("/v1/leases", json=whole_host) for _ in range(4)]
+        assert [r.status_code for r in got] == [201, 201, 201, 409], [r.text for r in got]
+        assert sorted(r.json()["hosts"][0] for r in got[:3]) == sorted(set(srv.faulty) - {down})
+        assert srv.host(c, down)["state"] == "up"  # not disabled by an admin: only its health keeps it out
+        srv.faulty[down].down(False)
+        wait_until(lambda: srv.host(c, down)["health"] == "up", what="host health up")
+        again = c.post("/v1/leases", json=whole_host)
+        assert again.status_code == 201 and again.json()["hosts"] == [down], again.text

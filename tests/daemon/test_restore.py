@@ -97,3 +97,24 @@ def test_an_avoided_host_that_was_removed_is_dropped_at_restart(tmp_path):
     assert bad not in svc2.names
     assert svc2.core.leases[leases[2]["id"]].avoid == frozenset()
     svc2.store.close()
+
+
+def test_a_host_in_error_at_rebuild_takes_no_placement_and_is_enabled_again_when_up(tmp_path):
+    from galerna.store.models import HostRow
+
+    st = settings(tmp_path)
+    svc = open_service(st)
+    with svc.store.session.begin() as s:
+        s.get(HostRow, svc.names[0]).health = "error"  # as the host monitor leaves it
+    svc.store.close()
+    svc2 = open_service(st)
+    assert svc2.core.slots.enabled == [False, True]
+    first, second = submit(svc2), submit(svc2)
+    assert first["hosts"] == [svc2.names[1]] and second["state"] == "queued"
+    svc2._set_placeable(svc2.names[0], "up", "up")  # what a health change to up does
+    svc2._batch([])
+    assert state(svc2, second["id"]) == "active"
+    assert [svc2.names[h] for h in svc2.core.leases[second["id"]].hosts] == [svc2.names[0]]
+    svc2._set_placeable(svc2.names[0], "disabled", "up")  # an admin-disabled host stays out whatever its health
+    assert svc2.core.slots.enabled == [False, True]
+    svc2.store.close()
