@@ -144,6 +144,7 @@ class Service:
         self._gen: dict[str, int] = {}  # lease -> times it was requeued after an enactment failure
         self._action_gen: dict[int, int] = {}  # action id -> its lease's generation when it was handed over
         self._extra: list[dict] = []  # event rows of the batch that the core did not produce
+        self._abandon: list[tuple[str, str]] = []  # (VM, host URI): to remove, but its host is in error
         self.batches = 0
         self.core: LeaseScheduler
         self.epoch: float = 0.0
@@ -497,9 +498,12 @@ class Service:
                     pass  # nothing but the batch's core.advance
                 elif k == "recovered":
                     lid = op.args["lease_id"]
-                    if lid in core.leases:
+                    if op.args["step"] == "requeue":  # recovery gave the VM up: the core places the lease again
+                        events += self._outage_requeue(lid, op.args["host"], t, touched)
+                    elif lid in core.leases:
                         self._extra.append({"lease_seq": int(lid), "time": now, "kind": "recovery",
-                                            "detail": f"{op.args['step']} {op.args['vm']} on {op.args['host']}",
+                                            "detail": f"{op.args['step']} {op.args['vm']} on {op.args['host']}"
+                                                      + (f": {op.args['detail']}" if op.args.get("detail") else ""),
                                             "state": self._state(lid), "hosts": [op.args["host"]]})
                 elif k == "result":
                     events += self._result(op.args["result"], t, touched)
@@ -644,7 +648,11 @@ class Service:
                 kind = Op.SHUTDOWN if e.notice is Notice.DONE else Op.DESTROY
                 for i, h in enumerate(where):
                     u = self.uri_of.get(self.names[h])
-                    if u:
+                    if u and self.executor.inventory.hosts.get(u) is HostState.ERROR:
+                        # its host does not answer: recovery destroys the VM once it does (and a deploy of the same
+                        # VM elsewhere does not wait behind a call to a dead host)
+                        self._abandon.append((self._vm(lease, i), u))
+                    elif u:
                         out.append((e.lease_id, Action(kind, self._vm(lease, i), u, lease_id=e.lease_id,
                                                        tenant=lease.req.tenant)))
         return out
@@ -664,6 +672,12 @@ class Service:
     def _enact(self, actions: list[tuple[int, Action]]) -> None:
         if self.executor is None:
             return
+        inv = self.executor.inventory
+        for vm, uri in self._abandon:
+            rec = inv.get(vm)
+            if rec is not None and rec.host == uri:
+                inv.update(vm, desired=Desired.ABSENT)
+        self._abandon = []
         for row_id, a in actions:
             self._action_rows[a.id] = row_id
             if a.lease_id is not None:
@@ -699,21 +713,89 @@ class Service:
                 reason += f" (gave up after {MAX_ENACT_REQUEUES} requeues)"
             else:
                 avoid = [self.names.index(host)] if policy is FailureOutcome.RESCHEDULE and host in self.names else []
-                state = self._state(lid)
-                events = snap.requeue(self.core, lid, t, avoid, reason)
+                events = self._requeue(lid, t, reason, avoid, touched, "enactment-failed",
+                                       f"{reason}; {policy.value}", host, policy.value)
                 if events is not None:
-                    self._gen[lid] = self._gen.get(lid, 0) + 1
-                    self._extra.append({"lease_seq": int(lid), "time": t + self.epoch, "kind": "enactment-failed",
-                                        "detail": f"{reason}; {policy.value}", "state": state, "hosts": [host]})
-                    touched.add(lid)
-                    self.broker.publish({"event": "lease.requeued", "lease": lid, "tenant": lease.req.tenant,
-                                         "reason": reason, "policy": policy.value, "time": t + self.epoch})
                     return events
+        return self._fail(lid, t, reason, touched)
+
+    def _fail(self, lid: str, t: float, reason: str, touched: set[str]) -> list[Event]:
+        """The lease fails (state ``failed``, with ``reason``); its VMs are destroyed."""
+        lease = self.core.leases[lid]
         self.state_override[lid] = S.FAILED.value
         touched.add(lid)
         self.broker.publish({"event": "lease.failed", "lease": lid, "tenant": lease.req.tenant, "reason": reason,
                              "time": t + self.epoch})
         return self.core.cancel(lid, t, reason)
+
+    def _requeue(self, lid: str, t: float, reason: str, avoid: list[int], touched: set[str], kind: str, detail: str,
+                 host: str, policy: str) -> list[Event] | None:
+        """Send a lease whose VMs were lost or could not start back through the core's queue (its run is lost; a
+        resuming lease keeps its progress), never again on the hosts in ``avoid``. None when the core cannot requeue
+        it (no started phase a hypervisor can fail).
+
+        An advance reservation must not move: it may only restart now, elsewhere, and end when it was to end. When
+        the core cannot start it at once it fails, with the reason.
+        """
+        lease = self.core.leases[lid]
+        state = self._state(lid)
+        ar_end = None
+        if lease.type is LeaseType.AR:
+            runs = [p for p in lease.phases if p.activity is A.RUN]
+            ar_end = runs[-1].end if runs else None
+        events = snap.requeue(self.core, lid, t, avoid, reason)
+        if events is None:
+            return None
+        self._gen[lid] = self._gen.get(lid, 0) + 1
+        self._extra.append({"lease_seq": int(lid), "time": t + self.epoch, "kind": kind, "detail": detail,
+                            "state": state, "hosts": [host]})
+        touched.add(lid)
+        self.broker.publish({"event": "lease.requeued", "lease": lid, "tenant": lease.req.tenant,
+                             "reason": reason, "policy": policy, "time": t + self.epoch})
+        if ar_end is not None:
+            events += self._hold_ar(lid, t, ar_end, reason, touched)
+        return events
+
+    def _hold_ar(self, lid: str, t: float, end: float, reason: str, touched: set[str]) -> list[Event]:
+        """After a requeue: an AR that restarted now keeps its end; one that did not fails."""
+        lease = self.core.leases[lid]
+        if lease.state.final:
+            return []
+        if lease.phases and lease.phases[0].started and end > t:
+            runs = [p for p in lease.phases if p.activity is A.RUN]
+            if runs and runs[-1].end > end + 1e-6:
+                try:
+                    return snap.change_end(self.core, lid, end, t)
+                except snap.UpdateRefused:
+                    log.warning("AR %s restarted elsewhere but could not keep its end", lid)
+            return []
+        why = (f"{reason}; an advance reservation cannot be moved and no other host can run it now"
+               if end > t else f"{reason}; the advance reservation was over")
+        return self._fail(lid, t, why, touched)
+
+    # ================================================================ recovery: reschedule
+    def _outage_requeue(self, lid: str, host: str, t: float, touched: set[str]) -> list[Event]:
+        """``recovery.mode = "reschedule"``: the host has been in error longer than the grace period, was fenced (the
+        fencing command, when configured, ran and succeeded) and recovery gave up its VMs. The lease goes back
+        through the core's queue, never again on that host, and starts elsewhere cold. Once per lease: when the
+        last of its VMs on that host has been given up."""
+        lease = self.core.leases.get(lid)
+        if lease is None or lease.state.final or host not in self.names:
+            return []
+        h = self.names.index(host)
+        if lease.hosts is None or h not in lease.hosts:
+            return []  # already requeued (another VM of the lease), or it has moved on
+        uri = self.uri_of.get(host)
+        if self.executor is not None and any(r.spec.lease_id == lid and r.desired is not Desired.ABSENT
+                                             for r in self.executor.inventory.on_host(uri)):
+            return []  # recovery has not given up all its VMs there yet: the last one's event requeues
+        grace = self.settings.enactment.recovery.grace_period
+        reason = f"host {host} did not answer for more than {grace:g} s"
+        events = self._requeue(lid, t, reason, [h], touched, "recovery",
+                               f"reschedule: {reason}; requeued, never again on {host}", host, "reschedule")
+        if events is None:
+            return self._fail(lid, t, f"{reason}; its VMs are lost", touched)
+        return events
 
     def _policy(self, kind: Op) -> FailureOutcome:
         f = self.settings.enactment.failure
@@ -743,7 +825,7 @@ class Service:
                                        "host": self.name_of_uri.get(ev.host, ev.host), "detail": ev.detail})
         if ev.lease_id is not None:
             self._post("recovered", lease_id=ev.lease_id, step=ev.step.value, vm=ev.vm,
-                       host=self.name_of_uri.get(ev.host, ev.host))
+                       host=self.name_of_uri.get(ev.host, ev.host), detail=ev.detail)
 
     def _health(self, uri: str, up: bool, t: float) -> None:
         name = self.name_of_uri.get(uri)

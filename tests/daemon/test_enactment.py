@@ -39,6 +39,7 @@ def wait_until(pred, timeout: float = 20.0, what: str = "condition"):
 
 class InProcess:
     def __init__(self, tmp: Path, **enactment):
+        self.tmp = tmp
         data = tmp / "data"
         uris = default_test_hosts(4, data)
         self.faulty = {f"test{i + 1}": FaultyDriver(LibvirtDriver(u, str(data / "state" / f"h{i}")))
@@ -195,3 +196,104 @@ def test_a_host_in_error_takes_no_new_placement_until_it_answers_again(inproc):
         wait_until(lambda: srv.host(c, down)["health"] == "up", what="host health up")
         again = c.post("/v1/leases", json=whole_host)
         assert again.status_code == 201 and again.json()["hosts"] == [down], again.text
+
+
+def _only_on(c: httpx.Client, srv: InProcess, host: str, leases: list[dict]) -> list[dict]:
+    """Submit ``leases`` while every other host is disabled, so that they are planned on ``host``."""
+    others = [h for h in srv.faulty if h != host]
+    for h in others:
+        assert c.post(f"/v1/hosts/{h}/disable").status_code == 200
+    out = []
+    for body in leases:
+        r = c.post("/v1/leases", json=body)
+        assert r.status_code == 201, r.text
+        out.append(r.json())
+    for h in others:
+        assert c.post(f"/v1/hosts/{h}/enable").status_code == 200
+    return out
+
+
+def _history(c: httpx.Client, lid: str) -> list[dict]:
+    return c.get(f"/v1/leases/{lid}/events").json()
+
+
+def test_recovery_reschedule_fences_then_requeues_the_dead_hosts_leases_elsewhere(inproc, tmp_path):
+    fenced = tmp_path / "fenced"
+    srv = inproc(recovery={"reconcile_interval": 0.2, "grace_period": 0.5, "mode": "reschedule",
+                           "fencing_command": f"sh -c 'echo {{host}} {{uri}} >> {fenced}'"})
+    dead = "test3"
+    with srv.client() as c:
+        be, ar = _only_on(c, srv, dead, [
+            {"type": "best_effort", "duration": 3600, "cpu": 4, "memory": 64},
+            {"type": "ar", "start": (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat(),
+             "duration": 3600, "cpu": 4, "memory": 64}])
+        assert be["hosts"] == [dead] and ar["plan"][0]["hosts"] == [dead]
+        for x in (be, ar):
+            wait_until(lambda: srv.vms(c, dead).get(f"galerna-{x['id']}-0") == "running", what="VMs running")
+        ar = c.get(f"/v1/leases/{ar['id']}").json()
+        assert ar["state"] == "active"
+        srv.faulty[dead].down(True)
+
+        def moved(x: dict):
+            now = c.get(f"/v1/leases/{x['id']}").json()
+            ok = now["state"] == "active" and now["hosts"] and dead not in now["hosts"] and \
+                srv.vms(c, now["hosts"][0]).get(f"galerna-{x['id']}-0") == "running"
+            return ok and now
+
+        be2 = wait_until(lambda: moved(be), 30, "the best-effort lease to run elsewhere")
+        ar2 = wait_until(lambda: moved(ar), 30, "the AR to run elsewhere")
+        assert ar2["end"] == ar["end"]  # an AR keeps its end: it is not moved, only restarted elsewhere
+        assert fenced.read_text().split() == ["localhost", f"test://{srv.tmp / 'data' / 'test-hosts' / 'host3.xml'}"]
+        for x in (be2, ar2):
+            kinds = [(e["kind"], e["detail"]) for e in _history(c, x["id"])]
+            assert any(k == "host-down" for k, _ in kinds)
+            assert any(k == "recovery" and d.startswith("reschedule: host test3 did not answer") for k, d in kinds)
+            assert ("preempted", "requeue") in kinds  # back through the core's queue
+        assert any(e["event"] == "lease.requeued" and e["lease"] == be["id"] and e["policy"] == "reschedule"
+                   for e in srv.events)
+        # the host answers again: the copies left there are destroyed, the leases stay where they run now
+        srv.faulty[dead].down(False)
+        wait_until(lambda: srv.host(c, dead)["health"] == "up", what="host health up")
+        wait_until(lambda: not srv.vms(c, dead), 30, "the stale copies on the host that came back to go")
+        assert c.get(f"/v1/leases/{be['id']}").json()["hosts"] == be2["hosts"]
+
+
+def test_recovery_reschedule_fails_an_ar_no_other_host_can_hold_and_requeues_the_rest(inproc):
+    srv = inproc(recovery={"reconcile_interval": 0.2, "grace_period": 0.5, "mode": "reschedule"})
+    dead = "test1"
+    with srv.client() as c:
+        be, ar = _only_on(c, srv, dead, [
+            {"type": "best_effort", "duration": 3600, "cpu": 4, "memory": 64},
+            {"type": "ar", "start": (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat(),
+             "duration": 3600, "cpu": 4, "memory": 64}])
+        for h in srv.faulty:  # every other host is full for the next hours
+            if h != dead:
+                r = c.post("/v1/leases", json={"type": "immediate", "duration": 7200, "cpu": 8, "memory": 64})
+                assert r.status_code == 201 and r.json()["hosts"] == [h], r.text
+        wait_until(lambda: c.get(f"/v1/leases/{ar['id']}").json()["state"] == "active", what="the AR to start")
+        wait_until(lambda: srv.vms(c, dead).get(f"galerna-{ar['id']}-0") == "running", what="the AR's VM")
+        srv.faulty[dead].down(True)
+        failed = wait_until(lambda: (x := c.get(f"/v1/leases/{ar['id']}").json())["state"] == "failed" and x, 30,
+                            "the AR to fail")
+        assert "host test1 did not answer" in failed["reason"]
+        assert "advance reservation cannot be moved" in failed["reason"]
+        waiting = c.get(f"/v1/leases/{be['id']}").json()
+        assert waiting["state"] in ("queued", "scheduled"), waiting
+        assert all(dead not in p["hosts"] for p in waiting["plan"])
+        assert any(e["event"] == "lease.failed" and e["lease"] == ar["id"] for e in srv.events)
+
+
+def test_recovery_reschedule_moves_nothing_when_fencing_fails(inproc):
+    srv = inproc(recovery={"reconcile_interval": 0.2, "grace_period": 0.5, "mode": "reschedule",
+                           "fencing_command": "sh -c 'echo power switch unreachable; exit 3'"})
+    dead = "test2"
+    with srv.client() as c:
+        (be,) = _only_on(c, srv, dead, [{"type": "best_effort", "duration": 3600, "cpu": 4, "memory": 64}])
+        wait_until(lambda: srv.vms(c, dead).get(f"galerna-{be['id']}-0") == "running", what="the VM")
+        srv.faulty[dead].down(True)
+        ev = wait_until(lambda: next((e for e in _history(c, be["id"]) if e["kind"] == "recovery"), None), 30,
+                        "the fencing attempt in the history")
+        assert ev["detail"].startswith("fencing-failed") and "power switch unreachable" in ev["detail"]
+        now = c.get(f"/v1/leases/{be['id']}").json()
+        assert now["state"] == "active" and now["hosts"] == [dead]  # never risk a VM running twice
+        assert "preempted" not in [e["kind"] for e in _history(c, be["id"])]
