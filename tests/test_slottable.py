@@ -7,6 +7,7 @@ from galerna.config.schema import HostSelection
 from galerna.model.site import Host, Site
 from galerna.schedule.mapper import Mapper
 from galerna.schedule.policies.host_selection import POLICIES
+from galerna.schedule.freed import FreedSpans
 from galerna.schedule.slottable import SlotTable
 from galerna.schedule.timeline import Timeline
 
@@ -73,7 +74,22 @@ def test_grid_splits_merges_and_prunes():
         st.reserve(k % 2, 100 + 10 * k, 105 + 10 * k, V)
     assert st.n == len(st.times) == 2 + 80
     assert all(st.total.free_at(t) == tuple(st.grid[k].sum(axis=0)) for k, t in enumerate(st.times))
-    assert all(st.host_free_at(h, t) == st.hosts[h].free_at(t) for h in range(2) for t in st.times)
+
+
+def test_freed_spans_measure_stretches_and_count_the_lease_own_slot_as_free():
+    st = SlotTable(Site.uniform(2))
+    st.reserve(0, 10, 20, V)
+    st.reserve(0, 50, 60, V)
+    st.reserve(1, 0, 100, V)
+    freed = FreedSpans(st, [(0, 20, 30), (0, 25, 40), (1, 100, 120)], now=0)
+    assert freed.spans == [(0, 20, 40), (1, 100, 120)]  # merged per host
+    best, top = freed.longest(V)
+    assert list(best) == [30, inf] and top == inf
+    # A 40 s lease can only use host 1's stretch; it starts at 100 at the earliest.
+    assert freed.window(V, 40, before=200, own=set(), mine=None) == (100 - 40, 120)
+    # A lease holding host 0 over [10, 20) sees [0, 50) there: a 40 s run fits from 0.
+    assert freed.window(V, 40, before=20, own={0}, mine=(10, 20)) == (0, 10)
+    assert freed.window(V, 45, before=20, own=set(), mine=None) is None
 
 
 def test_longest_run_counts_the_lease_own_slot_as_free():
@@ -85,6 +101,19 @@ def test_longest_run_counts_the_lease_own_slot_as_free():
     assert st.longest_run(0, 55, 100, V) == (60, inf)
     assert st.longest_run(0, 12, 18, V) == (12, 12)  # nothing free overlaps [12, 18)
     assert st.longest_run(0, 0, 55, V, mine=(10, 20)) == (0, 50)
+
+
+def test_earliest_in_place_needs_every_own_host_and_counts_its_own_slot():
+    st = SlotTable(Site.uniform(3))
+    st.reserve(0, 0, 30, V)
+    st.reserve(1, 20, 50, V)
+    st.reserve(0, 100, 150, V)  # the asker's own slot on hosts 0 and 1
+    st.reserve(1, 100, 150, V)
+    need = {0: V, 1: V}
+    assert st.earliest_in_place(need, 50, 0, 99) == 50  # both free [50, 100): 50 s fits
+    assert st.earliest_in_place(need, 51, 0, 99) is None  # would run into its own slot...
+    assert st.earliest_in_place(need, 51, 0, 99, mine=(100, 150)) == 50  # ...which counts as free
+    assert st.earliest_in_place({2: V}, 10, 5, 99) == 5
 
 
 def test_load_counts_changes_per_host():

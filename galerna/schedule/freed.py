@@ -10,6 +10,7 @@ the per-lease filter is a few array operations.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from math import inf
 
 import numpy as np
@@ -37,16 +38,33 @@ class FreedSpans:
         self.slots = slots
         self.now = now
         self.spans = merge_spans([(h, max(a, now), b) for h, a, b in spans if b > now + EPS])
-        self._cache: dict[tuple[float, ...], tuple[int, np.ndarray, float]] = {}
+        self._cache: dict[tuple[float, ...], tuple[np.ndarray, float]] = {}
+        self._ranks: dict[tuple[float, ...], tuple[list[float], list[float], list[float]]] = {}
         self._index()
 
     def __bool__(self) -> bool:
         return bool(self.spans)
 
     def add(self, spans: list[Span]) -> None:
+        """More freed spans (a reservation moved away). Only the stretches on their
+        hosts can have grown; elsewhere the cached ones stay (capacity taken since
+        can only shorten them, and a longer stretch than the truth keeps the filter
+        a superset)."""
+        old = {sp: k for k, sp in enumerate(self.spans)}
+        touched = {h for h, _, _ in spans}
         self.spans = merge_spans(self.spans + [(h, max(a, self.now), b) for h, a, b in spans if b > self.now + EPS])
-        self._cache.clear()
         self._index()
+        self._ranks.clear()
+        redo = np.array([k for k, (h, _, _) in enumerate(self.spans) if h in touched or (h, _, _) not in old], dtype=np.intp)
+        keep = np.array([k for k in range(len(self.spans)) if self.spans[k][0] not in touched and self.spans[k] in old], dtype=np.intp)
+        src = np.array([old[self.spans[k]] for k in keep], dtype=np.intp)
+        for small, (best_old, _) in list(self._cache.items()):
+            best = np.empty(len(self.spans))
+            best[keep] = best_old[src]
+            if len(redo):
+                cols = np.array(sorted({int(self.host[k]) for k in redo}), dtype=np.intp)
+                best[redo] = self._stretches(cols, np.searchsorted(cols, self.host[redo]), self.a[redo], self.b[redo], small)
+            self._cache[small] = (best, float(best.max()) if len(best) else -inf)
 
     def _index(self) -> None:
         arr = np.array(self.spans, dtype=float).reshape(len(self.spans), 3)
@@ -64,14 +82,20 @@ class FreedSpans:
         """Per span, the length (from now) of the longest stretch in which one VM of
         size ``small`` fits on the span's host without a break and that overlaps the
         span; and the longest of those."""
-        slots = self.slots
         got = self._cache.get(small)
-        if got is not None and got[0] == slots.changes:
-            return got[1], got[2]
+        if got is None:
+            best = self._stretches(self.cols, self.col, self.a, self.b, small)
+            got = self._cache[small] = (best, float(best.max()) if len(best) else -inf)
+        return got
+
+    def _stretches(self, cols: np.ndarray, col: np.ndarray, a: np.ndarray, b: np.ndarray,
+                   small: tuple[float, ...]) -> np.ndarray:
+        """For spans [a, b) on hosts ``cols[col]``, the longest stretch overlapping each."""
+        slots = self.slots
         n = slots.n
         t = slots.times_array()  # n + 1 entries, the last one inf
-        grid = slots.grid[:, self.cols]  # only the hosts some span lies on
-        ok = None  # (rows, those hosts): one VM of size ``small`` fits
+        grid = slots.grid[:, cols]
+        ok = None  # (rows, hosts): one VM of size ``small`` fits
         for r, x in enumerate(small):
             if x > 0:
                 fits = grid[:, :, r] + EPS >= x
@@ -83,15 +107,24 @@ class FreedSpans:
         next_bad = np.minimum.accumulate(np.where(ok, n, rows)[::-1], axis=0)[::-1]
         length = np.where(ok, t[next_bad] - np.maximum(t[last_bad + 1], self.now), -inf)
         flat = np.append(length.T.ravel(), -inf)  # host-major: host h's rows are contiguous
-        ka = np.maximum(np.searchsorted(t[:n], self.a, side="right") - 1, 0)
-        kb = np.maximum(np.searchsorted(t[:n], self.b, side="left"), ka + 1)
+        ka = np.maximum(np.searchsorted(t[:n], a, side="right") - 1, 0)
+        kb = np.maximum(np.searchsorted(t[:n], b, side="left"), ka + 1)
         bounds = np.empty(2 * len(ka), dtype=np.intp)
-        bounds[0::2] = self.col * n + ka
-        bounds[1::2] = self.col * n + kb
-        best = np.maximum.reduceat(flat, bounds)[0::2] if len(ka) else np.empty(0)
-        top = float(best.max()) if len(best) else -inf
-        self._cache[small] = (slots.changes, best, top)
-        return best, top
+        bounds[0::2] = col * n + ka
+        bounds[1::2] = col * n + kb
+        return np.maximum.reduceat(flat, bounds)[0::2] if len(ka) else np.empty(0)
+
+    def _ranked(self, small: tuple[float, ...]) -> tuple[list[float], list[float], list[float]]:
+        """Spans by decreasing stretch: minus the stretch, and running min begin / max end."""
+        got = self._ranks.get(small)
+        if got is not None:
+            return got
+        best, _ = self.longest(small)
+        order = np.argsort(-best, kind="stable")
+        ranked = ((-best[order]).tolist(), np.minimum.accumulate(self.a[order]).tolist(),
+                  np.maximum.accumulate(self.b[order]).tolist())
+        self._ranks[small] = ranked
+        return ranked
 
     def window(
         self, small: tuple[float, ...], length: float, before: float, own: set[int], mine: tuple[float, float] | None
@@ -118,12 +151,15 @@ class FreedSpans:
                     lo_start = min(lo_start, max(lo, a - length))
                     hi_start = max(hi_start, min(b, hi - length, before))
         if longest >= length - EPS:
-            useful = (best >= length - EPS) & (self.a < before + length)
-            if hit:
-                useful[[k for h in hit for k in self.by_host[h]]] = False
-            if useful.any():
-                lo_start = min(lo_start, float(np.maximum(self.a[useful] - length, now).min()))
-                hi_start = max(hi_start, float(np.minimum(self.b[useful], before).max()))
+            # Spans whose stretch is long enough: the k longest (a bisection), and over
+            # them the earliest begin and the latest end (prefix extremes). Hit spans
+            # are in there with their stretch measured without the lease's own slot,
+            # a shorter one, so the range stays a superset.
+            neg_best, first_a, last_b = self._ranked(small)
+            k = bisect_right(neg_best, -(length - EPS))
+            if k and first_a[k - 1] < before + length:
+                lo_start = min(lo_start, max(first_a[k - 1] - length, now))
+                hi_start = max(hi_start, min(last_b[k - 1], before))
         if lo_start > hi_start + EPS:
             return None
         return lo_start, hi_start

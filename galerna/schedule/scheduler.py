@@ -867,9 +867,24 @@ class LeaseScheduler:
             small = self._small.get(lease.vecs)
             if small is None:
                 small = self._small[lease.vecs] = min_vec(lease.vecs)
-            window = freed.window(small, length, old_start, own, mine)
-            if window is None or not self._site_could_fit(lease, length, window, old_start):
-                continue
+            if lease.state is S.SUSPENDED_SCHEDULED and self.cfg.migration is MigrationMode.NO:
+                # Resuming in place: only capacity freed on its own hosts can help, and
+                # whether they are free earlier is one exact question.
+                if own.isdisjoint(freed.hosts):
+                    continue
+                need: dict[int, list[float]] = {}
+                for v, h in zip(lease.vecs, held[0].hosts):
+                    acc = need.setdefault(h, [0.0] * len(v))
+                    for r, x in enumerate(v):
+                        acc[r] += x
+                start = self.slots.earliest_in_place(need, length, max(earliest, now), latest, mine)
+                if start is None or start >= old_start - EPS:
+                    continue
+                window = (start, latest)
+            else:
+                window = freed.window(small, length, old_start, own, mine)
+                if window is None or not self._site_could_fit(lease, length, window, old_start):
+                    continue
             changes = self.slots.changes
             self._release(lease, now, track=False)
             lease.phases = []

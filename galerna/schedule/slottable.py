@@ -263,6 +263,31 @@ class SlotTable:
             i = hi + 1
         return best
 
+    def earliest_in_place(
+        self, need: dict[int, tuple[float, ...]], length: float, earliest: float, latest: float,
+        mine: tuple[float, float] | None = None,
+    ) -> float | None:
+        """Earliest start in [earliest, latest] at which ``need`` (demand per host) fits on
+        those very hosts for ``length``, counting ``mine`` — an interval over which the
+        asker already holds ``need`` — as free. Exact, for all candidate starts at once."""
+        hosts = list(need)
+        want = np.array([need[h] for h in hosts], dtype=float)
+        i0, _ = self.rows(earliest, earliest)
+        _, i1 = self.rows(latest, latest + length)  # only the rows a window can touch
+        g = self._grid[i0:i1, hosts]
+        if mine is not None:
+            lo_i = max(bisect_left(self.times, mine[0]) - i0, 0)
+            hi_i = bisect_right(self.times, mine[1]) - 1 - i0  # rows lying inside ``mine``
+            if hi_i > lo_i:
+                g[lo_i:hi_i] += want
+        ok = (g + EPS >= want).reshape(i1 - i0, -1).all(axis=1)
+        edge = np.diff(ok.astype(np.int8), prepend=0, append=0)
+        t = self.times_array()[i0 : i1 + 1]
+        starts = np.maximum(t[np.flatnonzero(edge == 1)], earliest)
+        ends = t[np.flatnonzero(edge == -1)]
+        good = np.flatnonzero((ends - starts >= length - EPS) & (starts <= latest + EPS))
+        return float(starts[good[0]]) if len(good) else None
+
     def times_array(self) -> np.ndarray:
         """The breakpoints as an array, with inf appended (the end of the last segment)."""
         if self._tarr is None or self._tarr[0] != self.version:
