@@ -5,8 +5,9 @@ re-plan every reservation: only a lease for which some freed host-interval
 lies inside a stretch long enough for one of its VMs can have gained an
 earlier start. For every freed span this answers "how long is the longest
 free stretch for one VM of this size that overlaps it?" for all spans at once
-from the slot table's grid — cached per VM size until the grid changes — so
-the per-lease filter is a few array operations.
+from the slot table's grid, cached per VM size until more spans are freed
+(capacity taken meanwhile only shortens stretches, so the filter stays a
+superset), and ranked so that the per-lease filter is a bisection.
 """
 from __future__ import annotations
 
@@ -46,25 +47,11 @@ class FreedSpans:
         return bool(self.spans)
 
     def add(self, spans: list[Span]) -> None:
-        """More freed spans (a reservation moved away). Only the stretches on their
-        hosts can have grown; elsewhere the cached ones stay (capacity taken since
-        can only shorten them, and a longer stretch than the truth keeps the filter
-        a superset)."""
-        old = {sp: k for k, sp in enumerate(self.spans)}
-        touched = {h for h, _, _ in spans}
+        """More freed spans (a reservation moved away): every stretch is measured anew."""
         self.spans = merge_spans(self.spans + [(h, max(a, self.now), b) for h, a, b in spans if b > self.now + EPS])
         self._index()
+        self._cache.clear()
         self._ranks.clear()
-        redo = np.array([k for k, (h, _, _) in enumerate(self.spans) if h in touched or (h, _, _) not in old], dtype=np.intp)
-        keep = np.array([k for k in range(len(self.spans)) if self.spans[k][0] not in touched and self.spans[k] in old], dtype=np.intp)
-        src = np.array([old[self.spans[k]] for k in keep], dtype=np.intp)
-        for small, (best_old, _) in list(self._cache.items()):
-            best = np.empty(len(self.spans))
-            best[keep] = best_old[src]
-            if len(redo):
-                cols = np.array(sorted({int(self.host[k]) for k in redo}), dtype=np.intp)
-                best[redo] = self._stretches(cols, np.searchsorted(cols, self.host[redo]), self.a[redo], self.b[redo], small)
-            self._cache[small] = (best, float(best.max()) if len(best) else -inf)
 
     def _index(self) -> None:
         arr = np.array(self.spans, dtype=float).reshape(len(self.spans), 3)

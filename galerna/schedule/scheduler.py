@@ -885,7 +885,6 @@ class LeaseScheduler:
                 window = freed.window(small, length, old_start, own, mine)
                 if window is None or not self._site_could_fit(lease, length, window, old_start):
                     continue
-            changes = self.slots.changes
             self._release(lease, now, track=False)
             lease.phases = []
             found = self._find(lease, max(earliest, window[0]), min(latest, window[1]))
@@ -898,7 +897,6 @@ class LeaseScheduler:
             else:
                 lease.phases = old
                 self._hold(lease, old)
-                self.slots.changes = changes  # the same free capacity as before the attempt
         self._spans = []
 
     def _site_could_fit(self, lease: Lease, length: float, window: tuple[float, float], held_from: float) -> bool:

@@ -43,9 +43,6 @@ class SlotTable:
         self.total = Timeline(self.total_capacity, origin)
         self.enabled = [True] * self.nhosts
         self.version = 0  # bumped by every edit: callers cache per version
-        # Bumped by every edit too, but a caller that puts back exactly what it took
-        # may rewind it: caches of what the free capacity is (not of the rows) keep.
-        self.changes = 0
         self._load: tuple[int, np.ndarray] | None = None
         self._tarr: tuple[int, np.ndarray] | None = None
         # (start, end, host indices, per-host demand rows, site demand, sign) for rollback
@@ -115,7 +112,6 @@ class SlotTable:
 
     def _edit(self, start: float, end: float, hosts: list[int], delta: np.ndarray, sign: float) -> None:
         self.version += 1
-        self.changes += 1
         i = self._split(start)
         j = self._split(end) if end != inf else self.n
         rows = delta.tolist()
@@ -185,7 +181,6 @@ class SlotTable:
             del self.times[:i]
             self.n = n - i
             self.version += 1
-            self.changes += 1
         for tl in self.hosts:
             tl.prune(now)
         self.total.prune(now)
