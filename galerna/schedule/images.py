@@ -49,6 +49,7 @@ class ImageRepository:
         self.link = Timeline(ONE, origin)
         self.cache: list[dict[str, list[Copy]]] = [{} for _ in range(n_hosts)]
         self.users: list[dict[str, set[str]]] = [{} for _ in range(n_hosts)]  # host -> image -> lease ids
+        self.owned: dict[tuple[str, str], int] = {}  # (image, lease id) -> copies planned or held, on any host
         self.done: list[Transfer] = []  # transfers that started: they happen whatever the plan does later
 
     # ------------------------------------------------------------ questions
@@ -78,7 +79,7 @@ class ImageRepository:
         img = self.image_of(req)
         if img is None or self.cfg.reuse:
             return True
-        return any(c.owner == req.id for cache in self.cache for c in cache.get(img[0], ()))
+        return self.owned.get((img[0], req.id), 0) > 0
 
     def missing(self, req: LeaseRequest, hosts: tuple[int, ...], at: float, now: float) -> tuple[int, ...]:
         img = self.image_of(req)
@@ -122,6 +123,7 @@ class ImageRepository:
         for h in tr.hosts:
             c = Copy(img[0], img[1], tr.end, req.id, tr.end)
             self.cache[h].setdefault(img[0], []).append(c)
+            self._own(c, 1)
             tr.copies.append((h, c))
             self._evict(h, keep=img[0])
 
@@ -134,6 +136,7 @@ class ImageRepository:
             copies = self.cache[h].get(c.image, [])
             if c in copies:
                 copies.remove(c)
+                self._own(c, -1)
                 if not copies:
                     del self.cache[h][c.image]
         tr.copies.clear()
@@ -156,9 +159,20 @@ class ImageRepository:
             if not self.cfg.reuse:
                 # Without reuse a lease's copy goes away with the lease.
                 copies = self.cache[h].get(img[0], [])
+                for c in copies:
+                    if c.owner == req.id:
+                        self._own(c, -1)
                 copies[:] = [c for c in copies if c.owner != req.id]
                 if not copies:
                     self.cache[h].pop(img[0], None)
+
+    def _own(self, c: Copy, delta: int) -> None:
+        key = (c.image, c.owner)
+        left = self.owned.get(key, 0) + delta
+        if left > 0:
+            self.owned[key] = left
+        else:
+            self.owned.pop(key, None)
 
     def _evict(self, h: int, keep: str) -> None:
         limit = self.cfg.cache_size
@@ -170,7 +184,8 @@ class ImageRepository:
             if not idle:
                 return  # everything cached is needed by a planned lease
             victim = min(idle, key=lambda img: max(c.last_used for c in self.cache[h][img]))
-            del self.cache[h][victim]
+            for c in self.cache[h].pop(victim):
+                self._own(c, -1)
             del held[victim]
 
     # ---------------------------------------------------------------- holes
