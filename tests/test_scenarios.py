@@ -354,6 +354,22 @@ def test_requeue_after_a_failed_start_avoids_the_failed_host():
     assert L.phases[0].hosts == (1 - bad,)
 
 
+def test_a_disabled_host_takes_no_new_placement_and_its_return_moves_reservations_onto_it():
+    from galerna.schedule.scheduler import LeaseScheduler
+
+    core = LeaseScheduler(SITE2, config(scheduling={"backfilling": "conservative"}))
+    core.submit(be(1, 0, 1000), 0)
+    (busy,) = core.leases["1"].phases[0].hosts
+    assert core.set_host_enabled(1 - busy, False, 0) is False
+    core.submit(be(2, 5, 100), 5)
+    L = core.leases["2"]
+    # The other host is off: lease 2 waits for lease 1's host, though a host stands idle.
+    assert L.state.value == "scheduled" and L.phases[0].hosts == (busy,) and L.phases[0].start == 1000
+    assert core.set_host_enabled(1 - busy, True, 50) is True
+    core.advance(50)
+    assert L.state.value == "active" and L.phases[0].hosts == (1 - busy,) and L.phases[0].start == 50
+
+
 def test_requeue_of_a_failed_boot_and_of_a_failed_resume():
     from galerna.schedule.scheduler import LeaseScheduler
 

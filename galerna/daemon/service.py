@@ -328,13 +328,7 @@ class Service:
         if name not in self.names:
             return False
         i = self.names.index(name)
-        on = _placeable(admin_state, health)
-        was = self.core.slots.enabled[i]
-        self.core.slots.enabled[i] = on
-        if on and not was:
-            self.core._changed = True  # a queue round at the next advance
-            return True
-        return False
+        return self.core.set_host_enabled(i, _placeable(admin_state, health), self.to_core(self.clock()))
 
     # ================================================================ rebuild
     def _rebuild(self) -> list[tuple[int, Action]]:

@@ -188,6 +188,21 @@ class LeaseScheduler:
         self._settle(now)
         return self._drain()
 
+    def set_host_enabled(self, host: int, on: bool, now: float) -> bool:
+        """Let new placements use ``host`` or not (an operator disabled it, or its
+        hypervisor stopped answering). What is planned or running there keeps its
+        place. A host coming back is capacity given back: at the next
+        :meth:`advance` waiting leases may take it and reservations may move
+        earlier onto it. True when it just came back."""
+        was = self.slots.enabled[host]
+        self.slots.enabled[host] = on
+        if on and not was:
+            self._spans.append((host, now, inf))
+            self._freed = True
+            self._changed = True
+            return True
+        return False
+
     def next_event_time(self) -> float:
         heap = self._heap
         while heap:
