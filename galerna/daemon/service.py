@@ -37,7 +37,7 @@ from galerna.enact.inventory import Desired
 from galerna.model.lease import LeaseRequest, LeaseType
 from galerna.model.site import Host, Site
 from galerna.model.state import LeaseState as S
-from galerna.schedule.lease import Activity as A
+from galerna.schedule.lease import Activity as A, Phase
 from galerna.schedule.plan import Event, Notice
 from galerna.schedule.scheduler import LeaseScheduler
 from galerna.store.db import Store
@@ -145,6 +145,7 @@ class Service:
         self._action_gen: dict[int, int] = {}  # action id -> its lease's generation when it was handed over
         self._extra: list[dict] = []  # event rows of the batch that the core did not produce
         self._abandon: list[tuple[str, str]] = []  # (VM, host URI): to remove, but its host is in error
+        self._gone: dict[str, snap.Gone] = {}  # history phases on hosts removed since (see snapshot.restore)
         self.batches = 0
         self.core: LeaseScheduler
         self.epoch: float = 0.0
@@ -344,7 +345,9 @@ class Service:
         for seq, req, state, reason, core in rows:
             items.append((snap.request_from_json(str(seq), req, self.epoch), state, reason,
                           snap.shift(core or {}, -self.epoch)))
-        self.core = snap.restore(site, self.settings.config, now, items, disabled)
+        gone: dict[str, snap.Gone] = {}
+        self.core = snap.restore(site, self.settings.config, now, items, disabled, gone)
+        self._gone = gone  # history phases on removed hosts, by lease: written back with its snapshot
         self.names = [h.name for h in site.hosts]
         self.state_override: dict[str, str] = {}
         self._soon = []
@@ -607,9 +610,11 @@ class Service:
         return self.state_override.get(lid) or self.core.leases[lid].state.value
 
     def _row(self, lease, now: float) -> dict:
-        start, end = snap.planned_window(lease, self.epoch)
+        gone = self._gone.get(lease.id, ())
+        start, end = snap.planned_window(lease, self.epoch, gone)
         return {"seq": int(lease.id), "state": self._state(lease.id), "reason": self._human(lease.reason),
-                "core": snap.snapshot(lease, self.names, self.epoch), "start": start, "end": end, "updated": now}
+                "core": snap.snapshot(lease, self.names, self.epoch, gone), "start": start, "end": end,
+                "updated": now}
 
     # ================================================================ enactment
     def _actions(self, events: list[Event]) -> list[tuple[str, Action]]:
@@ -652,8 +657,10 @@ class Service:
         return out
 
     def _vm_hosts(self, lease) -> tuple[int, ...]:
-        ran = [p for p in lease.history if p.activity in (A.BOOT, A.RUN, A.RESUME, A.SUSPEND)]
-        return ran[-1].hosts if ran else ()
+        ran = [p for p in snap.full_history(lease, self._gone.get(lease.id, ()))
+               if (p.activity if isinstance(p, Phase) else A(p["activity"])) in (A.BOOT, A.RUN, A.RESUME, A.SUSPEND)]
+        # last on a host removed since: no VM of it is left anywhere Galerna can reach
+        return ran[-1].hosts if ran and isinstance(ran[-1], Phase) else ()
 
     def _was_running(self, lease, e: Event) -> bool:
         """A run phase right after a boot or resume of the same lease: its VMs already exist."""

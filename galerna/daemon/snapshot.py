@@ -80,10 +80,26 @@ def _phase_in(d: Mapping[str, Any], index: Mapping[str, int], epoch: float) -> P
                  holds=d.get("holds", True), started=d.get("started", False), lost=d.get("lost", False))
 
 
-def snapshot(lease: Lease, names: list[str], epoch: float) -> dict[str, Any]:
+# A history phase that names a host removed since (the lease left it, then an admin removed it) cannot be given
+# back to the core: it has no host index there. At a rebuild it is set aside as (position in the persisted history,
+# phase as persisted, core times) -- see ``restore`` -- and put back at its place when the history is written again.
+# The core only appends to ``lease.history``, so those positions stay right.
+Gone = list[tuple[int, dict[str, Any]]]
+
+
+def full_history(lease: Lease, gone: Gone = ()) -> list[Phase | dict[str, Any]]:
+    """The lease's history with the phases set aside at the last rebuild back at their places (those as dicts)."""
+    out: list[Phase | dict[str, Any]] = list(lease.history)
+    for pos, d in gone:
+        out.insert(pos, d)
+    return out
+
+
+def snapshot(lease: Lease, names: list[str], epoch: float, gone: Gone = ()) -> dict[str, Any]:
     return {
         "phases": [_phase_out(p, names, epoch) for p in lease.phases],
-        "history": [_phase_out(p, names, epoch) for p in lease.history],
+        "history": [_phase_out(p, names, epoch) if isinstance(p, Phase)
+                    else dict(p, start=p["start"] + epoch, end=p["end"] + epoch) for p in full_history(lease, gone)],
         "remaining": lease.remaining,
         "hosts": None if lease.hosts is None else [names[h] for h in lease.hosts],
         "suspensions": lease.suspensions,
@@ -93,18 +109,23 @@ def snapshot(lease: Lease, names: list[str], epoch: float) -> dict[str, Any]:
     }
 
 
-def planned_window(lease: Lease, epoch: float) -> tuple[float | None, float | None]:
+def planned_window(lease: Lease, epoch: float, gone: Gone = ()) -> tuple[float | None, float | None]:
     """(start, end) of the lease's run as planned or done, in Unix time."""
-    runs = [p for p in lease.history + lease.phases if p.activity is A.RUN]
+    done = [(p.start, p.end) if isinstance(p, Phase) else (p["start"], p["end"]) for p in full_history(lease, gone)
+            if (p.activity if isinstance(p, Phase) else A(p["activity"])) is A.RUN]
+    runs = done + [(p.start, p.end) for p in lease.phases if p.activity is A.RUN]
     if not runs:
         return None, None
-    first = next((p for p in lease.history if p.activity is A.RUN), runs[0])
-    return first.start + epoch, runs[-1].end + epoch
+    return runs[0][0] + epoch, runs[-1][1] + epoch
 
 
 def restore(site: Site, config: Config, now: float, leases: Iterable[tuple[LeaseRequest, str, str, dict]],
-            disabled: Iterable[int] = ()) -> LeaseScheduler:
-    """A core holding ``leases`` — (request, state, reason, snapshot) in submit order, core times."""
+            disabled: Iterable[int] = (), gone: dict[str, Gone] | None = None) -> LeaseScheduler:
+    """A core holding ``leases`` — (request, state, reason, snapshot) in submit order, core times.
+
+    History phases on hosts the site no longer has are left out of the core (nothing in it reads where a past
+    phase ran) and, when ``gone`` is given, put there by lease id, so that the caller can write them back.
+    """
     index = {h.name: i for i, h in enumerate(site.hosts)}
     items = list(leases)
     epoch = 0.0  # snapshots handed in are already shifted to core time by the caller
@@ -122,7 +143,12 @@ def restore(site: Site, config: Config, now: float, leases: Iterable[tuple[Lease
         lease.booted = snap.get("booted", False)
         # a removed host cannot be placed on anyway: its name is simply dropped
         lease.avoid = frozenset(index[h] for h in snap.get("avoid", ()) if h in index)
-        lease.history = [_phase_in(p, index, epoch) for p in snap.get("history", [])]
+        lease.history = []
+        for pos, p in enumerate(snap.get("history", [])):
+            if all(h in index for h in p["hosts"]):
+                lease.history.append(_phase_in(p, index, epoch))
+            elif gone is not None:  # it ran on a host removed since: kept for the record only
+                gone.setdefault(req.id, []).append((pos, dict(p)))
         phases = [_phase_in(p, index, epoch) for p in snap.get("phases", [])]
         core.leases[req.id] = lease
         core._by_seq[seq] = lease

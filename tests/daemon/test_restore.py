@@ -118,3 +118,61 @@ def test_a_host_in_error_at_rebuild_takes_no_placement_and_is_enabled_again_when
     svc2._set_placeable(svc2.names[0], "disabled", "up")  # an admin-disabled host stays out whatever its health
     assert svc2.core.slots.enabled == [False, True]
     svc2.store.close()
+
+
+def test_a_removed_host_in_a_live_leases_history_does_not_break_the_rebuild(tmp_path):
+    """A lease suspended on one host and resumed on another keeps the first in its history. Once it has left that
+    host, the host may be removed (nothing runs or is planned there); the rebuild that follows, and every restart,
+    must still read that history (it used to raise KeyError on the removed host's name, so the daemon would not
+    start). The history keeps the removed host's name for the record."""
+    clock = [1_700_000_000.0]
+    st = settings(tmp_path, nodes=3)
+    st.config.scheduling.migration = "yes-notransfer"
+
+    def open_at() -> Service:
+        svc = Service(Store(st.daemon.db), st, clock=lambda: clock[0])
+        svc.epoch = float(svc.store.get_meta("epoch") or clock[0])
+        svc.store.set_meta("epoch", str(svc.epoch))
+        svc._setup_hosts()
+        svc._rebuild()
+        return svc
+
+    svc = open_at()
+    t0 = clock[0]
+    keep = do(svc, "submit", type="be", duration=200, nodes=[{"cpu": 1, "memory": 64}], start=None, deadline=None,
+              preemptible=False, name=None, image=None, tenant="t")
+    lease = submit(svc)
+    ar = do(svc, "submit", type="ar", duration=500, nodes=[{"cpu": 1, "memory": 64}] * 2, start=t0 + 100,
+            deadline=None, preemptible=False, name=None, image=None, tenant="t")
+    assert ar["state"] == "scheduled"
+    first = lease["hosts"][0]  # the AR takes it: the lease is suspended there
+    for t in (t0 + 150, t0 + 250, t0 + 700):  # suspended; resumed on the host `keep` frees; the AR is over
+        clock[0] = t
+        svc._batch([])
+    L = svc.core.leases[lease["id"]]
+    assert L.state.value == "active" and [svc.names[h] for h in L.hosts] != [first]
+    assert first in {svc.names[h] for p in L.history for h in p.hosts}
+    now_on = [svc.names[h] for h in L.hosts]
+    with svc.store.session() as s:
+        row = s.get(LeaseRow, int(lease["id"]))
+        before, start = row.core["history"], row.start
+    do(svc, "host", action="disable", name=first)
+    assert do(svc, "host", action="remove", name=first) == {"name": first, "removed": True}  # then a rebuild
+    assert first not in svc.names
+    svc.store.close()
+
+    clock[0] = t0 + 800
+    svc2 = open_at()  # a restart
+    L2 = svc2.core.leases[lease["id"]]
+    assert L2.state.value == "active" and [svc2.names[h] for h in L2.hosts] == now_on
+    assert len(L2.history) < len(before)  # the core does not see the phases on the removed host
+    clock[0] = t0 + 5000  # the lease ends: its snapshot is written again
+    svc2._batch([])
+    with svc2.store.session() as s:
+        row = s.get(LeaseRow, int(lease["id"]))
+        assert row.state == "done"
+        history = row.core["history"]
+        assert row.start == start
+    assert history[:len(before)] == before  # the phases on the removed host kept, for the record, in their place
+    assert first in {h for p in history for h in p["hosts"]}
+    svc2.store.close()
