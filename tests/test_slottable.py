@@ -110,9 +110,13 @@ def test_earliest_in_place_needs_every_own_host_and_counts_its_own_slot():
     st.reserve(0, 100, 150, V)  # the asker's own slot on hosts 0 and 1
     st.reserve(1, 100, 150, V)
     need = {0: V, 1: V}
-    assert st.earliest_in_place(need, 50, 0, 99) == 50  # both free [50, 100): 50 s fits
-    assert st.earliest_in_place(need, 51, 0, 99) is None  # would run into its own slot...
-    assert st.earliest_in_place(need, 51, 0, 99, mine=(100, 150)) == 50  # ...which counts as free
+    # Both hosts are free over [50, 100), right up to its slot: it can start at 50.
+    assert st.earliest_in_place(need, 50, 0, 100) == 50
+    assert st.earliest_in_place(need, 500, 0, 100) == 50  # the rest runs in its own slot
+    assert st.earliest_in_place(need, 50, 60, 100) == 60
+    st.reserve(0, 90, 100, V)  # no longer free right before its slot...
+    assert st.earliest_in_place(need, 40, 0, 100) == 50  # ...but a 40 s hole remains
+    assert st.earliest_in_place(need, 41, 0, 100) is None
     assert st.earliest_in_place({2: V}, 10, 5, 99) == 5
 
 

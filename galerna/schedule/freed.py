@@ -53,6 +53,11 @@ class FreedSpans:
         self._cache.clear()
         self._ranks.clear()
 
+    def any_before(self, hosts: set[int], t: float) -> bool:
+        """Whether some span on one of ``hosts`` begins before ``t``."""
+        spans = self.spans
+        return any(spans[k][1] < t - EPS for h in hosts & self.hosts for k in self.by_host[h])
+
     def _index(self) -> None:
         arr = np.array(self.spans, dtype=float).reshape(len(self.spans), 3)
         self.host = arr[:, 0].astype(int)

@@ -883,17 +883,18 @@ class LeaseScheduler:
             if small is None:
                 small = self._small[lease.vecs] = min_vec(lease.vecs)
             if lease.state is S.SUSPENDED_SCHEDULED and self.cfg.migration is MigrationMode.NO:
-                # Resuming in place: only capacity freed on its own hosts can help, and
-                # whether they are free earlier is one exact question.
-                if own.isdisjoint(freed.hosts):
+                # Resuming in place: only capacity freed on its own hosts before its
+                # start can help (from there on its own slot covers it), and whether
+                # they are free earlier is then one exact question.
+                if not freed.any_before(own, old_start):
                     continue
                 need: dict[int, list[float]] = {}
                 for v, h in zip(lease.vecs, held[0].hosts):
                     acc = need.setdefault(h, [0.0] * len(v))
                     for r, x in enumerate(v):
                         acc[r] += x
-                start = self.slots.earliest_in_place(need, length, max(earliest, now), latest, mine)
-                if start is None or start >= old_start - EPS:
+                start = self.slots.earliest_in_place(need, length, max(earliest, now), old_start)
+                if start is None or start > latest:
                     continue
                 window = (start, latest)
             else:

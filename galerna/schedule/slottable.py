@@ -259,28 +259,31 @@ class SlotTable:
         return best
 
     def earliest_in_place(
-        self, need: dict[int, tuple[float, ...]], length: float, earliest: float, latest: float,
-        mine: tuple[float, float] | None = None,
+        self, need: dict[int, tuple[float, ...]], length: float, earliest: float, before: float
     ) -> float | None:
-        """Earliest start in [earliest, latest] at which ``need`` (demand per host) fits on
-        those very hosts for ``length``, counting ``mine`` — an interval over which the
-        asker already holds ``need`` — as free. Exact, for all candidate starts at once."""
+        """Earliest start in [earliest, before) at which ``need`` (demand per host) fits
+        on those very hosts for ``length``, for an asker that already holds ``need``
+        there over [before, before + length): a window starting earlier reaches into
+        that slot, so only the segments before ``before`` are looked at, and a stretch
+        running up to ``before`` is long enough. Exact, for all starts at once."""
+        times = self.times
+        i0 = max(bisect_right(times, earliest) - 1, 0)
+        i1 = bisect_left(times, before)
+        if i1 <= i0:
+            return None
         hosts = list(need)
         want = np.array([need[h] for h in hosts], dtype=float)
-        i0, _ = self.rows(earliest, earliest)
-        _, i1 = self.rows(latest, latest + length)  # only the rows a window can touch
-        g = self._grid[i0:i1, hosts]
-        if mine is not None:
-            lo_i = max(bisect_left(self.times, mine[0]) - i0, 0)
-            hi_i = bisect_right(self.times, mine[1]) - 1 - i0  # rows lying inside ``mine``
-            if hi_i > lo_i:
-                g[lo_i:hi_i] += want
-        ok = (g + EPS >= want).reshape(i1 - i0, -1).all(axis=1)
+        ok = (self._grid[i0:i1, hosts] + EPS >= want).reshape(i1 - i0, -1).all(axis=1)
+        if ok[-1]:
+            # Free right up to its slot: it can start as early as this stretch begins.
+            bad = np.flatnonzero(~ok)
+            k = int(bad[-1]) + 1 if len(bad) else 0
+            return max(times[i0 + k], earliest)
         edge = np.diff(ok.astype(np.int8), prepend=0, append=0)
         t = self.times_array()[i0 : i1 + 1]
         starts = np.maximum(t[np.flatnonzero(edge == 1)], earliest)
         ends = t[np.flatnonzero(edge == -1)]
-        good = np.flatnonzero((ends - starts >= length - EPS) & (starts <= latest + EPS))
+        good = np.flatnonzero(ends - starts >= length - EPS)
         return float(starts[good[0]]) if len(good) else None
 
     def times_array(self) -> np.ndarray:
