@@ -3,6 +3,15 @@
 PostgreSQL runs need GALERNA_TEST_PG_URL (``bash scripts/postgres_ci.sh start``
 prints it); each server gets a database of its own, created here and dropped
 at the end.
+
+Nothing here relies on ``xdist_group`` marks keeping a module on one worker:
+with pytest 9.2 and pytest-xdist 3.8, ``--dist loadgroup`` groups nothing
+(pytest-dev/pytest-xdist#1386), so a module's tests are spread over both
+workers and each worker starts the module's server for itself. Every server
+has its own directory, database and port (``Server.start`` retries when
+another process took the port first), and every test runs alone as well as
+after the others. The marks stay: when grouping works again they save those
+extra server starts.
 """
 from __future__ import annotations
 
@@ -25,9 +34,20 @@ PG_URL = os.environ.get("GALERNA_TEST_PG_URL")
 
 
 def free_port() -> int:
+    """A port free *now*. Another process (the other xdist worker, or an outgoing connection) may take it before the
+    server binds it: ``Server.start`` then tries another, and checks that what answers is its own server."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def bound_socket() -> socket.socket:
+    """A listening socket on a free loopback port, for a server in this process (no window for anyone to take it)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    s.listen(128)
+    return s
 
 
 @dataclass
@@ -45,7 +65,16 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> "Server":
-        self.port = self.port or free_port()
+        """Start the server (on its port again after a stop or kill, else on a free one). Tests run on two xdist
+        workers, each with servers of its own: when the port was taken meanwhile, another is tried."""
+        for _ in range(5):
+            self.port = self.port or free_port()
+            if self._start(timeout):
+                return self
+            self.port = 0  # the port was taken meanwhile
+        raise RuntimeError(f"server could not bind a port: see {self.log_path}")
+
+    def _start(self, timeout: float) -> bool:
         env = dict(os.environ, XDG_DATA_HOME=str(self.workdir / "xdg"), PYTHONUNBUFFERED="1")
         self.log_path = self.workdir / f"server-{int(time.time() * 1000)}.log"
         log = open(self.log_path, "w")
@@ -56,10 +85,17 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                log.close()
+                if "address already in use" in self.log_path.read_text():
+                    return False
                 raise RuntimeError(f"server exited with {self.proc.returncode}: see {log.name}")
             try:
-                if httpx.get(self.url + "/v1/health", timeout=1).status_code == 200:
-                    return self
+                # our own server, not another test's that took the port first: it knows our admin token
+                ok = httpx.get(self.url + "/v1/health", timeout=1).status_code == 200 and (
+                    "admin" not in self.tokens or httpx.get(self.url + "/v1/hosts", timeout=5, headers={
+                        "Authorization": f"Bearer {self.tokens['admin']}"}).status_code == 200)
+                if ok:
+                    return True
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)

@@ -25,7 +25,7 @@ from galerna.enact.driver import OperationKind as Op
 from galerna.enact.faults import FaultyDriver
 from galerna.enact.libvirt_driver import LibvirtDriver
 from galerna.store.db import Store
-from tests.daemon.conftest import free_port
+from tests.daemon.conftest import bound_socket
 
 pytestmark = pytest.mark.xdist_group("daemon-enact")
 
@@ -50,11 +50,12 @@ class InProcess:
         self.store = Store(settings.daemon.db)
         self.token = self.store.create_token("admin", admin=True)[1]
         self.service = Service(self.store, settings, drivers=drivers)
-        self.port = free_port()
+        self.sock = bound_socket()  # bound here and handed to uvicorn: no other test can take the port meanwhile
+        self.port = self.sock.getsockname()[1]
         app = create_app(settings, store=self.store, service=self.service)
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None,
                                                     lifespan="on", timeout_graceful_shutdown=1))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.events: list[dict] = []
 
     def start(self) -> "InProcess":
@@ -76,6 +77,7 @@ class InProcess:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+        self.sock.close()
         self.store.close()
 
     def client(self) -> httpx.Client:
