@@ -11,7 +11,7 @@ another lease brought is used once it has arrived.
 """
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from math import inf
 
@@ -50,6 +50,8 @@ class ImageRepository:
         self.cache: list[dict[str, list[Copy]]] = [{} for _ in range(n_hosts)]
         self.users: list[dict[str, set[str]]] = [{} for _ in range(n_hosts)]  # host -> image -> lease ids
         self.owned: dict[tuple[str, str], int] = {}  # (image, lease id) -> copies planned or held, on any host
+        self._link_edits = 0
+        self._hole_cache: dict[tuple[float, float], tuple[int, float]] = {}
         self.done: list[Transfer] = []  # transfers that started: they happen whatever the plan does later
 
     # ------------------------------------------------------------ questions
@@ -95,6 +97,31 @@ class ImageRepository:
         need = self.seconds(img[1], req.n_nodes)
         return self._first_hole(now, need) + need
 
+    def copies_of(self, req: LeaseRequest) -> int:
+        """How many copies of its image are planned or held for the lease, over all hosts."""
+        img = self.image_of(req)
+        return 0 if img is None else self.owned.get((img[0], req.id), 0)
+
+    def could_send_before(self, req: LeaseRequest, sent_at: float, now: float) -> bool:
+        """Whether the lease's image could go out before ``sent_at`` (where a transfer
+        it has planned begins, if any, counting as given up): the link is free right
+        before it, or an earlier free stretch fits the shortest possible send."""
+        img = self.image_of(req)
+        if img is None:
+            return True
+        if sent_at <= now + EPS:
+            return False
+        times, free = self.link.times, self.link.free[0]
+        i = bisect_left(times, sent_at) - 1
+        if i < 0 or free[i] >= 1.0 - EPS:
+            return True
+        shortest = img[1] / self.cfg.bandwidth
+        key = (now, shortest)
+        got = self._hole_cache.get(key)
+        if got is None or got[0] != self._link_edits:
+            got = self._hole_cache[key] = (self._link_edits, self._first_hole(now, shortest))
+        return got[1] < sent_at - EPS
+
     def plan(self, req: LeaseRequest, hosts: tuple[int, ...], start: float, now: float, latest_hole: bool) -> Transfer | None:
         """The transfer that gets the image onto ``hosts`` by ``start``; a zero-length
         one when nothing is missing; None when it cannot be done in time."""
@@ -118,6 +145,7 @@ class ImageRepository:
         if tr.end <= tr.start:
             return
         self.link.reserve(tr.start, tr.end, ONE)
+        self._link_edits += 1
         img = self.image_of(req)
         assert img is not None
         for h in tr.hosts:
@@ -132,6 +160,7 @@ class ImageRepository:
         if tr.end <= tr.start:
             return
         self.link.release(tr.start, tr.end, ONE)
+        self._link_edits += 1
         for h, c in tr.copies:
             copies = self.cache[h].get(c.image, [])
             if c in copies:

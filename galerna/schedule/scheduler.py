@@ -65,9 +65,13 @@ class LeaseScheduler:
         self._replan_after_accept: list[Lease] = []
         self._fit_cache: dict[tuple, str | None] = {}
         self._small: dict[tuple, tuple[float, ...]] = {}  # VM vectors -> their smallest VM
+        # Compression skips reservations that surely cannot move (a pure shortcut: the
+        # tests switch it off and compare).
+        self.prefilter = True
+        self._window: tuple[float, float] = (0.0, 0.0)
         # Host-intervals whose capacity was given back since the last compression.
         self._spans: list[tuple[int, float, float]] = []
-        it = self.config.imagetransfer
+        it = self.cfg_images = self.config.imagetransfer
         self.images = ImageRepository(it, len(site), now) if it.preparation is PreparationMode.IMAGETRANSFER else None
         self._heap: list[tuple[float, int, int, int]] = []
         self._tick = 0
@@ -857,12 +861,12 @@ class LeaseScheduler:
     def _compress(self, now: float) -> None:
         """Move future reservations earlier into capacity freed before their time.
 
-        One pass in queue order. A lease is only re-planned when some freed
-        host-interval lies inside a stretch long enough for one of its VMs and
-        starting before its reservation — otherwise the freed capacity cannot
-        serve it, and re-planning it would only cost time.
+        One pass in queue order. A lease is only re-planned when capacity freed
+        since the last pass could serve it (see ``_ruled_out``) — otherwise
+        re-planning it would only cost time.
         """
         freed, self._spans = FreedSpans(self.slots, self._spans, now), []
+        vacated: list[tuple[int, float, float]] = []
         for lease in list(self.reserved):
             if not freed:
                 break
@@ -876,36 +880,19 @@ class LeaseScheduler:
                 continue
             old = lease.phases
             held = [p for p in old if p.holds]
-            length = sum(p.end - p.start for p in held)
-            mine = (held[0].start, held[-1].end) if held else None
-            own = set(held[0].hosts) if held else set()
-            small = self._small.get(lease.vecs)
-            if small is None:
-                small = self._small[lease.vecs] = min_vec(lease.vecs)
-            if lease.state is S.SUSPENDED_SCHEDULED and self.cfg.migration is MigrationMode.NO:
-                # Resuming in place: only capacity freed on its own hosts before its
-                # start can help (from there on its own slot covers it), and whether
-                # they are free earlier is then one exact question.
-                if not freed.any_before(own, old_start):
-                    continue
-                need: dict[int, list[float]] = {}
-                for v, h in zip(lease.vecs, held[0].hosts):
-                    acc = need.setdefault(h, [0.0] * len(v))
-                    for r, x in enumerate(v):
-                        acc[r] += x
-                start = self.slots.earliest_in_place(need, length, max(earliest, now), old_start)
-                if start is None or start > latest:
-                    continue
-                window = (start, latest)
+            if not self.prefilter:
+                window = (earliest, latest)
+            elif self._ruled_out(lease, freed, now, old_start, earliest, latest):
+                continue
             else:
-                window = freed.window(small, length, old_start, own, mine)
-                if window is None or not self._site_could_fit(lease, length, window, old_start):
-                    continue
+                window = self._window
             self._release(lease, now, track=False)
             lease.phases = []
             found = self._find(lease, max(earliest, window[0]), min(latest, window[1]))
             if found is not None and found[0].start < old_start - EPS:
-                freed.add([(h, max(p.start, now), p.end) for p in held for h in set(p.hosts)])
+                spans = [(h, max(p.start, now), p.end) for p in held for h in set(p.hosts)]
+                freed.add(spans)
+                vacated += spans
                 self._adopt(lease, found)
                 self._emit(now, lease, Notice.SCHEDULED, "earlier", found[0].hosts, found[0].start)
                 if found[0].start <= now + EPS:
@@ -913,7 +900,57 @@ class LeaseScheduler:
             else:
                 lease.phases = old
                 self._hold(lease, old)
-        self._spans = []
+        # What a move vacated may serve leases this pass had already passed by: they
+        # get their chance at the next compression, as if every lease were re-planned.
+        self._spans = vacated
+
+    def _ruled_out(self, lease: Lease, freed: FreedSpans, now: float, old_start: float, earliest: float,
+                   latest: float) -> bool:
+        """Whether ``lease`` surely cannot start before ``old_start`` — else the range of
+        starts worth searching is left in ``self._window``. Only ever a shortcut: with
+        ``prefilter`` off every reservation is re-planned and the result is the same."""
+        old = lease.phases
+        held = [p for p in old if p.holds]
+        length = sum(p.end - p.start for p in held)
+        mine = (held[0].start, held[-1].end) if held else None
+        own = set(held[0].hosts) if held else set()
+        small = self._small.get(lease.vecs)
+        if small is None:
+            small = self._small[lease.vecs] = min_vec(lease.vecs)
+        in_place = lease.state is S.SUSPENDED_SCHEDULED and self.cfg.migration is MigrationMode.NO
+        if not in_place and self.images is not None and not self.cfg_images.reuse:
+            # Without image reuse a lease can start earlier elsewhere only once its image
+            # is sent there. If the link cannot send it any sooner, a lease about to send
+            # it cannot move, and one whose hosts already hold it can only move in place.
+            first = old[0]
+            copies = self.images.copies_of(lease.req)
+            if first.transfer is not None and copies == len(first.transfer.copies):
+                if not self.images.could_send_before(lease.req, first.start, now):
+                    return True
+            elif first.transfer is None and copies == len(own) and all(
+                    self.images.has(h, self.images.image_of(lease.req)[0], old_start, lease.id, now) for h in own):
+                in_place = not self.images.could_send_before(lease.req, old_start, now)
+        if in_place and held and held[0].start <= old_start + EPS:
+            # Only capacity freed on its own hosts before its start can help (from
+            # there on its own slot covers it), and whether they are free earlier is
+            # then one exact question.
+            if not freed.any_before(own, old_start):
+                return True
+            need: dict[int, list[float]] = {}
+            for v, h in zip(lease.vecs, held[0].hosts):
+                acc = need.setdefault(h, [0.0] * len(v))
+                for r, x in enumerate(v):
+                    acc[r] += x
+            start = self.slots.earliest_in_place(need, length, max(earliest, now), old_start)
+            if start is None or start > latest:
+                return True
+            window = (start, latest)
+        else:
+            window = freed.window(small, length, old_start, own, mine)
+            if window is None or not self._site_could_fit(lease, length, window, old_start):
+                return True
+        self._window = window
+        return False
 
     def _site_could_fit(self, lease: Lease, length: float, window: tuple[float, float], held_from: float) -> bool:
         """Whether the site as a whole has room for ``lease`` to start in ``window``.
