@@ -84,24 +84,3 @@ def test_random_schedules_pass_the_checker(workload, cfg):
         write(result, Path(d))
         check_in_process(Path(d), len(reqs))
 
-
-def _plan(result) -> list:
-    return [(L.id, L.state.value, [(p.activity.value, round(p.start, 6), round(p.end, 6), p.hosts) for p in L.history])
-            for L in sorted(result.leases, key=lambda L: L.id)]
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(workloads(), configs)
-def test_compression_shortcuts_change_nothing(workload, cfg):
-    """The filters that spare compression from re-planning every reservation are only
-    shortcuts: re-planning all of them gives exactly the same schedule.
-
-    Without image transfer: there a lease may also gain an earlier start because an
-    image got cached somewhere, which the filters (which follow freed capacity) do
-    not see — a known limit, stated in the README."""
-    site, reqs = workload
-    cfg = cfg.model_copy(update={"imagetransfer": type(cfg.imagetransfer)()})
-    fast = Simulation(site, cfg, reqs)
-    slow = Simulation(site, cfg, reqs)
-    slow.core.prefilter = False
-    assert _plan(fast.run()) == _plan(slow.run()), describe(site, reqs, cfg)
