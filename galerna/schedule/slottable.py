@@ -6,13 +6,15 @@ amount of each resource: a ``(segments, hosts, resources)`` numpy array. The
 questions the scheduler asks most — "over [start, end), how much is free on
 every host?" and "where does one VM of this size fit without a break?" — are
 then one reduction over a slice, for all hosts at once, instead of a Python
-walk over per-host timelines. The grid stays small because past segments are
+walk over per-host timelines (which are kept too, with a site-wide one, for
+the questions about one host or the site total over a few segments, where a
+Python walk beats a numpy call). The grid stays small because past segments are
 pruned and reservations placed back to back share breakpoints (on the 30-day
-Blue Horizon trace with thousands queued it never exceeds ~150 rows × 144
-hosts); inserting a breakpoint shifts that slice in memory, which costs less
-than the per-host scans it saves. A second array holds the site-wide totals
-per segment, so "is there enough capacity in total?" stays cheaper still.
-Every change can be journaled and undone (trial preemptions).
+Blue Horizon trace, even squeezed to ~200 queued, it stays under ~160 rows ×
+144 hosts); inserting a breakpoint shifts that slice in memory, which costs less
+than the per-host scans it saves (though with per-lease image transfers the
+schedule spreads out, the grid grows and those shifts dominate, as py-spy
+shows on the study's vm-transfer profile). Every change can be journaled and undone (trial preemptions).
 """
 from __future__ import annotations
 
