@@ -268,6 +268,8 @@ class SlotTable:
         there over [before, before + length): a window starting earlier reaches into
         that slot, so only the segments before ``before`` are looked at, and a stretch
         running up to ``before`` is long enough. Exact, for all starts at once."""
+        if not all(self._may_fit_in_place(h, v, length, earliest, before) for h, v in need.items()):
+            return None
         times = self.times
         i0 = max(bisect_right(times, earliest) - 1, 0)
         i1 = bisect_left(times, before)
@@ -287,6 +289,28 @@ class SlotTable:
         ends = t[np.flatnonzero(edge == -1)]
         good = np.flatnonzero(ends - starts >= length - EPS)
         return float(starts[good[0]]) if len(good) else None
+
+    def _may_fit_in_place(self, host: int, need: tuple[float, ...], length: float, earliest: float,
+                          before: float) -> bool:
+        """One host's share of :meth:`earliest_in_place`, walked on its own timeline: a
+        stretch that fits ``need`` and runs up to ``before``, or one at least ``length``
+        long before it. A cheap necessary condition before asking all hosts at once."""
+        tl = self.hosts[host]
+        times, free = tl.times, tl.free
+        n = len(times)
+        i = max(bisect_right(times, earliest) - 1, 0)
+        run_from = None
+        while i < n and times[i] < before:
+            if all(free[r][i] + EPS >= x for r, x in enumerate(need)):
+                if run_from is None:
+                    run_from = max(times[i], earliest)
+                end = min(times[i + 1] if i + 1 < n else inf, before)
+                if end >= before or end - run_from >= length - EPS:
+                    return True
+            else:
+                run_from = None
+            i += 1
+        return False
 
     def times_array(self) -> np.ndarray:
         """The breakpoints as an array, with inf appended (the end of the last segment)."""
