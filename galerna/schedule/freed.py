@@ -76,14 +76,14 @@ class FreedSpans:
         span; and the longest of those."""
         got = self._cache.get(small)
         if got is None:
-            best = self._stretches(self.cols, self.col, self.a, self.b, small)
+            best = self._stretches(small)
             got = self._cache[small] = (best, float(best.max()) if len(best) else -inf)
         return got
 
-    def _stretches(self, cols: np.ndarray, col: np.ndarray, a: np.ndarray, b: np.ndarray,
-                   small: tuple[float, ...]) -> np.ndarray:
-        """For spans [a, b) on hosts ``cols[col]``, the longest stretch overlapping each."""
+    def _stretches(self, small: tuple[float, ...]) -> np.ndarray:
+        """For every span, the longest stretch overlapping it (see :meth:`longest`)."""
         slots = self.slots
+        cols, col, a, b = self.cols, self.col, self.a, self.b
         n = slots.n
         t = slots.times_array()  # n + 1 entries, the last one inf
         grid = slots.grid[:, cols]

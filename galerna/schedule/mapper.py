@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from galerna.schedule.policies.host_selection import Ordering
-from galerna.schedule.slottable import SlotTable
+from galerna.schedule.slottable import SlotTable, demand_per_host
 from galerna.schedule.timeline import EPS
 
 Vec = tuple[float, ...]
@@ -30,11 +30,7 @@ class Mapper:
 
     def map_fixed(self, vecs: Sequence[Vec], hosts: Sequence[int], start: float, end: float) -> bool:
         """Whether each VM fits on the host given for it (resuming in place)."""
-        need: dict[int, list[float]] = {}
-        for v, h in zip(vecs, hosts):
-            acc = need.setdefault(h, [0.0] * len(v))
-            for r, x in enumerate(v):
-                acc[r] += x
+        need = demand_per_host(zip(hosts, vecs))
         if not all(self.slots.enabled[h] for h in need):
             return False
         hs = list(need)

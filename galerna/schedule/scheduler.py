@@ -36,7 +36,7 @@ from galerna.schedule.mapper import Mapper, min_vec, total_demand
 from galerna.schedule.plan import Event, Notice
 from galerna.schedule.policies.host_selection import POLICIES
 from galerna.schedule.freed import FreedSpans
-from galerna.schedule.slottable import SlotTable
+from galerna.schedule.slottable import SlotTable, demand_per_host
 from galerna.schedule.timeline import EPS
 from galerna.schedule.timing import Timing
 
@@ -65,7 +65,6 @@ class LeaseScheduler:
         self._replan_after_accept: list[Lease] = []
         self._fit_cache: dict[tuple, str | None] = {}
         self._small: dict[tuple, tuple[float, ...]] = {}  # VM vectors -> their smallest VM
-        self._window: tuple[float, float] = (0.0, 0.0)
         # Host-intervals whose capacity was given back since the last compression.
         self._spans: list[tuple[int, float, float]] = []
         it = self.cfg_images = self.config.imagetransfer
@@ -876,9 +875,9 @@ class LeaseScheduler:
                 continue
             old = lease.phases
             held = [p for p in old if p.holds]
-            if self._ruled_out(lease, freed, now, old_start, earliest, latest):
+            window = self._start_range(lease, held, freed, now, old_start, earliest, latest)
+            if window is None:
                 continue
-            window = self._window
             self._release(lease, now, track=False)
             lease.phases = []
             found = self._find(lease, max(earliest, window[0]), min(latest, window[1]))
@@ -896,13 +895,11 @@ class LeaseScheduler:
         # them a chance; on the squeezed Blue trace that costs 4x the time).
         self._spans = []
 
-    def _ruled_out(self, lease: Lease, freed: FreedSpans, now: float, old_start: float, earliest: float,
-                   latest: float) -> bool:
-        """Whether capacity freed since the last pass surely cannot give ``lease`` a start
-        before ``old_start`` — else the range of starts worth searching is left in
-        ``self._window``."""
+    def _start_range(self, lease: Lease, held: list[Phase], freed: FreedSpans, now: float, old_start: float,
+                     earliest: float, latest: float) -> tuple[float, float] | None:
+        """The range of starts worth searching for ``lease``, or None when capacity freed
+        since the last pass surely cannot give it a start before ``old_start``."""
         old = lease.phases
-        held = [p for p in old if p.holds]
         length = sum(p.end - p.start for p in held)
         mine = (held[0].start, held[-1].end) if held else None
         own = set(held[0].hosts) if held else set()
@@ -918,7 +915,7 @@ class LeaseScheduler:
             copies = self.images.copies_of(lease.req)
             if first.transfer is not None and copies == len(first.transfer.copies):
                 if not self.images.could_send_before(lease.req, first.start, now):
-                    return True
+                    return None
             elif first.transfer is None and copies == len(own) and all(
                     self.images.has(h, self.images.image_of(lease.req)[0], old_start, lease.id, now) for h in own):
                 in_place = not self.images.could_send_before(lease.req, old_start, now)
@@ -927,22 +924,14 @@ class LeaseScheduler:
             # there on its own slot covers it), and whether they are free earlier is
             # then one exact question.
             if not freed.any_before(own, old_start):
-                return True
-            need: dict[int, list[float]] = {}
-            for v, h in zip(lease.vecs, held[0].hosts):
-                acc = need.setdefault(h, [0.0] * len(v))
-                for r, x in enumerate(v):
-                    acc[r] += x
+                return None
+            need = demand_per_host(zip(held[0].hosts, lease.vecs))
             start = self.slots.earliest_in_place(need, length, max(earliest, now), old_start)
-            if start is None or start > latest:
-                return True
-            window = (start, latest)
-        else:
-            window = freed.window(small, length, old_start, own, mine)
-            if window is None or not self._site_could_fit(lease, length, window, old_start):
-                return True
-        self._window = window
-        return False
+            return None if start is None or start > latest else (start, latest)
+        window = freed.window(small, length, old_start, own, mine)
+        if window is None or not self._site_could_fit(lease, length, window, old_start):
+            return None
+        return window
 
     def _site_could_fit(self, lease: Lease, length: float, window: tuple[float, float], held_from: float) -> bool:
         """Whether the site as a whole has room for ``lease`` to start in ``window``.

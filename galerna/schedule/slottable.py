@@ -20,11 +20,25 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from math import inf
+from typing import Iterable
 
 import numpy as np
 
 from galerna.model.site import Site
 from galerna.schedule.timeline import EPS, Timeline
+
+
+def demand_per_host(placed: Iterable[tuple[int, tuple[float, ...]]]) -> dict[int, list[float]]:
+    """What VMs placed as (host, demand) add up to on each host."""
+    per_host: dict[int, list[float]] = {}
+    for h, v in placed:
+        acc = per_host.get(h)
+        if acc is None:
+            per_host[h] = list(v)
+        else:
+            for r, x in enumerate(v):
+                acc[r] += x
+    return per_host
 
 
 class SlotTable:
@@ -98,14 +112,7 @@ class SlotTable:
     def _apply(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]], sign: float) -> None:
         if end - start <= EPS:
             return
-        per_host: dict[int, list[float]] = {}
-        for h, v in placed:
-            acc = per_host.get(h)
-            if acc is None:
-                per_host[h] = list(v)
-            else:
-                for r, x in enumerate(v):
-                    acc[r] += x
+        per_host = demand_per_host(placed)
         hosts = list(per_host)
         delta = np.array([per_host[h] for h in hosts], dtype=float).reshape(len(hosts), self.nres)
         self._edit(start, end, hosts, delta, sign)
@@ -211,13 +218,6 @@ class SlotTable:
         if j - i == 1:
             return self._grid[i]
         return self._grid[i:j].min(axis=0)
-
-    def window_free(self, host: int, start: float, end: float) -> list[float] | None:
-        """Per-resource minimum of free capacity on ``host`` over [start, end)."""
-        if not self.enabled[host]:
-            return None
-        i, j = self.rows(start, end)
-        return [float(x) for x in self._grid[i:j, host].min(axis=0)]
 
     def longest_run(
         self, host: int, a: float, b: float, demand: tuple[float, ...], mine: tuple[float, float] | None = None
