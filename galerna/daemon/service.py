@@ -151,7 +151,8 @@ class Service:
         self.epoch: float = 0.0
 
     # ================================================================ life cycle
-    def start(self) -> None:
+    def load(self) -> None:
+        """The core rebuilt from the database: the clock's epoch, the hosts, every live lease at its plan."""
         epoch = self.store.get_meta("epoch")
         if epoch is None:
             epoch = str(float(int(self.clock())))
@@ -159,6 +160,9 @@ class Service:
         self.epoch = float(epoch)
         self._setup_hosts()
         self._rebuild()
+
+    def start(self) -> None:
+        self.load()
         self._reconcile()
         self._start_monitor()
         self._thread = threading.Thread(target=self._run, name="galerna-scheduler", daemon=True)

@@ -215,6 +215,15 @@ def _only_on(c: httpx.Client, srv: InProcess, host: str, leases: list[dict]) -> 
     return out
 
 
+_HOUR_BE = {"type": "best_effort", "duration": 3600, "cpu": 4, "memory": 64}
+
+
+def _be_and_ar_on(c: httpx.Client, srv: InProcess, host: str) -> list[dict]:
+    """An hour-long best-effort lease and an hour-long AR starting in 2 s, both planned on ``host``."""
+    ar = {**_HOUR_BE, "type": "ar", "start": (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat()}
+    return _only_on(c, srv, host, [_HOUR_BE, ar])
+
+
 def _history(c: httpx.Client, lid: str) -> list[dict]:
     return c.get(f"/v1/leases/{lid}/events").json()
 
@@ -225,10 +234,7 @@ def test_recovery_reschedule_fences_then_requeues_the_dead_hosts_leases_elsewher
                            "fencing_command": f"sh -c 'echo {{host}} {{uri}} >> {fenced}'"})
     dead = "test3"
     with srv.client() as c:
-        be, ar = _only_on(c, srv, dead, [
-            {"type": "best_effort", "duration": 3600, "cpu": 4, "memory": 64},
-            {"type": "ar", "start": (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat(),
-             "duration": 3600, "cpu": 4, "memory": 64}])
+        be, ar = _be_and_ar_on(c, srv, dead)
         assert be["hosts"] == [dead] and ar["plan"][0]["hosts"] == [dead]
         for x in (be, ar):
             wait_until(lambda: srv.vms(c, dead).get(f"galerna-{x['id']}-0") == "running", what="VMs running")
@@ -264,10 +270,7 @@ def test_recovery_reschedule_fails_an_ar_no_other_host_can_hold_and_requeues_the
     srv = inproc(recovery={"reconcile_interval": 0.2, "grace_period": 0.5, "mode": "reschedule"})
     dead = "test1"
     with srv.client() as c:
-        be, ar = _only_on(c, srv, dead, [
-            {"type": "best_effort", "duration": 3600, "cpu": 4, "memory": 64},
-            {"type": "ar", "start": (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat(),
-             "duration": 3600, "cpu": 4, "memory": 64}])
+        be, ar = _be_and_ar_on(c, srv, dead)
         for h in srv.faulty:  # every other host is full for the next hours
             if h != dead:
                 r = c.post("/v1/leases", json={"type": "immediate", "duration": 7200, "cpu": 8, "memory": 64})
@@ -290,7 +293,7 @@ def test_recovery_reschedule_moves_nothing_when_fencing_fails(inproc):
                            "fencing_command": "sh -c 'echo power switch unreachable; exit 3'"})
     dead = "test2"
     with srv.client() as c:
-        (be,) = _only_on(c, srv, dead, [{"type": "best_effort", "duration": 3600, "cpu": 4, "memory": 64}])
+        (be,) = _only_on(c, srv, dead, [_HOUR_BE])
         wait_until(lambda: srv.vms(c, dead).get(f"galerna-{be['id']}-0") == "running", what="the VM")
         srv.faulty[dead].down(True)
         ev = wait_until(lambda: next((e for e in _history(c, be["id"]) if e["kind"] == "recovery"), None), 30,

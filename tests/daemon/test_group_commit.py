@@ -17,10 +17,8 @@ def _service(tmp_path, **daemon) -> Service:
     settings = Settings(daemon=DaemonConfig(enact=False, db=f"sqlite:///{tmp_path / 'g.db'}",
                                             data_dir=str(tmp_path), **daemon))
     svc = Service(Store(settings.daemon.db), settings)
-    svc.epoch = 1.7e9
-    svc.store.set_meta("epoch", str(svc.epoch))
-    svc._setup_hosts()
-    svc._rebuild()
+    svc.store.set_meta("epoch", str(1.7e9))
+    svc.load()
     return svc
 
 

@@ -23,13 +23,7 @@ def open_service(st: Settings) -> Service:
     """What Service.start does up to the loop: the core rebuilt from the database (the thread is not started; the
     test hands batches to ``_batch`` itself)."""
     svc = Service(Store(st.daemon.db), st)
-    epoch = svc.store.get_meta("epoch")
-    if epoch is None:
-        epoch = str(float(int(svc.clock())))
-        svc.store.set_meta("epoch", epoch)
-    svc.epoch = float(epoch)
-    svc._setup_hosts()
-    svc._rebuild()
+    svc.load()
     return svc
 
 
@@ -131,10 +125,7 @@ def test_a_removed_host_in_a_live_leases_history_does_not_break_the_rebuild(tmp_
 
     def open_at() -> Service:
         svc = Service(Store(st.daemon.db), st, clock=lambda: clock[0])
-        svc.epoch = float(svc.store.get_meta("epoch") or clock[0])
-        svc.store.set_meta("epoch", str(svc.epoch))
-        svc._setup_hosts()
-        svc._rebuild()
+        svc.load()  # the epoch is the first clock reading, a whole second: clock[0]
         return svc
 
     svc = open_at()
