@@ -55,7 +55,7 @@ def test_slot_table_rollback_undoes_everything():
     st.rollback()
     assert st.times == before[0]
     assert (st.grid == before[1]).all()
-    assert st.total.free_at(20) == (2.0, 2048.0)
+    assert st.total_free_at(20) == (2.0, 2048.0)
 
 
 def test_grid_splits_merges_and_prunes():
@@ -63,7 +63,7 @@ def test_grid_splits_merges_and_prunes():
     st.reserve(0, 10, 20, V)
     st.reserve(1, 15, 30, V)
     assert st.times == [0, 10, 15, 20, 30]
-    assert [st.total.free_at(t) for t in st.times] == [(2.0, 2048.0), (1.0, 1024.0), (0.0, 0.0), (1.0, 1024.0), (2.0, 2048.0)]
+    assert [st.total_free_at(t) for t in st.times] == [(2.0, 2048.0), (1.0, 1024.0), (0.0, 0.0), (1.0, 1024.0), (2.0, 2048.0)]
     assert st.host_free_at(0, 12) == (0.0, 0.0) and st.host_free_at(1, 12) == (1.0, 1024.0)
     st.release(1, 15, 30, V)  # the breakpoints only host 1 needed merge away
     assert st.times == [0, 10, 20]
@@ -73,7 +73,7 @@ def test_grid_splits_merges_and_prunes():
     for k in range(40):
         st.reserve(k % 2, 100 + 10 * k, 105 + 10 * k, V)
     assert st.n == len(st.times) == 2 + 80
-    assert all(st.total.free_at(t) == tuple(st.grid[k].sum(axis=0)) for k, t in enumerate(st.times))
+    assert all(st.total_free_at(t) == tuple(st.grid[k].sum(axis=0)) for k, t in enumerate(st.times))
 
 
 def test_freed_spans_measure_stretches_and_count_the_lease_own_slot_as_free():

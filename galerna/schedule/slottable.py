@@ -2,19 +2,19 @@
 
 Rows are the segments between the site's breakpoints (every instant at which
 some host's free capacity changes), columns the hosts, and each cell the free
-amount of each resource: a ``(segments, hosts, resources)`` numpy array. The
-questions the scheduler asks most — "over [start, end), how much is free on
-every host?" and "where does one VM of this size fit without a break?" — are
-then one reduction over a slice, for all hosts at once, instead of a Python
-walk over per-host timelines (which are kept too, with a site-wide one, for
-the questions about one host or the site total over a few segments, where a
-Python walk beats a numpy call). The grid stays small because past segments are
-pruned and reservations placed back to back share breakpoints (on the 30-day
-Blue Horizon trace, even squeezed to ~200 queued, it stays under ~160 rows ×
-144 hosts); inserting a breakpoint shifts that slice in memory, which costs less
-than the per-host scans it saves (though with per-lease image transfers the
-schedule spreads out, the grid grows and those shifts dominate, as py-spy
-shows on the study's vm-transfer profile). Every change can be journaled and undone (trial preemptions).
+amount of each resource: a ``(segments, hosts, resources)`` numpy array, with
+the site-wide total beside it, row for row. The questions the scheduler asks
+most — "over [start, end), how much is free on every host?" and "where does one
+VM of this size fit without a break?" — are then one reduction over a slice,
+for all hosts at once, instead of a Python walk over per-host timelines (which
+are kept too, for questions about one host, where a Python walk over its few
+breakpoints beats a numpy call). Past segments are pruned by moving the grid's
+first row in its buffer, and a breakpoint is inserted by shifting the shorter
+side, so a daemon holding thousands of leases that start now and end an hour
+out (every one a breakpoint) pays little per edit; with per-lease image
+transfers the schedule spreads out and those shifts are still what grows
+(py-spy on the study's vm-transfer profile). Every change can be journaled and
+undone (trial preemptions).
 """
 from __future__ import annotations
 
@@ -50,13 +50,20 @@ class SlotTable:
         self.cap = np.array(self.caps, dtype=float).reshape(self.nhosts, self.nres)
         self.total_capacity = tuple(float(x) for x in self.cap.sum(axis=0))
         self.times: list[float] = [origin]
-        self._grid = np.empty((16, self.nhosts, self.nres))
-        self._grid[0] = self.cap
+        # The grid lives in a larger buffer with room on both sides, from row
+        # ``_lo``: pruning the past moves ``_lo`` instead of copying the grid, and a
+        # breakpoint is inserted by shifting the shorter side (leases start near now
+        # and end far out, so both ends of the grid get inserts).
+        self._buf = np.empty((16, self.nhosts, self.nres))
+        self._tbuf = np.empty((16, self.nres))  # site-wide free, same rows
+        self._lo = 0
+        self._buf[0] = self.cap
+        self._tbuf[0] = self.total_capacity
+        self._views()
         self.n = 1
         # Per-host step functions too: walking one host's few breakpoints in Python
         # beats a numpy call when the question is about that host alone.
         self.hosts = [Timeline(c, origin) for c in self.caps]
-        self.total = Timeline(self.total_capacity, origin)
         self.enabled = [True] * self.nhosts
         self.version = 0  # bumped by every edit: callers cache per version
         self._load: tuple[int, np.ndarray] | None = None
@@ -69,6 +76,16 @@ class SlotTable:
     def grid(self) -> np.ndarray:
         """Free capacity, ``(segments, hosts, resources)``; row k covers [times[k], times[k+1])."""
         return self._grid[: self.n]
+
+    def _views(self) -> None:
+        """Row 0 of ``_grid`` and ``_tot`` is the first live segment."""
+        self._grid = self._buf[self._lo :]
+        self._tot = self._tbuf[self._lo :]
+
+    def total_free_at(self, t: float) -> tuple[float, ...]:
+        """The whole site's free capacity at ``t``."""
+        i, _ = self.rows(t, t)
+        return tuple(float(x) for x in self._tot[i])
 
     def rows(self, start: float, end: float) -> tuple[int, int]:
         """Indices [i, j) of the segments that overlap [start, end) (at least one)."""
@@ -126,12 +143,13 @@ class SlotTable:
         rows = delta.tolist()
         for h, row in zip(hosts, rows):
             self.hosts[h].add(start, end, tuple(row), sign)
-        self.total.add(start, end, tuple(map(sum, zip(*rows))), sign)
         d = delta * sign
         if len(hosts) == 1:
             self._grid[i:j, hosts[0]] += d[0]
+            self._tot[i:j] += d[0]
         else:
             self._grid[i:j, hosts] += d
+            self._tot[i:j] += d.sum(axis=0)
         if sign > 0:
             self._merge(j)
             self._merge(i)
@@ -142,20 +160,43 @@ class SlotTable:
         i = bisect_right(times, t) - 1
         if i >= 0 and times[i] == t:
             return i
-        n = self.n
-        if n == len(self._grid):
-            self._grid = np.concatenate([self._grid, np.empty_like(self._grid)])
-        k = i + 1
-        g = self._grid
-        g[k + 1 : n + 1] = g[k:n]
+        n, lo = self.n, self._lo
+        k = i + 1  # the new row
+        buf, tbuf = self._buf, self._tbuf
+        if k < n - k and lo > 0:
+            # Shift rows [0, k) one to the left.
+            buf[lo - 1 : lo - 1 + k] = buf[lo : lo + k]
+            tbuf[lo - 1 : lo - 1 + k] = tbuf[lo : lo + k]
+            self._lo = lo = lo - 1
+            self._views()
+        else:
+            if lo + n == len(buf):
+                self._regrow(n + 1)
+                buf, tbuf, lo = self._buf, self._tbuf, self._lo
+            buf[lo + k + 1 : lo + n + 1] = buf[lo + k : lo + n]
+            tbuf[lo + k + 1 : lo + n + 1] = tbuf[lo + k : lo + n]
         if i < 0:
             # Before the origin: extend backwards with full capacity.
-            g[0] = self.cap
+            buf[lo] = self.cap
+            tbuf[lo] = self.total_capacity
         else:
-            g[k] = g[i]
+            buf[lo + k] = buf[lo + i]
+            tbuf[lo + k] = tbuf[lo + i]
         times.insert(k, t)
         self.n = n + 1
         return k
+
+    def _regrow(self, need: int) -> None:
+        """A new buffer with room for twice ``need`` rows, the grid in its middle."""
+        size = max(16, 2 * need)
+        lo = (size - need) // 2
+        n, old = self.n, self._lo
+        buf = np.empty((size, self.nhosts, self.nres))
+        tbuf = np.empty((size, self.nres))
+        buf[lo : lo + n] = self._buf[old : old + n]
+        tbuf[lo : lo + n] = self._tbuf[old : old + n]
+        self._buf, self._tbuf, self._lo = buf, tbuf, lo
+        self._views()
 
     def _merge(self, k: int) -> None:
         """Drop breakpoint ``k`` when it separates two equal segments."""
@@ -165,7 +206,16 @@ class SlotTable:
         g = self._grid
         if np.abs(g[k] - g[k - 1]).max() > EPS:
             return
-        g[k : n - 1] = g[k + 1 : n]
+        lo, buf, tbuf = self._lo, self._buf, self._tbuf
+        if k < n - k:
+            # Shift rows [0, k) one to the right over row k.
+            buf[lo + 1 : lo + k + 1] = buf[lo : lo + k]
+            tbuf[lo + 1 : lo + k + 1] = tbuf[lo : lo + k]
+            self._lo = lo + 1
+            self._views()
+        else:
+            buf[lo + k : lo + n - 1] = buf[lo + k + 1 : lo + n]
+            tbuf[lo + k : lo + n - 1] = tbuf[lo + k + 1 : lo + n]
         del self.times[k]
         self.n = n - 1
 
@@ -185,32 +235,33 @@ class SlotTable:
         """Forget segments that ended before ``now``."""
         i = bisect_right(self.times, now) - 1
         if i > 0:
-            n = self.n
-            self._grid[: n - i] = self._grid[i:n]
+            self._lo += i
+            self._views()
             del self.times[:i]
-            self.n = n - i
+            self.n -= i
             self.version += 1
         for tl in self.hosts:
             tl.prune(now)
-        self.total.prune(now)
 
     # ----------------------------------------------------------------- query
     def total_fits(self, start: float, end: float, demand: tuple[float, ...]) -> float:
         """``start`` if the site as a whole has ``demand`` over [start, end), else
         the earliest instant after the first blocking segment (a lower bound on
-        any feasible start). A walk over the site-wide step function in Python:
-        the windows asked about span a few segments, too few for numpy to pay."""
-        tl = self.total
-        times, free = tl.times, tl.free
-        i = max(bisect_right(times, start) - 1, 0)
-        n = len(times)
-        while True:
-            for r in range(tl.nres):
-                if free[r][i] + EPS < demand[r]:
-                    return times[i + 1] if i + 1 < n else inf
-            i += 1
-            if i >= n or times[i] >= end:
-                return start
+        any feasible start). A few segments are walked in Python, where a numpy
+        call costs more than it saves; a long window is one vectorised test."""
+        i, j = self.rows(start, end)
+        if j - i <= 8:
+            for k, row in enumerate(self._tot[i:j].tolist()):
+                for r, x in enumerate(row):
+                    if x + EPS < demand[r]:
+                        k += i + 1
+                        return self.times[k] if k < self.n else inf
+            return start
+        bad = np.flatnonzero((self._tot[i:j] + EPS < demand).any(axis=1))
+        if not len(bad):
+            return start
+        k = i + int(bad[0]) + 1
+        return self.times[k] if k < self.n else inf
 
     def window(self, start: float, end: float) -> np.ndarray:
         """Per host and resource, the least free over [start, end): ``(hosts, resources)``."""
