@@ -135,6 +135,7 @@ class Service:
         self.executor: Executor | None = None
         self.uri_of: dict[str, str] = {}  # host name -> URI
         self.name_of_uri: dict[str, str] = {}
+        self._listening: set[str] = set()  # URIs whose driver passes lifecycle and close events to the monitor
         self._soon: list[tuple[float, str, float]] = []  # (notify at, lease id, run end) - Unix time
         self.started = threading.Event()
         self._action_rows: dict[int, int] = {}
@@ -263,6 +264,7 @@ class Service:
         with self.store.session() as s:
             rows = list(s.scalars(select(HostRow)))
         drivers = {}
+        self.uri_of, self.name_of_uri = {}, {}  # the database is the truth: nothing is left from before
         for r in rows:
             if r.uri:
                 drivers[r.uri] = self._driver(r.uri)
@@ -272,6 +274,7 @@ class Service:
 
     def _host_op(self, action: str, name: str, uri: str | None = None, cpu: float | None = None,
                  memory: float | None = None, extra: dict | None = None) -> dict:
+        attach = detach = None  # the hypervisor to watch, the URI to forget: only once the change is committed
         with self.store.session.begin() as s:
             row = s.get(HostRow, name)
             if action == "add":
@@ -289,19 +292,14 @@ class Service:
                         raise Refused(f"cannot reach a hypervisor at {uri}: {e}", 422) from None
                     cpu = float(info.cpus) if cpu is None else cpu
                     memory = float(info.memory_mb) if memory is None else memory
-                    self.executor.drivers[uri] = d
-                    if self.monitor is not None:
-                        self.monitor.drivers[uri] = d
-                        self.executor.inventory.hosts.setdefault(uri, HostState.UP)
-                        if self.recovery is not None:
-                            self.recovery.drivers[uri] = d
-                    self.uri_of[name], self.name_of_uri[uri] = uri, name
+                    attach = d
                 if cpu is None or memory is None:
                     raise Refused("cpu and memory are needed for a host without a hypervisor URI", 422)
                 pos = (s.scalar(select(func.max(HostRow.position))) or 0) + 1
                 row = HostRow(name=name, uri=uri, cpu=cpu, memory=memory, extra=extra or {}, admin_state="up",
                               health="up", position=pos, created=self.clock())
                 s.add(row)
+                out = {"name": name}
             else:
                 if row is None:
                     raise Refused(f"no host {name}", 404)
@@ -314,11 +312,77 @@ class Service:
                     if len(self.names) == 1:
                         raise Refused("the last host cannot be removed")
                     s.delete(row)
-                    if self.monitor is not None and row.uri:
-                        self.monitor.drivers.pop(row.uri, None)
-                    return {"name": name, "removed": True}
-                row.admin_state = {"enable": "up", "disable": "disabled", "maintenance": "maintenance"}[action]
-            return {"name": row.name}
+                    detach = row.uri
+                    out = {"name": name, "removed": True}
+                else:
+                    row.admin_state = {"enable": "up", "disable": "disabled", "maintenance": "maintenance"}[action]
+                    out = {"name": row.name}
+        if attach is not None:
+            self._attach_host(name, uri, attach)
+        if detach:
+            self._detach_host(name, detach)
+        return out
+
+    def _attach_host(self, name: str, uri: str, d) -> None:
+        """A host added while the daemon runs: what ``_open_drivers`` and ``_start_monitor`` set up for every host
+        at start-up, so that the running daemon and one restarted from the database agree. The executor, monitor
+        and recovery get new dicts rather than changed ones: their threads may be iterating over the old."""
+        self.uri_of[name], self.name_of_uri[uri] = uri, name
+        ex = self.executor
+        ex.drivers = {**ex.drivers, uri: d}
+        ex.inventory.hosts[uri] = HostState.UP  # it has just answered (a removed host may have been left in error)
+        if self.monitor is not None:
+            self.monitor.drivers = {**self.monitor.drivers, uri: d}
+            self._listen(uri, d)
+        if self.recovery is not None:
+            self.recovery.drivers = {**self.recovery.drivers, uri: d}
+            self.recovery.error_since.pop(uri, None)
+            self.recovery.fenced.discard(uri)
+
+    def _detach_host(self, name: str, uri: str) -> None:
+        """A removed host: everything kept about it by name or URI goes, so that the URI can be added again (under
+        this name or another) and nothing polls, recovers or acts on it meanwhile. Its driver stays in the
+        ``_drivers`` cache (a re-add reuses it), with its connection closed."""
+        self.uri_of.pop(name, None)
+        if self.name_of_uri.get(uri) == name:
+            del self.name_of_uri[uri]
+        self._abandon = [(vm, u) for vm, u in self._abandon if u != uri]
+        ex = self.executor
+        if ex is None:
+            return
+        d = ex.drivers.get(uri)
+        ex.drivers = {u: x for u, x in ex.drivers.items() if u != uri}
+        inv = ex.inventory
+        left = inv.on_host(uri)  # no lease uses the host: at most copies given up on when it stopped answering
+        if left:
+            log.warning("host %s removed; Galerna no longer manages its VMs %s", name, sorted(r.name for r in left))
+        for rec in left:
+            inv.remove(rec.name)
+        inv.hosts.pop(uri, None)
+        if self.monitor is not None:
+            self.monitor.drivers = {u: x for u, x in self.monitor.drivers.items() if u != uri}
+            self.monitor.seen.pop(uri, None)
+        if self.recovery is not None:
+            self.recovery.drivers = {u: x for u, x in self.recovery.drivers.items() if u != uri}
+            self.recovery.error_since.pop(uri, None)
+            self.recovery.fenced.discard(uri)
+        if d is not None:
+            try:
+                d.close()  # no keepalive or close event from a host Galerna no longer has
+            except Exception:  # noqa: BLE001
+                log.warning("closing the connection to %s failed", uri, exc_info=True)
+
+    def _listen(self, uri: str, d) -> None:
+        """Lifecycle and close events of ``d`` to the monitor, as ``Monitor.start`` does for the hosts of the start:
+        once per driver (a driver kept from before the host was removed still has them)."""
+        from galerna.enact.monitor import _base
+
+        base, mon = _base(d), self.monitor
+        if uri in self._listening or mon is None or not hasattr(base, "add_lifecycle_listener"):
+            return
+        base.add_lifecycle_listener(lambda drv, vm, ev, det, uri=uri: mon._on_event(uri, vm, ev, det))
+        base.add_close_listener(lambda drv, reason, uri=uri: mon._on_close(uri, reason))
+        self._listening.add(uri)
 
     def _site(self, s) -> tuple[Site, list[int]]:
         rows = list(s.scalars(select(HostRow).order_by(HostRow.position, HostRow.name)))
@@ -824,6 +888,7 @@ class Service:
         self.monitor.on_host_change(self.recovery.host_changed)
         self.monitor.on_host_change(lambda uri, old, new: self._post("health", uri=uri, up=new is HostState.UP))
         self.monitor.start()
+        self._listening = set(ex.drivers)  # Monitor.start listens to these
 
     def _on_recovery(self, ev) -> None:
         log.warning("recovery", extra={"step": ev.step.value, "vm": ev.vm, "lease": ev.lease_id,

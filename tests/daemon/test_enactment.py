@@ -302,3 +302,66 @@ def test_recovery_reschedule_moves_nothing_when_fencing_fails(inproc):
         now = c.get(f"/v1/leases/{be['id']}").json()
         assert now["state"] == "active" and now["hosts"] == [dead]  # never risk a VM running twice
         assert "preempted" not in [e["kind"] for e in _history(c, be["id"])]
+
+
+def _host_state(svc: Service) -> dict:
+    """What the service keeps per host, by name and by URI, that a restart rebuilds from the database."""
+    ex = svc.executor
+    return {"names": list(svc.names), "uri_of": dict(svc.uri_of), "name_of_uri": dict(svc.name_of_uri),
+            "executor": sorted(ex.drivers), "monitor": sorted(svc.monitor.drivers),
+            "recovery": sorted(svc.recovery.drivers),
+            "health": {u: s.value for u, s in ex.inventory.hosts.items()}}
+
+
+@pytest.mark.parametrize("new_name", ["test4", "test4b"])
+def test_a_removed_host_can_be_added_again_with_its_uri(inproc, new_name):
+    srv = inproc(recovery={"reconcile_interval": 0.2, "grace_period": 3600, "mode": "manual"})
+    old = "test4"
+    uri = srv.faulty[old].uri
+    with srv.client() as c:
+        assert c.delete(f"/v1/hosts/{old}").status_code == 200
+        assert old not in [h["name"] for h in c.get("/v1/hosts").json()]
+        assert c.get(f"/v1/hosts/{old}/vms").status_code == 404
+        assert uri not in _host_state(srv.service)["executor"]
+
+        r = c.post("/v1/hosts", json={"name": new_name, "uri": uri})
+        assert r.status_code == 201, r.text
+        assert (r.json()["uri"], r.json()["cpu"], r.json()["health"]) == (uri, 8, "up")
+        assert [h["name"] for h in c.get("/v1/hosts").json()] == ["test1", "test2", "test3", new_name]
+        taken = c.post("/v1/hosts", json={"name": "another", "uri": uri})
+        assert taken.status_code == 409 and f"is already host {new_name}" in taken.text
+
+        # a lease placed there (the other hosts disabled meanwhile) gets its VM on that hypervisor
+        others = ["test1", "test2", "test3"]
+        for h in others:
+            assert c.post(f"/v1/hosts/{h}/disable").status_code == 200
+        lease = c.post("/v1/leases", json={"type": "immediate", "duration": 3600, "cpu": 1, "memory": 64})
+        assert lease.status_code == 201 and lease.json()["hosts"] == [new_name], lease.text
+        for h in others:
+            assert c.post(f"/v1/hosts/{h}/enable").status_code == 200
+        vm = f"galerna-{lease.json()['id']}-0"
+        wait_until(lambda: srv.vms(c, new_name).get(vm) == "running", what="the VM to run on the host added again")
+        assert vm in [d.name() for d in srv.faulty[old].inner.connection.listAllDomains()]
+
+        # the monitor watches it under its new name: lifecycle events, and polls that find it down and up again
+        wait_until(lambda: (uri, vm) in [(u, n) for u, n, _ in srv.service.monitor.events], what="a lifecycle event")
+        srv.faulty[old].down(True)
+        wait_until(lambda: srv.host(c, new_name)["health"] == "error", what="host health error")
+        srv.faulty[old].down(False)
+        wait_until(lambda: srv.host(c, new_name)["health"] == "up", what="host health up")
+        assert c.get(f"/v1/leases/{lease.json()['id']}").json()["state"] == "active"
+        live = _host_state(srv.service)
+        assert live["uri_of"] == {**{f"test{i}": srv.faulty[f"test{i}"].uri for i in (1, 2, 3)}, new_name: uri}
+
+    srv.stop()
+    again = InProcess(srv.tmp).start()  # a restart: the service is rebuilt from the same database
+    try:
+        assert _host_state(again.service) == live
+        with again.client() as c:
+            assert [h["name"] for h in c.get("/v1/hosts").json()] == ["test1", "test2", "test3", new_name]
+            assert c.get(f"/v1/leases/{lease.json()['id']}").json()["hosts"] == [new_name]
+            # the test driver's hypervisors live in the process: reconcile starts the VM again, where it was
+            assert (vm, "restart", new_name) in again.service.reconciled
+            wait_until(lambda: again.vms(c, new_name).get(vm) == "running", what="the VM after the restart")
+    finally:
+        again.stop()
