@@ -375,14 +375,10 @@ class Service:
     def _listen(self, uri: str, d) -> None:
         """Lifecycle and close events of ``d`` to the monitor, as ``Monitor.start`` does for the hosts of the start:
         once per driver (a driver kept from before the host was removed still has them)."""
-        from galerna.enact.monitor import _base
-
-        base, mon = _base(d), self.monitor
-        if uri in self._listening or mon is None or not hasattr(base, "add_lifecycle_listener"):
+        if uri in self._listening or self.monitor is None:
             return
-        base.add_lifecycle_listener(lambda drv, vm, ev, det, uri=uri: mon._on_event(uri, vm, ev, det))
-        base.add_close_listener(lambda drv, reason, uri=uri: mon._on_close(uri, reason))
-        self._listening.add(uri)
+        if self.monitor.listen(uri, d):
+            self._listening.add(uri)
 
     def _site(self, s) -> tuple[Site, list[int]]:
         rows = list(s.scalars(select(HostRow).order_by(HostRow.position, HostRow.name)))

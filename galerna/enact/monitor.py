@@ -80,12 +80,19 @@ class Monitor:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         for uri, d in self.drivers.items():
-            base = _base(d)
-            if hasattr(base, "add_lifecycle_listener"):
-                base.add_lifecycle_listener(lambda drv, name, ev, det, uri=uri: self._on_event(uri, name, ev, det))
-                base.add_close_listener(lambda drv, reason, uri=uri: self._on_close(uri, reason))
+            self.listen(uri, d)
         self._thread = threading.Thread(target=self._loop, name="enact-monitor", daemon=True)
         self._thread.start()
+
+    def listen(self, uri: str, driver) -> bool:  # noqa: ANN001
+        """Take lifecycle and close events from ``driver`` (a host's hypervisor at ``uri``).
+        False when the driver has no events to give (the simulated one)."""
+        base = _base(driver)
+        if not hasattr(base, "add_lifecycle_listener"):
+            return False
+        base.add_lifecycle_listener(lambda drv, name, ev, det, uri=uri: self._on_event(uri, name, ev, det))
+        base.add_close_listener(lambda drv, reason, uri=uri: self._on_close(uri, reason))
+        return True
 
     def stop(self) -> None:
         self._stop.set()
