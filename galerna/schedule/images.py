@@ -22,7 +22,7 @@ from galerna.schedule.timeline import EPS, Timeline
 ONE = (1.0,)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # a copy is itself: removing one from a list must not compare fields
 class Copy:
     image: str
     size: float
@@ -50,6 +50,9 @@ class ImageRepository:
         self.cache: list[dict[str, list[Copy]]] = [{} for _ in range(n_hosts)]
         self.users: list[dict[str, set[str]]] = [{} for _ in range(n_hosts)]  # host -> image -> lease ids
         self.owned: dict[tuple[str, str], int] = {}  # (image, lease id) -> copies planned or held, on any host
+        # (host, image, lease id) -> that lease's copies there: without reuse a host
+        # holds one copy per lease, hundreds when transfers queue up on the link
+        self.mine: dict[tuple[int, str, str], list[Copy]] = {}
         self._link_edits = 0
         self._hole_cache: dict[tuple[float, float], tuple[int, float]] = {}
         self.done: list[Transfer] = []  # transfers that started: they happen whatever the plan does later
@@ -69,6 +72,8 @@ class ImageRepository:
 
     def has(self, host: int, image: str, at: float, lease_id: str, now: float) -> bool:
         """Whether ``host`` will hold ``image`` at ``at`` for this lease."""
+        if not self.cfg.reuse:
+            return any(c.ready <= at + EPS for c in self.mine.get((host, image, lease_id), ()))
         for c in self.cache[host].get(image, ()):
             if c.owner == lease_id and c.ready <= at + EPS:
                 return True
@@ -150,8 +155,7 @@ class ImageRepository:
         assert img is not None
         for h in tr.hosts:
             c = Copy(img[0], img[1], tr.end, req.id, tr.end)
-            self.cache[h].setdefault(img[0], []).append(c)
-            self._own(c, 1)
+            self._add(h, c)
             tr.copies.append((h, c))
             self._evict(h, keep=img[0])
 
@@ -162,12 +166,8 @@ class ImageRepository:
         self.link.release(tr.start, tr.end, ONE)
         self._link_edits += 1
         for h, c in tr.copies:
-            copies = self.cache[h].get(c.image, [])
-            if c in copies:
-                copies.remove(c)
-                self._own(c, -1)
-                if not copies:
-                    del self.cache[h][c.image]
+            if c in self.cache[h].get(c.image, ()):
+                self._remove(h, c)
         tr.copies.clear()
 
     def use(self, req: LeaseRequest, hosts: tuple[int, ...], t: float) -> None:
@@ -176,8 +176,9 @@ class ImageRepository:
             return
         for h in set(hosts):
             self.users[h].setdefault(img[0], set()).add(req.id)
-            for c in self.cache[h].get(img[0], ()):
-                c.last_used = max(c.last_used, t)
+            if self.cfg.reuse:  # recency only matters to eviction, which only a shared cache does
+                for c in self.cache[h].get(img[0], ()):
+                    c.last_used = max(c.last_used, t)
 
     def unuse(self, req: LeaseRequest, hosts: tuple[int, ...]) -> None:
         img = self.image_of(req)
@@ -187,13 +188,25 @@ class ImageRepository:
             self.users[h].get(img[0], set()).discard(req.id)
             if not self.cfg.reuse:
                 # Without reuse a lease's copy goes away with the lease.
-                copies = self.cache[h].get(img[0], [])
-                for c in copies:
-                    if c.owner == req.id:
-                        self._own(c, -1)
-                copies[:] = [c for c in copies if c.owner != req.id]
-                if not copies:
-                    self.cache[h].pop(img[0], None)
+                for c in list(self.mine.get((h, img[0], req.id), ())):
+                    self._remove(h, c)
+
+    def _add(self, h: int, c: Copy) -> None:
+        self.cache[h].setdefault(c.image, []).append(c)
+        self.mine.setdefault((h, c.image, c.owner), []).append(c)
+        self._own(c, 1)
+
+    def _remove(self, h: int, c: Copy) -> None:
+        copies = self.cache[h][c.image]
+        copies.remove(c)
+        if not copies:
+            del self.cache[h][c.image]
+        key = (h, c.image, c.owner)
+        mine = self.mine[key]
+        mine.remove(c)
+        if not mine:
+            del self.mine[key]
+        self._own(c, -1)
 
     def _own(self, c: Copy, delta: int) -> None:
         key = (c.image, c.owner)
@@ -213,8 +226,8 @@ class ImageRepository:
             if not idle:
                 return  # everything cached is needed by a planned lease
             victim = min(idle, key=lambda img: max(c.last_used for c in self.cache[h][img]))
-            for c in self.cache[h].pop(victim):
-                self._own(c, -1)
+            for c in list(self.cache[h][victim]):
+                self._remove(h, c)
             del held[victim]
 
     # ---------------------------------------------------------------- holes
