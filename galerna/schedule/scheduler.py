@@ -47,6 +47,24 @@ def _order(lease: Lease) -> tuple[float, int]:
     return (lease.req.submit, lease.seq)
 
 
+def _stretches(phases: list[Phase], from_t: float) -> list[tuple[float, float, tuple[int, ...]]]:
+    """The capacity the phases hold from ``from_t`` on, back-to-back phases on the same
+    hosts joined (boot, run and shutdown are one interval to the slot table: half
+    the breakpoints, a third of the edits)."""
+    out: list[tuple[float, float, tuple[int, ...]]] = []
+    for p in phases:
+        if not p.holds:
+            continue
+        s = max(p.start, from_t)
+        if p.end <= s + EPS:
+            continue
+        if out and out[-1][2] == p.hosts and out[-1][1] == s:
+            out[-1] = (out[-1][0], p.end, p.hosts)
+        else:
+            out.append((s, p.end, p.hosts))
+    return out
+
+
 class LeaseScheduler:
     def __init__(self, site: Site, config: Config | None = None, now: float = 0.0):
         self.config = config or Config()
@@ -338,10 +356,10 @@ class LeaseScheduler:
 
     # ========================================================= reservations
     def _hold(self, lease: Lease, phases: list[Phase]) -> None:
+        for start, end, hosts in _stretches(phases, -inf):
+            self.slots.reserve_all(start, end, list(zip(hosts, lease.vecs)))
         for p in phases:
-            if p.holds:
-                self.slots.reserve_all(p.start, p.end, list(zip(p.hosts, lease.vecs)))
-            elif p.transfer is not None:
+            if p.transfer is not None:
                 self.images.hold(p.transfer, lease.req)
         if self.images is not None:
             held = [p for p in phases if p.holds]
@@ -356,11 +374,10 @@ class LeaseScheduler:
         for p in lease.phases:
             if p.transfer is not None and not p.started and not trial:
                 self.images.drop(p.transfer)
-            s = max(p.start, from_t)
-            if p.holds and p.end > s + EPS:
-                self.slots.release_all(s, p.end, list(zip(p.hosts, lease.vecs)))
-                if track:
-                    self._spans.extend((h, s, p.end) for h in set(p.hosts))
+        for s, end, hosts in _stretches(lease.phases, from_t):
+            self.slots.release_all(s, end, list(zip(hosts, lease.vecs)))
+            if track:
+                self._spans.extend((h, s, end) for h in set(hosts))
 
     def _adopt(self, lease: Lease, phases: list[Phase]) -> None:
         self._hold(lease, phases)
