@@ -366,16 +366,18 @@ class LeaseScheduler:
             if held:
                 self.images.use(lease.req, held[0].hosts, held[0].start)
 
-    def _release(self, lease: Lease, from_t: float, track: bool = True, trial: bool = False) -> None:
+    def _release(self, lease: Lease, from_t: float, track: bool = True, trial: bool = False,
+                 tidy: bool = True) -> None:
         """Give back what the lease's planned phases hold from ``from_t`` on.
 
         A ``trial`` release only touches the slot table, whose journal undoes it.
+        ``tidy=False`` leaves the slot table's breakpoints for a likely re-hold.
         """
         for p in lease.phases:
             if p.transfer is not None and not p.started and not trial:
                 self.images.drop(p.transfer)
         for s, end, hosts in _stretches(lease.phases, from_t):
-            self.slots.release_all(s, end, list(zip(hosts, lease.vecs)))
+            self.slots.release_all(s, end, list(zip(hosts, lease.vecs)), tidy)
             if track:
                 self._spans.extend((h, s, end) for h in set(hosts))
 
@@ -895,11 +897,15 @@ class LeaseScheduler:
             window = self._start_range(lease, held, freed, now, old_start, earliest, latest)
             if window is None:
                 continue
-            self._release(lease, now, track=False)
+            # Most leases tried here stay where they are: release without merging
+            # breakpoints, so that holding them again shifts nothing in the grid.
+            self._release(lease, now, track=False, tidy=False)
             lease.phases = []
             found = self._find(lease, max(earliest, window[0]), min(latest, window[1]))
             if found is not None and found[0].start < old_start - EPS:
                 freed.add([(h, max(p.start, now), p.end) for p in held for h in set(p.hosts)])
+                for s, e, hosts in _stretches(old, now):
+                    self.slots.tidy(s, e, set(hosts))
                 self._adopt(lease, found)
                 self._emit(now, lease, Notice.SCHEDULED, "earlier", found[0].hosts, found[0].start)
                 if found[0].start <= now + EPS:

@@ -123,26 +123,32 @@ class SlotTable:
         """Reserve several VMs over one interval (one edit of the grid)."""
         self._apply(start, end, placed, -1.0)
 
-    def release_all(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]]) -> None:
-        self._apply(start, end, placed, 1.0)
+    def release_all(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]],
+                    tidy: bool = True) -> None:
+        """Give capacity back. ``tidy=False`` keeps the breakpoints that would merge away:
+        for a release that is likely undone at once (compression trying to move a lease
+        that then stays), whose re-reserve then shifts nothing; :meth:`tidy` merges them."""
+        self._apply(start, end, placed, 1.0, tidy)
 
-    def _apply(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]], sign: float) -> None:
+    def _apply(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]], sign: float,
+               tidy: bool = True) -> None:
         if end - start <= EPS:
             return
         per_host = demand_per_host(placed)
         hosts = list(per_host)
         delta = np.array([per_host[h] for h in hosts], dtype=float).reshape(len(hosts), self.nres)
-        self._edit(start, end, hosts, delta, sign)
+        self._edit(start, end, hosts, delta, sign, tidy)
         if self._journal is not None:
             self._journal.append((start, end, hosts, delta, sign))
 
-    def _edit(self, start: float, end: float, hosts: list[int], delta: np.ndarray, sign: float) -> None:
+    def _edit(self, start: float, end: float, hosts: list[int], delta: np.ndarray, sign: float,
+              tidy: bool = True) -> None:
         self.version += 1
         i = self._split(start)
         j = self._split(end) if end != inf else self.n
         rows = delta.tolist()
         for h, row in zip(hosts, rows):
-            self.hosts[h].add(start, end, tuple(row), sign)
+            self.hosts[h].add(start, end, tuple(row), sign, tidy)
         d = delta * sign
         if len(hosts) == 1:
             self._grid[i:j, hosts[0]] += d[0]
@@ -150,9 +156,19 @@ class SlotTable:
         else:
             self._grid[i:j, hosts] += d
             self._tot[i:j] += d.sum(axis=0)
-        if sign > 0:
+        if sign > 0 and tidy:
             self._merge(j)
             self._merge(i)
+
+    def tidy(self, start: float, end: float, hosts: Iterable[int]) -> None:
+        """Merge away the breakpoints at ``start`` and ``end`` (on the grid and on
+        ``hosts``' timelines) where they no longer separate different segments."""
+        for t in (end, start):
+            k = bisect_left(self.times, t)
+            if k < self.n and self.times[k] == t:
+                self._merge(k)
+            for h in hosts:
+                self.hosts[h].tidy(t)
 
     def _split(self, t: float) -> int:
         """Index of the segment starting at ``t``, inserting a breakpoint if needed."""

@@ -9,7 +9,7 @@ simulation does not drag its past along.
 """
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from math import inf
 
 EPS = 1e-9
@@ -42,8 +42,9 @@ class Timeline:
             col.insert(i + 1, col[i])
         return i + 1
 
-    def add(self, start: float, end: float, delta: tuple[float, ...], sign: float) -> None:
-        """Subtract (sign=-1) or give back (sign=+1) ``delta`` over [start, end)."""
+    def add(self, start: float, end: float, delta: tuple[float, ...], sign: float, tidy: bool = True) -> None:
+        """Subtract (sign=-1) or give back (sign=+1) ``delta`` over [start, end); a give-back
+        merges equal neighbours unless told not to (see ``SlotTable.release_all``)."""
         if end <= start:
             return
         i = self._split(start)
@@ -54,9 +55,15 @@ class Timeline:
                 col = self.free[r]
                 for k in range(i, j):
                     col[k] += d
-        if sign > 0:
+        if sign > 0 and tidy:
             self._merge(j)
             self._merge(i)
+
+    def tidy(self, t: float) -> None:
+        """Merge away the breakpoint at ``t``, if any, when it separates equal segments."""
+        k = bisect_left(self.times, t)
+        if k < len(self.times) and self.times[k] == t:
+            self._merge(k)
 
     def reserve(self, start: float, end: float, demand: tuple[float, ...]) -> None:
         self.add(start, end, demand, -1.0)
