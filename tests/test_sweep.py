@@ -259,3 +259,44 @@ scheduling = { suspension = "all", suspend_rate = 50, resume_rate = 50 }
     assert (index.parent / "sweep_overview.png").stat().st_size > 10_000
     page = report_run(Path(done[-1]["out_dir"]))
     assert (page.parent / "gantt.png").stat().st_size > 10_000
+
+
+def _minor_faults_of_1mib_arrays(n: int = 200) -> int:
+    """Page faults of ``n`` 1 MiB numpy temporaries, allocated and freed one after the other in
+    the calling thread (like the slot table's reductions): about none when glibc reuses its heap,
+    about 256 per array when each one is mmap'ed and munmap'ed again."""
+    import resource
+
+    import numpy as np
+
+    a = np.ones(1 << 17)  # warm-up: the first free raises glibc's dynamic mmap threshold
+    del a
+    before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+    for _ in range(n):
+        a = np.ones(1 << 17)
+        del a
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc and RUSAGE_THREAD")
+def test_sweep_workers_keep_glibc_malloc_defaults(monkeypatch):
+    """Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off glibc's
+    dynamic mmap threshold: every numpy temporary over 128 KiB is then mmap'ed, faulted in page by
+    page and unmapped, and a study run spent 10 s of system time (against 0.1–1 s standalone).
+    The sweep's LocalCluster starts its workers without it: a task allocates like `galerna simulate`."""
+    import os
+    import platform
+
+    from galerna.sweep.runner import _client
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # not from this shell nor an earlier nanny
+    client, cluster = _client(None, 1, True, 1)
+    try:
+        assert set(client.run(os.getenv, "MALLOC_TRIM_THRESHOLD_").values()) == {None}
+        if platform.libc_ver()[0] == "glibc":
+            faults = client.submit(_minor_faults_of_1mib_arrays, pure=False).result()
+            assert faults < 200 * 256 / 10, faults  # not one mmap per temporary
+    finally:
+        client.close()
+        cluster.close()
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # nor left in this process for later workers

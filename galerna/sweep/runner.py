@@ -172,21 +172,40 @@ class SweepResult:
         return [r["run_wall_seconds"] for r in self.rows if r.get("status") == "done" and not r.get("cached") and r.get("run_wall_seconds") is not None]
 
 
+# Environment variables Dask's nanny sets in a worker process before spawning it
+# (``distributed.nanny.pre-spawn-environ``) that the sweep's LocalCluster leaves out (None).
+#
+# MALLOC_TRIM_THRESHOLD_=65536 is Dask's default, meant to hand freed memory back to the OS
+# at once. Setting any glibc malloc threshold also switches off glibc's *dynamic* mmap
+# threshold, so every allocation over 128 KiB stays an mmap for good: each numpy temporary of
+# the slot table (segments x hosts x resources, e.g. ``grid[i:j].min(axis=0)``) is then
+# mmap'ed, faulted in and zeroed page by page, and munmap'ed. A study run (vm-predeployed,
+# 20 % ARs, core of 33f9921) took 4.5 million page faults and 10.5 s of system time in a worker against
+# 9,000-400,000 faults and 0.1-1 s standalone (see docs/experiments.md). Without it a worker allocates like
+# ``galerna simulate``; a run's memory is ~100 MB, so nothing needs trimming. A value set in
+# the environment of the sweep command itself still wins (the nanny passes it through).
+NANNY_PRE_SPAWN_ENVIRON: dict[str, Any] = {"MALLOC_TRIM_THRESHOLD_": None}
+
+
 def _client(scheduler: str | None, workers: int | None, processes: bool, n_tasks: int):
     """A Dask client: on an existing scheduler, or on a new LocalCluster (one thread per worker:
-    the simulator is pure Python, so parallelism comes from processes)."""
+    the simulator is pure Python, so parallelism comes from processes), whose worker processes
+    start without the environment of ``NANNY_PRE_SPAWN_ENVIRON``."""
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
         return Client(scheduler), None
     n = workers or max(1, min(os.cpu_count() or 1, n_tasks))
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=processes,
-        dashboard_address=":0",
-        silence_logs=logging.ERROR,
-    )
+    # The nanny reads its pre-spawn environment when it is created (and keeps it for restarts).
+    with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in NANNY_PRE_SPAWN_ENVIRON.items()}):
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        )
     return Client(cluster), cluster
 
 
