@@ -133,12 +133,19 @@ def test_total_fits_jumps_past_the_blocking_segment():
     st.reserve(0, 0, 100, V)
     st.reserve(1, 50, 150, V)
     # Two VMs need both hosts. Free in total: 1 on [0,50), 0 on [50,100), 1 on [100,150), 2 after.
-    # Each call returns the end of the first blocking segment, a lower bound on any start.
-    assert st.total_fits(0, 10, (2.0, 2048.0)) == 50
-    assert st.total_fits(50, 60, (2.0, 2048.0)) == 100
+    # A refusal returns where the run of blocking segments that stopped it ends: a
+    # lower bound on any start (every window starting earlier overlaps that run).
+    assert st.total_fits(0, 10, (2.0, 2048.0)) == 150
+    assert st.total_fits(50, 60, (2.0, 2048.0)) == 150
     assert st.total_fits(100, 110, (2.0, 2048.0)) == 150
     assert st.total_fits(150, 160, (2.0, 2048.0)) == 150
     assert st.total_fits(0, 10, (1.0, 1024.0)) == 0
+    assert st.total_fits(40, 60, (1.0, 1024.0)) == 100  # [50, 100) blocks one VM
+    # A long window (the vectorised path) answers the same.
+    for k in range(20):
+        st.reserve(0, 200 + 10 * k, 205 + 10 * k, V)
+    assert st.total_fits(150, 400, (2.0, 2048.0)) == 205
+    assert st.total_fits(0, 400, (1.0, 1024.0)) == 100
 
 
 def mapper(site, policy=HostSelection.GREEDY):

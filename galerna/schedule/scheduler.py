@@ -390,6 +390,7 @@ class LeaseScheduler:
     def _finish(self, lease: Lease, state: S) -> None:
         lease.to(state)
         self.live.discard(lease)
+        self.slots.forget(lease.id)
         if lease.type is LeaseType.AR and lease.ar_start is not None:
             self._ar_starts.discard(lease.ar_start)
             lease.ar_start = None
@@ -904,8 +905,8 @@ class LeaseScheduler:
             found = self._find(lease, max(earliest, window[0]), min(latest, window[1]))
             if found is not None and found[0].start < old_start - EPS:
                 freed.add([(h, max(p.start, now), p.end) for p in held for h in set(p.hosts)])
-                for s, e, hosts in _stretches(old, now):
-                    self.slots.tidy(s, e, set(hosts))
+                for s, e, _ in _stretches(old, now):
+                    self.slots.tidy(s, e)
                 self._adopt(lease, found)
                 self._emit(now, lease, Notice.SCHEDULED, "earlier", found[0].hosts, found[0].start)
                 if found[0].start <= now + EPS:
@@ -949,7 +950,7 @@ class LeaseScheduler:
             if not freed.any_before(own, old_start):
                 return None
             need = demand_per_host(zip(held[0].hosts, lease.vecs))
-            start = self.slots.earliest_in_place(need, length, max(earliest, now), old_start)
+            start = self.slots.earliest_in_place(need, length, max(earliest, now), old_start, key=lease.id)
             return None if start is None or start > latest else (start, latest)
         window = freed.window(small, length, old_start, own, mine)
         if window is None or not self._site_could_fit(lease, length, window, old_start):

@@ -68,6 +68,7 @@ class SlotTable:
         self.version = 0  # bumped by every edit: callers cache per version
         self._load: tuple[int, np.ndarray] | None = None
         self._tarr: tuple[int, np.ndarray] | None = None
+        self._blocked: dict[object, tuple[int, int, float, float, float]] = {}  # see earliest_in_place
         # (start, end, host indices, per-host demand rows, site demand, sign) for rollback
         self._journal: list | None = None
 
@@ -125,9 +126,11 @@ class SlotTable:
 
     def release_all(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]],
                     tidy: bool = True) -> None:
-        """Give capacity back. ``tidy=False`` keeps the breakpoints that would merge away:
-        for a release that is likely undone at once (compression trying to move a lease
-        that then stays), whose re-reserve then shifts nothing; :meth:`tidy` merges them."""
+        """Give capacity back. ``tidy=False`` keeps the grid's breakpoints that would merge
+        away: for a release that is likely undone at once (compression trying to move a
+        lease that then stays), whose re-reserve then shifts no grid rows; :meth:`tidy`
+        merges them. (The per-host timelines merge as always: their lengths are the
+        hosts' load that ranks them, and their edits are cheap.)"""
         self._apply(start, end, placed, 1.0, tidy)
 
     def _apply(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]], sign: float,
@@ -148,7 +151,7 @@ class SlotTable:
         j = self._split(end) if end != inf else self.n
         rows = delta.tolist()
         for h, row in zip(hosts, rows):
-            self.hosts[h].add(start, end, tuple(row), sign, tidy)
+            self.hosts[h].add(start, end, tuple(row), sign)
         d = delta * sign
         if len(hosts) == 1:
             self._grid[i:j, hosts[0]] += d[0]
@@ -160,15 +163,13 @@ class SlotTable:
             self._merge(j)
             self._merge(i)
 
-    def tidy(self, start: float, end: float, hosts: Iterable[int]) -> None:
-        """Merge away the breakpoints at ``start`` and ``end`` (on the grid and on
-        ``hosts``' timelines) where they no longer separate different segments."""
+    def tidy(self, start: float, end: float) -> None:
+        """Merge away the grid's breakpoints at ``start`` and ``end`` where they no
+        longer separate different segments."""
         for t in (end, start):
             k = bisect_left(self.times, t)
             if k < self.n and self.times[k] == t:
                 self._merge(k)
-            for h in hosts:
-                self.hosts[h].tidy(t)
 
     def _split(self, t: float) -> int:
         """Index of the segment starting at ``t``, inserting a breakpoint if needed."""
@@ -262,22 +263,40 @@ class SlotTable:
     # ----------------------------------------------------------------- query
     def total_fits(self, start: float, end: float, demand: tuple[float, ...]) -> float:
         """``start`` if the site as a whole has ``demand`` over [start, end), else
-        the earliest instant after the first blocking segment (a lower bound on
-        any feasible start). A few segments are walked in Python, where a numpy
-        call costs more than it saves; a long window is one vectorised test."""
-        i, j = self.rows(start, end)
+        the earliest instant after the run of blocking segments that stops it (a
+        lower bound on any feasible start). A few segments are walked in Python,
+        where a numpy call costs more than it saves; a long window is one
+        vectorised test."""
+        times = self.times
+        i = bisect_right(times, start) - 1
+        if i < 0:
+            i = 0
+        j = max(bisect_left(times, end, i + 1), i + 1)
+        item = self._tot.item
         if j - i <= 8:
-            for k, row in enumerate(self._tot[i:j].tolist()):
-                for r, x in enumerate(row):
-                    if x + EPS < demand[r]:
-                        k += i + 1
-                        return self.times[k] if k < self.n else inf
+            for k in range(i, j):
+                for r, x in enumerate(demand):
+                    if item(k, r) + EPS < x:
+                        return self._after_blocked(k + 1, demand)
             return start
-        bad = np.flatnonzero((self._tot[i:j] + EPS < demand).any(axis=1))
-        if not len(bad):
+        bad = (self._tot[i:j] + EPS < demand).any(axis=1)
+        first = np.flatnonzero(bad)
+        if not len(first):
             return start
-        k = i + int(bad[0]) + 1
-        return self.times[k] if k < self.n else inf
+        free = np.flatnonzero(~bad[first[0] :])
+        return times[i + first[0] + free[0]] if len(free) else self._after_blocked(j, demand)
+
+    def _after_blocked(self, k: int, demand: tuple[float, ...]) -> float:
+        """Start of the first segment from ``k`` on where the site has ``demand`` (inf if none)."""
+        item, n = self._tot.item, self.n
+        while k < n:
+            for r, x in enumerate(demand):
+                if item(k, r) + EPS < x:
+                    break
+            else:
+                return self.times[k]
+            k += 1
+        return inf
 
     def window(self, start: float, end: float) -> np.ndarray:
         """Per host and resource, the least free over [start, end): ``(hosts, resources)``."""
@@ -328,15 +347,33 @@ class SlotTable:
         return best
 
     def earliest_in_place(
-        self, need: dict[int, tuple[float, ...]], length: float, earliest: float, before: float
+        self, need: dict[int, tuple[float, ...]], length: float, earliest: float, before: float,
+        key: object = None,
     ) -> float | None:
         """Earliest start in [earliest, before) at which ``need`` (demand per host) fits
         on those very hosts for ``length``, for an asker that already holds ``need``
         there over [before, before + length): a window starting earlier reaches into
         that slot, so only the segments before ``before`` are looked at, and a stretch
-        running up to ``before`` is long enough. Exact, for all starts at once."""
-        if not all(self._may_fit_in_place(h, v, length, earliest, before) for h, v in need.items()):
-            return None
+        running up to ``before`` is long enough. Exact, for all starts at once.
+
+        With a ``key`` (the asker), a host found blocking is remembered and asked
+        first next time; while its timeline is unchanged, the same asker (same
+        ``before``, no earlier ``earliest``) is refused at once. A suspended lease
+        spanning many hosts is asked after every premature end on any of them.
+        """
+        order = list(need)
+        if key is not None:
+            memo = self._blocked.get(key)
+            if memo is not None and memo[3] == before and memo[4] == length and memo[0] in need:
+                h = memo[0]
+                if earliest >= memo[2] and self.hosts[h].version == memo[1]:
+                    return None
+                order = [h] + [x for x in need if x != h]  # the host that blocked last time likely still does
+        for h in order if len(need) <= 4 else order[:1]:  # over more hosts, the grid question is cheaper
+            if not self._may_fit_in_place(h, need[h], length, earliest, before):
+                if key is not None:
+                    self._blocked[key] = (h, self.hosts[h].version, earliest, before, length)
+                return None
         times = self.times
         i0 = max(bisect_right(times, earliest) - 1, 0)
         i1 = bisect_left(times, before)
@@ -378,6 +415,10 @@ class SlotTable:
                 run_from = None
             i += 1
         return False
+
+    def forget(self, key: object) -> None:
+        """Drop what :meth:`earliest_in_place` remembers about ``key``."""
+        self._blocked.pop(key, None)
 
     def times_array(self) -> np.ndarray:
         """The breakpoints as an array, with inf appended (the end of the last segment)."""

@@ -9,20 +9,21 @@ simulation does not drag its past along.
 """
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from math import inf
 
 EPS = 1e-9
 
 
 class Timeline:
-    __slots__ = ("times", "free", "capacity", "nres")
+    __slots__ = ("times", "free", "capacity", "nres", "version")
 
     def __init__(self, capacity: tuple[float, ...], origin: float = 0.0):
         self.capacity = capacity
         self.nres = len(capacity)
         self.times: list[float] = [origin]
         self.free: list[list[float]] = [[c] for c in capacity]
+        self.version = 0  # bumped by every change of free capacity
 
     # ------------------------------------------------------------------ edit
     def _split(self, t: float) -> int:
@@ -42,11 +43,11 @@ class Timeline:
             col.insert(i + 1, col[i])
         return i + 1
 
-    def add(self, start: float, end: float, delta: tuple[float, ...], sign: float, tidy: bool = True) -> None:
-        """Subtract (sign=-1) or give back (sign=+1) ``delta`` over [start, end); a give-back
-        merges equal neighbours unless told not to (see ``SlotTable.release_all``)."""
+    def add(self, start: float, end: float, delta: tuple[float, ...], sign: float) -> None:
+        """Subtract (sign=-1) or give back (sign=+1) ``delta`` over [start, end)."""
         if end <= start:
             return
+        self.version += 1
         i = self._split(start)
         j = self._split(end)
         for r in range(self.nres):
@@ -55,15 +56,9 @@ class Timeline:
                 col = self.free[r]
                 for k in range(i, j):
                     col[k] += d
-        if sign > 0 and tidy:
+        if sign > 0:
             self._merge(j)
             self._merge(i)
-
-    def tidy(self, t: float) -> None:
-        """Merge away the breakpoint at ``t``, if any, when it separates equal segments."""
-        k = bisect_left(self.times, t)
-        if k < len(self.times) and self.times[k] == t:
-            self._merge(k)
 
     def reserve(self, start: float, end: float, demand: tuple[float, ...]) -> None:
         self.add(start, end, demand, -1.0)
