@@ -4,7 +4,12 @@ Starts `galerna serve` (SQLite in a temporary directory, or --db URL) on a
 free loopback port, then P client processes each submit leases back to back
 for --seconds. Every 201/409 answer is a durably committed request.
 
-    python benchmarks/api_throughput.py [--clients 8] [--seconds 10] [--db URL] [--enact] [--client httpx|stdlib]
+    python benchmarks/api_throughput.py [--clients 8] [--seconds 10] [--db URL] [--enact] [--client stdlib|httpx]
+
+The clients share the machine with the server, so the default client is the
+cheapest one (http.client on a keep-alive connection, ~0.4 ms CPU per request,
+against ~1.1 ms for httpx), as one would use wrk rather than a Python client:
+what is measured is the server. ``--client httpx`` shows the other figure.
 """
 from __future__ import annotations
 
@@ -98,7 +103,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--db", default=None)
     ap.add_argument("--enact", action="store_true", help="start VMs on test-driver hosts too")
-    ap.add_argument("--client", choices=["httpx", "stdlib"], default="httpx",
+    ap.add_argument("--client", choices=["stdlib", "httpx"], default="stdlib",
                     help="HTTP client in the client processes (stdlib: http.client, cheaper on a shared machine)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="galerna-bench-"))

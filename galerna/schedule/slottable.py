@@ -69,6 +69,11 @@ class SlotTable:
         self._load: tuple[int, np.ndarray] | None = None
         self._tarr: tuple[int, np.ndarray] | None = None
         self._blocked: dict[object, tuple[int, int, float, float, float]] = {}  # see earliest_in_place
+        # Per host and resource the least free over all live segments, for windows that
+        # cover them all (a daemon's new leases outlast the ones it holds): columns an
+        # edit touched are recomputed when next asked, not the whole grid.
+        self._colmin = self.cap.copy()
+        self._stale: set[int] = set()
         # (start, end, host indices, per-host demand rows, site demand, sign) for rollback
         self._journal: list | None = None
 
@@ -152,6 +157,7 @@ class SlotTable:
         rows = delta.tolist()
         for h, row in zip(hosts, rows):
             self.hosts[h].add(start, end, tuple(row), sign)
+        self._stale.update(hosts)
         d = delta * sign
         if len(hosts) == 1:
             self._grid[i:j, hosts[0]] += d[0]
@@ -252,6 +258,10 @@ class SlotTable:
         """Forget segments that ended before ``now``."""
         i = bisect_right(self.times, now) - 1
         if i > 0:
+            # A column's least value may leave with the dropped rows.
+            g = self._grid
+            lost = ((g[:i].min(axis=0) <= self._colmin + EPS) & (g[i] > self._colmin + EPS)).any(axis=1)
+            self._stale.update(np.flatnonzero(lost).tolist())
             self._lo += i
             self._views()
             del self.times[:i]
@@ -303,6 +313,13 @@ class SlotTable:
         i, j = self.rows(start, end)
         if j - i == 1:
             return self._grid[i]
+        if i == 0 and j == self.n and j > 16:
+            if self._stale:
+                g, cm = self._grid, self._colmin
+                for h in self._stale:  # a strided view per column: no copy of the rows
+                    cm[h] = g[:j, h].min(axis=0)
+                self._stale.clear()
+            return self._colmin
         return self._grid[i:j].min(axis=0)
 
     def longest_run(
