@@ -150,6 +150,7 @@ class ImageRepository:
         if tr.end <= tr.start:
             return
         self.link.reserve(tr.start, tr.end, ONE)
+        self.link.coalesce(tr.start, tr.end)  # holes are then found past a busy stretch in one step
         self._link_edits += 1
         img = self.image_of(req)
         assert img is not None
@@ -166,7 +167,7 @@ class ImageRepository:
         self.link.release(tr.start, tr.end, ONE)
         self._link_edits += 1
         for h, c in tr.copies:
-            if c in self.cache[h].get(c.image, ()):
+            if c in self.mine.get((h, c.image, c.owner), ()):  # not evicted meanwhile
                 self._remove(h, c)
         tr.copies.clear()
 

@@ -9,7 +9,7 @@ simulation does not drag its past along.
 """
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from math import inf
 
 EPS = 1e-9
@@ -59,6 +59,16 @@ class Timeline:
         if sign > 0:
             self._merge(j)
             self._merge(i)
+
+    def coalesce(self, start: float, end: float) -> None:
+        """Merge the breakpoints at ``start`` and ``end`` away where they separate equal
+        segments. A reserve does not (a host's breakpoints count its leases), but on
+        a busy link back-to-back transfers are then one segment to walk past."""
+        times = self.times
+        for t in (end, start):
+            k = bisect_left(times, t)
+            if k < len(times) and times[k] == t:
+                self._merge(k)
 
     def reserve(self, start: float, end: float, demand: tuple[float, ...]) -> None:
         self.add(start, end, demand, -1.0)
