@@ -53,7 +53,6 @@ class ImageRepository:
         # (host, image, lease id) -> that lease's copies there: without reuse a host
         # holds one copy per lease, hundreds when transfers queue up on the link
         self.mine: dict[tuple[int, str, str], list[Copy]] = {}
-        self._link_edits = 0
         self._hole_cache: dict[tuple[float, float], tuple[int, float]] = {}
         self.done: list[Transfer] = []  # transfers that started: they happen whatever the plan does later
 
@@ -83,10 +82,9 @@ class ImageRepository:
 
     def may_have(self, req: LeaseRequest) -> bool:
         """Whether some host could already hold the lease's image (else it must be sent)."""
-        img = self.image_of(req)
-        if img is None or self.cfg.reuse:
+        if self.image_of(req) is None or self.cfg.reuse:
             return True
-        return self.owned.get((img[0], req.id), 0) > 0
+        return self.copies_of(req) > 0
 
     def missing(self, req: LeaseRequest, hosts: tuple[int, ...], at: float, now: float) -> tuple[int, ...]:
         img = self.image_of(req)
@@ -123,8 +121,8 @@ class ImageRepository:
         shortest = img[1] / self.cfg.bandwidth
         key = (now, shortest)
         got = self._hole_cache.get(key)
-        if got is None or got[0] != self._link_edits:
-            got = self._hole_cache[key] = (self._link_edits, self._first_hole(now, shortest))
+        if got is None or got[0] != self.link.version:
+            got = self._hole_cache[key] = (self.link.version, self._first_hole(now, shortest))
         return got[1] < sent_at - EPS
 
     def plan(self, req: LeaseRequest, hosts: tuple[int, ...], start: float, now: float, latest_hole: bool) -> Transfer | None:
@@ -151,7 +149,6 @@ class ImageRepository:
             return
         self.link.reserve(tr.start, tr.end, ONE)
         self.link.coalesce(tr.start, tr.end)  # holes are then found past a busy stretch in one step
-        self._link_edits += 1
         img = self.image_of(req)
         assert img is not None
         for h in tr.hosts:
@@ -165,7 +162,6 @@ class ImageRepository:
         if tr.end <= tr.start:
             return
         self.link.release(tr.start, tr.end, ONE)
-        self._link_edits += 1
         for h, c in tr.copies:
             if c in self.mine.get((h, c.image, c.owner), ()):  # not evicted meanwhile
                 self._remove(h, c)

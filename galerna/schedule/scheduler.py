@@ -367,8 +367,9 @@ class LeaseScheduler:
                 self.images.use(lease.req, held[0].hosts, held[0].start)
 
     def _release(self, lease: Lease, from_t: float, track: bool = True, trial: bool = False,
-                 tidy: bool = True) -> None:
-        """Give back what the lease's planned phases hold from ``from_t`` on.
+                 tidy: bool = True) -> list[tuple[float, float, tuple[int, ...]]]:
+        """Give back what the lease's planned phases hold from ``from_t`` on; returns
+        those (start, end, hosts) intervals.
 
         A ``trial`` release only touches the slot table, whose journal undoes it.
         ``tidy=False`` leaves the slot table's breakpoints for a likely re-hold.
@@ -376,10 +377,12 @@ class LeaseScheduler:
         for p in lease.phases:
             if p.transfer is not None and not p.started and not trial:
                 self.images.drop(p.transfer)
-        for s, end, hosts in _stretches(lease.phases, from_t):
+        given = _stretches(lease.phases, from_t)
+        for s, end, hosts in given:
             self.slots.release_all(s, end, list(zip(hosts, lease.vecs)), tidy)
             if track:
                 self._spans.extend((h, s, end) for h in set(hosts))
+        return given
 
     def _adopt(self, lease: Lease, phases: list[Phase]) -> None:
         self._hold(lease, phases)
@@ -878,7 +881,7 @@ class LeaseScheduler:
         """Move future reservations earlier into capacity freed before their time.
 
         One pass in queue order. A lease is only re-planned when capacity freed
-        since the last pass could serve it (see ``_ruled_out``) — otherwise
+        since the last pass could serve it (see :meth:`_start_range`) — otherwise
         re-planning it would only cost time.
         """
         freed, self._spans = FreedSpans(self.slots, self._spans, now), []
@@ -900,12 +903,12 @@ class LeaseScheduler:
                 continue
             # Most leases tried here stay where they are: release without merging
             # breakpoints, so that holding them again shifts nothing in the grid.
-            self._release(lease, now, track=False, tidy=False)
+            given = self._release(lease, now, track=False, tidy=False)
             lease.phases = []
             found = self._find(lease, max(earliest, window[0]), min(latest, window[1]))
             if found is not None and found[0].start < old_start - EPS:
-                freed.add([(h, max(p.start, now), p.end) for p in held for h in set(p.hosts)])
-                for s, e, _ in _stretches(old, now):
+                freed.add([(h, s, e) for s, e, hosts in given for h in set(hosts)])
+                for s, e, _ in given:
                     self.slots.tidy(s, e)
                 self._adopt(lease, found)
                 self._emit(now, lease, Notice.SCHEDULED, "earlier", found[0].hosts, found[0].start)

@@ -74,7 +74,7 @@ class SlotTable:
         # edit touched are recomputed when next asked, not the whole grid.
         self._colmin = self.cap.copy()
         self._stale: set[int] = set()
-        # (start, end, host indices, per-host demand rows, site demand, sign) for rollback
+        # (start, end, host indices, per-host demand rows, sign) for rollback
         self._journal: list | None = None
 
     # -------------------------------------------------------------- views
@@ -185,26 +185,21 @@ class SlotTable:
             return i
         n, lo = self.n, self._lo
         k = i + 1  # the new row
-        buf, tbuf = self._buf, self._tbuf
         if k < n - k and lo > 0:
-            # Shift rows [0, k) one to the left.
-            buf[lo - 1 : lo - 1 + k] = buf[lo : lo + k]
-            tbuf[lo - 1 : lo - 1 + k] = tbuf[lo : lo + k]
+            self._shift(lo, lo - 1, k)  # rows [0, k) one to the left
             self._lo = lo = lo - 1
             self._views()
         else:
-            if lo + n == len(buf):
+            if lo + n == len(self._buf):
                 self._regrow(n + 1)
-                buf, tbuf, lo = self._buf, self._tbuf, self._lo
-            buf[lo + k + 1 : lo + n + 1] = buf[lo + k : lo + n]
-            tbuf[lo + k + 1 : lo + n + 1] = tbuf[lo + k : lo + n]
+                lo = self._lo
+            self._shift(lo + k, lo + k + 1, n - k)  # rows [k, n) one to the right
         if i < 0:
             # Before the origin: extend backwards with full capacity.
-            buf[lo] = self.cap
-            tbuf[lo] = self.total_capacity
+            self._buf[lo] = self.cap
+            self._tbuf[lo] = self.total_capacity
         else:
-            buf[lo + k] = buf[lo + i]
-            tbuf[lo + k] = tbuf[lo + i]
+            self._shift(lo + i, lo + k, 1)
         times.insert(k, t)
         self.n = n + 1
         return k
@@ -221,6 +216,11 @@ class SlotTable:
         self._buf, self._tbuf, self._lo = buf, tbuf, lo
         self._views()
 
+    def _shift(self, src: int, dst: int, count: int) -> None:
+        """Copy ``count`` buffer rows from ``src`` to ``dst``, grid and totals alike."""
+        self._buf[dst : dst + count] = self._buf[src : src + count]
+        self._tbuf[dst : dst + count] = self._tbuf[src : src + count]
+
     def _merge(self, k: int) -> None:
         """Drop breakpoint ``k`` when it separates two equal segments."""
         n = self.n
@@ -229,16 +229,13 @@ class SlotTable:
         g = self._grid
         if np.abs(g[k] - g[k - 1]).max() > EPS:
             return
-        lo, buf, tbuf = self._lo, self._buf, self._tbuf
+        lo = self._lo
         if k < n - k:
-            # Shift rows [0, k) one to the right over row k.
-            buf[lo + 1 : lo + k + 1] = buf[lo : lo + k]
-            tbuf[lo + 1 : lo + k + 1] = tbuf[lo : lo + k]
+            self._shift(lo, lo + 1, k)  # rows [0, k) one to the right, over row k
             self._lo = lo + 1
             self._views()
         else:
-            buf[lo + k : lo + n - 1] = buf[lo + k + 1 : lo + n]
-            tbuf[lo + k : lo + n - 1] = tbuf[lo + k + 1 : lo + n]
+            self._shift(lo + k + 1, lo + k, n - k - 1)  # rows (k, n) one to the left
         del self.times[k]
         self.n = n - 1
 
@@ -277,12 +274,8 @@ class SlotTable:
         lower bound on any feasible start). A few segments are walked in Python,
         where a numpy call costs more than it saves; a long window is one
         vectorised test."""
-        times = self.times
-        i = bisect_right(times, start) - 1
-        if i < 0:
-            i = 0
-        j = max(bisect_left(times, end, i + 1), i + 1)
-        item = self._tot.item
+        i, j = self.rows(start, end)
+        times, item = self.times, self._tot.item
         if j - i <= 8:
             for k in range(i, j):
                 for r, x in enumerate(demand):
