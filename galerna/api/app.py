@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
         svc = service or Service(st, settings)
         await asyncio.to_thread(svc.start)
         state["store"], state["service"] = st, svc
+        state["bridge"] = DecisionBridge(asyncio.get_running_loop())
         app.state.service = svc
         try:
             yield
@@ -220,14 +221,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
     async def _refused(request: Request, e: Refused) -> JSONResponse:
         return JSONResponse({"detail": e.reason, "lease": e.lease}, status_code=e.status)
 
-    bridges: dict[asyncio.AbstractEventLoop, DecisionBridge] = {}
-
     async def wait(fut) -> Any:
-        loop = asyncio.get_running_loop()
-        bridge = bridges.get(loop) or bridges.setdefault(loop, DecisionBridge(loop))
         try:
             async with asyncio.timeout(settings.daemon.decision_timeout):
-                return await bridge.watch(fut)
+                return await state["bridge"].watch(fut)
         except TimeoutError:
             raise Refused("the scheduler did not answer in time; the request may still be carried out", 503) from None
 
