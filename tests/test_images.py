@@ -58,3 +58,35 @@ def test_lru_eviction_spares_images_in_use():
     t = r.plan(req(2, "c"), (0,), 2000, 100, latest_hole=False)
     r.hold(t, req(2, "c"))
     assert set(r.cache[0]) == {"a", "c"}  # "b" was the idle one
+
+
+def test_a_send_arrives_no_sooner_than_the_first_hole_that_fits_it():
+    r = repo()
+    busy = r.plan(req(1), (0,), 1000, 0, latest_hole=False)
+    r.hold(busy, req(1))  # the link is taken over [0, 10)
+    assert r.could_arrive_by(req(2, "b"), 20, 0, None)  # [10, 20)
+    assert not r.could_arrive_by(req(2, "b"), 19, 0, None)
+    # Giving up a transfer planned on the link frees its stretch for the same lease,
+    # and the stretch begins where the free time before that transfer begins.
+    mine = r.plan(req(3, "c"), (1,), 1000, 0, latest_hole=False)
+    r.hold(mine, req(3, "c"))  # [10, 20)
+    r.link.reserve(20, 500, (1.0,))
+    assert not r.could_arrive_by(req(4, "d"), 100, 0, None)  # first hole: 500
+    assert r.could_arrive_by(req(3, "c"), 20, 0, planned_at=10)  # its own [10, 20) back
+
+
+def test_copy_hosts_leave_out_those_a_planned_transfer_brings():
+    r = repo(transfer_mode="multicast")
+    first = r.plan(req(1, nodes=2), (0, 1), 1000, 0, latest_hole=False)
+    r.hold(first, req(1, nodes=2))
+    later = r.plan(req(1, nodes=2), (1, 2), 2000, 0, latest_hole=False)
+    assert later.hosts == (2,)  # host 1 already has it
+    r.hold(later, req(1, nodes=2))
+    assert r.copy_hosts(req(1)) == {0, 1, 2}
+    assert r.copy_hosts(req(1), besides=later) == {0, 1}
+    v = r.copies_version(req(1))
+    r.drop(later)
+    assert r.copy_hosts(req(1)) == {0, 1} and r.copies_version(req(1)) != v
+    assert r.ready_on(req(1), 0) == first.end
+    r.unuse(req(1), (0,))  # without reuse, the lease's copies go with it: on every host
+    assert r.copy_hosts(req(1)) == set() and r.copies_version(req(1)) == 0

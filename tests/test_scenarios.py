@@ -261,6 +261,32 @@ def test_best_effort_waits_for_its_image(tmp_path):
     assert any(row["activity"] == "transfer" for row in __import__("helpers").rows(tmp_path, "allocations.csv"))
 
 
+def test_a_lease_moves_to_a_host_that_already_holds_its_image_when_the_link_is_busy():
+    # Lease 2's image is sent before it starts; the link is then taken for 10,000 s by
+    # lease 4's big image. A copy of lease 2's image already sits on host 2 (as an
+    # earlier plan of it would have left it). When lease 1 ends early, host 2 is free
+    # and lease 2 starts there at once, on its copy, instead of waiting for the link.
+    from galerna.schedule.images import Copy
+    from galerna.schedule.scheduler import LeaseScheduler
+
+    cfg = images_cfg(transfer_mode="multicast")
+    sched = LeaseScheduler(Site.uniform(3), cfg)
+    sched.submit(be(1, 0, 1000, nodes=3, real=600), 0)
+    sched.submit(with_image(be(4, 0, 100), "big", 32 * 10_000.0), 0)
+    sched.submit(with_image(be(2, 0, 500), "b"), 0)
+    two = sched.leases["2"]
+    assert two.phases[0].activity.value == "transfer" and two.phases[0].start >= 10_000
+    sched.images._add(2, Copy("b", 1024.0, 0.0, "2"))
+    sched.advance(600)
+    sched.vms_finished("1", 600)
+    assert [(p.activity.value, p.start, p.end, p.hosts) for p in two.phases] == [("run", 600, 1100, (2,))]
+    # It finishes: no copy of its image is left behind on any host.
+    sched.advance(1100)
+    assert two.state.value == "done"
+    assert not sched.images.copy_hosts(two.req)
+    assert all("b" not in cache for cache in sched.images.cache)
+
+
 def test_unicast_sends_one_copy_per_host_multicast_one_for_all():
     reqs = [with_image(be(1, 0, 100, nodes=2))]
     uni = run(SITE2, reqs, images_cfg(transfer_mode="unicast"))

@@ -2,6 +2,8 @@
 from math import inf
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 
 from galerna.config.schema import HostSelection
 from galerna.model.site import Host, Site
@@ -118,6 +120,35 @@ def test_earliest_in_place_needs_every_own_host_and_counts_its_own_slot():
     assert st.earliest_in_place(need, 40, 0, 100) == 50  # ...but a 40 s hole remains
     assert st.earliest_in_place(need, 41, 0, 100) is None
     assert st.earliest_in_place({2: V}, 10, 5, 99) == 5
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    reservations=hst.lists(
+        hst.tuples(hst.integers(0, 4), hst.integers(0, 300), hst.integers(1, 200)), max_size=14),
+    hosts=hst.sets(hst.integers(0, 4), min_size=1),
+    count=hst.integers(1, 5),
+    length=hst.integers(1, 250),
+    earliest=hst.integers(0, 300),
+    span=hst.integers(1, 400),
+)
+def test_earliest_on_enough_matches_trying_every_start(reservations, hosts, count, length, earliest, span):
+    # "At least ``count`` of these hosts free at once": the first start, among the
+    # window's own start and every breakpoint after it, at which enough hosts have
+    # room up to min(start + length, before).
+    st_ = SlotTable(Site.uniform(5))
+    for h, a, d in reservations:
+        if st_.window(a, a + d)[h][0] >= 1:
+            st_.reserve(h, a, a + d, V)
+    before = earliest + span
+    hosts = sorted(hosts)
+    want = None
+    for s in sorted({earliest} | {t for t in st_.times if earliest < t < before}):
+        free = st_.window(s, min(s + length, before))
+        if sum(free[h][0] >= 1 for h in hosts) >= count:
+            want = s
+            break
+    assert st_.earliest_on_enough(hosts, V, count, length, earliest, before) == want
 
 
 def test_load_counts_changes_per_host():

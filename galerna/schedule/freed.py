@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from math import inf
+from typing import Iterable
 
 import numpy as np
 
@@ -46,11 +47,22 @@ class FreedSpans:
     def __bool__(self) -> bool:
         return bool(self.spans)
 
-    def add(self, spans: list[Span]) -> None:
-        """More freed spans (a reservation moved away): every stretch is measured anew."""
-        self.spans = merge_spans(self.spans + [(h, max(a, self.now), b) for h, a, b in spans if b > self.now + EPS])
+    def add(self, spans: list[Span], taken: Iterable[int] = ()) -> None:
+        """More freed spans: a reservation moved away from them, to hosts ``taken``.
+        Stretches are measured anew on the hosts whose capacity changed; on the
+        others they are as they were."""
+        new = [(h, max(a, self.now), b) for h, a, b in spans if b > self.now + EPS]
+        touched = np.array(sorted({h for h, _, _ in new}.union(taken)), dtype=int)
+        kept_before = ~np.isin(self.host, touched)
+        self.spans = merge_spans(self.spans + new)
         self._index()
-        self._cache.clear()
+        kept = ~np.isin(self.host, touched)  # untouched spans keep their order through the merge
+        fresh = np.flatnonzero(~kept)
+        for small, (old, _) in list(self._cache.items()):
+            best = np.empty(len(self.spans))
+            best[kept] = old[kept_before]
+            best[fresh] = self._stretches(small, fresh)
+            self._cache[small] = (best, float(best.max()) if len(best) else -inf)
         self._ranks.clear()
 
     def any_before(self, hosts: set[int], t: float) -> bool:
@@ -80,10 +92,15 @@ class FreedSpans:
             got = self._cache[small] = (best, float(best.max()) if len(best) else -inf)
         return got
 
-    def _stretches(self, small: tuple[float, ...]) -> np.ndarray:
-        """For every span, the longest stretch overlapping it (see :meth:`longest`)."""
+    def _stretches(self, small: tuple[float, ...], only: np.ndarray | None = None) -> np.ndarray:
+        """For every span (or the spans ``only``), the longest stretch overlapping it
+        (see :meth:`longest`)."""
         slots = self.slots
         cols, col, a, b = self.cols, self.col, self.a, self.b
+        if only is not None:
+            cols = np.unique(self.host[only])
+            col = np.searchsorted(cols, self.host[only])
+            a, b = a[only], b[only]
         n = slots.n
         t = slots.times_array()  # n + 1 entries, the last one inf
         grid = slots.grid[:, cols]

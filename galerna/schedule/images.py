@@ -53,6 +53,9 @@ class ImageRepository:
         # (host, image, lease id) -> that lease's copies there: without reuse a host
         # holds one copy per lease, hundreds when transfers queue up on the link
         self.mine: dict[tuple[int, str, str], list[Copy]] = {}
+        self.holders: dict[tuple[str, str], set[int]] = {}  # (image, lease id) -> hosts in ``mine``
+        self._copies_changed: dict[tuple[str, str], int] = {}  # (image, lease id) -> when its copies last changed
+        self._tick = 0
         self._hole_cache: dict[tuple[float, float], tuple[int, float]] = {}
         self.done: list[Transfer] = []  # transfers that started: they happen whatever the plan does later
 
@@ -118,12 +121,60 @@ class ImageRepository:
         i = bisect_left(times, sent_at) - 1
         if i < 0 or free[i] >= 1.0 - EPS:
             return True
+        return self._first_short_hole(now, img[1] / self.cfg.bandwidth) < sent_at - EPS
+
+    def could_arrive_by(self, req: LeaseRequest, by: float, now: float, planned_at: float | None) -> bool:
+        """Whether a send of the lease's image could end by ``by`` (see :meth:`earliest_arrival`)."""
+        return self.earliest_arrival(req, now, planned_at) <= by + EPS
+
+    def earliest_arrival(self, req: LeaseRequest, now: float, planned_at: float | None) -> float:
+        """The soonest a send of the lease's image could end, once the transfer it has
+        ``planned_at`` that instant (if any) is given up: the shortest send, from the
+        first free stretch of the link that fits it or from where the stretch freed
+        by giving that transfer up begins, whichever is first."""
+        img = self.image_of(req)
+        if img is None:
+            return now
         shortest = img[1] / self.cfg.bandwidth
+        first = self._first_short_hole(now, shortest)
+        if planned_at is not None and planned_at < first:
+            times, free = self.link.times, self.link.free[0]
+            i = bisect_left(times, planned_at) - 1
+            while i >= 0 and free[i] >= 1.0 - EPS:
+                i -= 1
+            first = max(times[i + 1] if i + 1 < len(times) and times[i + 1] < planned_at else planned_at, now)
+        return first + shortest
+
+    def _first_short_hole(self, now: float, shortest: float) -> float:
+        """:meth:`_first_hole` for the shortest send, cached per version of the link."""
         key = (now, shortest)
         got = self._hole_cache.get(key)
         if got is None or got[0] != self.link.version:
             got = self._hole_cache[key] = (self.link.version, self._first_hole(now, shortest))
-        return got[1] < sent_at - EPS
+        return got[1]
+
+    def copy_hosts(self, req: LeaseRequest, besides: "Transfer | None" = None) -> set[int]:
+        """Hosts holding (or about to) a copy of the lease's own image that ``besides``
+        (a planned transfer, given up when the lease is re-planned) does not bring."""
+        img = self.image_of(req)
+        if img is None:
+            return set()
+        hosts = set(self.holders.get((img[0], req.id), ()))
+        if besides is not None:
+            for h, c in besides.copies:
+                if self.mine.get((h, c.image, c.owner)) == [c]:
+                    hosts.discard(h)
+        return hosts
+
+    def copies_version(self, req: LeaseRequest) -> int:
+        """Changes whenever the lease's own copies do (callers cache per version)."""
+        img = self.image_of(req)
+        return self._copies_changed.get((img[0], req.id), 0) if img else 0
+
+    def ready_on(self, req: LeaseRequest, host: int) -> float:
+        """When the first of the lease's own copies of its image on ``host`` is there."""
+        img = self.image_of(req)
+        return min((c.ready for c in self.mine.get((host, img[0], req.id), ())), default=inf) if img else inf
 
     def plan(self, req: LeaseRequest, hosts: tuple[int, ...], start: float, now: float, latest_hole: bool) -> Transfer | None:
         """The transfer that gets the image onto ``hosts`` by ``start``; a zero-length
@@ -183,14 +234,21 @@ class ImageRepository:
             return
         for h in set(hosts):
             self.users[h].get(img[0], set()).discard(req.id)
-            if not self.cfg.reuse:
-                # Without reuse a lease's copy goes away with the lease.
-                for c in list(self.mine.get((h, img[0], req.id), ())):
+        if not self.cfg.reuse:
+            # Without reuse a lease's copies go away with the lease: those on the hosts
+            # it ran on, and those an earlier plan of it had sent elsewhere.
+            for h in list(self.holders.get((img[0], req.id), ())):
+                for c in list(self.mine[(h, img[0], req.id)]):
                     self._remove(h, c)
 
     def _add(self, h: int, c: Copy) -> None:
         self.cache[h].setdefault(c.image, []).append(c)
-        self.mine.setdefault((h, c.image, c.owner), []).append(c)
+        key = (h, c.image, c.owner)
+        mine = self.mine.get(key)
+        if mine is None:
+            mine = self.mine[key] = []
+            self.holders.setdefault((c.image, c.owner), set()).add(h)
+        mine.append(c)
         self._own(c, 1)
 
     def _remove(self, h: int, c: Copy) -> None:
@@ -203,6 +261,10 @@ class ImageRepository:
         mine.remove(c)
         if not mine:
             del self.mine[key]
+            held = self.holders[(c.image, c.owner)]
+            held.discard(h)
+            if not held:
+                del self.holders[(c.image, c.owner)]
         self._own(c, -1)
 
     def _own(self, c: Copy, delta: int) -> None:
@@ -210,8 +272,11 @@ class ImageRepository:
         left = self.owned.get(key, 0) + delta
         if left > 0:
             self.owned[key] = left
+            self._tick += 1  # one counter for all: a lease's version never repeats
+            self._copies_changed[key] = self._tick
         else:
             self.owned.pop(key, None)
+            self._copies_changed.pop(key, None)  # version 0: no copies
 
     def _evict(self, h: int, keep: str) -> None:
         limit = self.cfg.cache_size

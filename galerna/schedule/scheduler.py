@@ -65,6 +65,12 @@ def _stretches(phases: list[Phase], from_t: float) -> list[tuple[float, float, t
     return out
 
 
+def _begins(phases: list[Phase]) -> float:
+    """Where a plan starts to hold capacity: the lease's start, a transfer before it
+    being preparation."""
+    return next((p.start for p in phases if p.holds), phases[0].start)
+
+
 class LeaseScheduler:
     def __init__(self, site: Site, config: Config | None = None, now: float = 0.0):
         self.config = config or Config()
@@ -83,6 +89,8 @@ class LeaseScheduler:
         self._replan_after_accept: list[Lease] = []
         self._fit_cache: dict[tuple, str | None] = {}
         self._small: dict[tuple, tuple[float, ...]] = {}  # VM vectors -> their smallest VM
+        self._one_vm: dict[tuple[float, ...], frozenset[int]] = {}  # see _one_vm_hosts
+        self._copies_start: dict[str, tuple] = {}  # see _copies_could_serve
         # Host-intervals whose capacity was given back since the last compression.
         self._spans: list[tuple[int, float, float]] = []
         it = self.cfg_images = self.config.imagetransfer
@@ -394,11 +402,12 @@ class LeaseScheduler:
         lease.to(state)
         self.live.discard(lease)
         self.slots.forget(lease.id)
+        self._copies_start.pop(lease.id, None)
         if lease.type is LeaseType.AR and lease.ar_start is not None:
             self._ar_starts.discard(lease.ar_start)
             lease.ar_start = None
-        if self.images is not None and lease.hosts is not None:
-            self.images.unuse(lease.req, lease.hosts)
+        if self.images is not None:
+            self.images.unuse(lease.req, lease.hosts or ())
 
     def _unlist(self, lease: Lease) -> None:
         if lease in self.queue:
@@ -462,7 +471,7 @@ class LeaseScheduler:
                 hosts = mapper.map_at(lease.vecs, ready, ready + length, avoid)
                 phases = None if hosts is None else self._with_image(lease, self._fresh_phases(lease, ready, hosts))
             return phases
-        if self.images is not None and not self.images.may_have(lease.req):
+        if self.images is not None and self._must_send(lease):
             # Its image has to be sent: nothing can start before it can arrive.
             earliest = max(earliest, self.images.earliest_ready(lease.req, self.now))
         found = mapper.earliest(lease.vecs, length, earliest, latest_start, avoid)
@@ -470,13 +479,51 @@ class LeaseScheduler:
             return None
         phases = self._with_image(lease, self._fresh_phases(lease, *found))
         if phases is None:
-            # The image cannot arrive in time: start once it surely can.
+            # The image cannot arrive in time: start once it surely can, or sooner on
+            # hosts that already hold the lease's own copies of it.
             ready = self.images.earliest_ready(lease.req, self.now)
             found = mapper.earliest(lease.vecs, length, max(earliest, ready), latest_start, avoid)
-            if found is None:
-                return None
-            phases = self._with_image(lease, self._fresh_phases(lease, *found))
+            if found is not None:
+                phases = self._with_image(lease, self._fresh_phases(lease, *found))
+            sooner = self._on_copies(lease, length, earliest, min(latest_start, found[0] - EPS if found else inf), avoid)
+            if sooner is not None:
+                phases = sooner
         return phases
+
+    def _must_send(self, lease: Lease) -> bool:
+        """Whether any start of the lease needs its image sent: no host holds it, or
+        (without reuse) its own copies are on fewer hosts than it has VMs, none of
+        which fits two of them."""
+        if not self.images.may_have(lease.req):
+            return True
+        if self.cfg_images.reuse:
+            return False
+        hosts = self.images.copy_hosts(lease.req)
+        small = self._small.get(lease.vecs)
+        if small is None:
+            small = self._small[lease.vecs] = min_vec(lease.vecs)
+        return len(hosts) < len(lease.vecs) and hosts <= self._one_vm_hosts(small)
+
+    def _on_copies(self, lease: Lease, length: float, earliest: float, latest_start: float,
+                   avoid: frozenset[int]) -> list[Phase] | None:
+        """Phases on hosts that hold the lease's own copies of its image, starting by
+        ``latest_start``. Looked for when its VMs are alike and no host fits two."""
+        slots = self.slots
+        vecs = lease.vecs
+        n = len(vecs)
+        vm = vecs[0]
+        hosts = sorted(h for h in self.images.copy_hosts(lease.req) if h not in avoid and slots.enabled[h])
+        if len(hosts) < n or any(v != vm for v in vecs) or not self._one_vm_hosts(vm).issuperset(hosts):
+            return None
+        start_from = max(earliest, min(self.images.ready_on(lease.req, h) for h in hosts))
+        if start_from > latest_start + EPS:
+            return None
+        t = slots.earliest_on_enough(hosts, vm, n, length, start_from, latest_start + length)
+        if t is None or t > latest_start + EPS:
+            return None
+        others = frozenset(range(slots.nhosts)).difference(hosts)
+        placed = self.mapper.map_at(vecs, t, t + length, others)
+        return None if placed is None else self._with_image(lease, self._fresh_phases(lease, t, placed))
 
     def _with_image(self, lease: Lease, phases: list[Phase], latest_hole: bool = False) -> list[Phase] | None:
         """Phases preceded by the transfer of the lease's image, when hosts lack it."""
@@ -891,13 +938,13 @@ class LeaseScheduler:
             p0 = lease.phases[0]
             if p0.started or p0.start <= now + EPS:
                 continue
-            old_start = p0.start
+            old = lease.phases
+            held = [p for p in old if p.holds]
+            old_start = _begins(old)
             earliest, latest = self._earliest_for(lease, now)
             latest = min(latest, old_start - EPS)
             if earliest > latest:
                 continue
-            old = lease.phases
-            held = [p for p in old if p.holds]
             window = self._start_range(lease, held, freed, now, old_start, earliest, latest)
             if window is None:
                 continue
@@ -906,11 +953,12 @@ class LeaseScheduler:
             given = self._release(lease, now, track=False, tidy=False)
             lease.phases = []
             found = self._find(lease, max(earliest, window[0]), min(latest, window[1]))
-            if found is not None and found[0].start < old_start - EPS:
-                freed.add([(h, s, e) for s, e, hosts in given for h in set(hosts)])
+            if found is not None and _begins(found) < old_start - EPS:
                 for s, e, _ in given:
                     self.slots.tidy(s, e)
                 self._adopt(lease, found)
+                freed.add([(h, s, e) for s, e, hosts in given for h in set(hosts)],
+                          taken={h for p in found if p.holds for h in p.hosts})
                 self._emit(now, lease, Notice.SCHEDULED, "earlier", found[0].hosts, found[0].start)
                 if found[0].start <= now + EPS:
                     self._step(lease, now)
@@ -934,18 +982,33 @@ class LeaseScheduler:
         if small is None:
             small = self._small[lease.vecs] = min_vec(lease.vecs)
         in_place = lease.state is S.SUSPENDED_SCHEDULED and self.cfg.migration is MigrationMode.NO
+        sent: float | None | bool = False  # once it is known that a send could come in time: where one is planned
         if not in_place and self.images is not None and not self.cfg_images.reuse:
             # Without image reuse a lease can start earlier elsewhere only once its image
             # is sent there. If the link cannot send it any sooner, a lease about to send
-            # it cannot move, and one whose hosts already hold it can only move in place.
+            # it can only move to hosts that already hold a copy of it, and one whose
+            # hosts already hold it can only move in place.
             first = old[0]
             copies = self.images.copies_of(lease.req)
-            if first.transfer is not None and copies == len(first.transfer.copies):
-                if not self.images.could_send_before(lease.req, first.start, now):
+            planned = first.start if first.transfer is not None else None
+
+            def own_copies() -> bool:
+                return first.transfer is None and copies == len(own) and all(
+                    self.images.has(h, self.images.image_of(lease.req)[0], old_start, lease.id, now) for h in own)
+
+            if lease.state in (S.SUSPENDED_QUEUED, S.SUSPENDED_SCHEDULED):
+                if first.transfer is not None and copies == len(first.transfer.copies):
+                    if not self.images.could_send_before(lease.req, first.start, now):
+                        return None
+                elif own_copies():
+                    in_place = not self.images.could_send_before(lease.req, old_start, now)
+            elif not self.images.could_arrive_by(lease.req, latest, now, planned):
+                if own_copies():
+                    in_place = True
+                elif not self._copies_could_serve(lease, held, small, length, earliest, latest, now):
                     return None
-            elif first.transfer is None and copies == len(own) and all(
-                    self.images.has(h, self.images.image_of(lease.req)[0], old_start, lease.id, now) for h in own):
-                in_place = not self.images.could_send_before(lease.req, old_start, now)
+            else:
+                sent = planned
         if in_place and held and held[0].start <= old_start + EPS:
             # Only capacity freed on its own hosts before its start can help (from
             # there on its own slot covers it), and whether they are free earlier is
@@ -958,7 +1021,67 @@ class LeaseScheduler:
         window = freed.window(small, length, old_start, own, mine)
         if window is None or not self._site_could_fit(lease, length, window, old_start):
             return None
+        if sent is not False:
+            # Its image can be sent in time for some start. A start that needs it sent
+            # cannot come before it can arrive; if none is left in the window, only
+            # hosts that hold copies of it can serve.
+            arrive = self.images.earliest_arrival(lease.req, now, sent)
+            if (arrive > window[1] + EPS or not self._site_could_fit(
+                    lease, length, (max(window[0], arrive), window[1]), old_start)) and \
+                    not self._copies_could_serve(lease, held, small, length, earliest, window[1], now):
+                return None
         return window
+
+    def _copies_could_serve(self, lease: Lease, held: list[Phase], small: tuple[float, ...], length: float,
+                            earliest: float, latest: float, now: float) -> bool:
+        """Whether the hosts holding copies of the lease's image (other than those its
+        planned transfer brings) could take it by ``latest``, when no send can.
+
+        Told only when each of those hosts fits at most one of its VMs: then as many
+        of them as it has VMs must be free at once. Its own slot counts as taken, so
+        windows are cut where that slot begins. The earliest such start is
+        remembered until the lease's copies or one of those hosts change.
+        """
+        if not held:
+            return True
+        first = lease.phases[0]
+        stamp = (self.images.copies_version(lease.req), first.transfer, held[0].start, length)
+        start_from = max(earliest, now)
+        memo = self._copies_start.get(lease.id)
+        if memo is not None and memo[0] == stamp:
+            order = memo[1]
+            if order is None:
+                return memo[2]
+            tls = self.slots.hosts
+            versions = tuple([tls[h].version for h in order])
+            if memo[2] == versions and start_from >= memo[3] and (memo[4] is None or memo[4] >= start_from):
+                return memo[4] is not None and memo[4] <= latest + EPS
+        else:
+            hosts = self.images.copy_hosts(lease.req, first.transfer)
+            n = len(lease.vecs)
+            order = sorted(hosts) if len(hosts) >= n and hosts <= self._one_vm_hosts(small) else None
+            if order is None:
+                told = len(hosts) >= n  # fewer hosts than VMs cannot; else not told
+                self._copies_start[lease.id] = (stamp, None, told)
+                return told
+            tls = self.slots.hosts
+            versions = tuple([tls[h].version for h in order])
+        n = len(lease.vecs)
+        if len(order) == n:
+            start = self.slots.earliest_in_place(dict.fromkeys(order, small), length, start_from, held[0].start,
+                                                 key=lease.id)
+        else:
+            start = self.slots.earliest_on_enough(order, small, n, length, start_from, held[0].start)
+        self._copies_start[lease.id] = (stamp, order, versions, start_from, start)
+        return start is not None and start <= latest + EPS
+
+    def _one_vm_hosts(self, vm: tuple[float, ...]) -> frozenset[int]:
+        """Hosts on which two VMs of this size never fit together."""
+        got = self._one_vm.get(vm)
+        if got is None:
+            got = self._one_vm[vm] = frozenset(
+                h for h, cap in enumerate(self._host_caps) if any(2 * x > c + EPS for x, c in zip(vm, cap)))
+        return got
 
     def _site_could_fit(self, lease: Lease, length: float, window: tuple[float, float], held_from: float) -> bool:
         """Whether the site as a whole has room for ``lease`` to start in ``window``.

@@ -68,7 +68,7 @@ class SlotTable:
         self.version = 0  # bumped by every edit: callers cache per version
         self._load: tuple[int, np.ndarray] | None = None
         self._tarr: tuple[int, np.ndarray] | None = None
-        self._blocked: dict[object, tuple[int, int, float, float, float]] = {}  # see earliest_in_place
+        self._blocked: dict[object, tuple[int, int, float, float, float, tuple[float, ...]]] = {}  # see earliest_in_place
         # Per host and resource the least free over all live segments, for windows that
         # cover them all (a daemon's new leases outlast the ones it holds): columns an
         # edit touched are recomputed when next asked, not the whole grid.
@@ -374,7 +374,7 @@ class SlotTable:
         order = list(need)
         if key is not None:
             memo = self._blocked.get(key)
-            if memo is not None and memo[3] == before and memo[4] == length and memo[0] in need:
+            if memo is not None and memo[3] == before and memo[4] == length and need.get(memo[0]) == memo[5]:
                 h = memo[0]
                 if earliest >= memo[2] and self.hosts[h].version == memo[1]:
                     return None
@@ -382,7 +382,7 @@ class SlotTable:
         for h in order if len(need) <= 4 else order[:1]:  # over more hosts, the grid question is cheaper
             if not self._may_fit_in_place(h, need[h], length, earliest, before):
                 if key is not None:
-                    self._blocked[key] = (h, self.hosts[h].version, earliest, before, length)
+                    self._blocked[key] = (h, self.hosts[h].version, earliest, before, length, need[h])
                 return None
         times = self.times
         i0 = max(bisect_right(times, earliest) - 1, 0)
@@ -403,6 +403,29 @@ class SlotTable:
         ends = t[np.flatnonzero(edge == -1)]
         good = np.flatnonzero(ends - starts >= length - EPS)
         return float(starts[good[0]]) if len(good) else None
+
+    def earliest_on_enough(self, hosts: list[int], need: tuple[float, ...], count: int, length: float,
+                           earliest: float, before: float) -> float | None:
+        """Earliest start in [earliest, before) at which at least ``count`` of ``hosts``
+        each have ``need`` free for ``length``, or up to ``before`` (past which the
+        asker does not look). Exact, for all starts at once: the earliest such start
+        is always where a segment begins."""
+        times = self.times
+        i0 = max(bisect_right(times, earliest) - 1, 0)
+        i1 = bisect_left(times, before)
+        m = i1 - i0
+        if m <= 0 or count > len(hosts):
+            return None
+        ok = (self._grid[i0:i1, hosts] + EPS >= np.asarray(need, dtype=float)).all(axis=2)
+        t = self.times_array()[i0 : i1 + 1].copy()
+        t[0] = max(t[0], earliest)
+        t[m] = before
+        rows = np.arange(m)[:, None]
+        next_bad = np.minimum.accumulate(np.where(ok, m, rows)[::-1], axis=0)[::-1]
+        starts = t[:m]
+        enough = (t[next_bad] + EPS >= np.minimum(starts + length, before)[:, None]).sum(axis=1) >= count
+        k = np.flatnonzero(enough)
+        return float(starts[k[0]]) if len(k) else None
 
     def _may_fit_in_place(self, host: int, need: tuple[float, ...], length: float, earliest: float,
                           before: float) -> bool:
