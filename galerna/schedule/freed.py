@@ -52,11 +52,13 @@ class FreedSpans:
         Stretches are measured anew on the hosts whose capacity changed; on the
         others they are as they were."""
         new = [(h, max(a, self.now), b) for h, a, b in spans if b > self.now + EPS]
-        touched = np.array(sorted({h for h, _, _ in new}.union(taken)), dtype=int)
-        kept_before = ~np.isin(self.host, touched)
+        touched = np.zeros(self.slots.nhosts, dtype=bool)
+        touched[[h for h, _, _ in new]] = True
+        touched[list(taken)] = True
+        kept_before = ~touched[self.host]
         self.spans = merge_spans(self.spans + new)
         self._index()
-        kept = ~np.isin(self.host, touched)  # untouched spans keep their order through the merge
+        kept = ~touched[self.host]  # untouched spans keep their order through the merge
         fresh = np.flatnonzero(~kept)
         for small, (old, _) in list(self._cache.items()):
             best = np.empty(len(self.spans))
@@ -71,16 +73,16 @@ class FreedSpans:
         return any(spans[k][1] < t - EPS for h in hosts & self.hosts for k in self.by_host[h])
 
     def _index(self) -> None:
+        """Spans are sorted by host (see merge_spans): each host's are one run."""
         arr = np.array(self.spans, dtype=float).reshape(len(self.spans), 3)
-        self.host = arr[:, 0].astype(int)
+        self.host = arr[:, 0].astype(np.intp)
         self.a = arr[:, 1]
         self.b = arr[:, 2]
-        self.hosts = set(self.host.tolist())
-        self.cols = np.array(sorted(self.hosts), dtype=np.intp)
-        self.col = np.searchsorted(self.cols, self.host)  # each span's column in ``cols``
-        self.by_host: dict[int, list[int]] = {}
-        for k, h in enumerate(self.host.tolist()):
-            self.by_host.setdefault(h, []).append(k)
+        self.cols, first, counts = np.unique(self.host, return_index=True, return_counts=True)
+        self.col = np.repeat(np.arange(len(self.cols)), counts)  # each span's column in ``cols``
+        self.hosts = set(self.cols.tolist())
+        self.by_host: dict[int, range] = {
+            h: range(f, f + c) for h, f, c in zip(self.cols.tolist(), first.tolist(), counts.tolist())}
 
     def longest(self, small: tuple[float, ...]) -> tuple[np.ndarray, float]:
         """Per span, the length (from now) of the longest stretch in which one VM of
