@@ -106,6 +106,13 @@ def test_spec_errors_and_helpers(tmp_path):
         assert sorted({t.ar_share for t in tasks}) == [0, 5, 10, 15, 20, 25, 30]
         for t in tasks:
             assert t.config["site"] == {"nodes": 144, "cpu": 1.0, "memory": 1024.0, "extra": {}}
+        # The no-AR baselines run first, then the heaviest injections: 30 %, large, 4 h.
+        from galerna.sweep.runner import run_order
+
+        ordered = sorted(tasks, key=run_order)
+        assert {t.ar_share for t in ordered[:5]} == {0} and len({t.profile for t in ordered[:5]}) == 5
+        assert ordered[5].run_id.endswith("work_30-dur_4h-size_3large")
+        assert ordered[-1].run_id.endswith("work_05-dur_1h-size_1small")
 
 
 def test_sweep_runs_resumes_and_reports_failures(tmp_path):

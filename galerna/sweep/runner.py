@@ -209,6 +209,19 @@ def _client(scheduler: str | None, workers: int | None, processes: bool, n_tasks
     return Client(cluster), cluster
 
 
+
+_SIZE_RANK = {"small": 1, "medium": 2, "large": 3}
+
+
+def run_order(t: RunTask) -> tuple:
+    """Runs without ARs first: every other run's relative metrics refer to them, so a sweep
+    stopped part way still has its baselines. Then longest first, so that the last runs to
+    finish are short ones: more injected work (AR share, then AR size, then duration) makes a
+    run slower."""
+    return (t.ar_share > 0, -t.ar_share, -_SIZE_RANK.get(t.meta.get("ar_size") or "", 0),
+            -(t.meta.get("ar_duration_h") or 0))
+
+
 def run_sweep(
     spec: SweepSpec,
     out_dir: Path,
@@ -248,10 +261,7 @@ def run_sweep(
                 pass
         todo.append(t)
     skipped = len(rows)
-    # Longest first, so that the last runs to finish are short ones: more injected work (AR share,
-    # then AR size, then duration) makes a run slower.
-    size_rank = {"small": 1, "medium": 2, "large": 3}
-    todo.sort(key=lambda t: (-t.ar_share, -size_rank.get(t.meta.get("ar_size") or "", 0), -(t.meta.get("ar_duration_h") or 0)))
+    todo.sort(key=run_order)
 
     n_workers = 0
     galerna_log = logging.getLogger("galerna")
