@@ -499,10 +499,7 @@ class LeaseScheduler:
         if self.cfg_images.reuse:
             return False
         hosts = self.images.copy_hosts(lease.req)
-        small = self._small.get(lease.vecs)
-        if small is None:
-            small = self._small[lease.vecs] = min_vec(lease.vecs)
-        return len(hosts) < len(lease.vecs) and hosts <= self._one_vm_hosts(small)
+        return len(hosts) < len(lease.vecs) and hosts <= self._one_vm_hosts(self._smallest(lease))
 
     def _on_copies(self, lease: Lease, length: float, earliest: float, latest_start: float,
                    avoid: frozenset[int]) -> list[Phase] | None:
@@ -978,9 +975,7 @@ class LeaseScheduler:
         length = sum(p.end - p.start for p in held)
         mine = (held[0].start, held[-1].end) if held else None
         own = set(held[0].hosts) if held else set()
-        small = self._small.get(lease.vecs)
-        if small is None:
-            small = self._small[lease.vecs] = min_vec(lease.vecs)
+        small = self._smallest(lease)
         in_place = lease.state is S.SUSPENDED_SCHEDULED and self.cfg.migration is MigrationMode.NO
         sent: float | None | bool = False  # once it is known that a send could come in time: where one is planned
         if not in_place and self.images is not None and not self.cfg_images.reuse:
@@ -1074,6 +1069,13 @@ class LeaseScheduler:
             start = self.slots.earliest_on_enough(order, small, n, length, start_from, held[0].start)
         self._copies_start[lease.id] = (stamp, order, versions, start_from, start)
         return start is not None and start <= latest + EPS
+
+    def _smallest(self, lease: Lease) -> tuple[float, ...]:
+        """The lease's smallest VM, per resource."""
+        small = self._small.get(lease.vecs)
+        if small is None:
+            small = self._small[lease.vecs] = min_vec(lease.vecs)
+        return small
 
     def _one_vm_hosts(self, vm: tuple[float, ...]) -> frozenset[int]:
         """Hosts on which two VMs of this size never fit together."""
