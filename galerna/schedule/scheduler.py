@@ -977,7 +977,8 @@ class LeaseScheduler:
         own = set(held[0].hosts) if held else set()
         small = self._smallest(lease)
         in_place = lease.state is S.SUSPENDED_SCHEDULED and self.cfg.migration is MigrationMode.NO
-        sent: float | None | bool = False  # once it is known that a send could come in time: where one is planned
+        may_send = False  # a send of its image could come in time for some start
+        planned = None  # where its planned transfer begins
         if not in_place and self.images is not None and not self.cfg_images.reuse:
             # Without image reuse a lease can start earlier elsewhere only once its image
             # is sent there. If the link cannot send it any sooner, a lease about to send
@@ -1003,7 +1004,7 @@ class LeaseScheduler:
                 elif not self._copies_could_serve(lease, held, small, length, earliest, latest, now):
                     return None
             else:
-                sent = planned
+                may_send = True
         if in_place and held and held[0].start <= old_start + EPS:
             # Only capacity freed on its own hosts before its start can help (from
             # there on its own slot covers it), and whether they are free earlier is
@@ -1016,11 +1017,10 @@ class LeaseScheduler:
         window = freed.window(small, length, old_start, own, mine)
         if window is None or not self._site_could_fit(lease, length, window, old_start):
             return None
-        if sent is not False:
-            # Its image can be sent in time for some start. A start that needs it sent
-            # cannot come before it can arrive; if none is left in the window, only
-            # hosts that hold copies of it can serve.
-            arrive = self.images.earliest_arrival(lease.req, now, sent)
+        if may_send:
+            # A start that needs its image sent cannot come before it can arrive; if
+            # none is left in the window, only hosts that hold copies of it can serve.
+            arrive = self.images.earliest_arrival(lease.req, now, planned)
             if (arrive > window[1] + EPS or not self._site_could_fit(
                     lease, length, (max(window[0], arrive), window[1]), old_start)) and \
                     not self._copies_could_serve(lease, held, small, length, earliest, window[1], now):
@@ -1061,12 +1061,7 @@ class LeaseScheduler:
                 return told
             tls = self.slots.hosts
             versions = tuple([tls[h].version for h in order])
-        n = len(lease.vecs)
-        if len(order) == n:
-            start = self.slots.earliest_in_place(dict.fromkeys(order, small), length, start_from, held[0].start,
-                                                 key=lease.id)
-        else:
-            start = self.slots.earliest_on_enough(order, small, n, length, start_from, held[0].start)
+        start = self.slots.earliest_on_enough(order, small, len(lease.vecs), length, start_from, held[0].start)
         self._copies_start[lease.id] = (stamp, order, versions, start_from, start)
         return start is not None and start <= latest + EPS
 

@@ -209,7 +209,6 @@ def _client(scheduler: str | None, workers: int | None, processes: bool, n_tasks
     return Client(cluster), cluster
 
 
-
 _SIZE_RANK = {"small": 1, "medium": 2, "large": 3}
 
 
