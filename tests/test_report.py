@@ -230,3 +230,23 @@ def test_report_of_a_real_simulation(tmp_path):
     r = CliRunner().invoke(app, ["report", str(run)])
     assert r.exit_code == 0, r.output
     _check_page(run / "report" / "index.html", ["gantt.png", "utilization_queue.png", "waits.png"])
+
+
+def test_sweep_metric_spanning_decades_gets_a_log_axis():
+    import matplotlib.pyplot as plt
+    from galerna.report.sweep_figures import _plot_metric
+
+    def rows(slow: float):
+        return [{"profile": p, "ar_share": float(s), "status": "done", "mean_wait": w * (1 + s / 100)}
+                for p, w in (("fast", 100.0), ("slow", slow)) for s in (0, 10, 20)]
+
+    for slow, scale in ((200.0, "linear"), (100_000.0, "log")):
+        fig, ax = plt.subplots()
+        assert _plot_metric(ax, rows(slow), "mean_wait", "t", "seconds", None)
+        assert ax.get_yscale() == scale, slow
+        plt.close(fig)
+    fig, ax = plt.subplots()  # a zero cannot go on a log axis
+    zero = rows(100_000.0) + [{"profile": "idle", "ar_share": 0.0, "status": "done", "mean_wait": 0.0}]
+    _plot_metric(ax, zero, "mean_wait", "t", "seconds", None)
+    assert ax.get_yscale() == "linear"
+    plt.close(fig)

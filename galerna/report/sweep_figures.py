@@ -25,6 +25,8 @@ SWEEP_METRICS = [
     ("run_wall_seconds", "Simulation wall time per run", "seconds", None),
 ]
 
+LOG_RATIO = 30.0
+
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
 
@@ -76,8 +78,21 @@ def _plot_metric(ax, rows: list[dict], metric: str, title: str, ylabel: str, fmt
     ax.set_ylabel(ylabel)
     if fmt == "percent":
         ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    elif _spans_decades(data):
+        ax.set_yscale("log")
+        ax.set_ylabel(f"{ylabel} (log scale)")
     ax.grid(alpha=0.3)
+    if ax.get_yscale() == "log":
+        ax.grid(alpha=0.1, which="minor")
     return True
+
+
+def _spans_decades(data: dict) -> bool:
+    """Whether the lines differ by more than a factor of LOG_RATIO, all positive: on a linear
+    axis the largest would flatten the others (the study's mean wait: 250,000 s against 5,000 s)."""
+    lows = [float(lo.min()) for _, _, lo, _ in data.values()]
+    highs = [float(hi.max()) for _, _, _, hi in data.values()]
+    return min(lows) > 0 and max(highs) / min(lows) > LOG_RATIO
 
 
 def sweep_figures(rows: list[dict], out_dir: Path, metrics=SWEEP_METRICS) -> list[dict]:
