@@ -103,7 +103,7 @@ def simulate(jobs: list[tuple[float, int, float, float]], naive: bool) -> dict:
     replans = moves = 0
     while events:
         now, kind, j = heapq.heappop(events)
-        submit, k, length, real = jobs[j]
+        _, k, length, real = jobs[j]
         if kind == SUBMIT:
             s = profile.earliest(k, length, now)
             profile.add(s, s + length, -k)
