@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from galerna.config.load import ConfigError, validate
 from galerna.config.schema import Config
-from galerna.readers.common import parse_duration, resource_amount, resource_name
+from galerna.model.units import parse_duration, resource_amount, resource_name
 
 SECTIONS = ("general", "scheduling", "simulation", "accounting", "deploy-imagetransfer", "tracefile", "opennebula")
 BACKEND_SECTIONS = ("opennebula", "vmware")  # enactment back-ends Galerna does not have
