@@ -32,8 +32,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from galerna.config.load import ConfigError, validate
+from galerna.config.errors import ConfigError
 from galerna.config.schema import Config
+from galerna.config.validate import validate
 from galerna.model.units import parse_duration, resource_amount, resource_name
 
 SECTIONS = ("general", "scheduling", "simulation", "accounting", "deploy-imagetransfer", "tracefile", "opennebula")

@@ -18,24 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from pydantic import BaseModel, ValidationError
-
+from galerna.config.errors import ConfigError
+from galerna.config.haizea import parse_haizea_config
 from galerna.config.schema import Config
+from galerna.config.validate import validate
+
+__all__ = ["ConfigError", "LoadedConfig", "apply_overrides", "detect_format", "load_config", "load_config_full",
+           "parse_override", "validate"]
 
 log = logging.getLogger(__name__)
 
 TOML_SUFFIXES = {".toml"}
 HAIZEA_SUFFIXES = {".conf", ".ini", ".cfg"}
-
-
-class ConfigError(ValueError):
-    """A configuration cannot be used; one ``FILE: section.key: problem`` line per problem."""
-
-    def __init__(self, source: str | Path | None, problems: Iterable[str]):
-        self.source = source
-        self.problems = list(problems) or ["invalid configuration"]
-        where = str(source) if source is not None else "configuration"
-        super().__init__("\n".join(f"{where}: {p}" for p in self.problems))
 
 
 @dataclass
@@ -84,7 +78,6 @@ def load_config_full(path: Path | str | None, overrides: Iterable[str] = ()) -> 
                 raise ConfigError(path, [f"TOML syntax error: {e}"]) from None
             loaded = LoadedConfig(Config(), path, "toml")
         else:
-            from galerna.config.haizea import parse_haizea_config  # here: haizea imports ConfigError from us
 
             imported = parse_haizea_config(text, path)
             data = imported.config.model_dump(mode="json")
@@ -153,34 +146,3 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: Path
         node[parts[-1]] = value
         done.add(".".join(parts))
     return done
-
-
-def validate(data: dict[str, Any], source: Path | None, overridden: set[str] = frozenset()) -> Config:
-    """``Config`` from raw data, with pydantic's complaints rewritten as ConfigError lines."""
-    try:
-        return Config.model_validate(data)
-    except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            loc = [str(x) for x in err["loc"]]
-            dotted = ".".join(loc)
-            if err["type"] == "extra_forbidden":
-                valid = _fields_at(loc[:-1])
-                kind = "section" if len(loc) == 1 else "option"
-                what = f"unknown {kind} (valid: {', '.join(valid)})"
-            else:
-                what = f"{err['msg']} (got {err.get('input')!r})"
-            origin = " (from --set)" if any(k == dotted or k.startswith(dotted + ".") for k in overridden) else ""
-            problems.append(f"{dotted or '(top level)'}: {what}{origin}")
-        raise ConfigError(source, problems) from None
-
-
-def _fields_at(loc: list[str]) -> list[str]:
-    model: type[BaseModel] = Config
-    for part in loc:
-        f = model.model_fields.get(part)
-        ann = getattr(f, "annotation", None)
-        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
-            return []
-        model = ann
-    return list(model.model_fields)
