@@ -1,18 +1,26 @@
-"""Helpers shared by the readers: resource mappings, gangs of VMs, images, lease ids.
+"""Helpers shared by the readers: data lines, resource mappings, gangs of VMs, images, lease ids.
 
 Haizea times and resource names live in :mod:`galerna.model.units`, which the
-configuration reads too; they are re-exported here for the readers.
+configuration reads too.
 """
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Mapping
+from typing import Iterable, Iterator, Mapping
 
 from galerna.model import DiskImage
 from galerna.model.units import parse_duration, resource_amount, resource_name
 
 # The units were here before model/units.py; tests and older callers still import them from here.
-__all__ = ["frozen", "gang", "id_key", "image_from", "parse_duration", "resource_amount", "resource_name"]
+__all__ = ["data_lines", "frozen", "gang", "id_key", "image_from", "parse_duration", "resource_amount", "resource_name"]
+
+
+def data_lines(lines: Iterable[str], comment: str = "#") -> Iterator[tuple[int, str]]:
+    """(line number from 1, text) of each line holding data: the ``comment`` and what follows cut, blank lines skipped."""
+    for lineno, raw in enumerate(lines, start=1):
+        text = raw.split(comment, 1)[0].strip()
+        if text:
+            yield lineno, text
 
 
 def frozen(resources: Mapping[str, float]) -> Mapping[str, float]:
