@@ -1,4 +1,4 @@
-"""The one error a configuration raises, kept in a leaf so every loader can raise it."""
+"""The one error a configuration raises, and the one read every loader does, kept in a leaf they all import."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,3 +13,11 @@ class ConfigError(ValueError):
         self.problems = list(problems) or ["invalid configuration"]
         where = str(source) if source is not None else "configuration"
         super().__init__("\n".join(f"{where}: {p}" for p in self.problems))
+
+
+def read_config_text(path: Path) -> str:
+    """The text of a configuration file; a file that cannot be read is a ConfigError naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(path, [f"cannot read: {e.strerror or e}"]) from None

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from galerna.config.errors import ConfigError
+from galerna.config.errors import ConfigError, read_config_text
 from galerna.config.haizea import parse_haizea_config
 from galerna.config.schema import Config
 from galerna.config.validate import validate
@@ -67,10 +67,7 @@ def load_config_full(path: Path | str | None, overrides: Iterable[str] = ()) -> 
         loaded = LoadedConfig(Config(), None, "defaults")
     else:
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise ConfigError(path, [f"cannot read: {e.strerror or e}"]) from None
+        text = read_config_text(path)
         if detect_format(path, text) == "toml":
             try:
                 data = tomllib.loads(text)
