@@ -39,7 +39,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from galerna.model.units import parse_duration
+from galerna.readers.common import parse_duration
 from galerna.readers.errors import TraceError
 from galerna.readers.xmltree import Node, parse
 from galerna.store.models import HostRow, LeaseRow

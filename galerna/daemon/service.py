@@ -249,7 +249,7 @@ class Service:
         return self.settings.daemon.data_dir or self.settings.enactment.data_dir or str(data_dir())
 
     def _driver(self, uri: str):
-        from galerna.enact.libvirt import LibvirtDriver
+        from galerna.enact.libvirt_driver import LibvirtDriver
         from pathlib import Path
 
         if self._drivers is None:
