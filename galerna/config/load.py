@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
 from galerna.config.errors import ConfigError, read_config_text
-from galerna.config.haizea import parse_haizea_config
+from galerna.config.haizea import HaizeaImport, parse_haizea_config
 from galerna.config.schema import Config
 from galerna.config.validate import validate
 
@@ -33,19 +33,12 @@ HAIZEA_SUFFIXES = {".conf", ".ini", ".cfg"}
 
 
 @dataclass
-class LoadedConfig:
-    """A configuration plus what the loader has to tell about it."""
+class LoadedConfig(HaizeaImport):
+    """A configuration plus what the loader has to tell about it: what a Haizea import tells
+    (warnings, notes, the trace files its [tracefile] names; empty for TOML), and its source."""
 
-    config: Config
-    source: Path | None
-    format: Literal["toml", "haizea", "defaults"]
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    # Files a Haizea configuration names in its [tracefile] section (None otherwise).
-    tracefile: Path | None = None
-    injectionfile: Path | None = None
-    annotationfile: Path | None = None
-    site_in_tracefile: bool = False  # Haizea "resources: in-tracefile": use the trace's <site>
+    source: Path | None = None
+    format: Literal["toml", "haizea", "defaults"] = "defaults"
 
 
 def load_config(path: Path | str | None, overrides: Iterable[str] = ()) -> Config:
@@ -64,7 +57,7 @@ def load_config_full(path: Path | str | None, overrides: Iterable[str] = ()) -> 
     overrides = list(overrides)
     if path is None:
         data: dict[str, Any] = {}
-        loaded = LoadedConfig(Config(), None, "defaults")
+        loaded = LoadedConfig(Config())
     else:
         path = Path(path)
         text = read_config_text(path)
@@ -73,22 +66,11 @@ def load_config_full(path: Path | str | None, overrides: Iterable[str] = ()) -> 
                 data = tomllib.loads(text)
             except tomllib.TOMLDecodeError as e:
                 raise ConfigError(path, [f"TOML syntax error: {e}"]) from None
-            loaded = LoadedConfig(Config(), path, "toml")
+            loaded = LoadedConfig(Config(), source=path, format="toml")
         else:
-
             imported = parse_haizea_config(text, path)
             data = imported.config.model_dump(mode="json")
-            loaded = LoadedConfig(
-                imported.config,
-                path,
-                "haizea",
-                warnings=imported.warnings,
-                notes=imported.notes,
-                tracefile=imported.tracefile,
-                injectionfile=imported.injectionfile,
-                annotationfile=imported.annotationfile,
-                site_in_tracefile=imported.site_in_tracefile,
-            )
+            loaded = LoadedConfig(**vars(imported), source=path, format="haizea")
     if loaded.format == "haizea" and not overrides:
         return loaded
     overridden = apply_overrides(data, overrides, loaded.source)

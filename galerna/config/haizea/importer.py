@@ -30,6 +30,8 @@ LEGACY = {
 
 @dataclass
 class HaizeaImport:
+    """A Haizea file read: the configuration, what to tell about it, and the trace files it names."""
+
     config: Config
     warnings: list[str] = field(default_factory=list)  # options not honoured, or honoured differently
     notes: list[str] = field(default_factory=list)  # options ignored on purpose, defaults applied
