@@ -18,7 +18,6 @@ still ``pending`` are reconciled against the hypervisors at the next start).
 from __future__ import annotations
 
 import heapq
-import re
 import itertools
 import logging
 import threading
@@ -38,7 +37,7 @@ from galerna.model.lease import LeaseRequest, LeaseType
 from galerna.model.site import Host, Site
 from galerna.model.state import LeaseState as S
 from galerna.schedule.lease import Activity as A, Phase
-from galerna.schedule.plan import Event, Notice
+from galerna.schedule.plan import ChangeRefused, Event, Notice, PreemptMode, describe
 from galerna.schedule.scheduler import LeaseScheduler
 from galerna.store.db import Store
 from galerna.store.models import ActionRow, HostRow, LeaseEventRow, LeaseRow, ReservationRow
@@ -57,10 +56,9 @@ BASE = ("cpu", "memory")
 MAX_ENACT_REQUEUES = 3  # a lease whose VMs failed to start this many times fails
 
 
-_TIMES = re.compile(r"((?:\bat|\bdeadline|\bstart|\bnow) )(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\b")
 _NOTICE_STATE = {Notice.QUEUED: "queued", Notice.SCHEDULED: "scheduled", Notice.ACCEPTED: "scheduled",
                  Notice.DONE: "done", Notice.REJECTED: "rejected", Notice.CANCELLED: "cancelled"}
-_PHASE_STATE = {"run": "active", "boot": "active", "suspend": "suspending", "resume": "resuming", "migrate": "migrating"}
+_PHASE_STATE = {A.RUN: "active", A.BOOT: "active", A.SUSPEND: "suspending", A.RESUME: "resuming", A.MIGRATE: "migrating"}
 
 
 def _placeable(admin_state: str, health: str) -> bool:
@@ -71,7 +69,7 @@ def _placeable(admin_state: str, health: str) -> bool:
 
 def _event_state(e: Event, current: str) -> str:
     if e.notice is Notice.PHASE_STARTED:
-        return _PHASE_STATE.get(e.detail, current)
+        return _PHASE_STATE.get(e.activity, current)
     return _NOTICE_STATE.get(e.notice, current)
 
 
@@ -413,7 +411,6 @@ class Service:
         self.core = snap.restore(site, self.settings.config, now, items, disabled, gone)
         self._gone = gone  # history phases on removed hosts, by lease: written back with its snapshot
         self.names = [h.name for h in site.hosts]
-        self.state_override: dict[str, str] = {}
         self._soon = []
         for lease in self.core.leases.values():
             if lease.state is S.ACTIVE and lease.phases and lease.phases[0].activity is A.RUN:
@@ -545,8 +542,8 @@ class Service:
                     if lid not in core.leases:
                         raise Refused("the lease is already in a final state")
                     try:
-                        events += snap.change_end(core, lid, self.to_core(op.args["end"]), t)
-                    except snap.UpdateRefused as e:
+                        events += core.change_end(lid, self.to_core(op.args["end"]), t)
+                    except ChangeRefused as e:
                         raise Refused(str(e)) from None
                     touched.add(lid)
                     answers.append((op, lid))
@@ -571,8 +568,7 @@ class Service:
                 elif k == "fail":
                     lid = op.args["lease_id"]
                     if lid in core.leases and not core.leases[lid].state.final:
-                        events += core.cancel(lid, t, op.args["reason"])
-                        self.state_override[lid] = S.FAILED.value
+                        events += core.fail(lid, t, op.args["reason"])
                         touched.add(lid)
                 else:
                     raise ValueError(f"unknown operation {k}")
@@ -651,7 +647,7 @@ class Service:
             self._extra = []
             last = {e.lease_id: i for i, e in enumerate(events)}
             evrows += [{"lease_seq": int(e.lease_id), "time": e.time + epoch, "kind": e.notice.value,
-                        "detail": self._human(e.detail), "hosts": [names[h] for h in e.hosts],
+                        "detail": describe(e, self._instant), "hosts": [names[h] for h in e.hosts],
                         "state": self._state(e.lease_id) if last[e.lease_id] == i else _event_state(e, self._state(e.lease_id))}
                        for i, e in enumerate(events)]
             if evrows:
@@ -664,19 +660,21 @@ class Service:
                 out.append((c.execute(_ACTIONS.insert(), row).inserted_primary_key[0], a))
         return out
 
-    def _human(self, text: str) -> str:
-        """Core times in a reason ("at 7", "deadline 3600") as ISO 8601 instants."""
-        if not text or not any(w in text for w in ("at ", "deadline ", "start ", "now ")):
-            return text
-        return _TIMES.sub(lambda m: m.group(1) + ts(float(m.group(2)) + self.epoch), text)
+    def _instant(self, t: float) -> str:
+        """A core time in a refusal as an ISO 8601 instant. Rounded to 6 significant digits first, as the text these
+        instants were once parsed back from had them (``:g``), so that messages stay what they were."""
+        return ts(float(f"{t:g}") + self.epoch)
+
+    def _reason(self, lease) -> str:
+        return lease.note if lease.refusal is None else lease.refusal.text(self._instant)
 
     def _state(self, lid: str) -> str:
-        return self.state_override.get(lid) or self.core.leases[lid].state.value
+        return self.core.leases[lid].state.value
 
     def _row(self, lease, now: float) -> dict:
         gone = self._gone.get(lease.id, ())
         start, end = snap.planned_window(lease, self.epoch, gone)
-        return {"seq": int(lease.id), "state": self._state(lease.id), "reason": self._human(lease.reason),
+        return {"seq": int(lease.id), "state": self._state(lease.id), "reason": self._reason(lease),
                 "core": snap.snapshot(lease, self.names, self.epoch, gone), "start": start, "end": end,
                 "updated": now}
 
@@ -689,22 +687,22 @@ class Service:
             lease = self.core.leases[e.lease_id]
             hosts = [self.uri_of.get(self.names[h]) for h in e.hosts]
             if e.notice is Notice.PHASE_STARTED:
-                if e.detail == A.BOOT.value or (e.detail == A.RUN.value and not self._was_running(lease, e)):
+                if e.activity is A.BOOT or (e.activity is A.RUN and not self._was_running(lease, e)):
                     out += [(e.lease_id, Action.deploy(self._spec(lease.req, i), u)) for i, u in enumerate(hosts) if u]
-                elif e.detail == A.SUSPEND.value:
+                elif e.activity is A.SUSPEND:
                     out += [(e.lease_id, Action(Op.SUSPEND, self._vm(lease, i), u, lease_id=e.lease_id,
                                                 tenant=lease.req.tenant)) for i, u in enumerate(hosts) if u]
-                elif e.detail == A.RESUME.value:
+                elif e.activity is A.RESUME:
                     out += [(e.lease_id, Action(Op.RESUME, self._vm(lease, i), u, lease_id=e.lease_id,
                                                 tenant=lease.req.tenant)) for i, u in enumerate(hosts) if u]
-                elif e.detail == A.MIGRATE.value:
+                elif e.activity is A.MIGRATE:
                     old = lease.history[-1].hosts if lease.history else e.hosts
                     for i, u in enumerate(hosts):
                         src = self.uri_of.get(self.names[old[i]])
                         if u and src and src != u:
                             out.append((e.lease_id, Action(Op.MIGRATE, self._vm(lease, i), src, dest=u,
                                                            lease_id=e.lease_id, tenant=lease.req.tenant)))
-            elif e.notice in (Notice.DONE, Notice.CANCELLED) or (e.notice is Notice.PREEMPTED and e.detail == "requeue"):
+            elif e.notice in (Notice.DONE, Notice.CANCELLED) or (e.notice is Notice.PREEMPTED and e.preemption is PreemptMode.REQUEUE):
                 where = e.hosts or self._vm_hosts(lease)
                 if not where:
                     continue
@@ -787,11 +785,10 @@ class Service:
     def _fail(self, lid: str, t: float, reason: str, touched: set[str]) -> list[Event]:
         """The lease fails (state ``failed``, with ``reason``); its VMs are destroyed."""
         lease = self.core.leases[lid]
-        self.state_override[lid] = S.FAILED.value
         touched.add(lid)
         self.broker.publish({"event": "lease.failed", "lease": lid, "tenant": lease.req.tenant, "reason": reason,
                              "time": t + self.epoch})
-        return self.core.cancel(lid, t, reason)
+        return self.core.fail(lid, t, reason)
 
     def _requeue(self, lid: str, t: float, reason: str, avoid: list[int], touched: set[str], kind: str, detail: str,
                  host: str, policy: str) -> list[Event] | None:
@@ -808,9 +805,11 @@ class Service:
         if lease.type is LeaseType.AR:
             runs = [p for p in lease.phases if p.activity is A.RUN]
             ar_end = runs[-1].end if runs else None
-        events = snap.requeue(self.core, lid, t, avoid, reason)
-        if events is None:
+        events = self.core.advance(t)  # what a host change earlier in the batch left pending, before the requeue
+        more = self.core.requeue(lid, t, reason, tuple(avoid))
+        if more is None:
             return None
+        events += more
         self._gen[lid] = self._gen.get(lid, 0) + 1
         self._extra.append({"lease_seq": int(lid), "time": t + self.epoch, "kind": kind, "detail": detail,
                             "state": state, "hosts": [host]})
@@ -830,8 +829,8 @@ class Service:
             runs = [p for p in lease.phases if p.activity is A.RUN]
             if runs and runs[-1].end > end + 1e-6:
                 try:
-                    return snap.change_end(self.core, lid, end, t)
-                except snap.UpdateRefused:
+                    return self.core.change_end(lid, end, t)
+                except ChangeRefused:
                     log.warning("AR %s restarted elsewhere but could not keep its end", lid)
             return []
         why = (f"{reason}; an advance reservation cannot be moved and no other host can run it now"
@@ -934,33 +933,32 @@ class Service:
             base = {"lease": e.lease_id, "tenant": lease.req.tenant, "time": e.time + self.epoch,
                     "hosts": [self.names[h] for h in e.hosts]}
             name = None
-            if e.notice is Notice.PHASE_STARTED and e.detail == A.RUN.value:
+            if e.notice is Notice.PHASE_STARTED and e.activity is A.RUN:
                 prev = lease.history[-1] if lease.history else None
                 self._watch(e.lease_id, e.until)
                 name = "lease.resumed" if prev is not None and prev.activity is A.RESUME else "lease.started"
                 if name == "lease.resumed":
                     name = None  # announced when the resume phase ended
-            elif e.notice is Notice.PHASE_ENDED and e.detail == A.RESUME.value:
+            elif e.notice is Notice.PHASE_ENDED and e.activity is A.RESUME:
                 name = "lease.resumed"
-            elif e.notice is Notice.PHASE_ENDED and e.detail == A.SUSPEND.value:
+            elif e.notice is Notice.PHASE_ENDED and e.activity is A.SUSPEND:
                 name = "lease.suspended"
             elif e.notice is Notice.DONE:
                 name = "lease.ended"
             elif e.notice is Notice.CANCELLED:
-                name = "lease.failed" if lease.state is S.FAILED or self.state_override.get(e.lease_id) == "failed" \
-                    else "lease.cancelled"
-                if self.state_override.get(e.lease_id) == "failed":
-                    name = None  # published with the hypervisor's reason already
-                base["reason"] = e.detail
+                name = "lease.failed" if lease.state is S.FAILED else "lease.cancelled"
+                if lease.state is S.FAILED and e.refusal is None:
+                    name = None  # the daemon failed it (_fail): published with the hypervisor's reason already
+                base["reason"] = describe(e)
             elif e.notice is Notice.REJECTED:
                 name = "lease.rejected"
-                base["reason"] = e.detail
+                base["reason"] = describe(e)
             elif e.notice is Notice.PREEMPTED:
                 name = "lease.preempted"
-                base["detail"] = e.detail
+                base["detail"] = describe(e)
             if name:
                 pub({"event": name, **base})
-            if e.notice is Notice.PHASE_STARTED and e.detail == A.RUN.value and self.settings.daemon.ending_soon_minutes:
+            if e.notice is Notice.PHASE_STARTED and e.activity is A.RUN and self.settings.daemon.ending_soon_minutes:
                 pass
 
     def host_event(self, name: str, up: bool) -> None:
