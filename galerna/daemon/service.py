@@ -17,14 +17,12 @@ still ``pending`` are reconciled against the hypervisors at the next start).
 """
 from __future__ import annotations
 
-import heapq
 import re
-import itertools
 import logging
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import inf
 from typing import Any, Callable
 
@@ -44,6 +42,8 @@ from galerna.store.db import Store
 from galerna.store.models import ActionRow, HostRow, LeaseEventRow, LeaseRow, ReservationRow
 
 from galerna.daemon import snapshot as snap
+from galerna.daemon.errors import Refusal, Refused
+from galerna.daemon.notify import Broker, Notifier
 from galerna.daemon.settings import Settings
 from galerna.daemon.views import lease_view, ts
 
@@ -75,49 +75,11 @@ def _event_state(e: Event, current: str) -> str:
     return _NOTICE_STATE.get(e.notice, current)
 
 
-class Refused(Exception):
-    """The request is well formed but cannot be granted; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, reason: str, status: int = 409, lease: dict | None = None):
-        super().__init__(reason)
-        self.reason, self.status, self.lease = reason, status, lease
-
-
 @dataclass
 class _Op:
     kind: str
     args: dict[str, Any]
     future: Future | None = None
-
-
-@dataclass
-class Broker:
-    """Fan-out of notifications (for the SSE stream) to subscriber callbacks."""
-
-    subs: dict[int, Callable[[dict], None]] = field(default_factory=dict)
-    _ids: Any = field(default_factory=lambda: itertools.count(1))
-    _seq: Any = field(default_factory=lambda: itertools.count(1))
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def subscribe(self, fn: Callable[[dict], None]) -> int:
-        with self.lock:
-            i = next(self._ids)
-            self.subs[i] = fn
-            return i
-
-    def unsubscribe(self, i: int) -> None:
-        with self.lock:
-            self.subs.pop(i, None)
-
-    def publish(self, msg: dict) -> None:
-        msg = dict(msg, id=next(self._seq))
-        with self.lock:
-            subs = list(self.subs.values())
-        for fn in subs:
-            try:
-                fn(msg)
-            except Exception:  # noqa: BLE001
-                log.exception("event subscriber failed")
 
 
 class Service:
@@ -127,6 +89,7 @@ class Service:
         self.settings = settings or Settings()
         self.clock = clock
         self.broker = Broker()
+        self.notifier = Notifier(self.broker, self.settings.daemon.ending_soon_minutes)
         self._cond = threading.Condition()
         self._inbox: list[_Op] = []
         self._stop = False
@@ -136,7 +99,6 @@ class Service:
         self.uri_of: dict[str, str] = {}  # host name -> URI
         self.name_of_uri: dict[str, str] = {}
         self._listening: set[str] = set()  # URIs whose driver passes lifecycle and close events to the monitor
-        self._soon: list[tuple[float, str, float]] = []  # (notify at, lease id, run end) - Unix time
         self.started = threading.Event()
         self._action_rows: dict[int, int] = {}
         self.reconciled: list[tuple[str, str, str]] = []
@@ -181,7 +143,7 @@ class Service:
             left, self._inbox = self._inbox, []
         for op in left:
             if op.future is not None and not op.future.done():
-                op.future.set_exception(Refused("the daemon is stopping", 503))
+                op.future.set_exception(Refused("the daemon is stopping", Refusal.UNAVAILABLE))
         if self.monitor is not None:
             self.monitor.stop()
         if self.executor is not None:
@@ -193,7 +155,7 @@ class Service:
         fut: Future = Future()
         with self._cond:
             if self._stop:
-                fut.set_exception(Refused("the daemon is stopping", 503))
+                fut.set_exception(Refused("the daemon is stopping", Refusal.UNAVAILABLE))
                 return fut
             self._inbox.append(_Op(kind, args, fut))
             self._cond.notify()
@@ -289,12 +251,12 @@ class Service:
                     except Exception as e:  # noqa: BLE001 - any failure: the URI is not usable
                         if self._drivers is not None:
                             self._drivers.pop(uri, None)
-                        raise Refused(f"cannot reach a hypervisor at {uri}: {e}", 422) from None
+                        raise Refused(f"cannot reach a hypervisor at {uri}: {e}", Refusal.INVALID) from None
                     cpu = float(info.cpus) if cpu is None else cpu
                     memory = float(info.memory_mb) if memory is None else memory
                     attach = d
                 if cpu is None or memory is None:
-                    raise Refused("cpu and memory are needed for a host without a hypervisor URI", 422)
+                    raise Refused("cpu and memory are needed for a host without a hypervisor URI", Refusal.INVALID)
                 pos = (s.scalar(select(func.max(HostRow.position))) or 0) + 1
                 row = HostRow(name=name, uri=uri, cpu=cpu, memory=memory, extra=extra or {}, admin_state="up",
                               health="up", position=pos, created=self.clock())
@@ -302,7 +264,7 @@ class Service:
                 out = {"name": name}
             else:
                 if row is None:
-                    raise Refused(f"no host {name}", 404)
+                    raise Refused(f"no host {name}", Refusal.NOT_FOUND)
                 if action == "remove":
                     i = self.names.index(name)
                     users = sorted(L.id for L in self.core.live if (L.hosts and i in L.hosts)
@@ -414,7 +376,7 @@ class Service:
         self._gone = gone  # history phases on removed hosts, by lease: written back with its snapshot
         self.names = [h.name for h in site.hosts]
         self.state_override: dict[str, str] = {}
-        self._soon = []
+        self.notifier.clear()
         for lease in self.core.leases.values():
             if lease.state is S.ACTIVE and lease.phases and lease.phases[0].activity is A.RUN:
                 self._watch(lease.id, lease.phases[0].end)
@@ -476,9 +438,7 @@ class Service:
     def _wake_at(self) -> float:
         t = self.core.next_event_time()
         t = inf if t == inf else t + self.epoch
-        if self._soon:
-            t = min(t, self._soon[0][0])
-        return t
+        return min(t, self.notifier.next_at())
 
     def _run(self) -> None:
         while True:
@@ -497,7 +457,7 @@ class Service:
                 log.exception("batch failed; rebuilding the scheduler from the database")
                 for op in batch:
                     if op.future is not None and not op.future.done():
-                        op.future.set_exception(Refused(f"internal error: {e}", 503))
+                        op.future.set_exception(Refused(f"internal error: {e}", Refusal.UNAVAILABLE))
                 try:
                     self._rebuild()
                 except Exception:  # noqa: BLE001
@@ -579,7 +539,7 @@ class Service:
             except Refused as e:
                 answers.append((op, e))
             except (ValueError, KeyError) as e:
-                answers.append((op, Refused(str(e), 422)))
+                answers.append((op, Refused(str(e), Refusal.INVALID)))
         events += core.advance(t)
         self._new_rows = {}
         actions = self._commit(new, events, touched)
@@ -916,52 +876,11 @@ class Service:
 
     # ================================================================ notifications
     def _watch(self, lid: str, run_end_core: float) -> None:
-        end = run_end_core + self.epoch
-        at = end - self.settings.daemon.ending_soon_minutes * 60
-        heapq.heappush(self._soon, (at, lid, end))
+        self.notifier.watch(lid, run_end_core + self.epoch)
 
     def _notify(self, events: list[Event], now: float) -> None:
-        pub = self.broker.publish
-        core = self.core
-        while self._soon and self._soon[0][0] <= now:
-            _, lid, end = heapq.heappop(self._soon)
-            lease = core.leases.get(lid)
-            if lease is not None and lease.state is S.ACTIVE and lease.phases and \
-                    lease.phases[0].activity is A.RUN and abs(lease.phases[0].end + self.epoch - end) < 1e-3:
-                pub({"event": "lease.ending_soon", "lease": lid, "tenant": lease.req.tenant, "end": end, "time": now})
-        for e in events:
-            lease = core.leases[e.lease_id]
-            base = {"lease": e.lease_id, "tenant": lease.req.tenant, "time": e.time + self.epoch,
-                    "hosts": [self.names[h] for h in e.hosts]}
-            name = None
-            if e.notice is Notice.PHASE_STARTED and e.detail == A.RUN.value:
-                prev = lease.history[-1] if lease.history else None
-                self._watch(e.lease_id, e.until)
-                name = "lease.resumed" if prev is not None and prev.activity is A.RESUME else "lease.started"
-                if name == "lease.resumed":
-                    name = None  # announced when the resume phase ended
-            elif e.notice is Notice.PHASE_ENDED and e.detail == A.RESUME.value:
-                name = "lease.resumed"
-            elif e.notice is Notice.PHASE_ENDED and e.detail == A.SUSPEND.value:
-                name = "lease.suspended"
-            elif e.notice is Notice.DONE:
-                name = "lease.ended"
-            elif e.notice is Notice.CANCELLED:
-                name = "lease.failed" if lease.state is S.FAILED or self.state_override.get(e.lease_id) == "failed" \
-                    else "lease.cancelled"
-                if self.state_override.get(e.lease_id) == "failed":
-                    name = None  # published with the hypervisor's reason already
-                base["reason"] = e.detail
-            elif e.notice is Notice.REJECTED:
-                name = "lease.rejected"
-                base["reason"] = e.detail
-            elif e.notice is Notice.PREEMPTED:
-                name = "lease.preempted"
-                base["detail"] = e.detail
-            if name:
-                pub({"event": name, **base})
-            if e.notice is Notice.PHASE_STARTED and e.detail == A.RUN.value and self.settings.daemon.ending_soon_minutes:
-                pass
+        self.notifier.events(events, now, self.core, self.epoch, self.names,
+                             lambda lid: self.state_override.get(lid) == "failed")
 
     def host_event(self, name: str, up: bool) -> None:
-        self.broker.publish({"event": "host.up" if up else "host.down", "host": name, "time": self.clock()})
+        self.notifier.host(name, up, self.clock())
