@@ -98,7 +98,6 @@ class Service:
         self.executor: Executor | None = None
         self.uri_of: dict[str, str] = {}  # host name -> URI
         self.name_of_uri: dict[str, str] = {}
-        self._listening: set[str] = set()  # URIs whose driver passes lifecycle and close events to the monitor
         self.started = threading.Event()
         self._action_rows: dict[int, int] = {}
         self.reconciled: list[tuple[str, str, str]] = []
@@ -286,20 +285,12 @@ class Service:
         return out
 
     def _attach_host(self, name: str, uri: str, d) -> None:
-        """A host added while the daemon runs: what ``_open_drivers`` and ``_start_monitor`` set up for every host
-        at start-up, so that the running daemon and one restarted from the database agree. The executor, monitor
-        and recovery get new dicts rather than changed ones: their threads may be iterating over the old."""
+        """A host added while the daemon runs gets what ``_open_drivers`` and ``_start_monitor`` set up for every host
+        at start-up, so that the running daemon and one restarted from the database agree."""
         self.uri_of[name], self.name_of_uri[uri] = uri, name
-        ex = self.executor
-        ex.drivers = {**ex.drivers, uri: d}
-        ex.inventory.hosts[uri] = HostState.UP  # it has just answered (a removed host may have been left in error)
-        if self.monitor is not None:
-            self.monitor.drivers = {**self.monitor.drivers, uri: d}
-            self._listen(uri, d)
-        if self.recovery is not None:
-            self.recovery.drivers = {**self.recovery.drivers, uri: d}
-            self.recovery.error_since.pop(uri, None)
-            self.recovery.fenced.discard(uri)
+        for part in (self.executor, self.monitor, self.recovery):
+            if part is not None:
+                part.attach(uri, d)
 
     def _detach_host(self, name: str, uri: str) -> None:
         """A removed host: everything kept about it by name or URI goes, so that the URI can be added again (under
@@ -313,34 +304,17 @@ class Service:
         if ex is None:
             return
         d = ex.drivers.get(uri)
-        ex.drivers = {u: x for u, x in ex.drivers.items() if u != uri}
-        inv = ex.inventory
-        left = inv.on_host(uri)  # no lease uses the host: at most copies given up on when it stopped answering
+        left = ex.detach(uri)  # no lease uses the host: at most copies given up on when it stopped answering
         if left:
             log.warning("host %s removed; Galerna no longer manages its VMs %s", name, sorted(r.name for r in left))
-        for rec in left:
-            inv.remove(rec.name)
-        inv.hosts.pop(uri, None)
-        if self.monitor is not None:
-            self.monitor.drivers = {u: x for u, x in self.monitor.drivers.items() if u != uri}
-            self.monitor.seen.pop(uri, None)
-        if self.recovery is not None:
-            self.recovery.drivers = {u: x for u, x in self.recovery.drivers.items() if u != uri}
-            self.recovery.error_since.pop(uri, None)
-            self.recovery.fenced.discard(uri)
+        for part in (self.monitor, self.recovery):
+            if part is not None:
+                part.detach(uri)
         if d is not None:
             try:
                 d.close()  # no keepalive or close event from a host Galerna no longer has
             except Exception:  # noqa: BLE001
                 log.warning("closing the connection to %s failed", uri, exc_info=True)
-
-    def _listen(self, uri: str, d) -> None:
-        """Lifecycle and close events of ``d`` to the monitor, as ``Monitor.start`` does for the hosts of the start:
-        once per driver (a driver kept from before the host was removed still has them)."""
-        if uri in self._listening or self.monitor is None:
-            return
-        if self.monitor.listen(uri, d):
-            self._listening.add(uri)
 
     def _site(self, s) -> tuple[Site, list[int]]:
         rows = list(s.scalars(select(HostRow).order_by(HostRow.position, HostRow.name)))
@@ -409,7 +383,7 @@ class Service:
         self.reconciled = [(e.vm, e.verdict.value, self.name_of_uri.get(e.host, e.host)) for e in entries]
         woke = False
         with self.store.session.begin() as s:
-            for uri, hs in self.executor.inventory.hosts.items():
+            for uri, hs in self.executor.inventory.host_states().items():
                 name = self.name_of_uri.get(uri)
                 row = s.get(HostRow, name) if name else None
                 if row is not None:
@@ -671,7 +645,7 @@ class Service:
                 kind = Op.SHUTDOWN if e.notice is Notice.DONE else Op.DESTROY
                 for i, h in enumerate(where):
                     u = self.uri_of.get(self.names[h])
-                    if u and self.executor.inventory.hosts.get(u) is HostState.ERROR:
+                    if u and self.executor.inventory.host_state(u) is HostState.ERROR:
                         # its host does not answer: recovery destroys the VM once it does (and a deploy of the same
                         # VM elsewhere does not wait behind a call to a dead host)
                         self._abandon.append((self._vm(lease, i), u))
@@ -699,9 +673,7 @@ class Service:
             return
         inv = self.executor.inventory
         for vm, uri in self._abandon:
-            rec = inv.get(vm)
-            if rec is not None and rec.host == uri:
-                inv.update(vm, desired=Desired.ABSENT)
+            inv.abandon(vm, uri)
         self._abandon = []
         for row_id, a in actions:
             self._action_rows[a.id] = row_id
@@ -844,7 +816,6 @@ class Service:
         self.monitor.on_host_change(self.recovery.host_changed)
         self.monitor.on_host_change(lambda uri, old, new: self._post("health", uri=uri, up=new is HostState.UP))
         self.monitor.start()
-        self._listening = set(ex.drivers)  # Monitor.start listens to these
 
     def _on_recovery(self, ev) -> None:
         log.warning("recovery", extra={"step": ev.step.value, "vm": ev.vm, "lease": ev.lease_id,

@@ -27,6 +27,7 @@ from galerna.model.state import LeaseState
 from galerna.enact.config import EnactmentConfig, FailureOutcome
 from galerna.enact.driver import (
     Driver,
+    HostState,
     HypervisorError,
     OperationKind as Op,
     OperationTimeout,
@@ -191,6 +192,18 @@ class Executor:
         """Whether an action of this VM is queued or running."""
         with self._lock:
             return vm in self._tails
+
+    def attach(self, uri: str, driver: Driver) -> None:
+        """A host added while running: it has just answered (a removed host may have been left in error). A new
+        dict, not a changed one: worker threads may be reading the old."""
+        self.drivers = {**self.drivers, uri: driver}
+        self.inventory.hosts[uri] = HostState.UP
+
+    def detach(self, uri: str) -> list[VMRecord]:
+        """A host removed: no action goes to it any more. Returns the records of the VMs left on it, which are no
+        longer Galerna's."""
+        self.drivers = {u: d for u, d in self.drivers.items() if u != uri}
+        return self.inventory.forget_host(uri)
 
     def close(self, wait: bool = True) -> None:
         with self._lock:

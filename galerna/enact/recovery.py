@@ -103,13 +103,25 @@ class RecoveryManager:
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
 
+    def attach(self, uri: str, driver: Driver) -> None:
+        """A host added while running (new dicts: the monitor thread may be in a tick)."""
+        self.drivers = {**self.drivers, uri: driver}
+        self._forget_outage(uri)
+
+    def detach(self, uri: str) -> None:
+        self.drivers = {u: d for u, d in self.drivers.items() if u != uri}
+        self._forget_outage(uri)
+
+    def _forget_outage(self, uri: str) -> None:
+        self.error_since.pop(uri, None)
+        self.fenced.discard(uri)
+
     # called by the monitor
     def host_changed(self, uri: str, old: HostState, new: HostState) -> None:
         if new is HostState.ERROR:
             self.error_since.setdefault(uri, self.clock())
         else:
-            self.error_since.pop(uri, None)
-            self.fenced.discard(uri)
+            self._forget_outage(uri)
 
     def _emit(self, ev: RecoveryEvent) -> None:
         self.events.append(ev)
