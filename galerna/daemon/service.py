@@ -28,7 +28,6 @@ from typing import Any, Callable
 
 from sqlalchemy import bindparam, delete, func, select, update
 
-from galerna.enact.config import FailureOutcome
 from galerna.enact.driver import HostState, OperationKind as Op, VMSpec, vm_name
 from galerna.enact.executor import Action, ActionResult, Executor
 from galerna.enact.inventory import Desired
@@ -42,6 +41,7 @@ from galerna.store.db import Store
 from galerna.store.models import ActionRow, HostRow, LeaseEventRow, LeaseRow, ReservationRow
 
 from galerna.daemon import snapshot as snap
+from galerna.daemon.enactment import Fate, fate
 from galerna.daemon.errors import Refusal, Refused
 from galerna.daemon.notify import Broker, Notifier
 from galerna.daemon.settings import Settings
@@ -54,7 +54,6 @@ _RESERVATIONS, _ACTIONS = ReservationRow.__table__, ActionRow.__table__
 _LEASE_UPDATE = update(_LEASES).where(_LEASES.c.seq == bindparam("key"))
 
 BASE = ("cpu", "memory")
-MAX_ENACT_REQUEUES = 3  # a lease whose VMs failed to start this many times fails
 
 
 _TIMES = re.compile(r"((?:\bat|\bdeadline|\bstart|\bnow) )(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\b")
@@ -691,29 +690,25 @@ class Service:
             if row_id is not None:
                 s.execute(update(ActionRow).where(ActionRow.id == row_id).values(
                     status="done" if r.ok else "failed", finished=self.clock(), error=r.error))
-        if r.ok or r.action.lease_id is None:
+        lid, kind = r.action.lease_id, r.action.kind
+        if r.ok or lid is None:
             return []
-        lid = r.action.lease_id
         lease = self.core.leases.get(lid)
-        kind = r.action.kind
-        if lease is None or lease.state.final or kind in (Op.DESTROY, Op.SHUTDOWN):
+        if lease is None or lease.state.final:
+            return []
+        what, more = fate(kind, self.settings.enactment.failure, self._gen.get(lid, 0))
+        if what is Fate.NONE:
             return []
         if gen is not None and gen != self._gen.get(lid, 0):
             return []  # an action of a run the lease already lost (requeued since)
-        if r.rescheduled_to:
-            return []  # the executor deploys it elsewhere
         host = self.name_of_uri.get(r.action.host, r.action.host)
-        reason = f"{kind.value} failed on {host}: {r.error}"
-        policy = self._policy(kind)
-        if policy is not FailureOutcome.FAIL and kind in (Op.DEPLOY, Op.START, Op.RESUME):
-            if self._gen.get(lid, 0) >= MAX_ENACT_REQUEUES:
-                reason += f" (gave up after {MAX_ENACT_REQUEUES} requeues)"
-            else:
-                avoid = [self.names.index(host)] if policy is FailureOutcome.RESCHEDULE and host in self.names else []
-                events = self._requeue(lid, t, reason, avoid, touched, "enactment-failed",
-                                       f"{reason}; {policy.value}", host, policy.value)
-                if events is not None:
-                    return events
+        reason = f"{kind.value} failed on {host}: {r.error}" + more
+        if what is not Fate.FAIL:
+            avoid = [self.names.index(host)] if what is Fate.RESCHEDULE and host in self.names else []
+            events = self._requeue(lid, t, reason, avoid, touched, "enactment-failed", f"{reason}; {what.value}",
+                                   host, what.value)
+            if events is not None:
+                return events
         return self._fail(lid, t, reason, touched)
 
     def _fail(self, lid: str, t: float, reason: str, touched: set[str]) -> list[Event]:
@@ -793,11 +788,6 @@ class Service:
         if events is None:
             return self._fail(lid, t, f"{reason}; its VMs are lost", touched)
         return events
-
-    def _policy(self, kind: Op) -> FailureOutcome:
-        f = self.settings.enactment.failure
-        return {Op.DEPLOY: f.deploy, Op.START: f.deploy, Op.RESUME: f.resume, Op.MIGRATE: f.migrate,
-                Op.SUSPEND: f.suspend}.get(kind, f.other)
 
     # ================================================================ monitoring
     def _start_monitor(self) -> None:

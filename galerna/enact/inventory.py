@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Callable, Protocol, Sequence, Mapping
+from typing import Callable
 
 from galerna.enact.driver import HostState, VMSpec, VMState
 
@@ -33,16 +33,6 @@ class VMRecord:
     @property
     def name(self) -> str:
         return self.spec.name
-
-
-class Rescheduler(Protocol):
-    """Implemented by the daemon's scheduler."""
-
-    def reschedule(self, lease_id: str | None, vms: Sequence[VMSpec], avoid: Sequence[str], reason: str
-                   ) -> Mapping[str, str] | None:
-        """A new host URI for every VM, found without breaking any accepted advance
-        reservation, or None when there is none now (enactment then reports the
-        lease for requeueing). ``avoid`` lists hosts that must not be used."""
 
 
 Listener = Callable[[VMRecord, VMState, VMState], None]

@@ -24,12 +24,12 @@ import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 from galerna.enact.config import RecoveryConfig, RecoveryMode
 from galerna.enact.driver import Driver, HostState, OperationKind as Op, VMSpec, VMState
 from galerna.enact.executor import Action, ActionResult, Executor
-from galerna.enact.inventory import Desired, Inventory, Rescheduler, VMRecord
+from galerna.enact.inventory import Desired, Inventory, VMRecord
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,16 @@ class RecoveryEvent:
 
 
 Fencer = Callable[[str, float], tuple[bool, str]]
+
+
+class Rescheduler(Protocol):
+    """Where to restart the VMs of a fenced host, for recovery used on its own. The daemon gives none: it sends the
+    lease back through the core's queue instead (Step.REQUEUE), so the core alone places leases."""
+
+    def reschedule(self, lease_id: str | None, vms: Sequence[VMSpec], avoid: Sequence[str], reason: str
+                   ) -> Mapping[str, str] | None:
+        """A new host URI for every VM, found without breaking any accepted advance reservation, or None when there
+        is none now (recovery then reports the VMs for requeueing). ``avoid`` lists hosts that must not be used."""
 
 
 def run_fencing_command(command: str) -> Fencer:
