@@ -127,3 +127,11 @@ def test_restore_lease_puts_a_plan_back_without_replanning_it():
     assert _one(events, Notice.SCHEDULED, "2").until == 1000
     with pytest.raises(ValueError, match="already submitted"):
         core.restore_lease(L1.req, L1.state, [])
+
+
+def test_the_detail_text_is_derived_from_the_typed_fields():
+    core = LeaseScheduler(Site.uniform(1))
+    events = core.submit(be(1, 0, 100), 0) + core.submit(ar(2, 0, 50, 10), 0) + core.submit(ar(3, 0, 55, 10), 0)
+    assert [(e.notice.value, e.detail) for e in events if e.lease_id != "2"][:2] == [("queued", ""), ("scheduled", "")]
+    assert _one(events, Notice.PREEMPTED, "1").detail == "suspend"
+    assert _one(events, Notice.REJECTED, "3").detail == "no capacity for 1 VMs at 55"

@@ -115,6 +115,12 @@ class Event:
     reason: str = ""  # CANCELLED: the reason the shell gave
     moved: bool = False  # SCHEDULED: an existing reservation moved earlier (compression)
 
+    @property
+    def detail(self) -> str:
+        """The detail as text (:func:`describe`, instants as ``:g``), for display. Code that decides
+        something compares ``activity``, ``preemption`` or ``refusal.kind`` instead."""
+        return describe(self)
+
 
 def describe(e: Event, instant: Callable[[float], str] = _g) -> str:
     """The event's detail in one line of text, as the shells write it."""
