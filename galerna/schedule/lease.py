@@ -70,13 +70,6 @@ class Lease:
     def preemptible(self) -> bool:
         return self.req.preemptible and self.req.type in (LeaseType.BE, LeaseType.DEADLINE)
 
-    def planned_start(self) -> float | None:
-        return self.phases[0].start if self.phases else None
-
-    def planned_end(self) -> float | None:
-        runs = [p for p in self.phases if p.activity is Activity.RUN]
-        return runs[-1].end if runs else None
-
     def first_run(self) -> float | None:
         for p in self.history:
             if p.activity is Activity.RUN:
