@@ -17,20 +17,16 @@ still ``pending`` are reconciled against the hypervisors at the next start).
 """
 from __future__ import annotations
 
-import heapq
-import re
-import itertools
 import logging
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import inf
 from typing import Any, Callable
 
 from sqlalchemy import bindparam, delete, func, select, update
 
-from galerna.enact.config import FailureOutcome
 from galerna.enact.driver import HostState, OperationKind as Op, VMSpec, vm_name
 from galerna.enact.executor import Action, ActionResult, Executor
 from galerna.enact.inventory import Desired
@@ -38,12 +34,15 @@ from galerna.model.lease import LeaseRequest, LeaseType
 from galerna.model.site import Host, Site
 from galerna.model.state import LeaseState as S
 from galerna.schedule.lease import Activity as A, Phase
-from galerna.schedule.plan import Event, Notice
+from galerna.schedule.plan import ChangeRefused, Event, Notice, PreemptMode, describe
 from galerna.schedule.scheduler import LeaseScheduler
 from galerna.store.db import Store
 from galerna.store.models import ActionRow, HostRow, LeaseEventRow, LeaseRow, ReservationRow
 
 from galerna.daemon import snapshot as snap
+from galerna.daemon.enactment import Fate, fate
+from galerna.daemon.errors import Refusal, Refused
+from galerna.daemon.notify import Broker, Notifier
 from galerna.daemon.settings import Settings
 from galerna.daemon.views import lease_view, ts
 
@@ -54,13 +53,11 @@ _RESERVATIONS, _ACTIONS = ReservationRow.__table__, ActionRow.__table__
 _LEASE_UPDATE = update(_LEASES).where(_LEASES.c.seq == bindparam("key"))
 
 BASE = ("cpu", "memory")
-MAX_ENACT_REQUEUES = 3  # a lease whose VMs failed to start this many times fails
 
 
-_TIMES = re.compile(r"((?:\bat|\bdeadline|\bstart|\bnow) )(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\b")
 _NOTICE_STATE = {Notice.QUEUED: "queued", Notice.SCHEDULED: "scheduled", Notice.ACCEPTED: "scheduled",
                  Notice.DONE: "done", Notice.REJECTED: "rejected", Notice.CANCELLED: "cancelled"}
-_PHASE_STATE = {"run": "active", "boot": "active", "suspend": "suspending", "resume": "resuming", "migrate": "migrating"}
+_PHASE_STATE = {A.RUN: "active", A.BOOT: "active", A.SUSPEND: "suspending", A.RESUME: "resuming", A.MIGRATE: "migrating"}
 
 
 def _placeable(admin_state: str, health: str) -> bool:
@@ -71,16 +68,8 @@ def _placeable(admin_state: str, health: str) -> bool:
 
 def _event_state(e: Event, current: str) -> str:
     if e.notice is Notice.PHASE_STARTED:
-        return _PHASE_STATE.get(e.detail, current)
+        return _PHASE_STATE.get(e.activity, current)
     return _NOTICE_STATE.get(e.notice, current)
-
-
-class Refused(Exception):
-    """The request is well formed but cannot be granted; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, reason: str, status: int = 409, lease: dict | None = None):
-        super().__init__(reason)
-        self.reason, self.status, self.lease = reason, status, lease
 
 
 @dataclass
@@ -90,36 +79,6 @@ class _Op:
     future: Future | None = None
 
 
-@dataclass
-class Broker:
-    """Fan-out of notifications (for the SSE stream) to subscriber callbacks."""
-
-    subs: dict[int, Callable[[dict], None]] = field(default_factory=dict)
-    _ids: Any = field(default_factory=lambda: itertools.count(1))
-    _seq: Any = field(default_factory=lambda: itertools.count(1))
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def subscribe(self, fn: Callable[[dict], None]) -> int:
-        with self.lock:
-            i = next(self._ids)
-            self.subs[i] = fn
-            return i
-
-    def unsubscribe(self, i: int) -> None:
-        with self.lock:
-            self.subs.pop(i, None)
-
-    def publish(self, msg: dict) -> None:
-        msg = dict(msg, id=next(self._seq))
-        with self.lock:
-            subs = list(self.subs.values())
-        for fn in subs:
-            try:
-                fn(msg)
-            except Exception:  # noqa: BLE001
-                log.exception("event subscriber failed")
-
-
 class Service:
     def __init__(self, store: Store, settings: Settings | None = None, *, clock: Callable[[], float] = time.time,
                  drivers: dict | None = None):
@@ -127,6 +86,7 @@ class Service:
         self.settings = settings or Settings()
         self.clock = clock
         self.broker = Broker()
+        self.notifier = Notifier(self.broker, self.settings.daemon.ending_soon_minutes)
         self._cond = threading.Condition()
         self._inbox: list[_Op] = []
         self._stop = False
@@ -135,8 +95,6 @@ class Service:
         self.executor: Executor | None = None
         self.uri_of: dict[str, str] = {}  # host name -> URI
         self.name_of_uri: dict[str, str] = {}
-        self._listening: set[str] = set()  # URIs whose driver passes lifecycle and close events to the monitor
-        self._soon: list[tuple[float, str, float]] = []  # (notify at, lease id, run end) - Unix time
         self.started = threading.Event()
         self._action_rows: dict[int, int] = {}
         self.reconciled: list[tuple[str, str, str]] = []
@@ -181,7 +139,7 @@ class Service:
             left, self._inbox = self._inbox, []
         for op in left:
             if op.future is not None and not op.future.done():
-                op.future.set_exception(Refused("the daemon is stopping", 503))
+                op.future.set_exception(Refused("the daemon is stopping", Refusal.UNAVAILABLE))
         if self.monitor is not None:
             self.monitor.stop()
         if self.executor is not None:
@@ -193,7 +151,7 @@ class Service:
         fut: Future = Future()
         with self._cond:
             if self._stop:
-                fut.set_exception(Refused("the daemon is stopping", 503))
+                fut.set_exception(Refused("the daemon is stopping", Refusal.UNAVAILABLE))
                 return fut
             self._inbox.append(_Op(kind, args, fut))
             self._cond.notify()
@@ -289,12 +247,12 @@ class Service:
                     except Exception as e:  # noqa: BLE001 - any failure: the URI is not usable
                         if self._drivers is not None:
                             self._drivers.pop(uri, None)
-                        raise Refused(f"cannot reach a hypervisor at {uri}: {e}", 422) from None
+                        raise Refused(f"cannot reach a hypervisor at {uri}: {e}", Refusal.INVALID) from None
                     cpu = float(info.cpus) if cpu is None else cpu
                     memory = float(info.memory_mb) if memory is None else memory
                     attach = d
                 if cpu is None or memory is None:
-                    raise Refused("cpu and memory are needed for a host without a hypervisor URI", 422)
+                    raise Refused("cpu and memory are needed for a host without a hypervisor URI", Refusal.INVALID)
                 pos = (s.scalar(select(func.max(HostRow.position))) or 0) + 1
                 row = HostRow(name=name, uri=uri, cpu=cpu, memory=memory, extra=extra or {}, admin_state="up",
                               health="up", position=pos, created=self.clock())
@@ -302,7 +260,7 @@ class Service:
                 out = {"name": name}
             else:
                 if row is None:
-                    raise Refused(f"no host {name}", 404)
+                    raise Refused(f"no host {name}", Refusal.NOT_FOUND)
                 if action == "remove":
                     i = self.names.index(name)
                     users = sorted(L.id for L in self.core.live if (L.hosts and i in L.hosts)
@@ -324,20 +282,12 @@ class Service:
         return out
 
     def _attach_host(self, name: str, uri: str, d) -> None:
-        """A host added while the daemon runs: what ``_open_drivers`` and ``_start_monitor`` set up for every host
-        at start-up, so that the running daemon and one restarted from the database agree. The executor, monitor
-        and recovery get new dicts rather than changed ones: their threads may be iterating over the old."""
+        """A host added while the daemon runs gets what ``_open_drivers`` and ``_start_monitor`` set up for every host
+        at start-up, so that the running daemon and one restarted from the database agree."""
         self.uri_of[name], self.name_of_uri[uri] = uri, name
-        ex = self.executor
-        ex.drivers = {**ex.drivers, uri: d}
-        ex.inventory.hosts[uri] = HostState.UP  # it has just answered (a removed host may have been left in error)
-        if self.monitor is not None:
-            self.monitor.drivers = {**self.monitor.drivers, uri: d}
-            self._listen(uri, d)
-        if self.recovery is not None:
-            self.recovery.drivers = {**self.recovery.drivers, uri: d}
-            self.recovery.error_since.pop(uri, None)
-            self.recovery.fenced.discard(uri)
+        for part in (self.executor, self.monitor, self.recovery):
+            if part is not None:
+                part.attach(uri, d)
 
     def _detach_host(self, name: str, uri: str) -> None:
         """A removed host: everything kept about it by name or URI goes, so that the URI can be added again (under
@@ -351,34 +301,17 @@ class Service:
         if ex is None:
             return
         d = ex.drivers.get(uri)
-        ex.drivers = {u: x for u, x in ex.drivers.items() if u != uri}
-        inv = ex.inventory
-        left = inv.on_host(uri)  # no lease uses the host: at most copies given up on when it stopped answering
+        left = ex.detach(uri)  # no lease uses the host: at most copies given up on when it stopped answering
         if left:
             log.warning("host %s removed; Galerna no longer manages its VMs %s", name, sorted(r.name for r in left))
-        for rec in left:
-            inv.remove(rec.name)
-        inv.hosts.pop(uri, None)
-        if self.monitor is not None:
-            self.monitor.drivers = {u: x for u, x in self.monitor.drivers.items() if u != uri}
-            self.monitor.seen.pop(uri, None)
-        if self.recovery is not None:
-            self.recovery.drivers = {u: x for u, x in self.recovery.drivers.items() if u != uri}
-            self.recovery.error_since.pop(uri, None)
-            self.recovery.fenced.discard(uri)
+        for part in (self.monitor, self.recovery):
+            if part is not None:
+                part.detach(uri)
         if d is not None:
             try:
                 d.close()  # no keepalive or close event from a host Galerna no longer has
             except Exception:  # noqa: BLE001
                 log.warning("closing the connection to %s failed", uri, exc_info=True)
-
-    def _listen(self, uri: str, d) -> None:
-        """Lifecycle and close events of ``d`` to the monitor, as ``Monitor.start`` does for the hosts of the start:
-        once per driver (a driver kept from before the host was removed still has them)."""
-        if uri in self._listening or self.monitor is None:
-            return
-        if self.monitor.listen(uri, d):
-            self._listening.add(uri)
 
     def _site(self, s) -> tuple[Site, list[int]]:
         rows = list(s.scalars(select(HostRow).order_by(HostRow.position, HostRow.name)))
@@ -413,8 +346,7 @@ class Service:
         self.core = snap.restore(site, self.settings.config, now, items, disabled, gone)
         self._gone = gone  # history phases on removed hosts, by lease: written back with its snapshot
         self.names = [h.name for h in site.hosts]
-        self.state_override: dict[str, str] = {}
-        self._soon = []
+        self.notifier.clear()
         for lease in self.core.leases.values():
             if lease.state is S.ACTIVE and lease.phases and lease.phases[0].activity is A.RUN:
                 self._watch(lease.id, lease.phases[0].end)
@@ -447,7 +379,7 @@ class Service:
         self.reconciled = [(e.vm, e.verdict.value, self.name_of_uri.get(e.host, e.host)) for e in entries]
         woke = False
         with self.store.session.begin() as s:
-            for uri, hs in self.executor.inventory.hosts.items():
+            for uri, hs in self.executor.inventory.host_states().items():
                 name = self.name_of_uri.get(uri)
                 row = s.get(HostRow, name) if name else None
                 if row is not None:
@@ -476,9 +408,7 @@ class Service:
     def _wake_at(self) -> float:
         t = self.core.next_event_time()
         t = inf if t == inf else t + self.epoch
-        if self._soon:
-            t = min(t, self._soon[0][0])
-        return t
+        return min(t, self.notifier.next_at())
 
     def _run(self) -> None:
         while True:
@@ -497,7 +427,7 @@ class Service:
                 log.exception("batch failed; rebuilding the scheduler from the database")
                 for op in batch:
                     if op.future is not None and not op.future.done():
-                        op.future.set_exception(Refused(f"internal error: {e}", 503))
+                        op.future.set_exception(Refused(f"internal error: {e}", Refusal.UNAVAILABLE))
                 try:
                     self._rebuild()
                 except Exception:  # noqa: BLE001
@@ -545,8 +475,8 @@ class Service:
                     if lid not in core.leases:
                         raise Refused("the lease is already in a final state")
                     try:
-                        events += snap.change_end(core, lid, self.to_core(op.args["end"]), t)
-                    except snap.UpdateRefused as e:
+                        events += core.change_end(lid, self.to_core(op.args["end"]), t)
+                    except ChangeRefused as e:
                         raise Refused(str(e)) from None
                     touched.add(lid)
                     answers.append((op, lid))
@@ -571,15 +501,14 @@ class Service:
                 elif k == "fail":
                     lid = op.args["lease_id"]
                     if lid in core.leases and not core.leases[lid].state.final:
-                        events += core.cancel(lid, t, op.args["reason"])
-                        self.state_override[lid] = S.FAILED.value
+                        events += core.fail(lid, t, op.args["reason"])
                         touched.add(lid)
                 else:
                     raise ValueError(f"unknown operation {k}")
             except Refused as e:
                 answers.append((op, e))
             except (ValueError, KeyError) as e:
-                answers.append((op, Refused(str(e), 422)))
+                answers.append((op, Refused(str(e), Refusal.INVALID)))
         events += core.advance(t)
         self._new_rows = {}
         actions = self._commit(new, events, touched)
@@ -651,7 +580,7 @@ class Service:
             self._extra = []
             last = {e.lease_id: i for i, e in enumerate(events)}
             evrows += [{"lease_seq": int(e.lease_id), "time": e.time + epoch, "kind": e.notice.value,
-                        "detail": self._human(e.detail), "hosts": [names[h] for h in e.hosts],
+                        "detail": describe(e, self._instant), "hosts": [names[h] for h in e.hosts],
                         "state": self._state(e.lease_id) if last[e.lease_id] == i else _event_state(e, self._state(e.lease_id))}
                        for i, e in enumerate(events)]
             if evrows:
@@ -664,19 +593,21 @@ class Service:
                 out.append((c.execute(_ACTIONS.insert(), row).inserted_primary_key[0], a))
         return out
 
-    def _human(self, text: str) -> str:
-        """Core times in a reason ("at 7", "deadline 3600") as ISO 8601 instants."""
-        if not text or not any(w in text for w in ("at ", "deadline ", "start ", "now ")):
-            return text
-        return _TIMES.sub(lambda m: m.group(1) + ts(float(m.group(2)) + self.epoch), text)
+    def _instant(self, t: float) -> str:
+        """A core time in a refusal as an ISO 8601 instant. Rounded to 6 significant digits first, as the text these
+        instants were once parsed back from had them (``:g``), so that messages stay what they were."""
+        return ts(float(f"{t:g}") + self.epoch)
+
+    def _reason(self, lease) -> str:
+        return lease.note if lease.refusal is None else lease.refusal.text(self._instant)
 
     def _state(self, lid: str) -> str:
-        return self.state_override.get(lid) or self.core.leases[lid].state.value
+        return self.core.leases[lid].state.value
 
     def _row(self, lease, now: float) -> dict:
         gone = self._gone.get(lease.id, ())
         start, end = snap.planned_window(lease, self.epoch, gone)
-        return {"seq": int(lease.id), "state": self._state(lease.id), "reason": self._human(lease.reason),
+        return {"seq": int(lease.id), "state": self._state(lease.id), "reason": self._reason(lease),
                 "core": snap.snapshot(lease, self.names, self.epoch, gone), "start": start, "end": end,
                 "updated": now}
 
@@ -689,29 +620,29 @@ class Service:
             lease = self.core.leases[e.lease_id]
             hosts = [self.uri_of.get(self.names[h]) for h in e.hosts]
             if e.notice is Notice.PHASE_STARTED:
-                if e.detail == A.BOOT.value or (e.detail == A.RUN.value and not self._was_running(lease, e)):
+                if e.activity is A.BOOT or (e.activity is A.RUN and not self._was_running(lease, e)):
                     out += [(e.lease_id, Action.deploy(self._spec(lease.req, i), u)) for i, u in enumerate(hosts) if u]
-                elif e.detail == A.SUSPEND.value:
+                elif e.activity is A.SUSPEND:
                     out += [(e.lease_id, Action(Op.SUSPEND, self._vm(lease, i), u, lease_id=e.lease_id,
                                                 tenant=lease.req.tenant)) for i, u in enumerate(hosts) if u]
-                elif e.detail == A.RESUME.value:
+                elif e.activity is A.RESUME:
                     out += [(e.lease_id, Action(Op.RESUME, self._vm(lease, i), u, lease_id=e.lease_id,
                                                 tenant=lease.req.tenant)) for i, u in enumerate(hosts) if u]
-                elif e.detail == A.MIGRATE.value:
+                elif e.activity is A.MIGRATE:
                     old = lease.history[-1].hosts if lease.history else e.hosts
                     for i, u in enumerate(hosts):
                         src = self.uri_of.get(self.names[old[i]])
                         if u and src and src != u:
                             out.append((e.lease_id, Action(Op.MIGRATE, self._vm(lease, i), src, dest=u,
                                                            lease_id=e.lease_id, tenant=lease.req.tenant)))
-            elif e.notice in (Notice.DONE, Notice.CANCELLED) or (e.notice is Notice.PREEMPTED and e.detail == "requeue"):
+            elif e.notice in (Notice.DONE, Notice.CANCELLED) or (e.notice is Notice.PREEMPTED and e.preemption is PreemptMode.REQUEUE):
                 where = e.hosts or self._vm_hosts(lease)
                 if not where:
                     continue
                 kind = Op.SHUTDOWN if e.notice is Notice.DONE else Op.DESTROY
                 for i, h in enumerate(where):
                     u = self.uri_of.get(self.names[h])
-                    if u and self.executor.inventory.hosts.get(u) is HostState.ERROR:
+                    if u and self.executor.inventory.host_state(u) is HostState.ERROR:
                         # its host does not answer: recovery destroys the VM once it does (and a deploy of the same
                         # VM elsewhere does not wait behind a call to a dead host)
                         self._abandon.append((self._vm(lease, i), u))
@@ -739,9 +670,7 @@ class Service:
             return
         inv = self.executor.inventory
         for vm, uri in self._abandon:
-            rec = inv.get(vm)
-            if rec is not None and rec.host == uri:
-                inv.update(vm, desired=Desired.ABSENT)
+            inv.abandon(vm, uri)
         self._abandon = []
         for row_id, a in actions:
             self._action_rows[a.id] = row_id
@@ -759,39 +688,34 @@ class Service:
             if row_id is not None:
                 s.execute(update(ActionRow).where(ActionRow.id == row_id).values(
                     status="done" if r.ok else "failed", finished=self.clock(), error=r.error))
-        if r.ok or r.action.lease_id is None:
+        lid, kind = r.action.lease_id, r.action.kind
+        if r.ok or lid is None:
             return []
-        lid = r.action.lease_id
         lease = self.core.leases.get(lid)
-        kind = r.action.kind
-        if lease is None or lease.state.final or kind in (Op.DESTROY, Op.SHUTDOWN):
+        if lease is None or lease.state.final:
+            return []
+        what, more = fate(kind, self.settings.enactment.failure, self._gen.get(lid, 0))
+        if what is Fate.NONE:
             return []
         if gen is not None and gen != self._gen.get(lid, 0):
             return []  # an action of a run the lease already lost (requeued since)
-        if r.rescheduled_to:
-            return []  # the executor deploys it elsewhere
         host = self.name_of_uri.get(r.action.host, r.action.host)
-        reason = f"{kind.value} failed on {host}: {r.error}"
-        policy = self._policy(kind)
-        if policy is not FailureOutcome.FAIL and kind in (Op.DEPLOY, Op.START, Op.RESUME):
-            if self._gen.get(lid, 0) >= MAX_ENACT_REQUEUES:
-                reason += f" (gave up after {MAX_ENACT_REQUEUES} requeues)"
-            else:
-                avoid = [self.names.index(host)] if policy is FailureOutcome.RESCHEDULE and host in self.names else []
-                events = self._requeue(lid, t, reason, avoid, touched, "enactment-failed",
-                                       f"{reason}; {policy.value}", host, policy.value)
-                if events is not None:
-                    return events
+        reason = f"{kind.value} failed on {host}: {r.error}" + more
+        if what is not Fate.FAIL:
+            avoid = [self.names.index(host)] if what is Fate.RESCHEDULE and host in self.names else []
+            events = self._requeue(lid, t, reason, avoid, touched, "enactment-failed", f"{reason}; {what.value}",
+                                   host, what.value)
+            if events is not None:
+                return events
         return self._fail(lid, t, reason, touched)
 
     def _fail(self, lid: str, t: float, reason: str, touched: set[str]) -> list[Event]:
         """The lease fails (state ``failed``, with ``reason``); its VMs are destroyed."""
         lease = self.core.leases[lid]
-        self.state_override[lid] = S.FAILED.value
         touched.add(lid)
         self.broker.publish({"event": "lease.failed", "lease": lid, "tenant": lease.req.tenant, "reason": reason,
                              "time": t + self.epoch})
-        return self.core.cancel(lid, t, reason)
+        return self.core.fail(lid, t, reason)
 
     def _requeue(self, lid: str, t: float, reason: str, avoid: list[int], touched: set[str], kind: str, detail: str,
                  host: str, policy: str) -> list[Event] | None:
@@ -808,9 +732,11 @@ class Service:
         if lease.type is LeaseType.AR:
             runs = [p for p in lease.phases if p.activity is A.RUN]
             ar_end = runs[-1].end if runs else None
-        events = snap.requeue(self.core, lid, t, avoid, reason)
-        if events is None:
+        events = self.core.advance(t)  # what a host change earlier in the batch left pending, before the requeue
+        more = self.core.requeue(lid, t, reason, tuple(avoid))
+        if more is None:
             return None
+        events += more
         self._gen[lid] = self._gen.get(lid, 0) + 1
         self._extra.append({"lease_seq": int(lid), "time": t + self.epoch, "kind": kind, "detail": detail,
                             "state": state, "hosts": [host]})
@@ -830,8 +756,8 @@ class Service:
             runs = [p for p in lease.phases if p.activity is A.RUN]
             if runs and runs[-1].end > end + 1e-6:
                 try:
-                    return snap.change_end(self.core, lid, end, t)
-                except snap.UpdateRefused:
+                    return self.core.change_end(lid, end, t)
+                except ChangeRefused:
                     log.warning("AR %s restarted elsewhere but could not keep its end", lid)
             return []
         why = (f"{reason}; an advance reservation cannot be moved and no other host can run it now"
@@ -862,11 +788,6 @@ class Service:
             return self._fail(lid, t, f"{reason}; its VMs are lost", touched)
         return events
 
-    def _policy(self, kind: Op) -> FailureOutcome:
-        f = self.settings.enactment.failure
-        return {Op.DEPLOY: f.deploy, Op.START: f.deploy, Op.RESUME: f.resume, Op.MIGRATE: f.migrate,
-                Op.SUSPEND: f.suspend}.get(kind, f.other)
-
     # ================================================================ monitoring
     def _start_monitor(self) -> None:
         """The periodic host monitor (lifecycle events + a poll every ``recovery.reconcile_interval``) and recovery."""
@@ -884,7 +805,6 @@ class Service:
         self.monitor.on_host_change(self.recovery.host_changed)
         self.monitor.on_host_change(lambda uri, old, new: self._post("health", uri=uri, up=new is HostState.UP))
         self.monitor.start()
-        self._listening = set(ex.drivers)  # Monitor.start listens to these
 
     def _on_recovery(self, ev) -> None:
         log.warning("recovery", extra={"step": ev.step.value, "vm": ev.vm, "lease": ev.lease_id,
@@ -916,52 +836,10 @@ class Service:
 
     # ================================================================ notifications
     def _watch(self, lid: str, run_end_core: float) -> None:
-        end = run_end_core + self.epoch
-        at = end - self.settings.daemon.ending_soon_minutes * 60
-        heapq.heappush(self._soon, (at, lid, end))
+        self.notifier.watch(lid, run_end_core + self.epoch)
 
     def _notify(self, events: list[Event], now: float) -> None:
-        pub = self.broker.publish
-        core = self.core
-        while self._soon and self._soon[0][0] <= now:
-            _, lid, end = heapq.heappop(self._soon)
-            lease = core.leases.get(lid)
-            if lease is not None and lease.state is S.ACTIVE and lease.phases and \
-                    lease.phases[0].activity is A.RUN and abs(lease.phases[0].end + self.epoch - end) < 1e-3:
-                pub({"event": "lease.ending_soon", "lease": lid, "tenant": lease.req.tenant, "end": end, "time": now})
-        for e in events:
-            lease = core.leases[e.lease_id]
-            base = {"lease": e.lease_id, "tenant": lease.req.tenant, "time": e.time + self.epoch,
-                    "hosts": [self.names[h] for h in e.hosts]}
-            name = None
-            if e.notice is Notice.PHASE_STARTED and e.detail == A.RUN.value:
-                prev = lease.history[-1] if lease.history else None
-                self._watch(e.lease_id, e.until)
-                name = "lease.resumed" if prev is not None and prev.activity is A.RESUME else "lease.started"
-                if name == "lease.resumed":
-                    name = None  # announced when the resume phase ended
-            elif e.notice is Notice.PHASE_ENDED and e.detail == A.RESUME.value:
-                name = "lease.resumed"
-            elif e.notice is Notice.PHASE_ENDED and e.detail == A.SUSPEND.value:
-                name = "lease.suspended"
-            elif e.notice is Notice.DONE:
-                name = "lease.ended"
-            elif e.notice is Notice.CANCELLED:
-                name = "lease.failed" if lease.state is S.FAILED or self.state_override.get(e.lease_id) == "failed" \
-                    else "lease.cancelled"
-                if self.state_override.get(e.lease_id) == "failed":
-                    name = None  # published with the hypervisor's reason already
-                base["reason"] = e.detail
-            elif e.notice is Notice.REJECTED:
-                name = "lease.rejected"
-                base["reason"] = e.detail
-            elif e.notice is Notice.PREEMPTED:
-                name = "lease.preempted"
-                base["detail"] = e.detail
-            if name:
-                pub({"event": name, **base})
-            if e.notice is Notice.PHASE_STARTED and e.detail == A.RUN.value and self.settings.daemon.ending_soon_minutes:
-                pass
+        self.notifier.events(events, now, self.core, self.epoch, self.names)
 
     def host_event(self, name: str, up: bool) -> None:
-        self.broker.publish({"event": "host.up" if up else "host.down", "host": name, "time": self.clock()})
+        self.notifier.host(name, up, self.clock())

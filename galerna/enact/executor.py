@@ -6,8 +6,8 @@ different VMs run as the gate allows. A thread runs an operation only once
 the gate granted it a slot, so waiting requests tie up no thread and one
 busy host never starves the others. Every operation has a timeout and
 bounded retries; a retry gives its slot back and queues again at the back,
-after a backoff. A final failure is reported with the lease's fate per
-policy (requeue, reschedule elsewhere, fail with the hypervisor's message).
+after a backoff. A final failure is reported with the hypervisor's message;
+what it does to the lease is the daemon's decision, not the executor's.
 """
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ from enum import StrEnum
 from typing import Callable, Iterable, Mapping
 
 from galerna.model.lease import DiskImage
-from galerna.model.state import LeaseState
 
-from galerna.enact.config import EnactmentConfig, FailureOutcome
+from galerna.enact.config import EnactmentConfig
 from galerna.enact.driver import (
     Driver,
+    HostState,
     HypervisorError,
     OperationKind as Op,
     OperationTimeout,
@@ -38,7 +38,7 @@ from galerna.enact.driver import (
     migrate,
 )
 from galerna.enact.gate import Gate, Ticket
-from galerna.enact.inventory import Desired, Inventory, Rescheduler, VMRecord
+from galerna.enact.inventory import Desired, Inventory, VMRecord
 from galerna.enact.retry import Backoff, Watchdog, call_with_timeout, is_transient
 
 log = logging.getLogger(__name__)
@@ -82,23 +82,12 @@ class ActionResult:
     info: VMInfo | None = None
     error: str | None = None  # the hypervisor's message
     attempts: int = 0
-    outcome: FailureOutcome | None = None
-    lease_state: LeaseState | None = None  # what the daemon should move the lease to (None: unchanged)
-    rescheduled_to: str | None = None
     started: float = 0.0
     finished: float = 0.0
 
     @property
     def ok(self) -> bool:
         return self.status is Status.OK
-
-
-_REQUEUE_STATE = {
-    Op.DEPLOY: LeaseState.QUEUED,
-    Op.START: LeaseState.QUEUED,
-    Op.RESUME: LeaseState.SUSPENDED_QUEUED,
-    Op.MIGRATE: LeaseState.SUSPENDED_QUEUED,
-}
 
 
 @dataclass(eq=False)
@@ -124,7 +113,6 @@ class Executor:
         config: EnactmentConfig | None = None,
         *,
         inventory: Inventory | None = None,
-        rescheduler: Rescheduler | None = None,
         on_result: Callable[[ActionResult], None] | None = None,
         mover: StateMover = local_move,
         seed: int | None = None,
@@ -133,7 +121,6 @@ class Executor:
         self.drivers = dict(drivers)
         self.gate = gate or Gate(self.config.gate)
         self.inventory = inventory or Inventory()
-        self.rescheduler = rescheduler
         self.on_result = on_result
         self.mover = mover
         self.backoff = Backoff.from_config(self.config.retry)
@@ -191,6 +178,18 @@ class Executor:
         """Whether an action of this VM is queued or running."""
         with self._lock:
             return vm in self._tails
+
+    def attach(self, uri: str, driver: Driver) -> None:
+        """A host added while running: it has just answered (a removed host may have been left in error). A new
+        dict, not a changed one: worker threads may be reading the old."""
+        self.drivers = {**self.drivers, uri: driver}
+        self.inventory.hosts[uri] = HostState.UP
+
+    def detach(self, uri: str) -> list[VMRecord]:
+        """A host removed: no action goes to it any more. Returns the records of the VMs left on it, which are no
+        longer Galerna's."""
+        self.drivers = {u: d for u, d in self.drivers.items() if u != uri}
+        return self.inventory.forget_host(uri)
 
     def close(self, wait: bool = True) -> None:
         with self._lock:
@@ -343,42 +342,13 @@ class Executor:
         elif k in (Op.PAUSE, Op.UNPAUSE, Op.REBOOT, Op.RESET, Op.INSPECT):
             inv.update(a.vm, observed=info.state)
 
-    def _policy(self, kind: Op) -> FailureOutcome:
-        f = self.config.failure
-        return {Op.DEPLOY: f.deploy, Op.START: f.deploy, Op.RESUME: f.resume, Op.MIGRATE: f.migrate,
-                Op.SUSPEND: f.suspend}.get(kind, f.other)
-
     def _final_failure(self, job: _Job, e: Exception) -> None:
         a = job.action
         msg = e.hypervisor_message if isinstance(e, HypervisorError) else f"{type(e).__name__}: {e}"
-        outcome = self._policy(a.kind)
-        result = ActionResult(a, Status.FAILED, error=msg, attempts=job.attempts, outcome=outcome)
         if a.kind is Op.DEPLOY:
             self._cleanup_failed_deploy(a)
-        if outcome is FailureOutcome.RESCHEDULE and a.kind is Op.DEPLOY and a.spec is not None:
-            target = None
-            if self.rescheduler is not None:
-                try:
-                    placement = self.rescheduler.reschedule(a.lease_id, [a.spec], [a.host], msg)
-                except Exception as err:  # noqa: BLE001
-                    log.warning("rescheduler failed for %s: %s", a.vm, err)
-                    placement = None
-                target = (placement or {}).get(a.vm)
-            if target and target in self.drivers and target != a.host:
-                result.rescheduled_to = target
-                result.lease_state = None  # still on its way to running, elsewhere
-                self._finish(job, result)
-                self.submit(Action.deploy(a.spec, target))
-                return
-            outcome = result.outcome = FailureOutcome.REQUEUE
-        if outcome is FailureOutcome.FAIL:
-            result.lease_state = LeaseState.FAILED
-        elif outcome is FailureOutcome.REQUEUE:
-            result.lease_state = _REQUEUE_STATE.get(a.kind, LeaseState.FAILED)
-        elif outcome is FailureOutcome.RESCHEDULE:
-            result.lease_state = _REQUEUE_STATE.get(a.kind, LeaseState.FAILED)
-        log.warning("%s failed for good after %d tries: %s -> %s", a.describe(), job.attempts, msg, result.lease_state)
-        self._finish(job, result)
+        log.warning("%s failed for good after %d tries: %s", a.describe(), job.attempts, msg)
+        self._finish(job, ActionResult(a, Status.FAILED, error=msg, attempts=job.attempts))
 
     def _cleanup_failed_deploy(self, a: Action) -> None:
         """A deploy that failed (or hung) may still come up later: make sure it does not."""

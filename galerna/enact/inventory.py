@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Callable, Protocol, Sequence, Mapping
+from typing import Callable
 
 from galerna.enact.driver import HostState, VMSpec, VMState
 
@@ -35,16 +35,6 @@ class VMRecord:
         return self.spec.name
 
 
-class Rescheduler(Protocol):
-    """Implemented by the daemon's scheduler."""
-
-    def reschedule(self, lease_id: str | None, vms: Sequence[VMSpec], avoid: Sequence[str], reason: str
-                   ) -> Mapping[str, str] | None:
-        """A new host URI for every VM, found without breaking any accepted advance
-        reservation, or None when there is none now (enactment then reports the
-        lease for requeueing). ``avoid`` lists hosts that must not be used."""
-
-
 Listener = Callable[[VMRecord, VMState, VMState], None]
 
 
@@ -52,12 +42,34 @@ class Inventory:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._vms: dict[str, VMRecord] = {}
-        self.hosts: dict[str, HostState] = {}
+        self.hosts: dict[str, HostState] = {}  # URI -> what the monitor last saw (written by the monitor)
         self._listeners: list[Listener] = []
 
     def on_change(self, fn: Listener) -> None:
         """``fn(record, old_observed, new_observed)`` on every change of an observed state."""
         self._listeners.append(fn)
+
+    def host_state(self, uri: str) -> HostState | None:
+        return self.hosts.get(uri)
+
+    def host_states(self) -> dict[str, HostState]:
+        return dict(self.hosts)
+
+    def forget_host(self, uri: str) -> list[VMRecord]:
+        """A host Galerna no longer has: its state and the records of VMs on it go; returns those records."""
+        with self._lock:
+            left = [r for r in self._vms.values() if r.host == uri]
+            for r in left:
+                del self._vms[r.name]
+            self.hosts.pop(uri, None)
+        return left
+
+    def abandon(self, vm: str, uri: str) -> None:
+        """Give up ``vm`` on ``uri`` (its host does not answer): recovery removes it once the host answers again."""
+        with self._lock:
+            rec = self._vms.get(vm)
+            if rec is not None and rec.host == uri:
+                self._vms[vm] = replace(rec, desired=Desired.ABSENT)
 
     def put(self, record: VMRecord) -> None:
         with self._lock:

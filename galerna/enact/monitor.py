@@ -71,6 +71,7 @@ class Monitor:
         self._lock = threading.Lock()
         self._event_seq = 0
         self._last_event: dict[str, int] = {}  # VM -> sequence number of its latest event
+        self._listening: set[str] = set()  # URIs whose driver passes us its lifecycle and close events
         for uri in self.drivers:
             inventory.hosts.setdefault(uri, HostState.UP)
 
@@ -87,12 +88,25 @@ class Monitor:
     def listen(self, uri: str, driver) -> bool:  # noqa: ANN001
         """Take lifecycle and close events from ``driver`` (a host's hypervisor at ``uri``).
         False when the driver has no events to give (the simulated one)."""
+        if uri in self._listening:
+            return True  # once per driver: one kept from before its host was removed still has our listeners
         base = _base(driver)
         if not hasattr(base, "add_lifecycle_listener"):
             return False
         base.add_lifecycle_listener(lambda drv, name, ev, det, uri=uri: self._on_event(uri, name, ev, det))
         base.add_close_listener(lambda drv, reason, uri=uri: self._on_close(uri, reason))
+        self._listening.add(uri)
         return True
+
+    def attach(self, uri: str, driver: Driver) -> None:
+        """Watch a host added while running. A new dict, not a changed one: the poll may be iterating the old."""
+        self.drivers = {**self.drivers, uri: driver}
+        self.listen(uri, driver)
+
+    def detach(self, uri: str) -> None:
+        """Stop watching a removed host and forget its last listing."""
+        self.drivers = {u: d for u, d in self.drivers.items() if u != uri}
+        self.seen.pop(uri, None)
 
     def stop(self) -> None:
         self._stop.set()

@@ -24,12 +24,12 @@ import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 from galerna.enact.config import RecoveryConfig, RecoveryMode
 from galerna.enact.driver import Driver, HostState, OperationKind as Op, VMSpec, VMState
 from galerna.enact.executor import Action, ActionResult, Executor
-from galerna.enact.inventory import Desired, Inventory, Rescheduler, VMRecord
+from galerna.enact.inventory import Desired, Inventory, VMRecord
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,16 @@ class RecoveryEvent:
 
 
 Fencer = Callable[[str, float], tuple[bool, str]]
+
+
+class Rescheduler(Protocol):
+    """Where to restart the VMs of a fenced host, for recovery used on its own. The daemon gives none: it sends the
+    lease back through the core's queue instead (Step.REQUEUE), so the core alone places leases."""
+
+    def reschedule(self, lease_id: str | None, vms: Sequence[VMSpec], avoid: Sequence[str], reason: str
+                   ) -> Mapping[str, str] | None:
+        """A new host URI for every VM, found without breaking any accepted advance reservation, or None when there
+        is none now (recovery then reports the VMs for requeueing). ``avoid`` lists hosts that must not be used."""
 
 
 def run_fencing_command(command: str) -> Fencer:
@@ -103,13 +113,25 @@ class RecoveryManager:
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
 
+    def attach(self, uri: str, driver: Driver) -> None:
+        """A host added while running (new dicts: the monitor thread may be in a tick)."""
+        self.drivers = {**self.drivers, uri: driver}
+        self._forget_outage(uri)
+
+    def detach(self, uri: str) -> None:
+        self.drivers = {u: d for u, d in self.drivers.items() if u != uri}
+        self._forget_outage(uri)
+
+    def _forget_outage(self, uri: str) -> None:
+        self.error_since.pop(uri, None)
+        self.fenced.discard(uri)
+
     # called by the monitor
     def host_changed(self, uri: str, old: HostState, new: HostState) -> None:
         if new is HostState.ERROR:
             self.error_since.setdefault(uri, self.clock())
         else:
-            self.error_since.pop(uri, None)
-            self.fenced.discard(uri)
+            self._forget_outage(uri)
 
     def _emit(self, ev: RecoveryEvent) -> None:
         self.events.append(ev)
