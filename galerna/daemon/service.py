@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from sqlalchemy import func, select
 
-from galerna.enact.executor import Action, ActionResult, Executor
+from galerna.enact.executor import Action, Executor
 from galerna.model.state import LeaseState as S
 from galerna.schedule.lease import Activity as A
 from galerna.schedule.plan import Event
