@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from galerna.config.load import ConfigError
-from galerna.daemon.service import Service, _Op
+from galerna.daemon import ops
+from galerna.daemon.service import Service
 from galerna.daemon.settings import DaemonConfig, Settings, load_settings
 from galerna.store.db import Store
 from galerna.store.models import LeaseEventRow, LeaseRow, ReservationRow
@@ -22,9 +23,9 @@ def _service(tmp_path, **daemon) -> Service:
     return svc
 
 
-def _submit(cpu: float = 0.25, kind: str = "be") -> _Op:
-    return _Op("submit", {"type": kind, "duration": 3600, "nodes": [{"cpu": cpu, "memory": 16}], "start": None,
-                          "deadline": None, "preemptible": True, "name": None, "image": None, "tenant": "t"}, Future())
+def _submit(cpu: float = 0.25, kind: str = "be") -> ops.Submit:
+    return ops.Submit(type=kind, duration=3600, nodes=[{"cpu": cpu, "memory": 16}], start=None, deadline=None,
+                      preemptible=True, name=None, image=None, tenant="t", future=Future())
 
 
 def test_a_batch_is_one_transaction_and_nobody_is_answered_before_it_commits(tmp_path):
@@ -53,7 +54,7 @@ def test_a_later_batch_updates_the_rows_it_touches(tmp_path):
     first = [_submit() for _ in range(2)]
     svc._batch(first)
     lid = first[0].future.result()["id"]
-    cancel = _Op("cancel", {"lease_id": lid}, Future())
+    cancel = ops.Cancel(lid, future=Future())
     svc._batch([cancel, _submit()])
     assert cancel.future.result() == lid
     with svc.store.session() as s:

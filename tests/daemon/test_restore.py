@@ -5,7 +5,8 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from galerna.config.load import validate
-from galerna.daemon.service import Service, _Op
+from galerna.daemon import ops
+from galerna.daemon.service import Service
 from galerna.daemon.settings import DaemonConfig, Settings
 from galerna.enact.driver import OperationKind as Op
 from galerna.enact.executor import Action, ActionResult, Status
@@ -28,7 +29,7 @@ def open_service(st: Settings) -> Service:
 
 
 def do(svc: Service, kind: str, **args):
-    op = _Op(kind, args, Future())
+    op = ops.from_call(kind, args, Future())
     svc._batch([op])
     return op.future.result()
 
@@ -41,7 +42,11 @@ def submit(svc: Service, cpu: float = 1.0) -> dict:
 def fail_deploy(svc: Service, lease_id: str, host: str) -> None:
     """The hypervisor reports that the lease's VM could not be deployed on ``host`` (policy: reschedule)."""
     a = Action(Op.DEPLOY, f"galerna-{lease_id}-0", host, lease_id=lease_id, tenant="t")
-    svc._batch([_Op("result", {"result": ActionResult(a, Status.FAILED, error="no such device")})])
+    svc._batch([ops.Result(ActionResult(a, Status.FAILED, error="no such device"))])
+
+
+def set_placeable(svc: Service, host: str, admin_state: str, health: str) -> bool:
+    return svc.hosts.set_placeable(svc.core, host, admin_state, health, svc.to_core(svc.clock()))
 
 
 def state(svc: Service, lease_id: str) -> str:
@@ -105,11 +110,11 @@ def test_a_host_in_error_at_rebuild_takes_no_placement_and_is_enabled_again_when
     assert svc2.core.slots.enabled == [False, True]
     first, second = submit(svc2), submit(svc2)
     assert first["hosts"] == [svc2.names[1]] and second["state"] == "queued"
-    svc2._set_placeable(svc2.names[0], "up", "up")  # what a health change to up does
+    set_placeable(svc2, svc2.names[0], "up", "up")  # what a health change to up does
     svc2._batch([])
     assert state(svc2, second["id"]) == "active"
     assert [svc2.names[h] for h in svc2.core.leases[second["id"]].hosts] == [svc2.names[0]]
-    svc2._set_placeable(svc2.names[0], "disabled", "up")  # an admin-disabled host stays out whatever its health
+    set_placeable(svc2, svc2.names[0], "disabled", "up")  # an admin-disabled host stays out whatever its health
     assert svc2.core.slots.enabled == [False, True]
     svc2.store.close()
 

@@ -1,0 +1,64 @@
+"""The daemon's typed operations through Service's methods, on a running scheduler thread (no HTTP, no hypervisor)."""
+from __future__ import annotations
+
+import pytest
+
+from galerna.daemon import ops
+from galerna.daemon.errors import Refusal, Refused
+from galerna.daemon.service import Service
+from galerna.daemon.settings import DaemonConfig, Settings
+from galerna.store.db import Store
+
+BE = {"type": "be", "duration": 3600, "nodes": [{"cpu": 0.5, "memory": 16}], "tenant": "t"}
+
+
+@pytest.fixture
+def svc(tmp_path):
+    st = Settings(daemon=DaemonConfig(enact=False, db=f"sqlite:///{tmp_path / 'g.db'}", data_dir=str(tmp_path)))
+    s = Service(Store(st.daemon.db), st)
+    s.start()
+    yield s
+    s.stop()
+    s.store.close()
+
+
+def refusal(fut) -> Refused:
+    with pytest.raises(Refused) as e:
+        fut.result(10)
+    return e.value
+
+
+def test_typed_methods_answer_after_the_batch(svc):
+    view = svc.submit(**BE).result(10)
+    assert view["state"] == "active" and view["tenant"] == "t"
+    assert svc.finished(view["id"]).result(10) == view["id"]
+    assert refusal(svc.cancel(view["id"])).kind is Refusal.CONFLICT  # already done
+    other = svc.submit(**BE).result(10)
+    assert svc.cancel(other["id"]).result(10) == other["id"]
+    assert svc.core.leases[other["id"]].state.value == "cancelled"
+
+
+def test_a_bad_operation_is_refused_as_invalid_naming_what_is_wrong(svc):
+    assert refusal(svc.submit(**{**BE, "nodes": [{"cpu": 1, "gpu": 1}]})).kind is Refusal.INVALID
+    e = refusal(svc.call("submit", type="be", nodes=[], colour="red"))
+    assert e.kind is Refusal.INVALID and "colour" in e.reason and "duration" in e.reason
+    assert refusal(svc.call("reboot-the-world")).kind is Refusal.INVALID
+    e = refusal(svc.change_host("remove", "no-such-host"))
+    assert e.kind is Refusal.NOT_FOUND and "no-such-host" in e.reason
+
+
+def test_call_is_the_typed_operation_of_its_kind():
+    op = ops.from_call("end", {"lease_id": "3", "end": 7.0})
+    assert op == ops.ChangeEnd("3", 7.0)
+    assert set(ops.BY_KIND) == {"submit", "cancel", "finished", "end", "host", "fail", "result", "health",
+                                "recovered", "wake"}
+
+
+def test_a_stopped_service_refuses_as_unavailable(svc):
+    svc.stop()
+    assert refusal(svc.submit(**BE)).kind is Refusal.UNAVAILABLE
+
+
+def test_a_legacy_status_maps_to_its_kind_and_back():
+    assert Refused("x", 404).kind is Refusal.NOT_FOUND and Refused("x", 404).status == 404
+    assert Refused("x").kind is Refusal.CONFLICT and Refused("x", Refusal.INVALID).status == 422
