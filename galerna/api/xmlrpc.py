@@ -31,7 +31,7 @@ import time
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from xmlrpc.client import Fault
 from xmlrpc.server import SimpleXMLRPCDispatcher
 
@@ -39,13 +39,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from galerna.model.site import UnknownResource, check_resources
+from galerna.model.state import FINAL_STATES, WAITING_STATES
 from galerna.readers.common import parse_duration
 from galerna.readers.errors import TraceError
 from galerna.readers.xmltree import Node, parse
 from galerna.store.models import HostRow, LeaseRow
 
-FINAL = ("done", "cancelled", "failed", "rejected")
-WAITING = ("pending", "queued", "scheduled", "suspended-queued", "suspended-scheduled")
+FINAL = tuple(sorted(s.value for s in FINAL_STATES))
+WAITING = tuple(sorted(s.value for s in WAITING_STATES))
 # Haizea's Lease.STATE_* numbers
 HAIZEA_STATE = {"pending": 1, "rejected": 2, "scheduled": 3, "queued": 4, "cancelled": 5, "preparing": 6,
                 "ready": 7, "active": 8, "suspending": 9, "suspended-pending": 10, "suspended-queued": 11,
@@ -203,12 +205,10 @@ class HaizeaRPC:
             args = parse_lease(lease_xml_string, time.time())
         except TraceError as e:
             raise Fault(FAULT_INVALID, f"invalid lease XML: {e}") from None
-        known = self._svc.core.site.resource_types
-        for n in args["nodes"]:
-            for k in n:
-                if k not in known:
-                    raise Fault(FAULT_INVALID, f"invalid lease XML: resource {k} is not provided by any host "
-                                               f"(known: {', '.join(known)})")
+        try:
+            check_resources(args["nodes"], self._svc.resource_types())
+        except UnknownResource as e:
+            raise Fault(FAULT_INVALID, f"invalid lease XML: {e}") from None
         args["tenant"] = self._p.tenant
         view = self._wait(self._svc.call("submit", **args))
         return int(view["id"])
@@ -263,20 +263,20 @@ def _token(request: Request) -> str | None:
     return None
 
 
-def mount(app: FastAPI, path: str, lookup: Callable[[str], Any], get_service: Callable[[], Any],
-          get_store: Callable[[], Any], timeout: float) -> None:
-    """Serve Haizea's XML-RPC methods at ``path`` (POST, text/xml)."""
+def mount(app: FastAPI, path: str) -> None:
+    """Serve Haizea's XML-RPC methods at ``path`` (POST, text/xml), with the REST API's store, service and tokens."""
 
     @app.post(path, include_in_schema=False)
     async def xmlrpc_endpoint(request: Request) -> Response:
+        ctx = request.app.state.galerna
         tok = _token(request)
-        p = await asyncio.to_thread(lookup, tok) if tok else None
+        p = await asyncio.to_thread(ctx.tokens.find, tok) if tok else None
         if p is None:
             return Response("a valid token is needed (basic-auth password, ?token= or bearer)\n", status_code=401,
                             media_type="text/plain", headers={"WWW-Authenticate": 'Basic realm="galerna"'})
         body = await request.body()
         disp = SimpleXMLRPCDispatcher(allow_none=True, encoding="utf-8")
-        disp.register_instance(HaizeaRPC(p, get_service(), get_store(), timeout))
+        disp.register_instance(HaizeaRPC(p, ctx.service, ctx.store, ctx.settings.daemon.decision_timeout))
         disp.register_introspection_functions()
         out = await asyncio.to_thread(disp._marshaled_dispatch, body)
         return Response(out, media_type="text/xml")

@@ -2,13 +2,34 @@
 executor's parts are the daemon's. The reads themselves are checked live against a running service loop."""
 from __future__ import annotations
 
+import ast
 import threading
+from pathlib import Path
 
 import pytest
 
+import galerna.api
 from galerna.daemon.service import Refused, Service
 from galerna.daemon.settings import DaemonConfig, Settings
 from galerna.store.db import Store
+
+API_DIR = Path(galerna.api.__file__).parent
+# Service attributes that belong to the scheduler thread or the executor: the API must not reach for them.
+PRIVATE_TO_THE_DAEMON = {"core", "executor", "uri_of", "name_of_uri", "monitor", "recovery", "names"}
+
+
+def test_no_api_module_reads_the_core_or_the_executor():
+    found = []
+    for path in sorted(API_DIR.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr in PRIVATE_TO_THE_DAEMON:
+                found.append(f"{path.name}:{node.lineno}: .{node.attr}")
+    assert found == []
+
+
+def test_no_api_module_is_over_400_lines():
+    sizes = {p.name: len(p.read_text().splitlines()) for p in API_DIR.glob("*.py")}
+    assert {n: k for n, k in sizes.items() if k > 400} == {}
 
 
 def _running_service(tmp_path) -> Service:
