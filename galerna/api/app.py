@@ -37,7 +37,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
         await asyncio.to_thread(svc.start)
         app.state.galerna = ApiContext(settings, st, svc, DecisionBridge(asyncio.get_running_loop()),
                                        TokenCache(st.principal))
-        app.state.service = svc
         try:
             yield
         finally:
