@@ -1,4 +1,4 @@
-"""The trip of a lease request inside the daemon, without HTTP: from ``Service.call("submit", ...)`` to its answer.
+"""The trip of a lease request inside the daemon, without HTTP: from ``Service.submit(...)`` to its answer.
 
 Starts a ``Service`` (SQLite in a temporary directory, no hypervisors), then
 1. submits --sequential leases one after the other and prints the p50/p99 time from the call to the answer (each its
@@ -40,15 +40,15 @@ def main() -> None:
         args = {"type": "be", "duration": 3600, "nodes": [{"cpu": 0.01, "memory": 1}], "start": None,
                 "deadline": None, "preemptible": True, "name": None, "image": None, "tenant": "t"}
         for _ in range(20):  # warm-up
-            svc.call("submit", **args).result(30)
+            svc.submit(**args).result(30)
         lat = []
         for _ in range(a.sequential):
             t0 = time.perf_counter()
-            svc.call("submit", **args).result(30)
+            svc.submit(**args).result(30)
             lat.append(time.perf_counter() - t0)
         lat.sort()
         b0, t0, c0 = svc.batches, time.perf_counter(), time.process_time()
-        futures = [svc.call("submit", **args) for _ in range(a.burst)]
+        futures = [svc.submit(**args) for _ in range(a.burst)]
         for f in futures:
             f.result(120)
         burst, cpu = time.perf_counter() - t0, time.process_time() - c0

@@ -18,7 +18,7 @@ from galerna.model.site import Host, Site
 from galerna.store.db import Store
 from galerna.store.models import HostRow
 
-from galerna.daemon.errors import Refusal, Refused
+from galerna.daemon.errors import ErrorKind, Refused
 from galerna.daemon.settings import Settings
 
 log = logging.getLogger("galerna.daemon")
@@ -201,13 +201,13 @@ class HostRegistry:
                     cpu = float(info.cpus) if cpu is None else cpu
                     memory = float(info.memory_mb) if memory is None else memory
                 if cpu is None or memory is None:
-                    raise Refused("cpu and memory are needed for a host without a hypervisor URI", Refusal.INVALID)
+                    raise Refused("cpu and memory are needed for a host without a hypervisor URI", ErrorKind.INVALID)
                 pos = (s.scalar(select(func.max(HostRow.position))) or 0) + 1
                 s.add(HostRow(name=name, uri=uri, cpu=cpu, memory=memory, extra=extra or {}, admin_state="up",
                               health="up", position=pos, created=self.clock()))
                 out = {"name": name}
             elif row is None:
-                raise Refused(f"no host {name}", Refusal.NOT_FOUND)
+                raise Refused(f"no host {name}", ErrorKind.NOT_FOUND)
             elif action == "remove":
                 i = self.index(name)
                 users = sorted(L.id for L in core.live if (L.hosts and i in L.hosts) or any(i in p.hosts for p in L.phases))
@@ -237,7 +237,7 @@ class HostRegistry:
         except Exception as e:  # noqa: BLE001 - any failure: the URI is not usable
             if self._drivers is not None:
                 self._drivers.pop(uri, None)
-            raise Refused(f"cannot reach a hypervisor at {uri}: {e}", Refusal.INVALID) from None
+            raise Refused(f"cannot reach a hypervisor at {uri}: {e}", ErrorKind.INVALID) from None
         return d
 
     def _parts(self) -> list:

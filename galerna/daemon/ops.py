@@ -17,7 +17,7 @@ from galerna.schedule.plan import ChangeRefused, Event
 from galerna.schedule.scheduler import LeaseScheduler
 
 from galerna.daemon.enactment import Enactment
-from galerna.daemon.errors import Refusal, Refused
+from galerna.daemon.errors import ErrorKind, Refused
 from galerna.daemon.hosts import HostRegistry
 from galerna.daemon.journal import Journal
 from galerna.daemon.notify import Notifier
@@ -61,7 +61,7 @@ class Op:
         except Refused as e:
             return e
         except (ValueError, KeyError) as e:
-            return Refused(str(e), Refusal.INVALID)
+            return Refused(str(e), ErrorKind.INVALID)
 
     def answer(self, value: Any, ctx: Batch) -> Any:
         """The answer once the batch committed (``value``: what ``apply`` returned)."""
@@ -275,20 +275,15 @@ class Wake(Op):
         return None
 
 
-BY_KIND: dict[str, type[Op]] = {c.kind: c for c in (Submit, Cancel, Finished, ChangeEnd, HostChange, Fail, Result,
-                                                    Health, Recovered, Wake)}
-
-
-def from_call(kind: str, args: dict[str, Any], future: Future | None = None) -> Op:
-    """The typed operation of ``Service.call(kind, **args)`` (transition); an unknown kind or argument: Refused."""
-    cls = BY_KIND.get(kind)
-    if cls is None:
-        raise Refused(f"unknown operation {kind}", Refusal.INVALID)
+def checked(cls: type[Op], args: dict[str, Any], future: Future | None = None) -> Op:
+    """``cls(**args)``, with an unknown or missing argument refused (``ErrorKind.INVALID``) and named, for operations
+    built from a caller's fields (a lease request)."""
     names = {f.name for f in fields(cls)} - {"future"}
     bad = sorted(set(args) - names)
     missing = sorted(f.name for f in fields(cls) if f.name in names and f.name not in args
                      and f.default is MISSING and f.default_factory is MISSING)
     if bad or missing:
-        raise Refused(f"{kind}: " + "; ".join(([f"unknown argument(s) {', '.join(bad)}"] if bad else [])
-                                            + ([f"missing {', '.join(missing)}"] if missing else [])), Refusal.INVALID)
+        raise Refused(f"{cls.kind}: " + "; ".join(([f"unknown argument(s) {', '.join(bad)}"] if bad else [])
+                                                + ([f"missing {', '.join(missing)}"] if missing else [])),
+                      ErrorKind.INVALID)
     return cls(**args, future=future)

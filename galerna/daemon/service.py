@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from sqlalchemy import func, select
 
+from galerna.enact.driver import HostState
 from galerna.enact.executor import Action, Executor
 from galerna.model.state import LeaseState as S
 from galerna.schedule.lease import Activity as A
@@ -31,7 +32,7 @@ from galerna.store.models import LeaseRow
 
 from galerna.daemon import ops, snapshot as snap
 from galerna.daemon.enactment import Enactment
-from galerna.daemon.errors import Refusal, Refused
+from galerna.daemon.errors import ErrorKind, Refused
 from galerna.daemon.hosts import HostRegistry
 from galerna.daemon.journal import Journal
 from galerna.daemon.notify import Broker, Notifier
@@ -95,7 +96,7 @@ class Service:
             left, self._inbox = self._inbox, []
         for op in left:
             if op.future is not None and not op.future.done():
-                op.future.set_exception(Refused("the daemon is stopping", Refusal.UNAVAILABLE))
+                op.future.set_exception(Refused("the daemon is stopping", ErrorKind.UNAVAILABLE))
         self.hosts.stop()
         log.info("scheduler stopped")
 
@@ -106,15 +107,22 @@ class Service:
         op.future = fut
         with self._cond:
             if self._stop:
-                fut.set_exception(Refused("the daemon is stopping", Refusal.UNAVAILABLE))
+                fut.set_exception(Refused("the daemon is stopping", ErrorKind.UNAVAILABLE))
                 return fut
             self._inbox.append(op)
             self._cond.notify()
         return fut
 
     def submit(self, **request: Any) -> Future:
-        """A new lease (see :class:`ops.Submit` for the fields); resolves to its view."""
-        return self.send(ops.Submit(**request))
+        """A new lease (see :class:`ops.Submit` for the fields); resolves to its view. An unknown or missing field:
+        refused as invalid, naming it."""
+        try:
+            op = ops.checked(ops.Submit, request)
+        except Refused as e:
+            fut: Future = Future()
+            fut.set_exception(e)
+            return fut
+        return self.send(op)
 
     def cancel(self, lease_id: str, reason: str = "cancelled by its owner") -> Future:
         return self.send(ops.Cancel(lease_id, reason))
@@ -130,17 +138,6 @@ class Service:
 
     def fail(self, lease_id: str, reason: str) -> Future:
         return self.send(ops.Fail(lease_id, reason))
-
-    def call(self, kind: str, **args: Any) -> Future:
-        """Transition for the API, which still names operations by string: ``call("submit", ...)`` is
-        ``submit(...)``. To be removed once galerna/api calls the typed methods above."""
-        try:
-            op = ops.from_call(kind, args)
-        except Refused as e:
-            fut: Future = Future()
-            fut.set_exception(e)
-            return fut
-        return self.send(op)
 
     def _post(self, op: ops.Op) -> None:
         """An operation from inside the daemon (executor, monitor, recovery): nobody waits for an answer."""
@@ -215,7 +212,7 @@ class Service:
                 log.exception("batch failed; rebuilding the scheduler from the database")
                 for op in batch:
                     if op.future is not None and not op.future.done():
-                        op.future.set_exception(Refused(f"internal error: {e}", Refusal.UNAVAILABLE))
+                        op.future.set_exception(Refused(f"internal error: {e}", ErrorKind.UNAVAILABLE))
                 try:
                     self._rebuild()
                 except Exception:  # noqa: BLE001
@@ -272,3 +269,35 @@ class Service:
     @property
     def recovery(self):
         return self.hosts.recovery
+
+    # ================================================================ Reads for the API (any thread)
+    # The server's threads read the daemon here, never the core or the executor directly. What these read is
+    # safe from another thread without a lock: the scheduler thread replaces ``self.core`` whole on a rebuild
+    # (one reference store) and never changes a Site once built; ``len`` of the core's live set is one atomic
+    # read; ``uri_of`` and the executor's ``drivers`` are read with one ``get`` (attach/detach replace or set
+    # single keys); the inventory takes its own lock. A value may be stale by the next batch, never torn.
+    def resource_types(self) -> tuple[str, ...]:
+        """The resource types some host provides, in site order: a request for another one is refused."""
+        return self.core.site.resource_types
+
+    def counts(self) -> tuple[int, int]:
+        """(leases not yet in a final state, hosts), for the health check."""
+        core = self.core
+        return len(core.live), len(core.site)
+
+    def host_vms(self, name: str) -> list[tuple[str, str, str | None]]:
+        """``(VM name, state, lease id or None)`` of what host ``name``'s hypervisor runs now, Galerna's VMs and
+        others. When the monitor cannot see the host: the VMs Galerna believes run there, in the state it last
+        observed. Blocking (it asks the hypervisor): call it from a worker thread, not the event loop."""
+        uri = self.uri_of.get(name)
+        ex = self.executor
+        driver = None if uri is None or ex is None else ex.drivers.get(uri)
+        if driver is None:
+            raise Refused(f"no hypervisor for host {name}", ErrorKind.NOT_FOUND)
+        if ex.inventory.host_state(uri) is HostState.ERROR:
+            return [(r.name, r.observed.value, r.spec.lease_id) for r in ex.inventory.on_host(uri)]
+        try:
+            vms = driver.list()
+        except Exception as e:  # noqa: BLE001 - whatever the hypervisor says, the caller gets it as a refusal
+            raise Refused(f"the hypervisor of host {name} does not answer: {e}", ErrorKind.CONFLICT) from None
+        return [(v.name, v.state.value, v.lease_id) for v in vms]

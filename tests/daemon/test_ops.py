@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from galerna.daemon import ops
-from galerna.daemon.errors import Refusal, Refused
+from galerna.daemon.errors import ErrorKind, Refused
 from galerna.daemon.service import Service
 from galerna.daemon.settings import DaemonConfig, Settings
 from galerna.store.db import Store
@@ -32,33 +32,27 @@ def test_typed_methods_answer_after_the_batch(svc):
     view = svc.submit(**BE).result(10)
     assert view["state"] == "active" and view["tenant"] == "t"
     assert svc.finished(view["id"]).result(10) == view["id"]
-    assert refusal(svc.cancel(view["id"])).kind is Refusal.CONFLICT  # already done
+    assert refusal(svc.cancel(view["id"])).kind is ErrorKind.CONFLICT  # already done
     other = svc.submit(**BE).result(10)
     assert svc.cancel(other["id"]).result(10) == other["id"]
     assert svc.core.leases[other["id"]].state.value == "cancelled"
 
 
 def test_a_bad_operation_is_refused_as_invalid_naming_what_is_wrong(svc):
-    assert refusal(svc.submit(**{**BE, "nodes": [{"cpu": 1, "gpu": 1}]})).kind is Refusal.INVALID
-    e = refusal(svc.call("submit", type="be", nodes=[], colour="red"))
-    assert e.kind is Refusal.INVALID and "colour" in e.reason and "duration" in e.reason
-    assert refusal(svc.call("reboot-the-world")).kind is Refusal.INVALID
+    assert refusal(svc.submit(**{**BE, "nodes": [{"cpu": 1, "gpu": 1}]})).kind is ErrorKind.INVALID
+    e = refusal(svc.submit(type="be", nodes=[], colour="red"))
+    assert e.kind is ErrorKind.INVALID and "colour" in e.reason and "duration" in e.reason
     e = refusal(svc.change_host("remove", "no-such-host"))
-    assert e.kind is Refusal.NOT_FOUND and "no-such-host" in e.reason
-
-
-def test_call_is_the_typed_operation_of_its_kind():
-    op = ops.from_call("end", {"lease_id": "3", "end": 7.0})
-    assert op == ops.ChangeEnd("3", 7.0)
-    assert set(ops.BY_KIND) == {"submit", "cancel", "finished", "end", "host", "fail", "result", "health",
-                                "recovered", "wake"}
+    assert e.kind is ErrorKind.NOT_FOUND and "no-such-host" in e.reason
 
 
 def test_a_stopped_service_refuses_as_unavailable(svc):
     svc.stop()
-    assert refusal(svc.submit(**BE)).kind is Refusal.UNAVAILABLE
+    assert refusal(svc.submit(**BE)).kind is ErrorKind.UNAVAILABLE
 
 
-def test_a_legacy_status_maps_to_its_kind_and_back():
-    assert Refused("x", 404).kind is Refusal.NOT_FOUND and Refused("x", 404).status == 404
-    assert Refused("x").kind is Refusal.CONFLICT and Refused("x", Refusal.INVALID).status == 422
+def test_each_kind_of_refusal_has_its_http_status():
+    from galerna.api.errors import STATUS
+
+    assert set(STATUS) == set(ErrorKind)
+    assert (STATUS[ErrorKind.NOT_FOUND], STATUS[ErrorKind.INVALID], STATUS[ErrorKind.UNAVAILABLE]) == (404, 422, 503)

@@ -28,14 +28,14 @@ def open_service(st: Settings) -> Service:
     return svc
 
 
-def do(svc: Service, kind: str, **args):
-    op = ops.from_call(kind, args, Future())
+def do(svc: Service, kind: type[ops.Op], **args):
+    op = ops.checked(kind, args, Future())
     svc._batch([op])
     return op.future.result()
 
 
 def submit(svc: Service, cpu: float = 1.0) -> dict:
-    return do(svc, "submit", type="be", duration=3600, nodes=[{"cpu": cpu, "memory": 64}], start=None,
+    return do(svc, ops.Submit, type="be", duration=3600, nodes=[{"cpu": cpu, "memory": 64}], start=None,
               deadline=None, preemptible=True, name=None, image=None, tenant="t")
 
 
@@ -74,7 +74,7 @@ def test_hosts_a_lease_must_avoid_survive_a_restart(tmp_path):
     assert restored.avoid == {svc2.names.index(bad)}
     svc2._batch([])  # a round of the rebuilt core: the free host is the avoided one, so the lease keeps waiting
     assert state(svc2, lease["id"]) == "queued" and restored.hosts is None
-    do(svc2, "cancel", lease_id=blocker["id"])
+    do(svc2, ops.Cancel, lease_id=blocker["id"])
     assert state(svc2, lease["id"]) == "active"
     assert [svc2.names[h] for h in svc2.core.leases[lease["id"]].hosts] == [other]
     with svc2.store.session() as s:
@@ -89,8 +89,8 @@ def test_an_avoided_host_that_was_removed_is_dropped_at_restart(tmp_path):
     bad = leases[2]["hosts"][0]
     fail_deploy(svc, leases[2]["id"], bad)
     assert state(svc, leases[2]["id"]) == "queued"
-    do(svc, "host", action="disable", name=bad)
-    do(svc, "host", action="remove", name=bad)
+    do(svc, ops.HostChange, action="disable", name=bad)
+    do(svc, ops.HostChange, action="remove", name=bad)
     svc.store.close()
     svc2 = open_service(st)
     assert bad not in svc2.names
@@ -135,10 +135,10 @@ def test_a_removed_host_in_a_live_leases_history_does_not_break_the_rebuild(tmp_
 
     svc = open_at()
     t0 = clock[0]
-    keep = do(svc, "submit", type="be", duration=200, nodes=[{"cpu": 1, "memory": 64}], start=None, deadline=None,
+    keep = do(svc, ops.Submit, type="be", duration=200, nodes=[{"cpu": 1, "memory": 64}], start=None, deadline=None,
               preemptible=False, name=None, image=None, tenant="t")
     lease = submit(svc)
-    ar = do(svc, "submit", type="ar", duration=500, nodes=[{"cpu": 1, "memory": 64}] * 2, start=t0 + 100,
+    ar = do(svc, ops.Submit, type="ar", duration=500, nodes=[{"cpu": 1, "memory": 64}] * 2, start=t0 + 100,
             deadline=None, preemptible=False, name=None, image=None, tenant="t")
     assert ar["state"] == "scheduled"
     first = lease["hosts"][0]  # the AR takes it: the lease is suspended there
@@ -152,8 +152,8 @@ def test_a_removed_host_in_a_live_leases_history_does_not_break_the_rebuild(tmp_
     with svc.store.session() as s:
         row = s.get(LeaseRow, int(lease["id"]))
         before, start = row.core["history"], row.start
-    do(svc, "host", action="disable", name=first)
-    assert do(svc, "host", action="remove", name=first) == {"name": first, "removed": True}  # then a rebuild
+    do(svc, ops.HostChange, action="disable", name=first)
+    assert do(svc, ops.HostChange, action="remove", name=first) == {"name": first, "removed": True}  # then a rebuild
     assert first not in svc.names
     svc.store.close()
 
