@@ -148,3 +148,11 @@ def test_the_old_snapshot_helpers_call_the_core():
     snapshot.change_end(core, "1", 600, 10)
     assert [p.end for p in core.leases["1"].phases] == [600]
     assert snapshot.requeue(core, "2", 20) is None  # not started: nothing a hypervisor could fail
+
+
+def test_a_lease_whose_run_ends_as_it_is_placed_is_done_at_once():
+    # found by schemathesis: a best-effort lease of 5e-324 s (its phases end as the round applies them)
+    core = LeaseScheduler(Site.uniform(2))
+    events = core.submit(be(1, 0, 5e-324), 0) + core.submit(be(2, 0, 5e-324), 0)
+    assert [e.notice for e in events if e.lease_id == "2"][-1] is Notice.DONE
+    assert core.leases["1"].state is S.DONE and core.waiting() == 0

@@ -49,9 +49,7 @@ def queue_round(ctx: CoreContext, search: Search, now: float) -> Iterator[Place 
                 break
             continue
         ctx.stats.placed += 1
-        # Read before the front door applies the placement: applying it may start (and, for a phase of no length,
-        # end) what is due now, which empties ``phases``.
-        reserves = phases[0].start > now + EPS and lease.type is LeaseType.BE
-        yield Place(lease, phases)
+        reserves = phases[0].start > now + EPS and lease.type is LeaseType.BE  # before it is applied: a start
+        yield Place(lease, phases)  # now steps the lease, and phases that end at once leave the list
         if reserves:
             held += 1

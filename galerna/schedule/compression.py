@@ -70,9 +70,9 @@ class Compressor:
                 for s, e, _ in given:
                     slots.tidy(s, e)
                 stats.moves += 1
+                taken = {h for p in found if p.holds for h in p.hosts}  # before the move is applied (and stepped)
                 yield Move(lease, found)
-                freed.add([(h, s, e) for s, e, hosts in given for h in set(hosts)],
-                          taken={h for p in found if p.holds for h in p.hosts})
+                freed.add([(h, s, e) for s, e, hosts in given for h in set(hosts)], taken=taken)
             else:
                 book.hold(lease, old)
         book.spans = []
