@@ -137,19 +137,6 @@ def test_the_detail_text_is_derived_from_the_typed_fields():
     assert _one(events, Notice.REJECTED, "3").detail == "no capacity for 1 VMs at 55"
 
 
-def test_the_old_snapshot_helpers_call_the_core():
-    from galerna.daemon import snapshot
-
-    core = LeaseScheduler(Site.uniform(1))
-    core.submit(ar(1, 0, 0, 1000), 0)
-    core.submit(ar(2, 0, 1000, 500), 0)
-    with pytest.raises(snapshot.UpdateRefused, match="no capacity to extend"):
-        snapshot.change_end(core, "1", 1200, 10)
-    snapshot.change_end(core, "1", 600, 10)
-    assert [p.end for p in core.leases["1"].phases] == [600]
-    assert snapshot.requeue(core, "2", 20) is None  # not started: nothing a hypervisor could fail
-
-
 def test_a_lease_whose_run_ends_as_it_is_placed_is_done_at_once():
     # found by schemathesis: a best-effort lease of 5e-324 s (its phases end as the round applies them)
     core = LeaseScheduler(Site.uniform(2))

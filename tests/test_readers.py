@@ -11,7 +11,7 @@ import pytest
 from galerna.config.schema import TraceConfig
 from galerna.model import DiskImage, LeaseType
 from galerna.readers import TraceError, Workload, annotate, inject, load_workload
-from galerna.readers.common import parse_duration, resource_name
+from galerna.model.units import parse_duration, resource_name
 
 SWF_LINE = "{job} {submit} 5 {run} {alloc} -1 -1 {req} {reqtime} -1 {status} 3 -1 -1 1 -1 -1 -1"
 

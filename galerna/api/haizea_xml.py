@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from galerna.readers.common import parse_duration
+from galerna.model.units import parse_duration
 from galerna.readers.errors import TraceError
 from galerna.readers.xmltree import Node, parse
 from galerna.store.models import LeaseRow

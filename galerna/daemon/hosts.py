@@ -109,7 +109,7 @@ class HostRegistry:
 
     def driver(self, uri: str):
         """The driver of the hypervisor at ``uri`` (one per URI, made on first use)."""
-        from galerna.enact.libvirt_driver import LibvirtDriver
+        from galerna.enact.libvirt import LibvirtDriver
 
         if self._drivers is None:
             self._drivers = {}

@@ -156,22 +156,3 @@ def shift(snap: dict, by: float) -> dict:
     for key in ("phases", "history"):
         out[key] = [dict(p, start=p["start"] + by, end=p["end"] + by) for p in snap.get(key, [])]
     return out
-
-
-# ----------------------------------------------------------------- for callers not yet moved
-# The AR update and the requeue after a failed action are the core's own operations now
-# (``LeaseScheduler.change_end``, ``LeaseScheduler.requeue``). These two names stay only so
-# that daemon code written against the old helpers keeps working until it calls the core.
-UpdateRefused = ChangeRefused
-
-
-def change_end(core: LeaseScheduler, lease_id: str, new_end: float, now: float) -> list:
-    """Deprecated: call ``core.change_end(lease_id, new_end, now)``."""
-    return core.change_end(lease_id, new_end, now)
-
-
-def requeue(core: LeaseScheduler, lease_id: str, now: float, avoid: Iterable[int] = (), reason: str = "") -> list | None:
-    """Deprecated: call ``core.requeue(lease_id, now, reason, avoid)`` (after ``core.advance(now)``)."""
-    events = core.advance(now)
-    more = core.requeue(lease_id, now, reason, tuple(avoid))
-    return None if more is None else events + more

@@ -9,10 +9,8 @@ from types import MappingProxyType
 from typing import Iterable, Iterator, Mapping
 
 from galerna.model import DiskImage
-from galerna.model.units import parse_duration, resource_amount, resource_name
 
-# The units were here before model/units.py; tests and older callers still import them from here.
-__all__ = ["data_lines", "frozen", "gang", "id_key", "image_from", "parse_duration", "resource_amount", "resource_name"]
+__all__ = ["data_lines", "frozen", "gang", "id_key", "image_from"]
 
 
 def data_lines(lines: Iterable[str], comment: str = "#") -> Iterator[tuple[int, str]]:

@@ -23,7 +23,7 @@ from galerna.daemon.settings import DaemonConfig, Settings
 from galerna.enact.config import EnactmentConfig, default_test_hosts
 from galerna.enact.driver import OperationKind as Op
 from galerna.enact.faults import FaultyDriver
-from galerna.enact.libvirt_driver import LibvirtDriver
+from galerna.enact.libvirt import LibvirtDriver
 from galerna.store.db import Store
 from tests.daemon.conftest import bound_socket
 

@@ -11,7 +11,7 @@ if str(ROOT) not in sys.path:  # the package may not be installed in the test en
     sys.path.insert(0, str(ROOT))
 
 from galerna.enact.config import EnactmentConfig, GateConfig, RetryConfig, default_test_hosts  # noqa: E402
-from galerna.enact.libvirt_driver import LibvirtDriver  # noqa: E402
+from galerna.enact.libvirt import LibvirtDriver  # noqa: E402
 
 
 def make_hosts(tmp_path: Path, n: int = 2, **kw) -> dict[str, LibvirtDriver]:

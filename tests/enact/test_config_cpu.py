@@ -10,7 +10,7 @@ from galerna.enact.config import EnactmentConfig, default_test_hosts, make_drive
 from galerna.enact.cpu_model import CPUMode, CPUModel, resolve_cpu
 from galerna.enact.domain_xml import domain_xml, parse_metadata
 from galerna.enact.driver import OperationKind, VMSpec, uri_scheme
-from galerna.enact.libvirt_driver import LibvirtDriver
+from galerna.enact.libvirt import LibvirtDriver
 
 
 def test_default_is_four_independent_test_hosts(tmp_path):

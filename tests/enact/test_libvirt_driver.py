@@ -11,7 +11,7 @@ from conftest import make_hosts
 from helpers import poll
 from galerna.enact.cpu_model import CPUModel
 from galerna.enact.driver import HypervisorError, VMSpec, VMState, migrate, vm_name
-from galerna.enact.libvirt_driver import LibvirtDriver
+from galerna.enact.libvirt import LibvirtDriver
 from galerna.model.lease import DiskImage, LeaseRequest, LeaseType
 
 

@@ -30,7 +30,7 @@ from galerna.enact.driver import HostState, OperationKind as Op, VMSpec, VMState
 from galerna.enact.executor import Action, Executor
 from galerna.enact.faults import FaultyDriver
 from galerna.enact.gate import PoolKind
-from galerna.enact.libvirt_driver import LibvirtDriver, init_libvirt
+from galerna.enact.libvirt import LibvirtDriver, init_libvirt
 from galerna.enact.monitor import Monitor
 from galerna.enact.recovery import RecoveryManager, Step
 
