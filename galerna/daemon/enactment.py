@@ -15,7 +15,7 @@ from galerna.enact.inventory import Desired
 from galerna.model.lease import LeaseRequest, LeaseType
 from galerna.model.state import LeaseState as S
 from galerna.schedule.lease import Activity as A, Phase
-from galerna.schedule.plan import Event, Notice
+from galerna.schedule.plan import ChangeRefused, Event, Notice, PreemptMode
 from galerna.store.models import ActionRow
 
 from galerna.daemon import snapshot as snap
@@ -95,18 +95,18 @@ class Enactment:
             hosts = [uri_of.get(names[h]) for h in e.hosts]
             mine = {"lease_id": e.lease_id, "tenant": lease.req.tenant}
             if e.notice is Notice.PHASE_STARTED:
-                if e.detail == A.BOOT.value or (e.detail == A.RUN.value and not self._was_running(lease, e)):
+                if e.activity is A.BOOT or (e.activity is A.RUN and not self._was_running(lease, e)):
                     out += [(e.lease_id, Action.deploy(self.spec(lease.req, i), u)) for i, u in enumerate(hosts) if u]
-                elif e.detail in (A.SUSPEND.value, A.RESUME.value):
-                    kind = Op.SUSPEND if e.detail == A.SUSPEND.value else Op.RESUME
+                elif e.activity in (A.SUSPEND, A.RESUME):
+                    kind = Op.SUSPEND if e.activity is A.SUSPEND else Op.RESUME
                     out += [(e.lease_id, Action(kind, self.vm(lease, i), u, **mine)) for i, u in enumerate(hosts) if u]
-                elif e.detail == A.MIGRATE.value:
+                elif e.activity is A.MIGRATE:
                     old = lease.history[-1].hosts if lease.history else e.hosts
                     for i, u in enumerate(hosts):
                         src = uri_of.get(names[old[i]])
                         if u and src and src != u:
                             out.append((e.lease_id, Action(Op.MIGRATE, self.vm(lease, i), src, dest=u, **mine)))
-            elif e.notice in (Notice.DONE, Notice.CANCELLED) or (e.notice is Notice.PREEMPTED and e.detail == "requeue"):
+            elif e.notice in (Notice.DONE, Notice.CANCELLED) or (e.notice is Notice.PREEMPTED and e.preemption is PreemptMode.REQUEUE):
                 kind = Op.SHUTDOWN if e.notice is Notice.DONE else Op.DESTROY
                 for i, h in enumerate(e.hosts or self._vm_hosts(lease)):
                     u = uri_of.get(names[h])
@@ -179,10 +179,9 @@ class Enactment:
     def fail(self, lid: str, t: float, reason: str, touched: set[str]) -> list[Event]:
         """The lease fails (state ``failed``, with ``reason``); its VMs are destroyed."""
         lease = self.live.core.leases[lid]
-        self.live.state_override[lid] = S.FAILED.value
         touched.add(lid)
         self.notifier.lease("lease.failed", lease, t + self.live.epoch, reason=reason)
-        return self.live.core.cancel(lid, t, reason)
+        return self.live.core.fail(lid, t, reason)
 
     def _requeue(self, lid: str, t: float, reason: str, avoid: list[int], touched: set[str], kind: str, detail: str,
                  host: str, policy: str) -> list[Event] | None:
@@ -200,9 +199,11 @@ class Enactment:
         if lease.type is LeaseType.AR:
             runs = [p for p in lease.phases if p.activity is A.RUN]
             ar_end = runs[-1].end if runs else None
-        events = snap.requeue(core, lid, t, avoid, reason)
-        if events is None:
+        events = core.advance(t)  # what a host change earlier in the batch left pending, before the requeue
+        more = core.requeue(lid, t, reason, tuple(avoid))
+        if more is None:
             return None
+        events += more
         self._gen[lid] = self._gen.get(lid, 0) + 1
         self.journal.note(lid, t + self.live.epoch, kind, detail, [host], state)  # its state when its VMs were lost
         touched.add(lid)
@@ -220,8 +221,8 @@ class Enactment:
             runs = [p for p in lease.phases if p.activity is A.RUN]
             if runs and runs[-1].end > end + 1e-6:
                 try:
-                    return snap.change_end(self.live.core, lid, end, t)
-                except snap.UpdateRefused:
+                    return self.live.core.change_end(lid, end, t)
+                except ChangeRefused:
                     log.warning("AR %s restarted elsewhere but could not keep its end", lid)
             return []
         why = (f"{reason}; an advance reservation cannot be moved and no other host can run it now"

@@ -6,7 +6,6 @@ about; a crash after it loses nothing (actions still ``pending`` are reconciled 
 """
 from __future__ import annotations
 
-import re
 from typing import Callable
 
 from sqlalchemy import bindparam, delete, update
@@ -14,7 +13,8 @@ from sqlalchemy import bindparam, delete, update
 from galerna.enact.executor import Action
 from galerna.model.lease import LeaseRequest
 from galerna.model.state import LeaseState as S
-from galerna.schedule.plan import Event, Notice
+from galerna.schedule.lease import Activity as A
+from galerna.schedule.plan import Event, Notice, describe
 from galerna.store.db import Store
 from galerna.store.models import ActionRow, LeaseEventRow, LeaseRow, ReservationRow
 
@@ -27,15 +27,14 @@ _LEASES, _EVENTS = LeaseRow.__table__, LeaseEventRow.__table__
 _RESERVATIONS, _ACTIONS = ReservationRow.__table__, ActionRow.__table__
 _LEASE_UPDATE = update(_LEASES).where(_LEASES.c.seq == bindparam("key"))
 
-_TIMES = re.compile(r"((?:\bat|\bdeadline|\bstart|\bnow) )(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\b")
 _NOTICE_STATE = {Notice.QUEUED: "queued", Notice.SCHEDULED: "scheduled", Notice.ACCEPTED: "scheduled",
                  Notice.DONE: "done", Notice.REJECTED: "rejected", Notice.CANCELLED: "cancelled"}
-_PHASE_STATE = {"run": "active", "boot": "active", "suspend": "suspending", "resume": "resuming", "migrate": "migrating"}
+_PHASE_STATE = {A.RUN: "active", A.BOOT: "active", A.SUSPEND: "suspending", A.RESUME: "resuming", A.MIGRATE: "migrating"}
 
 
 def _event_state(e: Event, current: str) -> str:
     if e.notice is Notice.PHASE_STARTED:
-        return _PHASE_STATE.get(e.detail, current)
+        return _PHASE_STATE.get(e.activity, current)
     return _NOTICE_STATE.get(e.notice, current)
 
 
@@ -89,7 +88,7 @@ class Journal:
             state = self.live.state
             last = {e.lease_id: i for i, e in enumerate(events)}
             evrows += [{"lease_seq": int(e.lease_id), "time": e.time + epoch, "kind": e.notice.value,
-                        "detail": self.human(e.detail), "hosts": [names[h] for h in e.hosts],
+                        "detail": describe(e, self.instant), "hosts": [names[h] for h in e.hosts],
                         "state": state(e.lease_id) if last[e.lease_id] == i else _event_state(e, state(e.lease_id))}
                        for i, e in enumerate(events)]
             if evrows:
@@ -101,15 +100,17 @@ class Journal:
                 out.append((c.execute(_ACTIONS.insert(), row).inserted_primary_key[0], a))
         return out
 
-    def human(self, text: str) -> str:
-        """Core times in a reason ("at 7", "deadline 3600") as ISO 8601 instants."""
-        if not text or not any(w in text for w in ("at ", "deadline ", "start ", "now ")):
-            return text
-        return _TIMES.sub(lambda m: m.group(1) + ts(float(m.group(2)) + self.live.epoch), text)
+    def instant(self, t: float) -> str:
+        """A core time in a refusal as an ISO 8601 instant. Rounded to 6 significant digits first, as the text these
+        instants were once parsed back from had them (``:g``), so that messages stay what they were."""
+        return ts(float(f"{t:g}") + self.live.epoch)
+
+    def _reason(self, lease) -> str:
+        return lease.note if lease.refusal is None else lease.refusal.text(self.instant)
 
     def _row(self, lease, now: float) -> dict:
         gone = self.live.gone.get(lease.id, ())
         start, end = snap.planned_window(lease, self.live.epoch, gone)
-        return {"seq": int(lease.id), "state": self.live.state(lease.id), "reason": self.human(lease.reason),
+        return {"seq": int(lease.id), "state": self.live.state(lease.id), "reason": self._reason(lease),
                 "core": snap.snapshot(lease, self.hosts.names, self.live.epoch, gone), "start": start, "end": end,
                 "updated": now}

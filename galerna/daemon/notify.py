@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from galerna.model.state import LeaseState as S
 from galerna.schedule.lease import Activity as A
-from galerna.schedule.plan import Event, Notice
+from galerna.schedule.plan import Event, Notice, describe
 
 log = logging.getLogger("galerna.daemon")
 
@@ -70,10 +70,8 @@ class Notifier:
     def lease(self, event: str, lease, time: float, **more: Any) -> None:
         self.broker.publish({"event": event, "lease": lease.id, "tenant": lease.req.tenant, **more, "time": time})
 
-    def events(self, events: list[Event], now: float, core, epoch: float, names: list[str],
-               failed: Callable[[str], bool]) -> None:
-        """Publish what ``events`` mean to a tenant, and the ending-soon notices due at ``now``. ``failed(lid)``: the
-        lease was failed by the daemon, which announced it already with the hypervisor's reason."""
+    def events(self, events: list[Event], now: float, core, epoch: float, names: list[str]) -> None:
+        """Publish what ``events`` mean to a tenant, and the ending-soon notices due at ``now``."""
         pub = self.broker.publish
         while self._soon and self._soon[0][0] <= now:
             _, lid, end = heapq.heappop(self._soon)
@@ -86,26 +84,28 @@ class Notifier:
             base = {"lease": e.lease_id, "tenant": lease.req.tenant, "time": e.time + epoch,
                     "hosts": [names[h] for h in e.hosts]}
             name = None
-            if e.notice is Notice.PHASE_STARTED and e.detail == A.RUN.value:
+            if e.notice is Notice.PHASE_STARTED and e.activity is A.RUN:
                 prev = lease.history[-1] if lease.history else None
                 self.watch(e.lease_id, e.until + epoch)
                 if prev is None or prev.activity is not A.RESUME:
                     name = "lease.started"  # a resumed run was announced when its resume phase ended
-            elif e.notice is Notice.PHASE_ENDED and e.detail == A.RESUME.value:
+            elif e.notice is Notice.PHASE_ENDED and e.activity is A.RESUME:
                 name = "lease.resumed"
-            elif e.notice is Notice.PHASE_ENDED and e.detail == A.SUSPEND.value:
+            elif e.notice is Notice.PHASE_ENDED and e.activity is A.SUSPEND:
                 name = "lease.suspended"
             elif e.notice is Notice.DONE:
                 name = "lease.ended"
             elif e.notice is Notice.CANCELLED:
-                if not failed(e.lease_id):
+                # a failure the daemon asked for (core.fail: a reason, no refusal of the core's own) was announced
+                # already, with the hypervisor's reason
+                if not (lease.state is S.FAILED and e.refusal is None):
                     name = "lease.failed" if lease.state is S.FAILED else "lease.cancelled"
-                base["reason"] = e.detail
+                base["reason"] = describe(e)
             elif e.notice is Notice.REJECTED:
                 name = "lease.rejected"
-                base["reason"] = e.detail
+                base["reason"] = describe(e)
             elif e.notice is Notice.PREEMPTED:
                 name = "lease.preempted"
-                base["detail"] = e.detail
+                base["detail"] = describe(e)
             if name:
                 pub({"event": name, **base})

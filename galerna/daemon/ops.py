@@ -13,10 +13,9 @@ from typing import Any, ClassVar
 from galerna.enact.executor import ActionResult
 from galerna.model.lease import DiskImage, LeaseRequest, LeaseType
 from galerna.schedule.lease import Activity as A
-from galerna.schedule.plan import Event
+from galerna.schedule.plan import ChangeRefused, Event
 from galerna.schedule.scheduler import LeaseScheduler
 
-from galerna.daemon import snapshot as snap
 from galerna.daemon.enactment import Enactment
 from galerna.daemon.errors import Refusal, Refused
 from galerna.daemon.hosts import HostRegistry
@@ -167,8 +166,8 @@ class ChangeEnd(Op):
         if self.lease_id not in ctx.core.leases:
             raise Refused("the lease is already in a final state")
         try:
-            ctx.events += snap.change_end(ctx.core, self.lease_id, ctx.live.to_core(self.end), ctx.t)
-        except snap.UpdateRefused as e:
+            ctx.events += ctx.core.change_end(self.lease_id, ctx.live.to_core(self.end), ctx.t)
+        except ChangeRefused as e:
             raise Refused(str(e)) from None
         ctx.touched.add(self.lease_id)
         return self.lease_id
@@ -206,8 +205,7 @@ class Fail(Op):
     def apply(self, ctx: Batch) -> None:
         lease = ctx.core.leases.get(self.lease_id)
         if lease is not None and not lease.state.final:
-            ctx.events += ctx.core.cancel(self.lease_id, ctx.t, self.reason)
-            ctx.live.state_override[self.lease_id] = "failed"
+            ctx.events += ctx.core.fail(self.lease_id, ctx.t, self.reason)
             ctx.touched.add(self.lease_id)
 
 

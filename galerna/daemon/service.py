@@ -167,7 +167,6 @@ class Service:
         gone: dict[str, snap.Gone] = {}
         live.core = snap.restore(site, self.settings.config, now, items, disabled, gone)
         live.gone = gone  # history phases on removed hosts, by lease: written back with its snapshot
-        live.state_override = {}
         self.notifier.clear()
         for lease in live.core.leases.values():
             if lease.state is S.ACTIVE and lease.phases and lease.phases[0].activity is A.RUN:
@@ -233,7 +232,7 @@ class Service:
         for op, value in zip(batch, answers):
             op.settle(value, ctx)
         self.enactment.hand_over(actions)
-        self.notifier.events(ctx.events, now, self.core, self.live.epoch, self.hosts.names, self.live.failed)
+        self.notifier.events(ctx.events, now, self.core, self.live.epoch, self.hosts.names)
         if ctx.rebuild:
             self.enactment.hand_over(self._rebuild())
 
@@ -249,10 +248,6 @@ class Service:
     @property
     def epoch(self) -> float:
         return self.live.epoch
-
-    @property
-    def state_override(self) -> dict[str, str]:
-        return self.live.state_override
 
     @property
     def names(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""Between the pure core and the database: lease snapshots, core rebuild, AR updates.
+"""Between the pure core and the database: a codec of requests and lease snapshots, and the core rebuild.
 
 The scheduling core keeps its bookkeeping in memory. After every batch the
 daemon writes each lease the batch touched as a *snapshot* (state, planned
@@ -10,8 +10,8 @@ to the queue in submit order; then the core is advanced to now, which carries
 out what came due while the daemon was down. Nothing is re-planned from
 scratch, so running leases keep their hosts and ARs their slots.
 
-Helpers here reach into the core's internals (``_adopt``, ``_release``…); the
-core itself stays unaware of persistence.
+Only the core's public operations are used (``restore_lease``, ``set_host_enabled``);
+the core itself stays unaware of persistence.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from galerna.model.lease import DiskImage, LeaseRequest, LeaseType
 from galerna.model.site import Site
 from galerna.model.state import LeaseState as S
 from galerna.schedule.lease import Activity, Lease, Phase
+from galerna.schedule.plan import ChangeRefused
 from galerna.schedule.scheduler import LeaseScheduler
-from galerna.schedule.timeline import EPS
 
 A = Activity
 
@@ -131,44 +131,22 @@ def restore(site: Site, config: Config, now: float, leases: Iterable[tuple[Lease
     epoch = 0.0  # snapshots handed in are already shifted to core time by the caller
     starts = [p["start"] for _, _, _, snap in items for p in snap.get("phases", [])]
     core = LeaseScheduler(site, config, now=min([now] + starts))
-    for i, off in enumerate(disabled):
-        core.slots.enabled[off] = False
-    for seq, (req, state, reason, snap) in enumerate(items):
-        lease = Lease(req=req, vecs=tuple(site.vector(n) for n in req.nodes), seq=seq)
-        lease.state = S(state)
-        lease.reason = reason
-        lease.remaining = snap.get("remaining", core.timing.run_time(req.duration))
-        lease.hosts = None if snap.get("hosts") is None else tuple(index[h] for h in snap["hosts"])
-        lease.suspensions = snap.get("suspensions", 0)
-        lease.booted = snap.get("booted", False)
-        # a removed host cannot be placed on anyway: its name is simply dropped
-        lease.avoid = frozenset(index[h] for h in snap.get("avoid", ()) if h in index)
-        lease.history = []
+    for off in disabled:
+        core.set_host_enabled(off, False, now)
+    for req, state, reason, snap in items:
+        history = []
         for pos, p in enumerate(snap.get("history", [])):
             if all(h in index for h in p["hosts"]):
-                lease.history.append(_phase_in(p, index, epoch))
+                history.append(_phase_in(p, index, epoch))
             elif gone is not None:  # it ran on a host removed since: kept for the record only
                 gone.setdefault(req.id, []).append((pos, dict(p)))
-        phases = [_phase_in(p, index, epoch) for p in snap.get("phases", [])]
-        core.leases[req.id] = lease
-        core._by_seq[seq] = lease
-        core.live.add(lease)
-        if lease.state is S.PENDING:
-            lease.state = S.QUEUED if req.type is LeaseType.BE else lease.state
-        unstarted_off = phases and not phases[0].started and any(not core.slots.enabled[h] for p in phases for h in p.hosts)
-        if lease.state in (S.QUEUED, S.SUSPENDED_QUEUED) or not phases or (
-                unstarted_off and req.type in (LeaseType.BE, LeaseType.DEADLINE)):
-            if phases and lease.state in (S.SCHEDULED, S.SUSPENDED_SCHEDULED):
-                lease.state = S.SUSPENDED_QUEUED if lease.state is S.SUSPENDED_SCHEDULED else S.QUEUED
-            if lease.state not in (S.QUEUED, S.SUSPENDED_QUEUED):
-                continue  # nothing planned and not waiting: left as it is (should not happen)
-            core.queue.add(lease)
-            continue
-        core._adopt(lease, phases)
-        if (lease.state in (S.SCHEDULED, S.SUSPENDED_SCHEDULED) and req.type in (LeaseType.BE, LeaseType.DEADLINE)
-                and not phases[0].started):
-            core.reserved.add(lease)
-    core._changed = True
+        core.restore_lease(
+            req, S(state), [_phase_in(p, index, epoch) for p in snap.get("phases", [])], note=reason,
+            remaining=snap.get("remaining"),
+            hosts=None if snap.get("hosts") is None else tuple(index[h] for h in snap["hosts"]),
+            suspensions=snap.get("suspensions", 0), booted=snap.get("booted", False),
+            # a removed host cannot be placed on anyway: its name is simply dropped
+            avoid=frozenset(index[h] for h in snap.get("avoid", ()) if h in index), history=history)
     return core
 
 
@@ -180,77 +158,20 @@ def shift(snap: dict, by: float) -> dict:
     return out
 
 
-# ----------------------------------------------------------------- AR updates
-class UpdateRefused(ValueError):
-    pass
+# ----------------------------------------------------------------- for callers not yet moved
+# The AR update and the requeue after a failed action are the core's own operations now
+# (``LeaseScheduler.change_end``, ``LeaseScheduler.requeue``). These two names stay only so
+# that daemon code written against the old helpers keeps working until it calls the core.
+UpdateRefused = ChangeRefused
 
 
 def change_end(core: LeaseScheduler, lease_id: str, new_end: float, now: float) -> list:
-    """Move the planned end of an AR's run to ``new_end`` (core time), as OpenStack Blazar allows.
-
-    Shortening gives capacity back (and compresses waiting reservations);
-    extending must fit on the same hosts without preempting anyone. Ending at
-    or before ``now`` ends a running lease now and cancels one that has not
-    started.
-    """
-    core.advance(now)
-    lease = core.leases[lease_id]
-    if lease.type is not LeaseType.AR:
-        raise UpdateRefused("only advance reservations can be extended or shortened")
-    if lease.state.final:
-        raise UpdateRefused(f"lease is already {lease.state.value}")
-    runs = [p for p in lease.phases if p.activity is A.RUN]
-    if not runs:
-        raise UpdateRefused(f"lease has no run ahead (state {lease.state.value})")
-    run = runs[-1]
-    started = run.started
-    if new_end <= now + EPS:
-        if started:
-            return core.vms_finished(lease_id, now)
-        return core.cancel(lease_id, now, "ended by its owner before it started")
-    if new_end <= run.start + EPS:
-        raise UpdateRefused("the new end is not after the lease's start")
-    delta = new_end - run.end
-    if abs(delta) <= EPS:
-        return []
-    i = lease.phases.index(run)
-    tail = lease.phases[i + 1:]
-    shutdown = sum(p.end - p.start for p in tail)
-    core._release(lease, max(now, lease.phases[0].start) if lease.phases[0].started else lease.phases[0].start)
-    if delta > 0:
-        ok = core.mapper.map_fixed(lease.vecs, run.hosts, run.end, new_end + shutdown)
-        if not ok:
-            core._hold(lease, [p if not p.started else Phase(p.activity, max(now, p.start), p.end, p.hosts, p.holds)
-                               for p in lease.phases])
-            raise UpdateRefused(f"no capacity to extend to the new end on hosts {list(run.hosts)}")
-    run.end = new_end
-    lease.remaining += delta
-    for p in tail:
-        length = p.end - p.start
-        p.start = new_end
-        p.end = new_end + length
-        new_end += length
-    held = [p if not p.started else Phase(p.activity, max(now, p.start), p.end, p.hosts, p.holds) for p in lease.phases]
-    core._hold(lease, held)
-    lease.version += 1
-    core._push(lease)
-    if delta < 0:
-        core._spans.append((run.hosts[0], run.end, run.end - delta))
-        for h in run.hosts:
-            core._spans.append((h, run.end, run.end - delta))
-        core._freed = True
-    return core.advance(now)
+    """Deprecated: call ``core.change_end(lease_id, new_end, now)``."""
+    return core.change_end(lease_id, new_end, now)
 
 
-# ----------------------------------------------------------------- enactment failures
 def requeue(core: LeaseScheduler, lease_id: str, now: float, avoid: Iterable[int] = (), reason: str = "") -> list | None:
-    """Send a lease whose VMs could not be started back through the core's queue.
-
-    The core's own operation does the work (a booting or running lease loses
-    that run; a resuming one goes back suspended, keeping its progress), and
-    the hosts in ``avoid`` are never given to this lease again. None when the
-    lease is in no phase that can be requeued (the caller then fails it).
-    """
+    """Deprecated: call ``core.requeue(lease_id, now, reason, avoid)`` (after ``core.advance(now)``)."""
     events = core.advance(now)
     more = core.requeue(lease_id, now, reason, tuple(avoid))
     return None if more is None else events + more

@@ -1,4 +1,4 @@
-"""What a rebuild from the database replaces: the core, its clock's epoch, and the daemon's shadow of lease states."""
+"""What a rebuild from the database replaces: the core and its clock's epoch, and the history kept beside it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,16 +15,10 @@ class Live:
     core: LeaseScheduler = None  # type: ignore[assignment] - set by the first rebuild
     epoch: float = 0.0
     next_seq: int = 1  # the id of the next lease
-    # The core has no ``fail`` yet: a failed lease is cancelled in the core and marked failed here.
-    state_override: dict[str, str] = field(default_factory=dict)
     gone: dict[str, snap.Gone] = field(default_factory=dict)  # history phases on hosts removed since, by lease
 
     def to_core(self, t: float) -> float:
         return t - self.epoch
 
     def state(self, lid: str) -> str:
-        """A lease's state as the daemon shows it (the shadow first)."""
-        return self.state_override.get(lid) or self.core.leases[lid].state.value
-
-    def failed(self, lid: str) -> bool:
-        return self.state_override.get(lid) == "failed"
+        return self.core.leases[lid].state.value

@@ -8,22 +8,14 @@ which is what the simulator writes out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from galerna.model.lease import LeaseRequest, LeaseType
 from galerna.model.state import LeaseState, check_transition
+from galerna.schedule.plan import Activity, Refusal
+
+__all__ = ["Activity", "Lease", "Phase", "Vec"]
 
 Vec = tuple[float, ...]
-
-
-class Activity(StrEnum):
-    TRANSFER = "transfer"
-    BOOT = "boot"
-    RUN = "run"
-    SUSPEND = "suspend"
-    RESUME = "resume"
-    MIGRATE = "migrate"
-    SHUTDOWN = "shutdown"
 
 
 @dataclass(slots=True)
@@ -51,7 +43,8 @@ class Lease:
     hosts: tuple[int, ...] | None = None  # where its VMs or their saved state are
     suspensions: int = 0
     version: int = 0
-    reason: str = ""
+    refusal: Refusal | None = None  # why the core rejected or failed it
+    note: str = ""  # the reason a shell gave (cancel, requeue, fail)
     booted: bool = False
     ar_start: float | None = None  # an accepted AR: where it begins to hold capacity
     avoid: frozenset[int] = frozenset()  # hosts this lease must not be placed on (they failed it)
@@ -59,6 +52,11 @@ class Lease:
     @property
     def id(self) -> str:
         return self.req.id
+
+    @property
+    def reason(self) -> str:
+        """Why it is where it is, in the simulator's words."""
+        return self.refusal.text() if self.refusal is not None else self.note
 
     @property
     def type(self) -> LeaseType:
@@ -71,13 +69,6 @@ class Lease:
     @property
     def preemptible(self) -> bool:
         return self.req.preemptible and self.req.type in (LeaseType.BE, LeaseType.DEADLINE)
-
-    def planned_start(self) -> float | None:
-        return self.phases[0].start if self.phases else None
-
-    def planned_end(self) -> float | None:
-        runs = [p for p in self.phases if p.activity is Activity.RUN]
-        return runs[-1].end if runs else None
 
     def first_run(self) -> float | None:
         for p in self.history:

@@ -77,7 +77,7 @@ class Simulation:
                 events += core.submit(reqs[i], t)
                 i += 1
             for ev in events:
-                if ev.notice is Notice.PHASE_STARTED and ev.detail == "run":
+                if ev.notice is Notice.PHASE_STARTED and ev.activity is Activity.RUN:
                     self._watch_run(core.leases[ev.lease_id], ev.time, ev.until)
             waiting = core.waiting()
             if waiting != queue[-1][1]:

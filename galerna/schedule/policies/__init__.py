@@ -1,1 +1,3 @@
-"""Small plug-in points of the scheduler: admission, preemption, host selection."""
+"""Small plug-in points of the scheduler, each chosen once from the configuration:
+admission, preemption (who may preempt whom, victims in which order), backfilling
+(how many reservations the queue round gives) and host selection."""

@@ -1,0 +1,111 @@
+"""The ledger of the core: which leases there are, which wait, what they hold.
+
+It records; it decides nothing. The queue (waiting without a reservation) and
+the reserved list (best-effort and deadline leases with a future reservation)
+are sorted by (submit, arrival). Holding and releasing a plan edits the slot
+table and the image link; released capacity is remembered as freed spans for
+the next compression, and two flags tell the front door what its next pass
+must do.
+"""
+from __future__ import annotations
+
+from sortedcontainers import SortedKeyList, SortedList
+
+from galerna.model.lease import LeaseType
+from galerna.model.state import LeaseState
+from galerna.schedule.events import EventQueue
+from galerna.schedule.images import ImageRepository
+from galerna.schedule.lease import Lease, Phase
+from galerna.schedule.phases import Stretch, stretches
+from galerna.schedule.slottable import SlotTable
+
+
+def _order(lease: Lease) -> tuple[float, int]:
+    return (lease.req.submit, lease.seq)
+
+
+class Book:
+    def __init__(self, slots: SlotTable, images: ImageRepository | None):
+        self.slots = slots
+        self.images = images
+        self.leases: dict[str, Lease] = {}
+        self.by_seq: dict[int, Lease] = {}
+        self.live: set[Lease] = set()  # accepted, not yet in a final state
+        self.queue = SortedKeyList(key=_order)  # waiting without a reservation
+        self.reserved = SortedKeyList(key=_order)  # BE/deadline with a future reservation
+        self.ar_starts = SortedList()  # where accepted ARs begin to hold capacity
+        self.due = EventQueue(self.by_seq)
+        # Host-intervals whose capacity was given back since the last compression.
+        self.spans: list[tuple[int, float, float]] = []
+        self.freed = False  # capacity was released early: compress
+        self.changed = False  # something ended or arrived: run a queue round
+
+    def add(self, lease: Lease) -> None:
+        self.leases[lease.id] = lease
+        self.by_seq[lease.seq] = lease
+        self.live.add(lease)
+
+    def hold(self, lease: Lease, phases: list[Phase]) -> None:
+        for start, end, hosts in stretches(phases):
+            self.slots.reserve_all(start, end, list(zip(hosts, lease.vecs)))
+        for p in phases:
+            if p.transfer is not None:
+                self.images.hold(p.transfer, lease.req)
+        if self.images is not None:
+            held = [p for p in phases if p.holds]
+            if held:
+                self.images.use(lease.req, held[0].hosts, held[0].start)
+
+    def release(self, lease: Lease, from_t: float, track: bool = True, trial: bool = False,
+                tidy: bool = True) -> list[Stretch]:
+        """Give back what the lease's planned phases hold from ``from_t`` on; returns
+        those (start, end, hosts) intervals.
+
+        A ``trial`` release only touches the slot table, whose journal undoes it.
+        ``tidy=False`` leaves the slot table's breakpoints for a likely re-hold.
+        """
+        for p in lease.phases:
+            if p.transfer is not None and not p.started and not trial:
+                self.images.drop(p.transfer)
+        given = stretches(lease.phases, from_t)
+        for s, end, hosts in given:
+            self.slots.release_all(s, end, list(zip(hosts, lease.vecs)), tidy)
+            if track:
+                self.spans.extend((h, s, end) for h in set(hosts))
+        return given
+
+    def adopt(self, lease: Lease, phases: list[Phase]) -> None:
+        """The lease's plan is now ``phases``: held, and its next instant queued."""
+        self.hold(lease, phases)
+        lease.phases = phases
+        lease.version += 1
+        self.due.push(lease)
+
+    def replanned(self, lease: Lease) -> None:
+        """The lease's phases were edited in place: its queued instant is stale."""
+        lease.version += 1
+        self.due.push(lease)
+
+    def finish(self, lease: Lease, state: LeaseState) -> None:
+        lease.to(state)
+        self.live.discard(lease)
+        self.slots.forget(lease.id)
+        if lease.type is LeaseType.AR and lease.ar_start is not None:
+            self.ar_starts.discard(lease.ar_start)
+            lease.ar_start = None
+        if self.images is not None:
+            self.images.unuse(lease.req, lease.hosts or ())
+
+    def unlist(self, lease: Lease) -> None:
+        if lease in self.queue:
+            self.queue.remove(lease)
+        if lease in self.reserved:
+            self.reserved.remove(lease)
+
+    def freed_span(self, host: int, start: float, end: float) -> None:
+        """Capacity on ``host`` over [start, end) came back: compress, then run a round."""
+        self.spans.append((host, start, end))
+        self.freed = True
+
+    def waiting(self) -> int:
+        return len(self.queue) + len(self.reserved)

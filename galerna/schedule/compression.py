@@ -1,0 +1,197 @@
+"""Compression: move future reservations earlier into capacity freed before their time.
+
+One pass in queue order. A lease is re-planned only when capacity freed since
+the last pass could serve it (:meth:`Compressor._start_range`, the filters);
+otherwise re-planning it would only cost time. Each re-plan is a trial on the
+ledger: the lease's reservation is released (its breakpoints kept), searched
+again, and held again where it was unless the search found an earlier start.
+Such a move is yielded as ``Move`` for the front door to apply.
+
+Known limit: capacity a move vacated serves the leases after it in this pass,
+not those it had already passed by (re-planning every lease at every
+compression would give them a chance; on the squeezed Blue trace that costs 4x
+the time).
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+from galerna.config.schema import MigrationMode
+from galerna.model.state import LeaseState as S
+from galerna.schedule.context import CoreContext
+from galerna.schedule.decisions import Move
+from galerna.schedule.freed import FreedSpans
+from galerna.schedule.lease import Lease, Phase
+from galerna.schedule.mapper import total_demand
+from galerna.schedule.phases import begins
+from galerna.schedule.search import Search, want_of
+from galerna.schedule.slottable import demand_per_host
+from galerna.schedule.timeline import EPS
+
+
+class Compressor:
+    def __init__(self, ctx: CoreContext, search: Search):
+        self.ctx = ctx
+        self.search = search
+        self._copies_start: dict[str, tuple] = {}  # see _copies_could_serve
+
+    def forget(self, lease_id: str) -> None:
+        """The lease reached a final state: drop its memo."""
+        self._copies_start.pop(lease_id, None)
+
+    def compress(self, now: float) -> Iterator[Move]:
+        ctx = self.ctx
+        book, slots, stats = ctx.book, ctx.slots, ctx.stats
+        stats.compressions += 1
+        freed, book.spans = FreedSpans(slots, book.spans, now), []
+        for lease in list(book.reserved):
+            if not freed:
+                break
+            p0 = lease.phases[0]
+            if p0.started or p0.start <= now + EPS:
+                continue
+            old = lease.phases
+            held = [p for p in old if p.holds]
+            old_start = begins(old)
+            earliest, latest = ctx.phases.start_window(lease, now)
+            latest = min(latest, old_start - EPS)
+            if earliest > latest:
+                continue
+            window = self._start_range(lease, held, freed, now, old_start, earliest, latest)
+            if window is None:
+                stats.filter_hits += 1
+                continue
+            stats.replans += 1
+            # Most leases tried here stay where they are: release without merging
+            # breakpoints, so that holding them again shifts nothing in the grid.
+            given = book.release(lease, now, track=False, tidy=False)
+            found = self.search.find(want_of(lease), max(earliest, window[0]), min(latest, window[1]))
+            if found is not None and begins(found) < old_start - EPS:
+                for s, e, _ in given:
+                    slots.tidy(s, e)
+                stats.moves += 1
+                taken = {h for p in found if p.holds for h in p.hosts}  # before the move is applied (and stepped)
+                yield Move(lease, found)
+                freed.add([(h, s, e) for s, e, hosts in given for h in set(hosts)], taken=taken)
+            else:
+                book.hold(lease, old)
+        book.spans = []
+
+    def _start_range(self, lease: Lease, held: list[Phase], freed: FreedSpans, now: float, old_start: float,
+                     earliest: float, latest: float) -> tuple[float, float] | None:
+        """The range of starts worth searching for ``lease``, or None when capacity freed
+        since the last pass surely cannot give it a start before ``old_start``."""
+        ctx = self.ctx
+        images = ctx.images
+        old = lease.phases
+        length = sum(p.end - p.start for p in held)
+        mine = (held[0].start, held[-1].end) if held else None
+        own = set(held[0].hosts) if held else set()
+        small = ctx.shapes.smallest(lease.vecs)
+        in_place = lease.state is S.SUSPENDED_SCHEDULED and ctx.cfg.migration is MigrationMode.NO
+        may_send = False  # a send of its image could come in time for some start
+        planned = None  # where its planned transfer begins
+        if not in_place and images is not None and not ctx.cfg_images.reuse:
+            # Without image reuse a lease can start earlier elsewhere only once its image
+            # is sent there. If the link cannot send it any sooner, a lease about to send
+            # it can only move to hosts that already hold a copy of it, and one whose
+            # hosts already hold it can only move in place.
+            first = old[0]
+            copies = images.copies_of(lease.req)
+            planned = first.start if first.transfer is not None else None
+
+            def own_copies() -> bool:
+                return first.transfer is None and copies == len(own) and all(
+                    images.has(h, images.image_of(lease.req)[0], old_start, lease.id, now) for h in own)
+
+            if lease.state in (S.SUSPENDED_QUEUED, S.SUSPENDED_SCHEDULED):
+                if first.transfer is not None and copies == len(first.transfer.copies):
+                    if not images.could_send_before(lease.req, first.start, now):
+                        return None
+                elif own_copies():
+                    in_place = not images.could_send_before(lease.req, old_start, now)
+            elif not images.could_arrive_by(lease.req, latest, now, planned):
+                if own_copies():
+                    in_place = True
+                elif not self._copies_could_serve(lease, held, small, length, earliest, latest, now):
+                    return None
+            else:
+                may_send = True
+        if in_place and held and held[0].start <= old_start + EPS:
+            # Only capacity freed on its own hosts before its start can help (from
+            # there on its own slot covers it), and whether they are free earlier is
+            # then one exact question.
+            if not freed.any_before(own, old_start):
+                return None
+            need = demand_per_host(zip(held[0].hosts, lease.vecs))
+            start = ctx.slots.earliest_in_place(need, length, max(earliest, now), old_start, key=lease.id)
+            return None if start is None or start > latest else (start, latest)
+        window = freed.window(small, length, old_start, own, mine)
+        if window is None or not self._site_could_fit(lease, length, window, old_start):
+            return None
+        if may_send:
+            # A start that needs its image sent cannot come before it can arrive; if
+            # none is left in the window, only hosts that hold copies of it can serve.
+            arrive = images.earliest_arrival(lease.req, now, planned)
+            if (arrive > window[1] + EPS or not self._site_could_fit(
+                    lease, length, (max(window[0], arrive), window[1]), old_start)) and \
+                    not self._copies_could_serve(lease, held, small, length, earliest, window[1], now):
+                return None
+        return window
+
+    def _copies_could_serve(self, lease: Lease, held: list[Phase], small: tuple[float, ...], length: float,
+                            earliest: float, latest: float, now: float) -> bool:
+        """Whether the hosts holding copies of the lease's image (other than those its
+        planned transfer brings) could take it by ``latest``, when no send can.
+
+        Told only when each of those hosts fits at most one of its VMs: then as many
+        of them as it has VMs must be free at once. Its own slot counts as taken, so
+        windows are cut where that slot begins. The earliest such start is
+        remembered until the lease's copies or one of those hosts change.
+        """
+        if not held:
+            return True
+        ctx = self.ctx
+        images, slots = ctx.images, ctx.slots
+        first = lease.phases[0]
+        stamp = (images.copies_version(lease.req), first.transfer, held[0].start, length)
+        start_from = max(earliest, now)
+        memo = self._copies_start.get(lease.id)
+        if memo is not None and memo[0] == stamp:
+            order = memo[1]
+            if order is None:
+                return memo[2]
+            tls = slots.hosts
+            versions = tuple([tls[h].version for h in order])
+            if memo[2] == versions and start_from >= memo[3] and (memo[4] is None or memo[4] >= start_from):
+                return memo[4] is not None and memo[4] <= latest + EPS
+        else:
+            hosts = images.copy_hosts(lease.req, first.transfer)
+            n = len(lease.vecs)
+            order = sorted(hosts) if len(hosts) >= n and hosts <= ctx.shapes.one_vm_hosts(small) else None
+            if order is None:
+                told = len(hosts) >= n  # fewer hosts than VMs cannot; else not told
+                self._copies_start[lease.id] = (stamp, None, told)
+                return told
+            tls = slots.hosts
+            versions = tuple([tls[h].version for h in order])
+        start = slots.earliest_on_enough(order, small, len(lease.vecs), length, start_from, held[0].start)
+        self._copies_start[lease.id] = (stamp, order, versions, start_from, start)
+        return start is not None and start <= latest + EPS
+
+    def _site_could_fit(self, lease: Lease, length: float, window: tuple[float, float], held_from: float) -> bool:
+        """Whether the site as a whole has room for ``lease`` to start in ``window``.
+
+        Checked without releasing the lease's own slot: from ``held_from`` on
+        that slot covers the lease's whole demand, so only the part of each
+        candidate window before it needs free capacity.
+        """
+        need = total_demand(lease.vecs)
+        t, last = window
+        slots = self.ctx.slots
+        while t <= last + EPS:
+            t2 = slots.total_fits(t, min(t + length, held_from), need)
+            if t2 == t:
+                return True
+            t = t2
+        return False

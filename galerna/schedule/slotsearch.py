@@ -1,0 +1,157 @@
+"""Questions about unbroken stretches on given hosts, asked of the slot table.
+
+Mixed into :class:`~galerna.schedule.slottable.SlotTable`, whose grid
+(``_grid``, ``times``, ``times_array``) and per-host timelines (``hosts``) they
+read and never change: the longest stretch one VM fits on a host, the earliest
+start in place for a lease already holding a later slot, the earliest start on
+enough of a set of hosts. Kept apart so that the table's storage and edits
+(breakpoints, journal, pruning) read as one piece.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from math import inf
+
+import numpy as np
+
+from galerna.schedule.timeline import EPS
+
+
+class StretchSearches:
+    def longest_run(
+        self, host: int, a: float, b: float, demand: tuple[float, ...], mine: tuple[float, float] | None = None
+    ) -> tuple[float, float]:
+        """Of the intervals in which one ``demand`` fits on ``host`` without a break,
+        the longest one that overlaps [a, b): its (start, end), or (a, a) if none.
+
+        ``mine`` is an interval the asking lease itself holds on this host: there
+        one of its VMs fits by definition, so it counts as free.
+        """
+        tl = self.hosts[host]
+        times, free = tl.times, tl.free
+        nres = tl.nres
+        n = len(times)
+        m0, m1 = mine if mine is not None else (inf, -inf)
+
+        def ok(k: int) -> bool:
+            if m0 <= times[k] and (k + 1 >= n or times[k + 1] <= m1):
+                return True
+            for r in range(nres):
+                if free[r][k] + EPS < demand[r]:
+                    return False
+            return True
+
+        i = max(bisect_right(times, a) - 1, 0)
+        best = (a, a)
+        while i < n and times[i] < b:
+            if not ok(i):
+                i += 1
+                continue
+            lo = i
+            while lo > 0 and ok(lo - 1):
+                lo -= 1
+            hi = i
+            while hi + 1 < n and ok(hi + 1):
+                hi += 1
+            end = times[hi + 1] if hi + 1 < n else inf
+            if end - times[lo] > best[1] - best[0]:
+                best = (times[lo], end)
+            i = hi + 1
+        return best
+
+    def earliest_in_place(
+        self, need: dict[int, tuple[float, ...]], length: float, earliest: float, before: float,
+        key: object = None,
+    ) -> float | None:
+        """Earliest start in [earliest, before) at which ``need`` (demand per host) fits
+        on those very hosts for ``length``, for an asker that already holds ``need``
+        there over [before, before + length): a window starting earlier reaches into
+        that slot, so only the segments before ``before`` are looked at, and a stretch
+        running up to ``before`` is long enough. Exact, for all starts at once.
+
+        With a ``key`` (the asker), a host found blocking is remembered and asked
+        first next time; while its timeline is unchanged, the same asker (same
+        ``before``, no earlier ``earliest``) is refused at once. A suspended lease
+        spanning many hosts is asked after every premature end on any of them.
+        """
+        order = list(need)
+        if key is not None:
+            memo = self._blocked.get(key)
+            if memo is not None and memo[3] == before and memo[4] == length and need.get(memo[0]) == memo[5]:
+                h = memo[0]
+                if earliest >= memo[2] and self.hosts[h].version == memo[1]:
+                    return None
+                order = [h] + [x for x in need if x != h]  # the host that blocked last time likely still does
+        for h in order if len(need) <= 4 else order[:1]:  # over more hosts, the grid question is cheaper
+            if not self._may_fit_in_place(h, need[h], length, earliest, before):
+                if key is not None:
+                    self._blocked[key] = (h, self.hosts[h].version, earliest, before, length, need[h])
+                return None
+        times = self.times
+        i0 = max(bisect_right(times, earliest) - 1, 0)
+        i1 = bisect_left(times, before)
+        if i1 <= i0:
+            return None
+        hosts = list(need)
+        want = np.array([need[h] for h in hosts], dtype=float)
+        ok = (self._grid[i0:i1, hosts] + EPS >= want).reshape(i1 - i0, -1).all(axis=1)
+        if ok[-1]:
+            # Free right up to its slot: it can start as early as this stretch begins.
+            bad = np.flatnonzero(~ok)
+            k = int(bad[-1]) + 1 if len(bad) else 0
+            return max(times[i0 + k], earliest)
+        edge = np.diff(ok.astype(np.int8), prepend=0, append=0)
+        t = self.times_array()[i0 : i1 + 1]
+        starts = np.maximum(t[np.flatnonzero(edge == 1)], earliest)
+        ends = t[np.flatnonzero(edge == -1)]
+        good = np.flatnonzero(ends - starts >= length - EPS)
+        return float(starts[good[0]]) if len(good) else None
+
+    def earliest_on_enough(self, hosts: list[int], need: tuple[float, ...], count: int, length: float,
+                           earliest: float, before: float) -> float | None:
+        """Earliest start in [earliest, before) at which at least ``count`` of ``hosts``
+        each have ``need`` free for ``length``, or up to ``before`` (past which the
+        asker does not look). Exact, for all starts at once: the earliest such start
+        is always where a segment begins."""
+        times = self.times
+        i0 = max(bisect_right(times, earliest) - 1, 0)
+        i1 = bisect_left(times, before)
+        m = i1 - i0
+        if m <= 0 or count > len(hosts):
+            return None
+        ok = (self._grid[i0:i1, hosts] + EPS >= np.asarray(need, dtype=float)).all(axis=2)
+        t = self.times_array()[i0 : i1 + 1].copy()
+        t[0] = max(t[0], earliest)
+        t[m] = before
+        rows = np.arange(m)[:, None]
+        next_bad = np.minimum.accumulate(np.where(ok, m, rows)[::-1], axis=0)[::-1]
+        starts = t[:m]
+        enough = (t[next_bad] + EPS >= np.minimum(starts + length, before)[:, None]).sum(axis=1) >= count
+        k = np.flatnonzero(enough)
+        return float(starts[k[0]]) if len(k) else None
+
+    def _may_fit_in_place(self, host: int, need: tuple[float, ...], length: float, earliest: float,
+                          before: float) -> bool:
+        """One host's share of :meth:`earliest_in_place`, walked on its own timeline: a
+        stretch that fits ``need`` and runs up to ``before``, or one at least ``length``
+        long before it. A cheap necessary condition before asking all hosts at once."""
+        tl = self.hosts[host]
+        times, free = tl.times, tl.free
+        n = len(times)
+        i = max(bisect_right(times, earliest) - 1, 0)
+        run_from = None
+        while i < n and times[i] < before:
+            if all(free[r][i] + EPS >= x for r, x in enumerate(need)):
+                if run_from is None:
+                    run_from = max(times[i], earliest)
+                end = min(times[i + 1] if i + 1 < n else inf, before)
+                if end >= before or end - run_from >= length - EPS:
+                    return True
+            else:
+                run_from = None
+            i += 1
+        return False
+
+    def forget(self, key: object) -> None:
+        """Drop what :meth:`earliest_in_place` remembers about ``key``."""
+        self._blocked.pop(key, None)
