@@ -18,6 +18,7 @@ def main() -> None:
 def _register() -> None:
     # Each area keeps its commands next to its code; add one line per area.
     from galerna.client import command as client_command
+    from galerna.console import command as view_command
     from galerna.daemon import command as daemon_command
     from galerna.report import command as report_command
     from galerna.sim import command as sim_command
@@ -28,6 +29,7 @@ def _register() -> None:
     report_command.register(app)  # report
     daemon_command.register(app)  # serve, token
     client_command.register(app)  # lease, host, queue, events
+    view_command.register(app)  # view
 
 
 _register()
