@@ -42,6 +42,9 @@ from galerna.api.schemas import (
     Refusal,
     ReservationOut,
 )
+from galerna.api.plan import plan_router
+from galerna.api.whoami import whoami_router
+from galerna.console.mount import mount_console
 from galerna.daemon.service import Refused, Service
 from galerna.daemon.settings import Settings
 from galerna.daemon.views import lease_view, row_mapping, ts
@@ -471,8 +474,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
         return {"status": "ok", "leases": len(svc.core.live), "hosts": len(svc.core.site),
                 "database": get_store().dialect}
 
+    app.include_router(plan_router(principal, get_store))  # GET /v1/plan (the console's timeline)
+    app.include_router(whoami_router(principal))  # GET /v1/whoami
     if settings.daemon.xmlrpc:
         from galerna.api.xmlrpc import mount
 
         mount(app, settings.daemon.xmlrpc_path, lookup, get_service, get_store, settings.daemon.decision_timeout)
+    mount_console(app)  # the web console at /
     return app

@@ -321,6 +321,8 @@ class Service:
             self._attach_host(name, uri, attach)
         if detach:
             self._detach_host(name, detach)
+        # Events for the console: a host added, removed, enabled, disabled or put in maintenance
+        self.broker.publish({"event": "host.changed", "host": name, "action": action, "time": self.clock()})
         return out
 
     def _attach_host(self, name: str, uri: str, d) -> None:
@@ -958,6 +960,11 @@ class Service:
             elif e.notice is Notice.PREEMPTED:
                 name = "lease.preempted"
                 base["detail"] = e.detail
+            # Events for the console: a lease granted, queued or moved changes the plan on screen
+            elif e.notice in (Notice.ACCEPTED, Notice.SCHEDULED):
+                name = "lease.scheduled"
+            elif e.notice is Notice.QUEUED:
+                name = "lease.queued"
             if name:
                 pub({"event": name, **base})
             if e.notice is Notice.PHASE_STARTED and e.detail == A.RUN.value and self.settings.daemon.ending_soon_minutes:

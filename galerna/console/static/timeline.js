@@ -31,6 +31,14 @@ export function formatTime(ms, relative) {
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
 }
 
+/** Shorter axis labels: the seconds only when there are some, the year never. */
+function axisTime(ms, relative) {
+  if (relative) return formatTime(ms, true);
+  const d = new Date(ms);
+  const s = d.getUTCSeconds() ? ":" + pad(d.getUTCSeconds()) : "";
+  return `${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}${s}`;
+}
+
 /** Per host, greedy interval partitioning of its holding bars into lanes. Returns [lane per bar, lanes per host]. */
 function assignLanes(bars, nHosts) {
   const n = bars.host.length;
@@ -83,7 +91,7 @@ export class Timeline {
    * act (index in ACTIVITIES), type (index in TYPES), lease (an index the caller knows), status (PAST/RUNNING/PLANNED)};
    * now: seconds or null. keepZoom: keep the window the user zoomed to.
    */
-  setData(hosts, bars, now = null, keepZoom = false) {
+  setData(hosts, bars, now = null, keepZoom = false, range = null) {
     this.hosts = hosts;
     this.bars = bars;
     this.now = now;
@@ -98,7 +106,7 @@ export class Timeline {
       // [host, start ms, end ms, activity, type, lease, lane, status]
       data[i] = [bars.host[i], s, e, bars.act[i], bars.type[i], bars.lease[i], lane[i], bars.status ? bars.status[i] : PAST];
     }
-    if (now !== null) { lo = Math.min(lo, now * 1000 - 3600e3); hi = Math.max(hi, now * 1000 + 3600e3); }
+    if (range) [lo, hi] = [range[0] * 1000, range[1] * 1000];  // the window asked for, not the bars' extent
     if (!isFinite(lo)) { lo = 0; hi = 3600e3; }
     this.extent = [lo, hi];
     this.lanes = lanes;
@@ -121,22 +129,22 @@ export class Timeline {
     const option = {
       animation: false,
       useUTC: true,
-      grid: { left: 110, right: 46, top: 16, bottom: 64 },
+      grid: { left: 120, right: 46, top: 16, bottom: 64 },
       tooltip: {
         trigger: "item", confine: true, enterable: false, transitionDuration: 0,
         formatter: (p) => (p.seriesId === "bars" ? this.describe(p.dataIndex) : ""),
       },
       xAxis: {
         type: "time", min: lo, max: hi, scale: true,
-        axisLabel: { formatter: (v) => formatTime(v, relative), hideOverlap: true },
+        axisLabel: { formatter: (v) => axisTime(v, relative), hideOverlap: true },
         splitLine: { show: true, lineStyle: { color: "#eef0f3" } },
       },
       yAxis: {
         type: "category", inverse: true, data: hosts.map((h) => h.name),
         axisLabel: {
-          interval: "auto", fontSize: 11,
-          formatter: (name, i) => { const m = hosts[i] && hosts[i].mark; return m ? `{mark|${m}} ${name}` : name; },
-          rich: { mark: { color: "#fff", backgroundColor: "#b91c1c", borderRadius: 3, padding: [1, 3], fontSize: 10 } },
+          interval: "auto", fontSize: 11, lineHeight: 14,
+          formatter: (name, i) => { const m = hosts[i] && hosts[i].mark; return m ? `{mark|⚠ ${m}}\n${name}` : name; },
+          rich: { mark: { color: "#b91c1c", fontWeight: "bold", fontSize: 11, lineHeight: 14 } },
         },
         splitLine: { show: hosts.length <= 40, lineStyle: { color: "#f1f3f5" } },
       },
@@ -155,7 +163,7 @@ export class Timeline {
             return { type: "rect", shape: { x: cs.x, y: c[1] - h / 2, width: cs.width, height: h },
                      style: { fill: MARK_COLOR[marks[params.dataIndex][1]] || MARK_COLOR.disabled } };
           },
-          encode: { y: 0 }, data: marks.map((m) => [m[0]]),
+          encode: { x: [1, 2], y: 0 }, data: marks.map((m) => [m[0], lo, hi]),
         },
         {
           id: "bars", type: "custom", clip: true, z: 2,
@@ -185,7 +193,7 @@ export class Timeline {
           },
           markLine: now === null ? undefined : {
             silent: true, symbol: "none", animation: false,
-            label: { formatter: "now", position: "end", color: "#b91c1c" },
+            label: { formatter: "now", position: "start", color: "#b91c1c" },
             lineStyle: { color: "#b91c1c", width: 1.5, type: "solid" }, data: [{ xAxis: now * 1000 }],
           },
         },
