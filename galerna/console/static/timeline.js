@@ -60,10 +60,44 @@ function assignLanes(bars, nHosts) {
   return [lane, lanes];
 }
 
+// All bars of one style are one canvas path (a shape registered with ECharts): tens of thousands of rectangles
+// cost one element each frame instead of one each, which is what keeps zoom and pan smooth. ECharts still draws
+// the axes, the zoom controls and the "now" line; hovering and clicking are resolved here, per host row and lane.
+const BarBatch = echarts.graphic.extendShape({
+  shape: { batch: null },
+  buildPath(ctx, shape) {
+    const { idx, start, end, host, lane, act, lanes, x0, kx, y0, band, clip, counts, seq } = shape.batch;
+    const count = shape.batch.counted || !counts || counts.seq !== seq ? null : counts;  // once per render
+    shape.batch.counted = true;
+    const right = clip.x + clip.width, bottom = clip.y + clip.height;
+    const rowH = band * 0.84;
+    for (let j = 0; j < idx.length; j++) {
+      const i = idx[j];
+      let a = x0 + start[i] * kx, b = x0 + end[i] * kx;
+      if (b < clip.x || a > right) continue;
+      const h0 = host[i];
+      const top = y0 + h0 * band - rowH / 2;
+      let y, h;
+      if (act[i] === TRANSFER) { h = Math.max(rowH * 0.18, 1); y = top + rowH - h; }
+      else {
+        const n = lanes[h0], laneH = (rowH * 0.8) / n;
+        h = Math.max(laneH - (n > 1 ? 0.5 : 0), 0.6);
+        y = top + lane[i] * laneH;
+      }
+      if (y > bottom || y + h < clip.y) continue;
+      if (a < clip.x) a = clip.x;
+      if (b > right) b = right;
+      ctx.rect(a, y, Math.max(b - a, 1), h);
+      if (count) count.perHost[h0]++;
+    }
+  },
+});
+echarts.graphic.registerShape("galernaBars", BarBatch);
+
 export class Timeline {
   /**
    * el: the element to draw in. opts.relative: times are seconds from the workload start (`galerna view`);
-   * opts.onSelect(barIndex): a bar was clicked; opts.describe(barIndex): tooltip HTML for a bar.
+   * opts.onSelect(leaseIndex): a bar was clicked; opts.describe(barIndex): tooltip HTML for a bar.
    */
   constructor(el, opts = {}) {
     this.el = el;
@@ -71,9 +105,16 @@ export class Timeline {
     this.onSelect = opts.onSelect || (() => {});
     this.describe = opts.describe || (() => "");
     this.chart = echarts.init(el, null, { renderer: "canvas" });
-    this.drawnPerHost = [];
-    this.selectedLease = -1;
-    this.chart.on("click", (p) => { if (p.seriesId === "bars") this.onSelect(p.data[5]); });
+    this.counts = { seq: 0, perHost: [] };
+    this.seq = 0;
+    this.tip = document.createElement("div");
+    this.tip.className = "tl-tip hidden";
+    el.style.position = "relative";
+    el.appendChild(this.tip);
+    const zr = this.chart.getZr();
+    zr.on("mousemove", (e) => this.hover(e.offsetX, e.offsetY));
+    zr.on("globalout", () => this.tip.classList.add("hidden"));
+    zr.on("click", (e) => { const i = this.barAt(e.offsetX, e.offsetY); if (i >= 0) this.onSelect(this.bars.lease[i]); });
     this.chart.on("finished", () => {
       if (!this.firstPaint && this.bars && this.bars.host.length) {
         this.firstPaint = performance.now();
@@ -84,12 +125,14 @@ export class Timeline {
     new ResizeObserver(() => this.chart.resize()).observe(el);
   }
 
-  drawnTotal() { return this.drawnPerHost.reduce((a, b) => a + b, 0); }
+  get drawnPerHost() { return Array.from(this.counts.perHost); }
+
+  drawnTotal() { return this.counts.perHost.reduce((a, b) => a + b, 0); }
 
   /**
    * hosts: [{name, mark}] (mark: null, "error", "disabled" or "maintenance"); bars: columns {host, start, end (s),
    * act (index in ACTIVITIES), type (index in TYPES), lease (an index the caller knows), status (PAST/RUNNING/PLANNED)};
-   * now: seconds or null. keepZoom: keep the window the user zoomed to.
+   * now: seconds or null. keepZoom: keep the window the user zoomed to. range: [start, end] s of the axis.
    */
   setData(hosts, bars, now = null, keepZoom = false, range = null) {
     this.hosts = hosts;
@@ -97,43 +140,49 @@ export class Timeline {
     this.now = now;
     const [lane, lanes] = assignLanes(bars, hosts.length);
     const n = bars.host.length;
-    const data = new Array(n);
+    const startMs = new Float64Array(n), endMs = new Float64Array(n);
     let lo = Infinity, hi = -Infinity;
+    const groups = new Map();  // style key -> bar indices
     for (let i = 0; i < n; i++) {
-      const s = bars.start[i] * 1000, e = bars.end[i] * 1000;
+      const s = (startMs[i] = bars.start[i] * 1000), e = (endMs[i] = bars.end[i] * 1000);
       if (s < lo) lo = s;
       if (e > hi) hi = e;
-      // [host, start ms, end ms, activity, type, lease, lane, status]
-      data[i] = [bars.host[i], s, e, bars.act[i], bars.type[i], bars.lease[i], lane[i], bars.status ? bars.status[i] : PAST];
+      const key = bars.act[i] * 100 + bars.type[i] * 10 + (bars.status ? bars.status[i] : PAST);
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(i);
     }
     if (range) [lo, hi] = [range[0] * 1000, range[1] * 1000];  // the window asked for, not the bars' extent
     if (!isFinite(lo)) { lo = 0; hi = 3600e3; }
     this.extent = [lo, hi];
+    this.lane = lane;
     this.lanes = lanes;
+    this.startMs = startMs;
+    this.endMs = endMs;
+    // per host, its bars in start order (for hovering)
+    this.byHost = Array.from({ length: hosts.length }, () => []);
+    for (let i = 0; i < n; i++) this.byHost[bars.host[i]].push(i);
+    for (const list of this.byHost) list.sort((a, b) => startMs[a] - startMs[b]);
+    const batches = [...groups].map(([key, list]) => ({ key, idx: Int32Array.from(list) }));
     const marks = hosts.map((h, i) => [i, h.mark]).filter((m) => m[1]);
     const relative = this.relative;
-    const self = this;
-    const styles = {};
-    const styleOf = (act, type, status) => {
-      const key = act * 100 + type * 10 + status;
-      if (!styles[key]) {
-        const fill = act === RUN ? TYPE_COLOR[TYPES[type]] : ACTIVITY_COLOR[ACTIVITIES[act]];
-        styles[key] = status === PLANNED
-          ? { fill: echarts.color.modifyAlpha(fill, 0.28), stroke: fill, lineWidth: 1, lineDash: [3, 2] }
-          : status === PAST && self.now !== null
-            ? { fill: echarts.color.modifyAlpha(fill, 0.55), stroke: null }
-            : { fill, stroke: status === RUNNING ? "#111827" : null, lineWidth: 1 };
-      }
-      return styles[key];
+    const hasNow = now !== null;
+    const styleOf = (key) => {
+      const act = Math.floor(key / 100), type = Math.floor(key / 10) % 10, status = key % 10;
+      const fill = act === RUN ? TYPE_COLOR[TYPES[type]] : ACTIVITY_COLOR[ACTIVITIES[act]];
+      return status === PLANNED
+        ? { fill: echarts.color.modifyAlpha(fill, 0.28), stroke: fill, lineWidth: 1, lineDash: [3, 2] }
+        : status === PAST && hasNow
+          ? { fill: echarts.color.modifyAlpha(fill, 0.55), stroke: null }
+          : { fill, stroke: status === RUNNING ? "#111827" : null, lineWidth: 1 };
     };
+    // running bars last, so their outline is on top
+    batches.sort((a, b) => ((a.key % 10 === RUNNING) - (b.key % 10 === RUNNING)) || a.key - b.key);
+    const styles = batches.map((b) => styleOf(b.key));
+    const self = this;
     const option = {
       animation: false,
       useUTC: true,
       grid: { left: 120, right: 46, top: 16, bottom: 64 },
-      tooltip: {
-        trigger: "item", confine: true, enterable: false, transitionDuration: 0,
-        formatter: (p) => (p.seriesId === "bars" ? this.describe(p.dataIndex) : ""),
-      },
       xAxis: {
         type: "time", min: lo, max: hi, scale: true,
         axisLabel: { formatter: (v) => axisTime(v, relative), hideOverlap: true },
@@ -149,15 +198,15 @@ export class Timeline {
         splitLine: { show: hosts.length <= 40, lineStyle: { color: "#f1f3f5" } },
       },
       dataZoom: [
-        { type: "inside", xAxisIndex: 0, filterMode: "weakFilter", minValueSpan: 60e3, zoomOnMouseWheel: true, moveOnMouseMove: true },
-        { type: "slider", xAxisIndex: 0, filterMode: "weakFilter", minValueSpan: 60e3, height: 22, bottom: 12, labelFormatter: (v) => formatTime(v, relative) },
-        { type: "slider", yAxisIndex: 0, filterMode: "empty", width: 16, right: 8, zoomLock: false, showDetail: false },
+        { type: "inside", xAxisIndex: 0, filterMode: "none", minValueSpan: 60e3, zoomOnMouseWheel: true, moveOnMouseMove: true },
+        { type: "slider", xAxisIndex: 0, filterMode: "none", minValueSpan: 60e3, height: 22, bottom: 12, labelFormatter: (v) => axisTime(v, relative) },
+        { type: "slider", yAxisIndex: 0, filterMode: "empty", width: 16, right: 8, showDetail: false },
       ],
       series: [
         {
           id: "marks", type: "custom", silent: true, clip: true, z: 1,
           renderItem: (params, api) => {
-            const c = api.coord([0, api.value(0)]);
+            const c = api.coord([lo, api.value(0)]);
             const h = api.size([0, 1])[1];
             const cs = params.coordSys;
             return { type: "rect", shape: { x: cs.x, y: c[1] - h / 2, width: cs.width, height: h },
@@ -166,30 +215,22 @@ export class Timeline {
           encode: { x: [1, 2], y: 0 }, data: marks.map((m) => [m[0], lo, hi]),
         },
         {
-          id: "bars", type: "custom", clip: true, z: 2,
-          encode: { x: [1, 2], y: 0 }, data,
+          id: "bars", type: "custom", silent: true, clip: true, z: 2,
+          encode: { x: [1, 2] }, data: batches.map((b, k) => [k, lo, hi]),
           renderItem: (params, api) => {
-            if (params.dataIndexInside === 0) self.drawnPerHost = new Array(hosts.length).fill(0);
-            const d = data[params.dataIndex];
-            const host = d[0];
-            const a = api.coord([d[1], host]);
-            const b = api.coord([d[2], host]);
-            const rowH = api.size([0, 1])[1] * 0.84;
-            const top = a[1] - rowH / 2;
-            let y, h;
-            if (d[3] === TRANSFER) { h = Math.max(rowH * 0.18, 1); y = top + rowH - h; }
-            else {
-              const n = lanes[host];
-              const laneH = (d[3] === TRANSFER ? rowH : rowH * 0.8) / n;
-              h = Math.max(laneH - (n > 1 ? 0.5 : 0), 0.6);
-              y = top + d[6] * laneH;
+            const k = params.dataIndex;
+            if (params.dataIndexInside === 0) {
+              self.seq++;
+              self.counts = { seq: self.seq, perHost: new Int32Array(hosts.length) };
             }
-            const shape = echarts.graphic.clipRectByRect(
-              { x: a[0], y, width: Math.max(b[0] - a[0], 1), height: h },
-              { x: params.coordSys.x, y: params.coordSys.y, width: params.coordSys.width, height: params.coordSys.height });
-            if (!shape) return null;
-            self.drawnPerHost[host]++;
-            return { type: "rect", shape, style: styleOf(d[3], d[4], d[7]) };
+            const p0 = api.coord([lo, 0]), p1 = api.coord([hi, 0]);
+            const kx = (p1[0] - p0[0]) / (hi - lo);
+            self.view = { x0: p0[0] - lo * kx, kx, y0: p0[1], band: api.size([0, 1])[1], clip: params.coordSys };
+            return {
+              type: "galernaBars", silent: true, style: styles[k],
+              shape: { batch: { idx: batches[k].idx, start: startMs, end: endMs, host: bars.host, lane, act: bars.act, lanes,
+                                ...self.view, counts: self.counts, seq: self.seq } },
+            };
           },
           markLine: now === null ? undefined : {
             silent: true, symbol: "none", animation: false,
@@ -203,11 +244,45 @@ export class Timeline {
       option.dataZoom[0].startValue = option.dataZoom[1].startValue = this.window[0];
       option.dataZoom[0].endValue = option.dataZoom[1].endValue = this.window[1];
     }
+    this.tip.classList.add("hidden");
     this.chart.setOption(option, { notMerge: true, lazyUpdate: false });
     if (!this._zoomHook) {
       this._zoomHook = true;
       this.chart.on("datazoom", () => { this.window = this.visibleWindow(); });
     }
+  }
+
+  /** The bar under pixel (x, y) of the chart, or -1: its host row, then its lane, then its time. */
+  barAt(x, y) {
+    const v = this.view;
+    if (!v || x < v.clip.x || x > v.clip.x + v.clip.width || y < v.clip.y || y > v.clip.y + v.clip.height) return -1;
+    const host = Math.round((y - v.y0) / v.band);
+    if (host < 0 || host >= this.hosts.length) return -1;
+    const rowH = v.band * 0.84, top = v.y0 + host * v.band - rowH / 2;
+    const inRow = y - top;
+    if (inRow < 0 || inRow > rowH) return -1;
+    const transfer = inRow >= rowH * 0.82;
+    const lane = Math.floor(inRow / ((rowH * 0.8) / this.lanes[host]));
+    const t = (x - v.x0) / v.kx, slack = 1 / v.kx;  // one pixel, in ms
+    let best = -1;
+    for (const i of this.byHost[host]) {
+      if (this.startMs[i] - slack > t) break;
+      if (this.endMs[i] + slack < t) continue;
+      if ((this.bars.act[i] === TRANSFER) !== transfer || (!transfer && this.lane[i] !== lane)) continue;
+      if (best < 0 || this.startMs[i] <= t) best = i;
+    }
+    return best;
+  }
+
+  hover(x, y) {
+    const i = this.barAt(x, y);
+    if (i < 0) { this.tip.classList.add("hidden"); this.el.style.cursor = ""; return; }
+    this.el.style.cursor = "pointer";
+    this.tip.innerHTML = this.describe(i);
+    this.tip.classList.remove("hidden");
+    const w = this.el.clientWidth, tw = this.tip.offsetWidth, th = this.tip.offsetHeight;
+    this.tip.style.left = `${Math.min(x + 14, w - tw - 4)}px`;
+    this.tip.style.top = `${Math.max(y - th - 10, 4)}px`;
   }
 
   /** The visible [start, end] in ms. */
@@ -220,20 +295,18 @@ export class Timeline {
 
   /** Zoom to [start, end] in ms. */
   zoomTo(startMs, endMs) {
-    this.chart.dispatchAction({ type: "dataZoom", dataZoomIndex: 0, startValue: startMs, endValue: endMs });
-    this.chart.dispatchAction({ type: "dataZoom", dataZoomIndex: 1, startValue: startMs, endValue: endMs });
+    this.chart.dispatchAction({ type: "dataZoom", batch: [0, 1].map((k) => ({ dataZoomIndex: k, startValue: startMs, endValue: endMs })) });
   }
 
-  /** Pixel centre of bar i (for tests and the benchmark), or null when it is not in view. */
+  /** Pixel centre of bar i (for tests and the benchmark) at the current zoom. */
   barCentre(i) {
-    const d = this.chart.getOption().series[1].data[i];
-    const a = this.chart.convertToPixel({ gridIndex: 0 }, [d[1], d[0]]);
-    const b = this.chart.convertToPixel({ gridIndex: 0 }, [d[2], d[0]]);
-    const rowH = this.chart.getModel().getComponent("yAxis", 0).axis.getBandWidth() * 0.84;
-    const n = this.lanes[d[0]];
-    const laneH = (rowH * 0.8) / n;
-    const y = d[3] === TRANSFER ? a[1] + rowH / 2 - rowH * 0.09 : a[1] - rowH / 2 + d[6] * laneH + laneH / 2;
-    return [(a[0] + b[0]) / 2, y];
+    const v = this.view;
+    const a = Math.max(v.x0 + this.startMs[i] * v.kx, v.clip.x), b = Math.min(v.x0 + this.endMs[i] * v.kx, v.clip.x + v.clip.width);
+    const host = this.bars.host[i];
+    const rowH = v.band * 0.84, top = v.y0 + host * v.band - rowH / 2;
+    const laneH = (rowH * 0.8) / this.lanes[host];
+    const y = this.bars.act[i] === TRANSFER ? top + rowH * 0.91 : top + this.lane[i] * laneH + laneH / 2;
+    return [(a + b) / 2, y];
   }
 }
 
