@@ -93,3 +93,11 @@ def test_a_malformed_output_directory_fails_with_file_and_line(tmp_path, sim_out
                        text=True)
     assert r.returncode == 2
     assert f"{bad / 'allocations.csv'}:4:" in r.stderr
+
+
+def test_the_run_report_links_to_galerna_view(tmp_path, sim_out):
+    from galerna.report.build import report_run
+
+    index = report_run(sim_out, tmp_path / "report", max_bars=500)
+    page = index.read_text()
+    assert f"<code>galerna view {sim_out.resolve()}</code>" in page and "127.0.0.1:7071" in page

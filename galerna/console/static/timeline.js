@@ -39,24 +39,31 @@ function axisTime(ms, relative) {
   return `${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}${s}`;
 }
 
-/** Per host, greedy interval partitioning of its holding bars into lanes. Returns [lane per bar, lanes per host]. */
-function assignLanes(bars, nHosts) {
+/**
+ * Per host, greedy interval partitioning of its holding bars into lanes. A run of bars that overlap one another
+ * (a cluster) shares its lanes; elsewhere a bar has the whole row. Returns [lane per bar, lanes of its cluster].
+ */
+function assignLanes(bars) {
   const n = bars.host.length;
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
   order.sort((a, b) => (bars.host[a] - bars.host[b]) || (bars.start[a] - bars.start[b]) || (bars.end[a] - bars.end[b]));
   const lane = new Uint16Array(n);
-  const lanes = new Uint16Array(nHosts).fill(1);
-  let host = -1, ends = [];
+  const lanes = new Uint16Array(n).fill(1);
+  let host = -1, ends = [], reach = -Infinity, cluster = [];
+  const close = () => { const k = Math.max(1, ends.length); for (const i of cluster) lanes[i] = k; cluster = []; ends = []; };
   for (const i of order) {
-    if (bars.host[i] !== host) { host = bars.host[i]; ends = []; }
+    if (bars.host[i] !== host) { close(); host = bars.host[i]; reach = -Infinity; }
     if (bars.act[i] === TRANSFER) continue;
+    if (bars.start[i] >= reach - 1e-6) close();  // nothing before it still runs: a new cluster
     let k = 0;
     while (k < ends.length && ends[k] > bars.start[i] + 1e-6) k++;
     ends[k] = bars.end[i];
     lane[i] = k;
-    if (k + 1 > lanes[host]) lanes[host] = k + 1;
+    cluster.push(i);
+    if (bars.end[i] > reach) reach = bars.end[i];
   }
+  close();
   return [lane, lanes];
 }
 
@@ -80,7 +87,7 @@ const BarBatch = echarts.graphic.extendShape({
       let y, h;
       if (act[i] === TRANSFER) { h = Math.max(rowH * 0.18, 1); y = top + rowH - h; }
       else {
-        const n = lanes[h0], laneH = (rowH * 0.8) / n;
+        const n = lanes[i], laneH = (rowH * 0.8) / n;
         h = Math.max(laneH - (n > 1 ? 0.5 : 0), 0.6);
         y = top + lane[i] * laneH;
       }
@@ -138,7 +145,7 @@ export class Timeline {
     this.hosts = hosts;
     this.bars = bars;
     this.now = now;
-    const [lane, lanes] = assignLanes(bars, hosts.length);
+    const [lane, lanes] = assignLanes(bars);
     const n = bars.host.length;
     const startMs = new Float64Array(n), endMs = new Float64Array(n);
     let lo = Infinity, hi = -Infinity;
@@ -252,26 +259,31 @@ export class Timeline {
     }
   }
 
-  /** The bar under pixel (x, y) of the chart, or -1: its host row, then its lane, then its time. */
+  /** The bar under pixel (x, y) of the chart, or -1: its host row, then its time, then its lane. */
   barAt(x, y) {
     const v = this.view;
     if (!v || x < v.clip.x || x > v.clip.x + v.clip.width || y < v.clip.y || y > v.clip.y + v.clip.height) return -1;
     const host = Math.round((y - v.y0) / v.band);
     if (host < 0 || host >= this.hosts.length) return -1;
-    const rowH = v.band * 0.84, top = v.y0 + host * v.band - rowH / 2;
-    const inRow = y - top;
-    if (inRow < 0 || inRow > rowH) return -1;
-    const transfer = inRow >= rowH * 0.82;
-    const lane = Math.floor(inRow / ((rowH * 0.8) / this.lanes[host]));
     const t = (x - v.x0) / v.kx, slack = 1 / v.kx;  // one pixel, in ms
     let best = -1;
     for (const i of this.byHost[host]) {
       if (this.startMs[i] - slack > t) break;
       if (this.endMs[i] + slack < t) continue;
-      if ((this.bars.act[i] === TRANSFER) !== transfer || (!transfer && this.lane[i] !== lane)) continue;
+      const [top, h] = this.barBand(i);
+      if (y < top - 0.5 || y > top + h + 0.5) continue;
       if (best < 0 || this.startMs[i] <= t) best = i;
     }
     return best;
+  }
+
+  /** [top, height] in pixels of bar i at the current zoom. */
+  barBand(i) {
+    const v = this.view;
+    const rowH = v.band * 0.84, top = v.y0 + this.bars.host[i] * v.band - rowH / 2;
+    if (this.bars.act[i] === TRANSFER) { const h = Math.max(rowH * 0.18, 1); return [top + rowH - h, h]; }
+    const laneH = (rowH * 0.8) / this.lanes[i];
+    return [top + this.lane[i] * laneH, Math.max(laneH - (this.lanes[i] > 1 ? 0.5 : 0), 0.6)];
   }
 
   hover(x, y) {
@@ -302,11 +314,8 @@ export class Timeline {
   barCentre(i) {
     const v = this.view;
     const a = Math.max(v.x0 + this.startMs[i] * v.kx, v.clip.x), b = Math.min(v.x0 + this.endMs[i] * v.kx, v.clip.x + v.clip.width);
-    const host = this.bars.host[i];
-    const rowH = v.band * 0.84, top = v.y0 + host * v.band - rowH / 2;
-    const laneH = (rowH * 0.8) / this.lanes[host];
-    const y = this.bars.act[i] === TRANSFER ? top + rowH * 0.91 : top + this.lane[i] * laneH + laneH / 2;
-    return [(a + b) / 2, y];
+    const [top, h] = this.barBand(i);
+    return [(a + b) / 2, top + h / 2];
   }
 }
 
