@@ -100,20 +100,27 @@ async function drawTimeline(keepZoom = false) {
   state.plan = p;
   const hostIndex = new Map(p.hosts.map((h, i) => [h.name, i]));
   const leaseIndex = new Map(p.leases.map((l, i) => [l.id, i]));
-  const ph = p.phases.filter((x) => hostIndex.has(x.host));
   const nowS = secs(p.now);
+  // a phase under way is two bars: what has run (solid, outlined) and what is left of it (planned)
+  const ph = [], parts = [];
+  for (const x of p.phases) {
+    if (!hostIndex.has(x.host)) continue;
+    const a = secs(x.start), b = secs(x.end);
+    if (b <= nowS) parts.push([a, b, PAST]);
+    else if (a >= nowS) parts.push([a, b, PLANNED]);
+    else { parts.push([a, nowS, RUNNING]); ph.push(x); parts.push([nowS, b, PLANNED]); }
+    ph.push(x);
+  }
   const n = ph.length;
   const bars = { host: new Int32Array(n), start: new Float64Array(n), end: new Float64Array(n), act: new Uint8Array(n),
                  type: new Uint8Array(n), lease: new Int32Array(n), status: new Uint8Array(n) };
   ph.forEach((x, i) => {
     const li = leaseIndex.get(x.lease);
     bars.host[i] = hostIndex.get(x.host);
-    bars.start[i] = secs(x.start);
-    bars.end[i] = secs(x.end);
+    [bars.start[i], bars.end[i], bars.status[i]] = parts[i];
     bars.act[i] = ACTIVITIES.indexOf(x.activity);
     bars.type[i] = TYPES.indexOf(p.leases[li].type);
     bars.lease[i] = li;
-    bars.status[i] = bars.end[i] <= nowS ? PAST : bars.start[i] > nowS ? PLANNED : RUNNING;
   });
   const hosts = p.hosts.map((h) => ({
     name: h.name, mark: h.health === "error" ? "error" : h.state !== "up" ? h.state : null,

@@ -50,15 +50,21 @@ function assignLanes(bars) {
   order.sort((a, b) => (bars.host[a] - bars.host[b]) || (bars.start[a] - bars.start[b]) || (bars.end[a] - bars.end[b]));
   const lane = new Uint16Array(n);
   const lanes = new Uint16Array(n).fill(1);
-  let host = -1, ends = [], reach = -Infinity, cluster = [];
-  const close = () => { const k = Math.max(1, ends.length); for (const i of cluster) lanes[i] = k; cluster = []; ends = []; };
+  let host = -1, ends = [], owner = [], reach = -Infinity, cluster = [];
+  const close = () => {
+    const k = Math.max(1, ends.length);
+    for (const i of cluster) lanes[i] = k;
+    cluster = []; ends = []; owner = [];
+  };
   for (const i of order) {
     if (bars.host[i] !== host) { close(); host = bars.host[i]; reach = -Infinity; }
     if (bars.act[i] === TRANSFER) continue;
-    if (bars.start[i] >= reach - 1e-6) close();  // nothing before it still runs: a new cluster
-    let k = 0;
-    while (k < ends.length && ends[k] > bars.start[i] + 1e-6) k++;
+    // a lane the same lease's bar just left (boot -> run -> shutdown, or what is left of a running phase) first
+    let k = ends.findIndex((e, j) => owner[j] === bars.lease[i] && Math.abs(e - bars.start[i]) <= 1e-6);
+    if (k < 0 && bars.start[i] >= reach - 1e-6) close();  // nothing before it still runs: a new cluster
+    if (k < 0) { k = 0; while (k < ends.length && ends[k] > bars.start[i] + 1e-6) k++; }
     ends[k] = bars.end[i];
+    owner[k] = bars.lease[i];
     lane[i] = k;
     cluster.push(i);
     if (bars.end[i] > reach) reach = bars.end[i];
