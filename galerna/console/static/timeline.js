@@ -204,7 +204,9 @@ export class Timeline {
       yAxis: {
         type: "category", inverse: true, data: hosts.map((h) => h.name),
         axisLabel: {
-          interval: "auto", fontSize: 11, lineHeight: 14,
+          // one label every so many rows, so that labels never overlap (ECharts' "auto" misjudges two-line ones)
+          interval: (i) => i % Math.max(1, Math.ceil((hosts.some((h) => h.mark) ? 30 : 15) / (self.view ? self.view.band : 15))) === 0,
+          fontSize: 11, lineHeight: 14,
           formatter: (name, i) => { const m = hosts[i] && hosts[i].mark; return m ? `{mark|⚠ ${m}}\n${name}` : name; },
           rich: { mark: { color: "#b91c1c", fontWeight: "bold", fontSize: 11, lineHeight: 14 } },
         },
