@@ -76,7 +76,7 @@ def test_an_ar_requested_through_the_form_appears_on_another_pages_timeline_via_
         lease_id = re.match(r"lease (\d+): scheduled", page.inner_text("#request-result")).group(1)
         # the watcher did nothing: only the stream can make it redraw (its periodic refresh is every 15 s)
         watcher.wait_for_function(f"document.getElementById('timeline').dataset.leases.split(',').includes('{lease_id}')",
-                                  timeout=5000)
+                                  timeout=10000)
         assert timeline_leases(watcher) - before == {lease_id}
         assert watcher.evaluate("document.body.dataset.lastEvent") == f"lease.scheduled {lease_id}"
         with server.client("alice") as a:
@@ -85,7 +85,7 @@ def test_an_ar_requested_through_the_form_appears_on_another_pages_timeline_via_
             assert datetime.fromisoformat(lease["start"]) == later.replace(microsecond=0)
             a.delete(f"/v1/leases/{lease_id}")
         watcher.wait_for_function(
-            f"!document.getElementById('timeline').dataset.leases.split(',').includes('{lease_id}')", timeout=5000)
+            f"!document.getElementById('timeline').dataset.leases.split(',').includes('{lease_id}')", timeout=10000)
     finally:
         watcher.close()
 
@@ -156,13 +156,13 @@ def test_an_admin_disables_a_host_and_its_row_is_marked(page, browser, server):
         page.locator("tr[data-host-row='test2'] button[data-action=disable]").click()
         page.wait_for_selector("tr[data-host-row='test2'] .state.disabled")
         watcher.wait_for_function("document.getElementById('timeline').dataset.marked.includes('test2:disabled')",
-                                  timeout=5000)
+                                  timeout=10000)
         with server.client("admin") as adm:
             assert next(h for h in adm.get("/v1/hosts").json() if h["name"] == "test2")["state"] == "disabled"
         page.locator("tr[data-host-row='test2'] button[data-action=enable]").click()
         page.wait_for_selector("tr[data-host-row='test2'] .state.up")
         watcher.wait_for_function("!document.getElementById('timeline').dataset.marked.includes('test2:')",
-                                  timeout=5000)
+                                  timeout=10000)
     finally:
         watcher.close()
         with server.client("admin") as adm:
