@@ -13,9 +13,29 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 
 def launch(playwright, viewport=(1400, 800)):
     """A persistent context on a fresh user-data-dir (so no profile is shared between runs)."""
-    return playwright.chromium.launch_persistent_context(
-        tempfile.mkdtemp(prefix="galerna-chromium-"), executable_path=CHROMIUM, args=ARGS, headless=True,
+    profile = tempfile.mkdtemp(prefix="galerna-chromium-")
+    ctx = playwright.chromium.launch_persistent_context(
+        profile, executable_path=CHROMIUM, args=ARGS, headless=True,
         viewport={"width": viewport[0], "height": viewport[1]})
+    ctx.profile_dir = profile  # names this browser's processes (the benchmark reads their CPU time)
+    return ctx
+
+
+def cpu_seconds(profile: str) -> float:
+    """CPU time (user + system) used so far by every process of the browser started on ``profile``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if profile.encode() not in fh.read():
+                    continue
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total / tick
 
 
 def available() -> str | None:
