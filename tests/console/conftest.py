@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.console.browser import available, launch
-from tests.daemon.conftest import fresh, make_server, server  # noqa: F401  (the daemon's real-server fixtures)
+from tests.daemon.conftest import fresh, server  # noqa: F401  (the daemon's real-server fixtures)
 
 ARTIFACTS = Path(os.environ.get("GALERNA_TEST_ARTIFACTS", "test-artifacts/console"))
 
