@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     need=()
-    for p in libvirt-dev libvirt0 pkg-config gcc python3-dev; do
+    # nodejs/npm install the console's JavaScript library; chromium runs the console's browser tests
+    for p in libvirt-dev libvirt0 pkg-config gcc python3-dev nodejs npm chromium; do
+        case "$p" in nodejs|npm) command -v npm >/dev/null && continue ;; esac  # a Node.js of one's own will do
         dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
     done
     if [ ${#need[@]} -gt 0 ]; then
@@ -28,4 +30,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
     .venv/bin/python -c "import galerna, libvirt, fastapi, dask, matplotlib" 
     touch "$stamp"
+fi
+# The web console's JavaScript library (Apache ECharts), pinned by galerna/console/package-lock.json; nothing is
+# fetched when the console runs.
+if ! command -v npm >/dev/null; then
+    echo "setup: npm is missing: install Node.js 20 and npm (apt-get install nodejs npm), or run this as root; the web console needs them" >&2
+    exit 1
+fi
+console=galerna/console
+if [ ! -f "$console/node_modules/.package-lock.json" ] || [ "$console/package-lock.json" -nt "$console/node_modules/.package-lock.json" ]; then
+    echo "setup: installing the web console's JavaScript packages (npm ci)"
+    (cd "$console" && npm ci --no-audit --no-fund --loglevel=error)
 fi

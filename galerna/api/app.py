@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from galerna.api import events, health, hosts, leases, schedule
+from galerna.api import events, health, hosts, leases, plan, schedule, whoami
 from galerna.api.auth import TokenCache
 from galerna.api.bridge import DecisionBridge
 from galerna.api.context import ApiContext
@@ -23,7 +23,8 @@ from galerna.store.db import Store
 log = logging.getLogger("galerna.api")
 
 # Mounted in this order (it is the order of the OpenAPI document); a new resource adds its router here.
-ROUTERS: list[APIRouter] = [leases.router, schedule.router, hosts.router, events.router, health.router]
+ROUTERS: list[APIRouter] = [leases.router, schedule.router, hosts.router, events.router, health.router, plan.router,
+                            whoami.router]
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None, service: Service | None = None) -> FastAPI:
@@ -54,4 +55,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
         from galerna.api.xmlrpc import mount
 
         mount(app, settings.daemon.xmlrpc_path)
+    from galerna.console.mount import mount_console
+
+    mount_console(app)  # last: the console's static files at / must not shadow the API
     return app

@@ -67,6 +67,10 @@ class Notifier:
     def host(self, name: str, up: bool, time: float) -> None:
         self.broker.publish({"event": "host.up" if up else "host.down", "host": name, "time": time})
 
+    def host_changed(self, name: str, action: str, time: float) -> None:
+        """A host added, removed, enabled, disabled or put in maintenance (the console marks its row)."""
+        self.broker.publish({"event": "host.changed", "host": name, "action": action, "time": time})
+
     def lease(self, event: str, lease, time: float, **more: Any) -> None:
         self.broker.publish({"event": event, "lease": lease.id, "tenant": lease.req.tenant, **more, "time": time})
 
@@ -107,5 +111,10 @@ class Notifier:
             elif e.notice is Notice.PREEMPTED:
                 name = "lease.preempted"
                 base["detail"] = describe(e)
+            # a lease granted, queued or moved changes the plan a client (the console) draws
+            elif e.notice in (Notice.ACCEPTED, Notice.SCHEDULED):
+                name = "lease.scheduled"
+            elif e.notice is Notice.QUEUED:
+                name = "lease.queued"
             if name:
                 pub({"event": name, **base})

@@ -191,6 +191,7 @@ class HostChange(Op):
         if removed_uri:
             ctx.enactment.forget_host(removed_uri)
         ctx.rebuild = True
+        ctx.notifier.host_changed(self.name, self.action, ctx.now)
         return out
 
 

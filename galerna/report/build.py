@@ -18,6 +18,16 @@ def is_sweep_dir(path: Path) -> bool:
     return (path / "results.csv").is_file() or (path / "results.parquet").is_file()
 
 
+def view_hint(run_dir: Path) -> str:
+    """How to open this run's schedule, zoomable, in the browser (`galerna view`)."""
+    from shlex import quote
+
+    # as text, not a link: the page stays self-contained (nothing on it points outside it)
+    return (f"<p>To zoom from the whole run down to a minute and see every lease: "
+            f"<code>galerna view {html.escape(quote(str(run_dir.resolve())))}</code>, then open the address it "
+            f"prints (127.0.0.1:7071 by default) in a browser.</p>")
+
+
 def report_run(run_dir: Path, out_dir: Path | None = None, max_bars: int = 20000) -> Path:
     """Figures and index.html of one simulation output directory; returns the page's path."""
     from galerna.report.run_figures import run_figures
@@ -27,7 +37,7 @@ def report_run(run_dir: Path, out_dir: Path | None = None, max_bars: int = 20000
     t0 = time.perf_counter()
     figs = run_figures(run_dir, out_dir, max_bars=max_bars)
     summary = json.loads((run_dir / "summary.json").read_text())
-    before = [("Summary", page.kv_table(summary))]
+    before = [("Summary", page.kv_table(summary)), ("Interactive timeline", view_hint(run_dir))]
     task = run_dir / "task.json"
     sections = []
     if task.is_file():
