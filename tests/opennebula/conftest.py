@@ -1,0 +1,16 @@
+"""The `oned` fixture: a running test double of OpenNebula's oned (XML-RPC at /RPC2; ZeroMQ on demand)."""
+from __future__ import annotations
+
+import pytest
+
+from .oned_double.double import OnedDouble
+
+
+@pytest.fixture
+def oned():
+    """A started double with no hosts; add them with `oned.add_host(...)`, drive it with pyone at `oned.url`."""
+    double = OnedDouble().start()
+    try:
+        yield double
+    finally:
+        double.stop()
