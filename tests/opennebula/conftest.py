@@ -14,3 +14,10 @@ def oned():
         yield double
     finally:
         double.stop()
+
+
+@pytest.fixture
+def oned_zmq(oned):
+    """The same double with its ZeroMQ publisher started; `oned.zmq_endpoint` is the PUB address."""
+    oned.start_zmq()
+    return oned

@@ -1,15 +1,17 @@
 """The oned test double itself: its documents validate against OpenNebula's XSDs, and pyone sees oned's behaviour."""
 from __future__ import annotations
 
+import base64
 import xmlrpc.client
 
 import pyone
 import pytest
+import zmq
 
 from .oned_double import xsd
 from .oned_double.double import OnedDouble
 from .oned_double.errors import ErrorCode
-from .oned_double.model import ManualClock
+from .oned_double.model import ApiCall, ManualClock
 from .oned_double.states import HostState, Lcm, VmState
 
 VM_TEMPLATE = ('NAME = "lease-1"\nCPU = 1\nVCPU = 2\nMEMORY = 1024\n'
@@ -333,3 +335,91 @@ def test_host_error_turns_its_running_vms_unknown(oned, one):
     assert (vm.STATE, vm.LCM_STATE) == (VmState.ACTIVE, Lcm.UNKNOWN)
     one.vm.action("resume", vid)
     assert oned.wait_state(vid, VmState.ACTIVE, Lcm.RUNNING)
+
+
+# ---- ZeroMQ -------------------------------------------------------------------------------------------------------
+PROBE = "EVENT API one.probe"
+
+
+def _subscriber(endpoint: str, *prefixes: str):
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    for prefix in prefixes + (PROBE,):
+        sub.setsockopt_string(zmq.SUBSCRIBE, prefix)
+    sub.connect(endpoint)
+    sub.setsockopt(zmq.RCVTIMEO, 5000)
+    return sub
+
+
+def _joined(oned_zmq, sub) -> None:
+    """Beat PUB/SUB's slow joiner: publish probe events until the subscriber sees one, then drain the rest."""
+    for _ in range(250):
+        with oned_zmq.model.lock:
+            oned_zmq.model.api_called(ApiCall("one.probe", [], True, 0, 0))
+        oned_zmq.zmq.flush()
+        if sub.poll(20):
+            break
+    else:
+        raise AssertionError("the subscriber never joined")
+    while sub.poll(50):
+        assert sub.recv_multipart()[0].decode().startswith(PROBE)
+
+
+def _collect(sub, count: int) -> list[tuple[str, str]]:
+    out = []
+    for _ in range(count):
+        key, payload = sub.recv_multipart()
+        out.append((key.decode(), base64.b64decode(payload).decode()))
+    return out
+
+
+def test_zmq_state_and_api_events_have_oned_keys(oned_zmq):
+    oned = oned_zmq
+    oned.add_host("node1")
+    one = pyone.OneServer(oned.url, session=oned.session)
+    sub = _subscriber(oned.zmq_endpoint, "EVENT STATE VM/", "EVENT VM ", "EVENT API one.vm.", "EVENT STATE HOST/")
+    _joined(oned, sub)
+    vid = one.vm.allocate(VM_TEMPLATE, False)
+    first = _collect(sub, 3)
+    assert [key for key, _ in first] == [f"EVENT VM {vid}/PENDING/LCM_INIT ",
+                                         f"EVENT STATE VM/PENDING/LCM_INIT/{vid} ",
+                                         "EVENT API one.vm.allocate 1"]
+    xsd.validate(first[0][1], "hook_message_state.xsd")
+    xsd.validate(first[2][1], "hook_message_api.xsd")
+    assert first[0][1] == first[1][1] and "<HAIZEA>" in first[0][1]  # the full VM, custom attributes included
+    assert "<VALUE>****</VALUE>" in first[2][1] and oned.session not in first[2][1]
+    one.vm.deploy(vid, 0, True, 0)
+    assert oned.wait_state(vid, VmState.ACTIVE, Lcm.RUNNING)
+    keys = [key for key, _ in _collect(sub, 7)]
+    # The state hook fires inside the request (vmpool->update), the API hook after it.
+    assert keys == [f"EVENT VM {vid}/ACTIVE/PROLOG ", f"EVENT STATE VM/ACTIVE/PROLOG/{vid} ",
+                    "EVENT API one.vm.deploy 1",
+                    f"EVENT VM {vid}/ACTIVE/BOOT ", f"EVENT STATE VM/ACTIVE/BOOT/{vid} ",
+                    f"EVENT VM {vid}/ACTIVE/RUNNING ", f"EVENT STATE VM/ACTIVE/RUNNING/{vid} "]
+    with pytest.raises(pyone.OneActionException):
+        one.vm.action("release", vid)
+    key, payload = _collect(sub, 1)[0]
+    assert key == "EVENT API one.vm.action 0"
+    xsd.validate(payload, "hook_message_api.xsd")
+    oned.host_error(0)
+    got = dict(_collect(sub, 3))
+    assert "EVENT STATE HOST/ERROR//0 " in got and f"EVENT STATE VM/ACTIVE/UNKNOWN/{vid} " in got
+    one.vm.info(vid)  # info calls raise no API event
+    oned.zmq.flush()
+    assert not any(key.startswith("EVENT API one.vm.info") for key, _ in oned.zmq.sent)
+    sub.close(linger=0)
+
+
+def test_zmq_drop_switch_loses_messages(oned_zmq):
+    oned = oned_zmq
+    one = pyone.OneServer(oned.url, session=oned.session)
+    sub = _subscriber(oned.zmq_endpoint, "EVENT STATE VM/")
+    _joined(oned, sub)
+    oned.zmq.drop = lambda key: key.startswith("EVENT STATE VM/PENDING/")
+    lost = one.vm.allocate(VM_TEMPLATE, False)
+    oned.zmq.flush()  # the switch is read by the sender thread: let it pass the allocate's messages first
+    oned.zmq.drop = False
+    one.vm.action("hold", lost)
+    key, _ = _collect(sub, 1)[0]
+    assert key == f"EVENT STATE VM/HOLD/LCM_INIT/{lost} "  # the PENDING one never arrived
+    assert [k for k, _ in oned.zmq.dropped] == [f"EVENT STATE VM/PENDING/LCM_INIT/{lost} "]
+    sub.close(linger=0)

@@ -178,6 +178,19 @@ class Vm:
         return self.history[-1] if self.history else None
 
 
+@dataclass
+class ApiCall:
+    """One finished non-info XML-RPC call, as oned hands it to its API hooks (`HookAPI::format_message`)."""
+
+    method: str
+    params: list  # after the session
+    success: bool
+    value: object  # the result, or the error message
+    code: int
+    resp_id: int = -1
+    extra_xml: str = ""  # the allocated object's XML, for one.*.allocate
+
+
 @dataclass(order=True)
 class _Step:
     due: float
@@ -213,7 +226,7 @@ class Model:
         self._step_order = itertools.count()
         self.vm_listeners: list[Callable[[Vm], None]] = []
         self.host_listeners: list[Callable[[Host], None]] = []
-        self.api_listeners: list[Callable[[str, list, bool, object], None]] = []
+        self.api_listeners: list[Callable[[ApiCall], None]] = []
         self.changed = threading.Condition(self.lock)
         # Fault injection (see faults.py): host id -> LCM failure for the next deploy there.
         self.deploy_faults: dict[int, list[Lcm]] = {}
@@ -285,9 +298,9 @@ class Model:
                 listener(host)
             self.changed.notify_all()
 
-    def api_called(self, method: str, params: list, ok: bool, value: object) -> None:
+    def api_called(self, call: ApiCall) -> None:
         for listener in list(self.api_listeners):
-            listener(method, params, ok, value)
+            listener(call)
 
     # ---- capacity ---------------------------------------------------------------------------------------------
     def add_capacity(self, vm: Vm, host: Host) -> None:

@@ -16,7 +16,7 @@ from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 from . import actions, documents
 from .errors import ErrorCode, OnedError, no_such
-from .model import Model, User
+from .model import ApiCall, Model, User
 from .states import VmState
 
 # xmlrpc-c's fault code for a parameter of the wrong type or a missing one (`girerr` -> fault::CODE_TYPE).
@@ -118,11 +118,15 @@ class OnedRpc:
                 value = spec.handler(user, *args)
             except OnedError as exc:
                 response = [False, exc.render(method), int(exc.code), exc.resp_id, I8(0)]
-                if not spec.info:
-                    self.model.api_called(method, list(args), False, response[1])
+                if not spec.info and user is not None:  # oned returns before its hooks when auth fails
+                    self.model.api_called(ApiCall(method, list(args), False, response[1], int(exc.code),
+                                                  exc.resp_id))
                 return envelope_xml(response)
             if not spec.info:
-                self.model.api_called(method, list(args), True, value)
+                extra = ""
+                if method == "one.vm.allocate" or method == "one.template.instantiate":
+                    extra = documents.vm_full(self.model.vms[value])
+                self.model.api_called(ApiCall(method, list(args), True, value, 0, extra_xml=extra))
             return envelope_xml([True, value, 0])
 
     @staticmethod
@@ -282,7 +286,8 @@ class XmlRpcServer:
     def __init__(self, rpc: OnedRpc):
         self.rpc = rpc
         self._server = _Server(rpc)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="oned-double-xmlrpc", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name="oned-double-xmlrpc", daemon=True)
 
     @property
     def url(self) -> str:
