@@ -56,6 +56,8 @@ def evaluate(expression: str, host: Host) -> bool:
 
     def take():
         nonlocal pos
+        if pos >= len(tokens):
+            return (None, "end of expression")
         pos += 1
         return tokens[pos - 1]
 
