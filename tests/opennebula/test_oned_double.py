@@ -414,3 +414,49 @@ def test_zmq_drop_switch_loses_messages(oned_zmq):
     assert key == f"EVENT STATE VM/HOLD/LCM_INIT/{lost} "  # the PENDING one never arrived
     assert [k for k, _ in oned.zmq.dropped] == [f"EVENT STATE VM/PENDING/LCM_INIT/{lost} "]
     sub.close(linger=0)
+
+
+def test_documents_validate_in_every_state_a_lifecycle_visits(oned_zmq):
+    """Walk one VM through deploy, suspend, resume, migrate, poweroff, resume, stop, redeploy with a NIC,
+    undeploy, terminate: vm.info, the pools and every state-hook payload validate at each step."""
+    oned = oned_zmq
+    oned.add_host("node1")
+    oned.add_host("node2")
+    one = pyone.OneServer(oned.url, session=oned.session)
+    raw = xmlrpc.client.ServerProxy(oned.url)
+    s = oned.session
+    vid = one.vm.allocate(VM_TEMPLATE + 'SERVICE = "no"\nLABELS = "x"\n', False)
+
+    def check():
+        xsd.validate(raw.one.vm.info(s, vid)[1], "vm.xsd")
+        xsd.validate(raw.one.vmpool.info(s, -2, -1, -1, -2)[1], "vm_pool.xsd")
+        xsd.validate(raw.one.vmpool.infoextended(s, -2, -1, -1, -2)[1], "vm_pool_extended.xsd")
+        xsd.validate(raw.one.hostpool.info(s)[1], "host_pool.xsd")
+
+    steps = [
+        (lambda: one.vm.deploy(vid, 0, True, 0), (VmState.ACTIVE, Lcm.RUNNING)),
+        (lambda: one.vm.action("suspend", vid), (VmState.SUSPENDED, Lcm.LCM_INIT)),
+        (lambda: one.vm.action("resume", vid), (VmState.ACTIVE, Lcm.RUNNING)),
+        (lambda: one.vm.migrate(vid, 1, False, True, -1, 0), (VmState.ACTIVE, Lcm.RUNNING)),
+        (lambda: one.vm.action("poweroff", vid), (VmState.POWEROFF, Lcm.LCM_INIT)),
+        (lambda: one.vm.action("resume", vid), (VmState.ACTIVE, Lcm.RUNNING)),
+        (lambda: one.vm.action("stop", vid), (VmState.STOPPED, Lcm.LCM_INIT)),
+        (lambda: one.vm.deploy(vid, 0, True, 0, 'NIC = [ NIC_ID = "0", NETWORK_ID = "3" ]'),
+         (VmState.ACTIVE, Lcm.RUNNING)),
+        (lambda: one.vm.action("undeploy", vid), (VmState.UNDEPLOYED, Lcm.LCM_INIT)),
+        (lambda: one.vm.action("terminate", vid), (VmState.DONE, Lcm.LCM_INIT)),
+    ]
+    check()
+    for step, (state, lcm) in steps:
+        step()
+        check()
+        assert oned.wait_state(vid, state, lcm)
+        check()
+    oned.zmq.flush()
+    state_payloads = [payload for key, payload in oned.zmq.sent if key.startswith("EVENT STATE VM/")]
+    assert len(state_payloads) == 27  # allocate + every transient and final state on the way
+    for payload in state_payloads:
+        xsd.validate(payload, "hook_message_state.xsd")
+    assert [h.HID for h in one.vm.info(vid).HISTORY_RECORDS.HISTORY] == [0, 1, 0]
+    assert one.vm.info(vid).TEMPLATE["NIC"] == {"NIC_ID": "0", "NETWORK_ID": "3"}
+    assert one.vm.info(vid).ETIME > 0
