@@ -71,6 +71,10 @@ DRIVER = textwrap.dedent('''\
         elif words[0] == "FINALIZE":
             break
         elif words[0] == "PLACE":
+            die_once = os.environ.get("DIE_ONCE")
+            if die_once and not os.path.exists(die_once):
+                open(die_once, "w").close()
+                sys.exit(3)  # dies without answering
             doc = base64.b64decode(words[-1]).decode()
             plan_file = os.environ.get("PLAN_FILE")
             if plan_file and os.path.exists(plan_file):
@@ -242,3 +246,19 @@ def test_automatic_mode_places_when_the_window_fills(oned, sched_mad, driver, on
     assert oned.wait_state(first, VmState.ACTIVE, Lcm.RUNNING)
     assert oned.wait_state(second, VmState.ACTIVE, Lcm.RUNNING)
     assert len(harness.sent) == 1
+
+
+def test_a_driver_that_dies_is_restarted_and_initialised_again(oned, sched_mad, driver, one, tmp_path,
+                                                               monkeypatch):
+    monkeypatch.setenv("DIE_ONCE", str(tmp_path / "died"))
+    oned.add_host("node1")
+    vid = one.vm.allocate(VM, False)
+    harness = sched_mad(driver["path"])
+    first = harness.process
+    harness.place()
+    assert oned.model.wait_until(lambda: harness.restarts == 1 and harness.initialised == 2)
+    assert harness.process is not first
+    assert first.returncode == 3 and harness.received == []
+    harness.place()  # the restarted driver answers
+    harness.wait_reply()
+    assert oned.wait_state(vid, VmState.ACTIVE, Lcm.RUNNING)

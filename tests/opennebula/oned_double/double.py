@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .actions import host_error
+from .errors import ErrorCode
 from .model import Clock, Model, Ticker, TransitionDelays
 from .states import Lcm, VmState
 from .xmlrpc_server import OnedRpc, XmlRpcServer
@@ -60,9 +61,10 @@ class OnedDouble:
         with self.model.lock:
             self.model.deploy_faults.setdefault(host_id, []).append(failure)
 
-    def fail_next_call(self, method: str, code=None, message: str = "Internal error") -> None:
-        from .errors import ErrorCode
-        self.rpc.fail_next(method, ErrorCode.INTERNAL if code is None else code, message)
+    def fail_next_call(self, method: str, code: ErrorCode = ErrorCode.INTERNAL,
+                       message: str = "Internal error") -> None:
+        """The next call of `method` answers this error (after authentication), as a failing oned would."""
+        self.rpc.fail_next(method, code, message)
 
     def host_error(self, host_id: int) -> None:
         """The host goes ERROR and its RUNNING VMs UNKNOWN."""

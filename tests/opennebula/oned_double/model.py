@@ -357,11 +357,6 @@ class Model:
         with self.lock:
             vm.steps_token += 1
 
-    def busy(self) -> bool:
-        """Whether any transient step is still to come."""
-        with self.lock:
-            return any(step.token == self.vms[step.vm_id].steps_token for step in self._steps)
-
     def tick(self) -> None:
         """Apply every step now due (called by the ticker thread and before each request)."""
         with self.lock:

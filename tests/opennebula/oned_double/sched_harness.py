@@ -120,6 +120,8 @@ class SchedMadHarness:
         self.sent: list[str] = []  # the decoded documents sent with PLACE
         self.logs: list[tuple[str, int, str]] = []  # (level, vm id, text) from LOG messages
         self.protocol_errors: list[str] = []
+        self.restarts = 0  # times the driver died and was started again
+        self.initialised = 0  # successful INITs (1 + restarts once a restart is through)
         self._window: list[int] = []
         self._window_start: float | None = None
         self._last_place = 0.0
@@ -132,23 +134,35 @@ class SchedMadHarness:
     # ---- the driver process -----------------------------------------------------------------------------------
     def start(self, automatic: bool = False) -> None:
         """Start the driver and INIT it; with `automatic`, also run oned's PLACE and plan timers in threads."""
+        self._start_driver()
+        self._spawn(self._listen)
+        if automatic:
+            self._spawn(self._scheduler_timer)
+            self._spawn(self._plan_timer)
+
+    def _start_driver(self) -> None:
+        """`Driver::start_driver`: exec with stderr closed, `INIT`, at most 10 s and 31 bytes for the answer."""
         self.process = subprocess.Popen(
             [self.executable, self.arguments], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             preexec_fn=lambda: os.close(2), env=self.env, close_fds=True)
         self._write("INIT\n")
         ready, _, _ = select.select([self.process.stdout], [], [], 10)
         if not ready:
-            self.stop()
+            self._kill()
             raise HarnessError("Driver initialization time out")
         head = os.read(self.process.stdout.fileno(), 31).decode(errors="replace")
-        words = head.split()
-        if words[:2] != ["INIT", "SUCCESS"]:
-            self.stop()
+        if head.split()[:2] != ["INIT", "SUCCESS"]:
+            self._kill()
             raise HarnessError("Driver initialization failed, expected INIT SUCCESS message")
-        self._spawn(self._listen)
-        if automatic:
-            self._spawn(self._scheduler_timer)
-            self._spawn(self._plan_timer)
+        with self.model.lock:
+            self.initialised += 1
+            self.model.changed.notify_all()
+
+    def _kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        if self.process is not None:
+            self.process.wait()
 
     def _spawn(self, target) -> None:
         thread = threading.Thread(target=target, daemon=True, name=f"sched-harness-{target.__name__}")
@@ -190,7 +204,10 @@ class SchedMadHarness:
             if document is None:
                 return None
             self.sent.append(document)
-            self._write(f"PLACE  -1 {base64.b64encode(document.encode()).decode()}\n")
+            try:
+                self._write(f"PLACE  -1 {base64.b64encode(document.encode()).decode()}\n")
+            except (BrokenPipeError, OSError) as exc:  # the driver died; the listener restarts it
+                self.protocol_errors.append(f"cannot write to the driver: {exc}")
             return document
 
     def wait_reply(self, count: int = 1, timeout: float = 10.0) -> list[DriverMessage]:
@@ -211,6 +228,23 @@ class SchedMadHarness:
 
     # ---- driver -> oned ---------------------------------------------------------------------------------------
     def _listen(self) -> None:
+        """Read driver lines; when the driver dies, restart it as oned's listener thread does."""
+        while True:
+            self._read_lines()
+            if self._stop.is_set():
+                return
+            with self.model.lock:
+                self.restarts += 1
+            self._kill()
+            try:
+                self._start_driver()
+            except HarnessError as exc:
+                with self.model.lock:
+                    self.protocol_errors.append(f"driver restart failed: {exc}")
+                    self._reply.notify_all()
+                return
+
+    def _read_lines(self) -> None:
         for raw in self.process.stdout:
             line = raw.decode(errors="replace").rstrip("\n")
             if not line.strip():

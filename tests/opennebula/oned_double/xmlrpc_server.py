@@ -18,6 +18,7 @@ from . import actions, documents
 from .errors import ErrorCode, OnedError, no_such
 from .model import ApiCall, Model, User
 from .states import VmState
+from .templates import TemplateSyntaxError, parse_template
 
 # xmlrpc-c's fault code for a parameter of the wrong type or a missing one (`girerr` -> fault::CODE_TYPE).
 FAULT_TYPE = -501
@@ -232,7 +233,6 @@ class OnedRpc:
         return documents.datastore_pool(self.model)
 
     def template_allocate(self, user: User, text: str) -> int:
-        from .templates import TemplateSyntaxError, parse_template
         try:
             template = parse_template(text)
         except TemplateSyntaxError as exc:
