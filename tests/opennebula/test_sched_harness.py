@@ -82,6 +82,14 @@ DRIVER = textwrap.dedent('''\
             else:
                 plan = first_fit(doc)
             send("PLACE SUCCESS -1 " + b64(plan))
+        elif words[0] == "OPTIMIZE":
+            cid = words[-2]
+            optimize_file = os.environ.get("OPTIMIZE_FILE")
+            if optimize_file and os.path.exists(optimize_file):
+                plan = open(optimize_file).read()
+            else:
+                plan = f"<PLAN><ID>{{cid}}</ID></PLAN>"
+            send(f"OPTIMIZE SUCCESS {{cid}} " + b64(plan))
 ''')
 
 VM = 'CPU = 1\nMEMORY = 1024\nHAIZEA = [ START = "best_effort", DURATION = "01:00:00" ]'
@@ -262,3 +270,31 @@ def test_a_driver_that_dies_is_restarted_and_initialised_again(oned, sched_mad, 
     harness.place()  # the restarted driver answers
     harness.wait_reply()
     assert oned.wait_state(vid, VmState.ACTIVE, Lcm.RUNNING)
+
+
+@pytest.mark.parametrize("automation", ["manual", "full"])
+def test_optimize_plans_wait_for_planexecute_unless_automation_is_full(oned, sched_mad, driver, one, tmp_path,
+                                                                      monkeypatch, automation):
+    oned.add_host("node1")
+    oned.add_host("node2")
+    vid = one.vm.allocate(VM, False)
+    one.vm.deploy(vid, 0, True, 0)
+    assert oned.wait_state(vid, VmState.ACTIVE, Lcm.RUNNING)
+    optimize_file = tmp_path / "optimize.xml"
+    optimize_file.write_text(f"<PLAN><ID>0</ID><ACTION><VM_ID>{vid}</VM_ID><OPERATION>migrate</OPERATION>"
+                             f"<HOST_ID>1</HOST_ID><DS_ID>0</DS_ID></ACTION></PLAN>")
+    monkeypatch.setenv("OPTIMIZE_FILE", str(optimize_file))
+    harness = sched_mad(driver["path"])
+    harness.plans.automation[0] = automation
+    document = harness.optimize(0)
+    xsd.validate(document)
+    assert f"<VM_POOL><VM><ID>{vid}</ID>" in document
+    reply = harness.wait_reply(kind="OPTIMIZE")[0]
+    assert (reply.status, reply.oid) == ("SUCCESS", "0")
+    plan = harness.plans.plans[0]
+    if automation == "manual":
+        assert plan.state == PlanState.READY and one.vm.info(vid).HISTORY_RECORDS.HISTORY[-1].HID == 0
+        harness.plans.start_plan(0)  # one.cluster.planexecute
+    assert oned.model.wait_until(lambda: plan.state == PlanState.DONE)
+    assert one.vm.info(vid).HISTORY_RECORDS.HISTORY[-1].HID == 1
+    assert harness.plans.placement is None  # an optimization plan is not the placement plan
