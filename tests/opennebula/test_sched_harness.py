@@ -233,8 +233,8 @@ def test_enforced_deploy_failure_marks_the_vm_and_log_e_sets_sched_message(oned,
     harness.wait_reply()
     action = harness.plans.placement.actions[0]
     assert action.state == PlanState.ERROR and harness.plans.placement.state == PlanState.ERROR
-    assert one.vm.info(a).USER_TEMPLATE["ERROR"] == (
-        f"[deploy] virtual machine [{a}] does not fit in host [0]. Not enough CPU: 100/50")
+    assert one.vm.info(a).USER_TEMPLATE["ERROR"].endswith(  # "<ctime> : [deploy] ..."
+        f" : [deploy] virtual machine [{a}] does not fit in host [0]. Not enough CPU: 100/50")
     os.unlink(driver["plan"])  # back to first fit, which finds no room and LOGs an error for each VM
     harness.place()
     harness.wait_reply(2)
@@ -298,3 +298,45 @@ def test_optimize_plans_wait_for_planexecute_unless_automation_is_full(oned, sch
     assert oned.model.wait_until(lambda: plan.state == PlanState.DONE)
     assert one.vm.info(vid).HISTORY_RECORDS.HISTORY[-1].HID == 1
     assert harness.plans.placement is None  # an optimization plan is not the placement plan
+
+
+def test_place_window_retry_and_place_finished_follow_onedss_timers(manual_oned, driver):
+    """SCHED_MAX_WND_TIME / SCHED_MAX_WND_LENGTH open a PLACE; SCHED_RETRY_TIME re-sends it while VMs wait;
+    a finished placement plan asks for the next PLACE at once."""
+    from .oned_double.sched_harness import SchedMadHarness
+    oned = manual_oned
+    oned.add_host("node1", cpu_cores=1, memory_mb=1024)
+    one = pyone.OneServer(oned.url, session=oned.session)
+    harness = SchedMadHarness(oned.model, driver["path"], sched_max_wnd_time=10, sched_max_wnd_length=7,
+                              sched_retry_time=60)
+    harness.start()
+    try:
+        harness._last_place = oned.clock.now()  # a PLACE just went out: no retry due yet
+        a = one.vm.allocate(VM, False)
+        oned.clock.advance(5)
+        assert harness.scheduler_tick() is None  # the window is 5 s old and holds 1 VM
+        oned.clock.advance(5)
+        assert harness.scheduler_tick() is not None  # 10 s: PLACE
+        harness.wait_reply(1)
+        harness.wnd_time = 1000  # from here on b's window never comes due by age
+        b = one.vm.allocate(VM, False)  # no room for b once a runs
+        oned.clock.advance(30)
+        oned.model.tick()
+        oned.model.tick()
+        assert one.vm.info(a).LCM_STATE == Lcm.RUNNING
+        # a's plan is done, so the next tick places again (place_finished); b finds no room.
+        assert harness.scheduler_tick() is not None
+        harness.wait_reply(2)
+        assert oned.model.wait_until(lambda: len(harness.logs) == 1)
+        assert one.vm.info(b).STATE == VmState.PENDING
+        oned.clock.advance(59)
+        assert harness.scheduler_tick() is None
+        oned.clock.advance(1)
+        assert harness.scheduler_tick() is not None  # SCHED_RETRY_TIME: b is still pending
+        harness.wait_reply(3)
+        one.vm.action("hold", b)
+        oned.clock.advance(600)
+        assert harness.scheduler_tick() is None  # nothing pending: nothing is sent
+        assert len(harness.sent) == 3
+    finally:
+        harness.stop()

@@ -213,9 +213,8 @@ class PlanManager:
             action.error = exc.render(name)
             self.log.append(action.error)
             vm = self.model.vms.get(action.vm_id)
-            if vm is not None:  # VirtualMachine::set_template_error_message -> USER_TEMPLATE/ERROR
-                vm.user_template.set("ERROR", action.error)
-                self.model.vm_changed(vm)
+            if vm is not None:
+                self.model.set_error_message(vm, action.error)
             return False
         vm = self.model.vms[action.vm_id]
         if vm.last_history is not None:

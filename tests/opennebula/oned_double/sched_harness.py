@@ -51,8 +51,7 @@ def pending_vms(model: Model) -> list[Vm]:
 
 
 def _set_sched_message(model: Model, vm: Vm, text: str) -> None:
-    vm.user_template.set("SCHED_MESSAGE", f"{time.strftime('%a %b %d %H:%M:%S %Y')} : {text}")
-    model.vm_changed(vm)
+    model.set_error_message(vm, text, "SCHED_MESSAGE")
 
 
 def _match(model: Model, vms: list[Vm], hosts: list, ebase: str) -> list[tuple[Vm, list[int]]]:
