@@ -320,12 +320,19 @@ def test_injected_boot_failure_and_recover(oned, one):
 def test_host_error_turns_its_running_vms_unknown(oned, one):
     oned.add_host("node1")
     vid = running_vm(oned, one)
+    other = running_vm(oned, one)
     oned.host_error(0)
     assert one.host.info(0).STATE == HostState.ERROR
     vm = one.vm.info(vid)
     assert (vm.STATE, vm.LCM_STATE) == (VmState.ACTIVE, Lcm.UNKNOWN)
-    one.vm.action("resume", vid)
+    one.vm.action("resume", vid)  # an operator boots it again
     assert oned.wait_state(vid, VmState.ACTIVE, Lcm.RUNNING)
+    assert one.vm.info(vid).PREV_LCM_STATE == Lcm.BOOT_UNKNOWN
+    oned.host_recovered(0)  # monitoring finds the other one still running
+    assert one.host.info(0).STATE == HostState.MONITORED
+    assert one.vm.info(other).LCM_STATE == Lcm.RUNNING
+    oned.set_host_state(0, HostState.DISABLED)
+    assert one.host.info(0).STATE == HostState.DISABLED
 
 
 # ---- ZeroMQ -------------------------------------------------------------------------------------------------------

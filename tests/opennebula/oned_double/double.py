@@ -1,10 +1,10 @@
 """One running double: the model, its ticker and the XML-RPC server (ZeroMQ and SCHED_MAD attach to the model)."""
 from __future__ import annotations
 
-from .actions import host_error
+from .actions import host_error, host_recovered
 from .errors import ErrorCode
 from .model import Clock, Model, Ticker, TransitionDelays
-from .states import Lcm, VmState
+from .states import HostState, Lcm, VmState
 from .xmlrpc_server import OnedRpc, XmlRpcServer
 
 
@@ -69,6 +69,14 @@ class OnedDouble:
     def host_error(self, host_id: int) -> None:
         """The host goes ERROR and its RUNNING VMs UNKNOWN."""
         host_error(self.model, host_id)
+
+    def host_recovered(self, host_id: int) -> None:
+        """The host is MONITORED again and its UNKNOWN VMs, still running there, go back to RUNNING."""
+        host_recovered(self.model, host_id)
+
+    def set_host_state(self, host_id: int, state: HostState) -> None:
+        """Put a host in any state (DISABLED, OFFLINE, ...): PLACE offers only MONITORED hosts."""
+        self.model.set_host_state(self.model.hosts[host_id], state)
 
     def wait_state(self, vid: int, state: VmState, lcm: Lcm = Lcm.LCM_INIT, timeout: float = 5.0) -> bool:
         def reached() -> bool:
