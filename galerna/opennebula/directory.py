@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 from galerna.enact.driver import vm_name
 
@@ -23,9 +24,14 @@ class Entry:
     index: int
 
 
+#: a lease id -> its OpenNebula VM ids in node order (None: not an OpenNebula lease)
+Resolver = Callable[[str], Sequence[int] | None]
+
+
 class Directory:
-    def __init__(self, prefix: str = "galerna"):
+    def __init__(self, prefix: str = "galerna", resolver: Resolver | None = None):
         self.prefix = prefix
+        self.resolver = resolver
         self._lock = threading.Condition()
         self._by_name: dict[str, Entry] = {}
         self._by_id: dict[int, Entry] = {}
@@ -44,8 +50,27 @@ class Directory:
         return out
 
     def by_name(self, name: str) -> Entry | None:
+        """The entry of a Galerna VM name; asks the resolver for leases not registered yet (a restart, or a
+        deploy that got to the driver before the lease was registered)."""
+        with self._lock:
+            e = self._by_name.get(name)
+        if e is not None or self.resolver is None:
+            return e
+        lease_id = self.lease_of(name)
+        ids = self.resolver(lease_id) if lease_id is not None else None
+        if not ids:
+            return None
+        self.add_lease(lease_id, list(ids))
         with self._lock:
             return self._by_name.get(name)
+
+    def lease_of(self, name: str) -> str | None:
+        """``galerna-12-0`` -> ``12`` (the inverse of ``vm_name`` for this prefix)."""
+        head = self.prefix + "-"
+        if not name.startswith(head) or "-" not in name[len(head):]:
+            return None
+        lease, _, index = name[len(head):].rpartition("-")
+        return lease if index.isdigit() and lease else None
 
     def by_vm(self, vm_id: int) -> Entry | None:
         with self._lock:

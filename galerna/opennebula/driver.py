@@ -14,9 +14,12 @@ suspend                 ``stop`` (memory saved, host freed) or ``undeploy``
 shutdown (lease end)    ``terminate``, after ``terminate_timeout`` ``terminate-hard``
 destroy                 ended lease: ``terminate-hard``; otherwise (requeue, stale
                         copy) ``undeploy-hard``: the host is freed, the VM kept
-migrate (live)          ``one.vm.migrate(id, host, live=true, enforce=true, ds)``
+migrate                 ``one.vm.migrate(id, host, live, enforce=true, ds)``: live
+                        or cold (``[enactment] live_migration``)
 ======================  ==========================================================
 
+A VM left UNKNOWN by a lost host is booted again in place (``resume``) or
+moved cold to the host recovery chose (``one.vm.migrate``, live=false).
 A VM that lands in BOOT_FAILURE/PROLOG_FAILURE is put back to PENDING with
 ``one.vm.recover(id, delete-recreate)`` and the failure is raised as a
 transient error carrying OpenNebula's message, so the executor's retries and
@@ -26,6 +29,7 @@ transient error carrying OpenNebula's message, so the executor's retries and
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -62,8 +66,10 @@ class OpenNebulaHostDriver(Driver):
 
     def __init__(self, client: OneClient, host_id: int, directory: Directory,
                  config: OpenNebulaConfig | None = None, *, wait_timeout: float = 600.0,
-                 clock: Callable[[], float] = time.monotonic, live_migration: bool = True):
+                 clock: Callable[[], float] = time.monotonic, live_migration: bool = True,
+                 pool: "PoolCache | None" = None):
         self.client = client
+        self.pool = pool or PoolCache(client)
         self.host_id = int(host_id)
         self.directory = directory
         self.config = config or OpenNebulaConfig()
@@ -161,7 +167,13 @@ class OpenNebulaHostDriver(Driver):
             raise HypervisorError(f"OpenNebula VM {vm_id} is gone", op=op, vm=name, host=self.uri, transient=False)
         if vm.failed():
             self._recover_failed(vm, name, op)
-        if vm.state == S.ACTIVE and vm.host_id == self.host_id:
+        if vm.state == S.ACTIVE and vm.lcm_state == LCMState.UNKNOWN:
+            # its host was lost: boot it again in place, or move it cold (PROLOG_MIGRATE_UNKNOWN)
+            if vm.host_id == self.host_id:
+                self.client.action("resume", vm_id)
+            else:
+                self.client.migrate(vm_id, self.host_id, live=False, ds_id=self.config.system_datastore, enforce=True)
+        elif vm.state == S.ACTIVE and vm.host_id == self.host_id:
             pass  # already deployed here (a retry, or the SCHED_MAD plan was first): wait for it
         elif vm.state == S.ACTIVE:
             raise HypervisorError(f"OpenNebula VM {vm_id} is {vm.state_name} on host {vm.host_id}", op=op, vm=name,
@@ -264,14 +276,17 @@ class OpenNebulaHostDriver(Driver):
 
     # ------------------------------------------------------------------ migration
     def can_migrate_live(self, dest: Driver) -> bool:
-        return self.live_migration and isinstance(dest, OpenNebulaHostDriver) and dest.client is self.client
+        """Always, between hosts of one oned: OpenNebula moves the VM itself (no state file for Galerna to carry)."""
+        return isinstance(dest, OpenNebulaHostDriver) and dest.client is self.client
 
     def migrate_live(self, name: str, dest: Driver) -> VMInfo:
+        """``one.vm.migrate``: live when ``live_migration`` is on, else cold (save, move, restore by oned)."""
         assert isinstance(dest, OpenNebulaHostDriver)
         vm_id = self._vm_id(name, Op.MIGRATE)
         vm = self._get(vm_id)
         if not dest._running_here(vm):
-            self.client.migrate(vm_id, dest.host_id, live=True, ds_id=self.config.system_datastore, enforce=True)
+            self.client.migrate(vm_id, dest.host_id, live=self.live_migration, ds_id=self.config.system_datastore,
+                                enforce=True)
         return dest._info(name, dest._wait(vm_id, name, Op.MIGRATE, dest._running_here))
 
     def forget(self, name: str) -> None:
@@ -285,9 +300,16 @@ class OpenNebulaHostDriver(Driver):
         return self._info(name, self._get(e.vm_id))
 
     def list(self) -> list[VMInfo]:
-        """Galerna's VMs on this host (others are listed unmanaged, never touched)."""
+        """Galerna's VMs on this host (others are listed unmanaged, never touched).
+
+        A host OpenNebula does not monitor (ERROR, OFFLINE, DISABLED) raises a lost connection, so the
+        monitor marks it in error and the recovery policy of the libvirt mode applies to its VMs."""
+        h = self._host()
+        if h.state not in (OneHostState.MONITORED, OneHostState.MONITORING_MONITORED):
+            raise HypervisorError(f"OpenNebula host {h.id} ({h.name}) is {OneHostState(h.state).name}",
+                                  op=Op.LIST, host=self.uri, transient=True, connection_lost=True)
         out = []
-        for vm in self.client.vms():
+        for vm in self.pool.vms():
             if vm.host_id != self.host_id or self.vm_state(vm) is VMState.ABSENT:
                 continue
             e = self.directory.by_vm(vm.id)
@@ -318,6 +340,23 @@ class OpenNebulaHostDriver(Driver):
 
     def default_state_file(self, name: str) -> str:
         return "opennebula:stopped"
+
+
+class PoolCache:
+    """One read of oned's VM pool shared by the host drivers of one monitor pass (``ttl`` seconds)."""
+
+    def __init__(self, client: OneClient, ttl: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        self.client, self.ttl, self._clock = client, ttl, clock
+        self._lock = threading.Lock()
+        self._at = -1e18
+        self._vms: list[OneVM] = []
+
+    def vms(self) -> list[OneVM]:
+        with self._lock:
+            if self._clock() - self._at > self.ttl:
+                self._vms = self.client.vms()
+                self._at = self._clock()
+            return list(self._vms)
 
 
 def _error_of(vm: OneVM) -> str:

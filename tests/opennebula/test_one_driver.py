@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 import time
 
+from types import SimpleNamespace
+
 import pytest
 
 from galerna.enact.driver import HypervisorError, OperationKind, OperationTimeout, VMSpec, VMState, migrate
@@ -26,6 +28,7 @@ class ScriptedClient:
         self.boot_failures = 0
         self.ignore: set[str] = set()  # actions accepted but never completed
         self.lock = threading.Lock()
+        self.host_state: dict[int, int] = {}
 
     def add(self, vm_id, state=S.PENDING, lcm=0, host=None):
         self.pool[vm_id] = OneVM(vm_id, f"vm{vm_id}", 0, int(state), int(lcm), 1.0, template={"MEMORY": "512",
@@ -71,6 +74,10 @@ class ScriptedClient:
         self._set(vm_id, S.ACTIVE, L.RUNNING, host_id)
 
     def call(self, method, *params, attempts=None, vm=None):
+        if method == "host.info":
+            return SimpleNamespace(ID=params[0], NAME=f"node{params[0]}", STATE=self.host_state.get(params[0], 2),
+                                   CLUSTER_ID=0, HOST_SHARE=SimpleNamespace(MAX_CPU=400, MAX_MEM=8388608,
+                                                                            CPU_USAGE=0, MEM_USAGE=0))
         self.calls.append((method, *params))
         if method == "vm.recover":
             self._set(params[0], S.PENDING, 0, None)
@@ -147,9 +154,13 @@ def test_live_and_cold_migration_through_enact_migrate(world):
     h0.deploy(spec())
     info = migrate(h0, h1, "galerna-one-7-0", live=True, mover=keep_state)
     assert info.host == "opennebula:1" and client.calls[-1] == ("migrate", 7, 1, True)
-    info = migrate(h1, h0, "galerna-one-7-0", live=False, mover=keep_state)
+    h1.live_migration = False  # [enactment] live_migration = false in OpenNebula mode
+    info = migrate(h1, h0, "galerna-one-7-0", live=True, mover=keep_state)
     assert info.state is VMState.RUNNING and client.pool[7].host_id == 0
-    assert client.calls[-2:] == [("stop", 7), ("deploy", 7, 0, 100, True)]
+    assert client.calls[-1] == ("migrate", 7, 0, False)  # oned's own cold migration
+    info = migrate(h0, h1, "galerna-one-7-0", live=False, mover=keep_state)  # Galerna's cold path
+    assert info.state is VMState.RUNNING and client.pool[7].host_id == 1
+    assert client.calls[-2:] == [("stop", 7), ("deploy", 7, 1, 100, True)]
 
 
 def test_shutdown_terminates_then_terminate_hard_after_the_timeout(world):
@@ -223,3 +234,31 @@ def test_event_wakes_a_waiting_operation_early(world):
     t0 = time.monotonic()
     h0.suspend("galerna-one-7-0")
     assert time.monotonic() - t0 < 2.0
+
+
+def test_a_host_oned_does_not_monitor_looks_lost_to_the_monitor(world):
+    client, d, h0, h1 = world
+    client.host_state[0] = 3  # ERROR
+    with pytest.raises(HypervisorError) as e:
+        h0.list()
+    assert e.value.connection_lost and "ERROR" in str(e.value)
+    assert not h0.alive() and h1.alive()
+
+
+def test_unknown_vm_is_booted_in_place_or_moved_cold(world):
+    client, d, h0, h1 = world
+    client.add(8, S.ACTIVE, L.UNKNOWN, host=0)
+    d.add_lease("one-8", [8])
+    h0.deploy(VMSpec(name="galerna-one-8-0"))  # restart in place
+    assert client.calls[-1] == ("resume", 8)
+    client._set(8, S.ACTIVE, L.UNKNOWN, 0)
+    h1.deploy(VMSpec(name="galerna-one-8-0"))  # recovery chose another host
+    assert client.calls[-1] == ("migrate", 8, 1, False) and client.pool[8].host_id == 1
+
+
+def test_directory_resolves_leases_it_was_not_told_about():
+    asked = []
+    d = Directory(resolver=lambda lid: asked.append(lid) or ([4, 5] if lid == "12" else None))
+    assert d.by_name("galerna-12-1").vm_id == 5 and d.by_name("galerna-12-0").vm_id == 4
+    assert d.by_name("galerna-13-0") is None and d.by_name("other-1") is None
+    assert asked == ["12", "13"]
