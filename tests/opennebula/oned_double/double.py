@@ -1,0 +1,75 @@
+"""One running double: the model, its ticker and the XML-RPC server (ZeroMQ and SCHED_MAD attach to the model)."""
+from __future__ import annotations
+
+from .actions import host_error
+from .model import Clock, Model, Ticker, TransitionDelays
+from .states import Lcm, VmState
+from .xmlrpc_server import OnedRpc, XmlRpcServer
+
+
+class OnedDouble:
+    """Start/stop the faces of the double and expose its knobs to tests.
+
+    `url` and `session` are what pyone needs: `pyone.OneServer(double.url, session=double.session)`.
+    """
+
+    def __init__(self, clock: Clock | None = None, delay: float = 0.05, password: str = "opennebula",
+                 list_order: str = "DESC"):
+        self.model = Model(clock=clock, delays=TransitionDelays(default=delay), admin_password=password)
+        self.session = f"oneadmin:{password}"
+        self.rpc = OnedRpc(self.model, list_order=list_order)
+        self.server = XmlRpcServer(self.rpc)
+        self.ticker = Ticker(self.model)
+        self.zmq = None  # a ZmqPublisher once start_zmq() ran
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def zmq_endpoint(self) -> str | None:
+        return self.zmq.endpoint if self.zmq else None
+
+    def start(self) -> OnedDouble:
+        self.ticker.start()
+        self.server.start()
+        return self
+
+    def start_zmq(self):
+        from .zmq_pub import ZmqPublisher
+        self.zmq = ZmqPublisher(self.model)
+        self.zmq.start()
+        return self.zmq
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.ticker.stop()
+        if self.zmq:
+            self.zmq.stop()
+
+    # ---- knobs ------------------------------------------------------------------------------------------------
+    def add_host(self, name: str, cpu_cores: float = 4, memory_mb: int = 8192):
+        return self.model.add_host(name, cpu_cores, memory_mb)
+
+    def set_delays(self, **delays: float) -> None:
+        """Seconds per transient state, e.g. set_delays(PROLOG=1.0, BOOT=0.5)."""
+        self.model.delays.set(**delays)
+
+    def fail_next_deploy(self, host_id: int, failure: Lcm = Lcm.BOOT_FAILURE) -> None:
+        """The next deploy to this host ends in BOOT_FAILURE (or PROLOG_FAILURE) instead of RUNNING."""
+        with self.model.lock:
+            self.model.deploy_faults.setdefault(host_id, []).append(failure)
+
+    def fail_next_call(self, method: str, code=None, message: str = "Internal error") -> None:
+        from .errors import ErrorCode
+        self.rpc.fail_next(method, ErrorCode.INTERNAL if code is None else code, message)
+
+    def host_error(self, host_id: int) -> None:
+        """The host goes ERROR and its RUNNING VMs UNKNOWN."""
+        host_error(self.model, host_id)
+
+    def wait_state(self, vid: int, state: VmState, lcm: Lcm = Lcm.LCM_INIT, timeout: float = 5.0) -> bool:
+        def reached() -> bool:
+            vm = self.model.vms.get(vid)
+            return vm is not None and (vm.state, vm.lcm_state) == (state, lcm)
+        return self.model.wait_until(reached, timeout)
