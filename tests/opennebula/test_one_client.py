@@ -71,7 +71,7 @@ class Fake:
 
 
 @pytest.fixture
-def oned():
+def canned_oned():
     fake = Fake()
 
     class Quiet(SimpleXMLRPCRequestHandler):
@@ -90,14 +90,14 @@ def oned():
     srv.server_close()
 
 
-def test_reads_convert_bindings_to_plain_values(oned):
-    c = OneClient(oned.url, CREDS)
+def test_reads_convert_bindings_to_plain_values(canned_oned):
+    c = OneClient(canned_oned.url, CREDS)
     (vm,) = c.vms()
     assert (vm.id, vm.state, vm.lcm_state, vm.host_id, vm.ds_id, vm.stime) == (42, 3, 3, 3, 100, 1743093368.0)
     assert vm.running() and vm.state_name == "ACTIVE/RUNNING"
     assert vm.user_template["HAIZEA"] == {"DURATION": "01:00:00", "START": "best_effort"}
     assert (vm.cpu, vm.memory) == (0.5, 1024.0)
-    assert oned.calls[0] == ("one.vmpool.infoextended", (CREDS.session, -2, -1, -1, -1))
+    assert canned_oned.calls[0] == ("one.vmpool.infoextended", (CREDS.session, -2, -1, -1, -1))
     (h,) = c.hosts()
     assert (h.id, h.name, h.cpu, h.memory, h.cpu_usage, h.monitored) == (3, "node1", 4.0, 8192.0, 50.0, True)
 
@@ -113,16 +113,16 @@ def test_capacity_conversion_to_site():
         host_id_of("test:///x")
 
 
-def test_parameters_are_typed_as_oned_wants(oned):
-    c = OneClient(oned.url, CREDS)
+def test_parameters_are_typed_as_oned_wants(canned_oned):
+    c = OneClient(canned_oned.url, CREDS)
     c.deploy(5, 3, 100)
     c.update(5, 'A = "b"')
-    assert oned.calls[-2] == ("one.vm.deploy", (CREDS.session, 5, 3, True, 100))
-    assert oned.calls[-1] == ("one.vm.update", (CREDS.session, 5, 'A = "b"', 1))
+    assert canned_oned.calls[-2] == ("one.vm.deploy", (CREDS.session, 5, 3, True, 100))
+    assert canned_oned.calls[-1] == ("one.vm.update", (CREDS.session, 5, 'A = "b"', 1))
 
 
-def test_errors_carry_oneds_message_and_code_and_are_not_transient(oned):
-    c = OneClient(oned.url, CREDS, attempts=3)
+def test_errors_carry_oneds_message_and_code_and_are_not_transient(canned_oned):
+    c = OneClient(canned_oned.url, CREDS, attempts=3)
     with pytest.raises(OneCallError) as e:
         c.vm(99)
     assert e.value.code == NO_EXISTS and not e.value.transient
@@ -130,22 +130,22 @@ def test_errors_carry_oneds_message_and_code_and_are_not_transient(oned):
     with pytest.raises(OneCallError) as e:
         c.action("suspend", 7)
     assert e.value.code == ACTION and "not available for state PENDING" in e.value.hypervisor_message
-    assert sum(1 for m, _ in oned.calls if m == "one.vm.action") == 1  # refusals are not retried
+    assert sum(1 for m, _ in canned_oned.calls if m == "one.vm.action") == 1  # refusals are not retried
 
 
-def test_internal_errors_are_retried(oned):
-    oned.fail_internal = 2
+def test_internal_errors_are_retried(canned_oned):
+    canned_oned.fail_internal = 2
     slept = []
-    c = OneClient(oned.url, CREDS, attempts=3, sleep=slept.append)
+    c = OneClient(canned_oned.url, CREDS, attempts=3, sleep=slept.append)
     with pytest.raises(OneCallError) as e:  # the third try gets the real (ACTION) answer
         c.action("resume", 7)
     assert e.value.code == ACTION and len(slept) == 2
-    assert sum(1 for m, _ in oned.calls if m == "one.vm.action") == 3
+    assert sum(1 for m, _ in canned_oned.calls if m == "one.vm.action") == 3
 
 
-def test_bad_session_is_an_authentication_error_without_the_secret(oned):
+def test_bad_session_is_an_authentication_error_without_the_secret(canned_oned):
     wrong = parse_one_auth(f"oneadmin:{SECRET}-wrong", "test")
-    c = OneClient(oned.url, wrong)
+    c = OneClient(canned_oned.url, wrong)
     with pytest.raises(OneCallError) as e:
         c.hosts()
     assert e.value.code == AUTHENTICATION and "couldn't be authenticated" in str(e.value)
@@ -160,9 +160,9 @@ def test_unreachable_oned_is_transient_and_names_no_secret():
     assert SECRET not in str(e.value) and SECRET not in repr(c)
 
 
-def test_a_hanging_call_times_out(oned):
-    oned.delay = 1.5
-    c = OneClient(oned.url, CREDS, timeout=0.3)
+def test_a_hanging_call_times_out(canned_oned):
+    canned_oned.delay = 1.5
+    c = OneClient(canned_oned.url, CREDS, timeout=0.3)
     t0 = time.monotonic()
     with pytest.raises(OneCallError) as e:
         c.hosts()
