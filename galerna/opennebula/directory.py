@@ -29,9 +29,11 @@ Resolver = Callable[[str], Sequence[int] | None]
 
 
 class Directory:
-    def __init__(self, prefix: str = "galerna", resolver: Resolver | None = None):
+    def __init__(self, prefix: str = "galerna", resolver: Resolver | None = None,
+                 final: Callable[[str], bool] | None = None):
         self.prefix = prefix
         self.resolver = resolver
+        self.final = final  # the daemon's word on whether a lease is over (its core decides before enacting)
         self._lock = threading.Condition()
         self._by_name: dict[str, Entry] = {}
         self._by_id: dict[int, Entry] = {}
@@ -91,7 +93,9 @@ class Directory:
 
     def is_over(self, lease_id: str) -> bool:
         with self._lock:
-            return lease_id in self._over
+            if lease_id in self._over:
+                return True
+        return bool(self.final and self.final(lease_id))
 
     # ------------------------------------------------------------------ state change wake-ups
     def changed(self) -> None:

@@ -49,6 +49,7 @@ from galerna.opennebula.client import ACTION, NO_EXISTS, OneCallError, OneClient
 from galerna.opennebula.config import OpenNebulaConfig, PreemptBy
 from galerna.opennebula.directory import Directory
 from galerna.opennebula.objects import HostState as OneHostState, LCMState, OneVM, VMState as S
+from galerna.opennebula.planbook import PlanBook
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,9 @@ class OpenNebulaHostDriver(Driver):
     def __init__(self, client: OneClient, host_id: int, directory: Directory,
                  config: OpenNebulaConfig | None = None, *, wait_timeout: float = 600.0,
                  clock: Callable[[], float] = time.monotonic, live_migration: bool = True,
-                 pool: "PoolCache | None" = None):
+                 pool: "PoolCache | None" = None, book: "PlanBook | None" = None):
         self.client = client
+        self.book = book  # OpenNebula 7: what the SCHED_MAD driver answers at a PLACE
         self.pool = pool or PoolCache(client)
         self.host_id = int(host_id)
         self.directory = directory
@@ -179,18 +181,26 @@ class OpenNebulaHostDriver(Driver):
             raise HypervisorError(f"OpenNebula VM {vm_id} is {vm.state_name} on host {vm.host_id}", op=op, vm=name,
                                   host=self.uri, transient=False)
         elif vm.state in _DEPLOYABLE:
+            if self.book is not None:
+                self.book.want(vm_id, self.host_id)
             try:
                 self.client.deploy(vm_id, self.host_id, self.config.system_datastore, enforce=True)
             except OneCallError as e:
                 again = self._get(vm_id)
                 if not (again is not None and again.state == S.ACTIVE and again.host_id == self.host_id):
+                    if self.book is not None:
+                        self.book.drop(vm_id)
                     # capacity refused ("does not fit") or a lost race: worth another try, later
                     raise HypervisorError(e.hypervisor_message, op=op, vm=name, host=self.uri, code=e.code,
                                           transient=e.transient or e.code == ACTION) from None
         else:
             raise HypervisorError(f"OpenNebula VM {vm_id} is {vm.state_name}: cannot deploy", op=op, vm=name,
                                   host=self.uri, transient=False)
-        return self._info(name, self._wait(vm_id, name, op, self._running_here))
+        try:
+            return self._info(name, self._wait(vm_id, name, op, self._running_here))
+        finally:
+            if self.book is not None:
+                self.book.drop(vm_id)
 
     def start(self, name: str) -> VMInfo:
         vm_id = self._vm_id(name, Op.START)

@@ -286,10 +286,10 @@ def _tenant(owner: int, names: Mapping[int, str], tenant_of: Mapping[int, str] |
 
 def write_back(lease_id_: str, state: str, planned_start: float | None, message: str | None = None) -> str:
     """The user-template text Galerna merges into a lease's VMs (``one.vm.update`` type 1)."""
-    start = ("" if planned_start is None else
-             datetime.fromtimestamp(planned_start, timezone.utc).strftime("%Y-%m-%d %H:%M:%S"))
-    lines = [f'GALERNA_LEASE_ID = "{_q(lease_id_)}"', f'GALERNA_STATE = "{_q(state)}"',
-             f'GALERNA_PLANNED_START = "{start}"']
+    lines = [f'GALERNA_LEASE_ID = "{_q(lease_id_)}"', f'GALERNA_STATE = "{_q(state)}"']
+    if planned_start is not None:  # else the one written before stays
+        start = datetime.fromtimestamp(planned_start, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(f'GALERNA_PLANNED_START = "{start}"')
     if message is not None:
         lines.append(f'SCHED_MESSAGE = "{_q(message)}"')
     return "\n".join(lines)

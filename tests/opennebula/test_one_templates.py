@@ -198,3 +198,4 @@ def test_write_back_text_is_escaped_and_dated():
     assert 'GALERNA_LEASE_ID = "one-3"' in text and 'GALERNA_STATE = "scheduled"' in text
     assert 'GALERNA_PLANNED_START = "2027-01-15 08:00:00"' in text
     assert 'SCHED_MESSAGE = "no room \\"now\\""' in text
+    assert "PLANNED_START" not in write_back("one-3", "running", None)
