@@ -115,7 +115,7 @@ def main() -> int:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "galerna.daemon", "serve", "--db", db, "--port", str(port), "--data-dir",
+    cmd = [sys.executable, "-m", "galerna.api", "serve", "--db", db, "--port", str(port), "--data-dir",
            str(work / "data")] + ([] if a.enact else ["--no-enact"])
     env = dict(os.environ, XDG_DATA_HOME=str(work))
     # a large site so that best-effort leases start at once rather than pile up in the queue

@@ -17,6 +17,7 @@ def main() -> None:
 
 def _register() -> None:
     # Each area keeps its commands next to its code; add one line per area.
+    from galerna.api import command as api_command
     from galerna.client import command as client_command
     from galerna.daemon import command as daemon_command
     from galerna.report import command as report_command
@@ -26,7 +27,8 @@ def _register() -> None:
     sim_command.register(app)  # simulate
     sweep_command.register(app)  # sweep
     report_command.register(app)  # report
-    daemon_command.register(app)  # serve, token
+    api_command.register(app)  # serve
+    daemon_command.register(app)  # token
     client_command.register(app)  # lease, host, queue, events
 
 

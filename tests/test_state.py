@@ -1,7 +1,8 @@
 """The lease state machine: legal paths pass, anything else raises."""
 import pytest
 
-from galerna.model.state import TRANSITIONS, IllegalTransition, LeaseState as S, check_transition
+from galerna.model.state import (FINAL_STATES, TRANSITIONS, WAITING_STATES, IllegalTransition, LeaseState as S,
+                                  check_transition)
 
 PATHS = [
     [S.PENDING, S.QUEUED, S.SCHEDULED, S.ACTIVE, S.DONE],
@@ -30,3 +31,20 @@ def test_illegal_transitions_raise_and_say_why(old, new):
 def test_final_states_have_no_way_out():
     for s in S:
         assert (TRANSITIONS[s] == frozenset()) == s.final
+
+
+def test_the_one_final_set_is_the_states_without_a_way_out():
+    assert FINAL_STATES == {s for s in S if not TRANSITIONS[s]}
+
+
+def test_every_waiting_state_is_live_and_can_still_run():
+    assert not WAITING_STATES & FINAL_STATES
+    for s in WAITING_STATES:
+        seen, todo = set(), [s]
+        while todo:
+            x = todo.pop()
+            if x not in seen and x not in FINAL_STATES:
+                seen.add(x)
+                todo += TRANSITIONS[x]
+        assert S.ACTIVE in seen, f"{s.value} can never run"
+        assert s not in (S.ACTIVE, S.RESUMING, S.SUSPENDING, S.MIGRATING, S.PREPARING, S.READY)

@@ -965,3 +965,35 @@ class Service:
 
     def host_event(self, name: str, up: bool) -> None:
         self.broker.publish({"event": "host.up" if up else "host.down", "host": name, "time": self.clock()})
+
+    # ================================================================ Reads for the API (any thread)
+    # The server's threads read the daemon here, never the core or the executor directly. What these read is
+    # safe from another thread without a lock: the scheduler thread replaces ``self.core`` whole on a rebuild
+    # (one reference store) and never changes a Site once built; ``len`` of the core's live set is one atomic
+    # read; ``uri_of`` and the executor's ``drivers`` are read with one ``get`` (attach/detach replace or set
+    # single keys); the inventory takes its own lock. A value may be stale by the next batch, never torn.
+    def resource_types(self) -> tuple[str, ...]:
+        """The resource types some host provides, in site order: a request for another one is refused."""
+        return self.core.site.resource_types
+
+    def counts(self) -> tuple[int, int]:
+        """(leases not yet in a final state, hosts), for the health check."""
+        core = self.core
+        return len(core.live), len(core.site)
+
+    def host_vms(self, name: str) -> list[tuple[str, str, str | None]]:
+        """``(VM name, state, lease id or None)`` of what host ``name``'s hypervisor runs now, Galerna's VMs and
+        others. When the monitor cannot see the host: the VMs Galerna believes run there, in the state it last
+        observed. Blocking (it asks the hypervisor): call it from a worker thread, not the event loop."""
+        uri = self.uri_of.get(name)
+        ex = self.executor
+        driver = None if uri is None or ex is None else ex.drivers.get(uri)
+        if driver is None:
+            raise Refused(f"no hypervisor for host {name}", 404)
+        if ex.inventory.hosts.get(uri) == HostState.ERROR:
+            return [(r.name, r.observed.value, r.spec.lease_id) for r in ex.inventory.on_host(uri)]
+        try:
+            vms = driver.list()
+        except Exception as e:  # noqa: BLE001 - whatever the hypervisor says, the caller gets it as a refusal
+            raise Refused(f"the hypervisor of host {name} does not answer: {e}", 409) from None
+        return [(v.name, v.state.value, v.lease_id) for v in vms]

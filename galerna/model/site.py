@@ -2,9 +2,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 BASE_RESOURCES = ("cpu", "memory")
+
+
+class UnknownResource(ValueError):
+    """A lease asks for a resource type that no host provides. ``node`` is the VM's index in the request, so
+    that a caller can point at the field (the REST API answers 422 at ``body.nodes.<node>.<resource>``)."""
+
+    def __init__(self, node: int, resource: str, known: Sequence[str]):
+        super().__init__(f"resource {resource} is not provided by any host (known: {', '.join(known)})")
+        self.node, self.resource, self.known = node, resource, tuple(known)
+
+
+def check_resources(nodes: Iterable[Mapping[str, float]], known: Sequence[str]) -> None:
+    """The one check of a request's resource types: raises :class:`UnknownResource` for the first one (VM by
+    VM, in the VM's order) that is not in ``known``."""
+    for i, node in enumerate(nodes):
+        for k in node:
+            if k not in known:
+                raise UnknownResource(i, k, known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +57,8 @@ class Site:
         return cls(Host(f"{prefix}{i + 1:0{width}d}", {"cpu": cpu, "memory": memory, **extra}) for i in range(n))
 
     def vector(self, resources: Mapping[str, float]) -> tuple[float, ...]:
-        """Resources as a tuple in site order; a resource the site lacks is an error."""
-        unknown = [k for k in resources if k not in self.resource_types]
-        if unknown:
-            raise ValueError(f"resource type(s) {', '.join(unknown)} not provided by any host of this site")
+        """Resources as a tuple in site order; a resource the site lacks is :class:`UnknownResource`."""
+        check_resources((resources,), self.resource_types)
         return tuple(float(resources.get(k, 0.0)) for k in self.resource_types)
 
     def capacity(self, i: int) -> tuple[float, ...]:

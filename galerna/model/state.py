@@ -24,11 +24,15 @@ class LeaseState(StrEnum):
 
     @property
     def final(self) -> bool:
-        return self in _FINAL
+        return self in FINAL_STATES
 
 
 S = LeaseState
-_FINAL = {S.DONE, S.CANCELLED, S.FAILED, S.REJECTED}
+# The one list of each: the core, the daemon, the REST API and the XML-RPC interface all read these.
+FINAL_STATES: frozenset[LeaseState] = frozenset({S.DONE, S.CANCELLED, S.FAILED, S.REJECTED})
+# Waiting for capacity: queued, or holding a reservation that has not started (the API's queue).
+WAITING_STATES: frozenset[LeaseState] = frozenset(
+    {S.PENDING, S.QUEUED, S.SCHEDULED, S.SUSPENDED_QUEUED, S.SUSPENDED_SCHEDULED})
 _ENDS = {S.CANCELLED, S.FAILED}
 
 TRANSITIONS: dict[LeaseState, frozenset[LeaseState]] = {

@@ -79,7 +79,7 @@ class Server:
         self.log_path = self.workdir / f"server-{int(time.time() * 1000)}.log"
         log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "galerna.daemon", "serve", "--db", self.db, "--port", str(self.port),
+            [sys.executable, "-m", "galerna.api", "serve", "--db", self.db, "--port", str(self.port),
              "--data-dir", str(self.workdir / "data"), *self.extra],
             stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout

@@ -5,7 +5,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from galerna.api.app import DecisionBridge
+from galerna.api.bridge import DecisionBridge
 
 
 def test_a_batch_of_decisions_wakes_the_loop_once_and_each_waiter_gets_its_own():
