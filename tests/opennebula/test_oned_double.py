@@ -29,18 +29,6 @@ def raw(oned):
     return xmlrpc.client.ServerProxy(oned.url)
 
 
-@pytest.fixture
-def manual():
-    """A double on a manual clock: transient states move only when the test advances time."""
-    clock = ManualClock()
-    double = OnedDouble(clock=clock, delay=10.0).start()
-    double.clock = clock
-    try:
-        yield double
-    finally:
-        double.stop()
-
-
 def advance(double, seconds: float) -> None:
     double.clock.advance(seconds)
     double.model.tick()
@@ -61,8 +49,11 @@ def test_every_served_document_validates(oned, one, raw):
     one.vm.allocate('CPU = 0.5\nMEMORY = 512\nDISK = [ IMAGE_ID = "0" ]\nNIC = [ NETWORK_ID = "0" ]\n'
                     'SCHED_REQUIREMENTS = "ID = 1"\nLABELS = "a,b"', True)
     one.vm.action("suspend", vid)
+    tid = one.template.allocate('NAME = "small"\nCPU = 0.5\nMEMORY = 128')
     s = oned.session
     served = {
+        "opennebula_configuration.xsd": raw.one.system.config(s),
+        "vmtemplate.xsd": raw.one.template.info(s, tid),
         "vm.xsd": raw.one.vm.info(s, vid),
         "vm_pool.xsd": raw.one.vmpool.info(s, -2, -1, -1, -2),
         "vm_pool_extended.xsd": raw.one.vmpool.infoextended(s, -2, -1, -1, -2),
@@ -223,9 +214,9 @@ def test_wrong_state_action_gets_onedens_error(oned, one):
     assert one.vm.info(vid).STATE == VmState.PENDING
 
 
-def test_terminate_refused_in_a_transient_state(manual):
-    manual.add_host("node1")
-    one = pyone.OneServer(manual.url, session=manual.session)
+def test_terminate_refused_in_a_transient_state(manual_oned):
+    manual_oned.add_host("node1")
+    one = pyone.OneServer(manual_oned.url, session=manual_oned.session)
     vid = one.vm.allocate(VM_TEMPLATE, False)
     one.vm.deploy(vid, 0, False, -1)
     with pytest.raises(pyone.OneActionException,
@@ -233,10 +224,10 @@ def test_terminate_refused_in_a_transient_state(manual):
         one.vm.action("terminate", vid)
 
 
-def test_transient_states_advance_after_their_delays(manual):
-    manual.add_host("node1")
-    manual.set_delays(PROLOG=30.0, BOOT=5.0, SAVE_SUSPEND=7.0, BOOT_SUSPENDED=3.0)
-    one = pyone.OneServer(manual.url, session=manual.session)
+def test_transient_states_advance_after_their_delays(manual_oned):
+    manual_oned.add_host("node1")
+    manual_oned.set_delays(PROLOG=30.0, BOOT=5.0, SAVE_SUSPEND=7.0, BOOT_SUSPENDED=3.0)
+    one = pyone.OneServer(manual_oned.url, session=manual_oned.session)
     vid = one.vm.allocate(VM_TEMPLATE, False)
     one.vm.deploy(vid, 0, True, 0)
 
@@ -245,20 +236,20 @@ def test_transient_states_advance_after_their_delays(manual):
         return VmState(vm.STATE), Lcm(vm.LCM_STATE)
 
     assert lcm() == (VmState.ACTIVE, Lcm.PROLOG)
-    advance(manual, 29.0)
+    advance(manual_oned, 29.0)
     assert lcm() == (VmState.ACTIVE, Lcm.PROLOG)
-    advance(manual, 1.0)
+    advance(manual_oned, 1.0)
     assert lcm() == (VmState.ACTIVE, Lcm.BOOT)
-    advance(manual, 5.0)
+    advance(manual_oned, 5.0)
     assert lcm() == (VmState.ACTIVE, Lcm.RUNNING)
     assert one.vm.info(vid).DEPLOY_ID == f"one-{vid}"
     one.vm.action("suspend", vid)
     assert lcm() == (VmState.ACTIVE, Lcm.SAVE_SUSPEND)
-    advance(manual, 7.0)
+    advance(manual_oned, 7.0)
     assert lcm() == (VmState.SUSPENDED, Lcm.LCM_INIT)
     one.vm.action("resume", vid)
     assert lcm() == (VmState.ACTIVE, Lcm.BOOT_SUSPENDED)
-    advance(manual, 3.0)
+    advance(manual_oned, 3.0)
     assert lcm() == (VmState.ACTIVE, Lcm.RUNNING)
     vm = one.vm.info(vid)
     assert (vm.PREV_STATE, vm.PREV_LCM_STATE) == (VmState.ACTIVE, Lcm.BOOT_SUSPENDED)
@@ -423,3 +414,49 @@ def test_zmq_drop_switch_loses_messages(oned_zmq):
     assert key == f"EVENT STATE VM/HOLD/LCM_INIT/{lost} "  # the PENDING one never arrived
     assert [k for k, _ in oned.zmq.dropped] == [f"EVENT STATE VM/PENDING/LCM_INIT/{lost} "]
     sub.close(linger=0)
+
+
+def test_documents_validate_in_every_state_a_lifecycle_visits(oned_zmq):
+    """Walk one VM through deploy, suspend, resume, migrate, poweroff, resume, stop, redeploy with a NIC,
+    undeploy, terminate: vm.info, the pools and every state-hook payload validate at each step."""
+    oned = oned_zmq
+    oned.add_host("node1")
+    oned.add_host("node2")
+    one = pyone.OneServer(oned.url, session=oned.session)
+    raw = xmlrpc.client.ServerProxy(oned.url)
+    s = oned.session
+    vid = one.vm.allocate(VM_TEMPLATE + 'SERVICE = "no"\nLABELS = "x"\n', False)
+
+    def check():
+        xsd.validate(raw.one.vm.info(s, vid)[1], "vm.xsd")
+        xsd.validate(raw.one.vmpool.info(s, -2, -1, -1, -2)[1], "vm_pool.xsd")
+        xsd.validate(raw.one.vmpool.infoextended(s, -2, -1, -1, -2)[1], "vm_pool_extended.xsd")
+        xsd.validate(raw.one.hostpool.info(s)[1], "host_pool.xsd")
+
+    steps = [
+        (lambda: one.vm.deploy(vid, 0, True, 0), (VmState.ACTIVE, Lcm.RUNNING)),
+        (lambda: one.vm.action("suspend", vid), (VmState.SUSPENDED, Lcm.LCM_INIT)),
+        (lambda: one.vm.action("resume", vid), (VmState.ACTIVE, Lcm.RUNNING)),
+        (lambda: one.vm.migrate(vid, 1, False, True, -1, 0), (VmState.ACTIVE, Lcm.RUNNING)),
+        (lambda: one.vm.action("poweroff", vid), (VmState.POWEROFF, Lcm.LCM_INIT)),
+        (lambda: one.vm.action("resume", vid), (VmState.ACTIVE, Lcm.RUNNING)),
+        (lambda: one.vm.action("stop", vid), (VmState.STOPPED, Lcm.LCM_INIT)),
+        (lambda: one.vm.deploy(vid, 0, True, 0, 'NIC = [ NIC_ID = "0", NETWORK_ID = "3" ]'),
+         (VmState.ACTIVE, Lcm.RUNNING)),
+        (lambda: one.vm.action("undeploy", vid), (VmState.UNDEPLOYED, Lcm.LCM_INIT)),
+        (lambda: one.vm.action("terminate", vid), (VmState.DONE, Lcm.LCM_INIT)),
+    ]
+    check()
+    for step, (state, lcm) in steps:
+        step()
+        check()
+        assert oned.wait_state(vid, state, lcm)
+        check()
+    oned.zmq.flush()
+    state_payloads = [payload for key, payload in oned.zmq.sent if key.startswith("EVENT STATE VM/")]
+    assert len(state_payloads) == 27  # allocate + every transient and final state on the way
+    for payload in state_payloads:
+        xsd.validate(payload, "hook_message_state.xsd")
+    assert [h.HID for h in one.vm.info(vid).HISTORY_RECORDS.HISTORY] == [0, 1, 0]
+    assert one.vm.info(vid).TEMPLATE["NIC"] == {"NIC_ID": "0", "NETWORK_ID": "3"}
+    assert one.vm.info(vid).ETIME > 0

@@ -84,6 +84,8 @@ def allocate_template(model: Model, user: User, given: Template, on_hold: bool) 
                 template, user_template, stime=model.now(), state=state, prev_state=state)
         model.vms[vid] = vm
         model.vm_changed(vm)  # allocate fires a state event (VirtualMachinePool::allocate)
+        if not hold:
+            model.trigger_place(vm)
         return vid
 
 
@@ -268,6 +270,7 @@ def _release(model: Model, vm: Vm) -> None:
     if vm.state != VmState.HOLD:
         raise _not_available(vm)
     model.set_state(vm, VmState.PENDING)
+    model.trigger_place(vm)
 
 
 def _stop(model: Model, vm: Vm) -> None:
@@ -294,6 +297,7 @@ def _suspend(model: Model, vm: Vm) -> None:
 def _resume(model: Model, vm: Vm) -> None:
     if vm.state in (VmState.STOPPED, VmState.UNDEPLOYED):
         model.set_state(vm, VmState.PENDING)  # needs placement again
+        model.trigger_place(vm)
     elif vm.state == VmState.SUSPENDED:
         _mark(vm, HistoryAction.RESUME)
         model.run_steps(vm, [(VmState.ACTIVE, Lcm.BOOT_SUSPENDED, None), (VmState.ACTIVE, Lcm.RUNNING, None)])
@@ -321,6 +325,8 @@ def _resched(model: Model, vm: Vm, flag: bool) -> None:
         raise _not_available(vm)
     vm.resched = int(flag)
     model.vm_changed(vm)
+    if flag:
+        model.trigger_place(vm)
 
 
 _ACTION_HANDLERS = {

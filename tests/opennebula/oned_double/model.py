@@ -227,6 +227,7 @@ class Model:
         self.vm_listeners: list[Callable[[Vm], None]] = []
         self.host_listeners: list[Callable[[Host], None]] = []
         self.api_listeners: list[Callable[[ApiCall], None]] = []
+        self.place_listeners: list[Callable[[Vm], None]] = []
         self.changed = threading.Condition(self.lock)
         # Fault injection (see faults.py): host id -> LCM failure for the next deploy there.
         self.deploy_faults: dict[int, list[Lcm]] = {}
@@ -297,6 +298,11 @@ class Model:
             for listener in list(self.host_listeners):
                 listener(host)
             self.changed.notify_all()
+
+    def trigger_place(self, vm: Vm) -> None:
+        """oned's `SchedulerManager::trigger_place` (allocate, release, resume from STOPPED/UNDEPLOYED, resched)."""
+        for listener in list(self.place_listeners):
+            listener(vm)
 
     def api_called(self, call: ApiCall) -> None:
         for listener in list(self.api_listeners):

@@ -33,7 +33,10 @@ class SchemaError(AssertionError):
 
 @functools.cache
 def schema(name: str) -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(XSD_DIR / name)))
+    path = XSD_DIR / name
+    if not path.is_file():
+        raise SchemaError(f"OpenNebula's schema {name} not found at {path} (expected ../shared/data/opennebula-xsd)")
+    return etree.XMLSchema(etree.parse(str(path)))
 
 
 def namespaced(document: str | bytes) -> etree._Element:
