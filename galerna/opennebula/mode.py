@@ -105,6 +105,7 @@ class OpenNebulaMode:
         self._lock = threading.RLock()
         self._refused: dict[int, str] = {}  # VM id -> the template text that was refused
         self._held: set[int] = set()
+        self._planned: dict[str, float] = {}  # lease id -> its planned start, as last answered
         self._drivers: dict[str, OpenNebulaHostDriver] = {}
         self._hosts: list[HostConfig] = []
         self.subscriber: EventSubscriber | None = None
@@ -222,9 +223,6 @@ class OpenNebulaMode:
             self._refuse(Refusal(lease.vm_ids, f"Galerna lease {answer.lease_id} {answer.state}: {reason}",
                                  hold=lease.request.type in (LeaseType.AR, LeaseType.IM)), {}, lease_id=answer.lease_id)
             return
-        for vm_id in lease.vm_ids:
-            self.book.note(vm_id, "I", f"Galerna lease {answer.lease_id}: {answer.state}"
-                           + (f", planned start {_iso(answer.planned_start)}" if answer.planned_start else ""))
         self.write_state(answer.lease_id, answer.state, answer.planned_start)
 
     def _refuse(self, r: Refusal, by_id: Mapping[int, OneVM], lease_id: str = "") -> None:
@@ -244,8 +242,12 @@ class OpenNebulaMode:
     # ------------------------------------------------------------------ state out
     def write_state(self, lease_id: str, state: str, planned_start: float | None = None) -> None:
         """Write the lease's id, state and planned start into its VMs' user templates (merge)."""
+        if planned_start is not None:
+            self._planned[lease_id] = planned_start
+        start = self._planned.get(lease_id)
+        note = f"Galerna lease {lease_id}: {state}" + (f", planned start {_iso(start)}" if start else "")
         for e in self.directory.lease_vms(lease_id):
-            self.book.note(e.vm_id, "I", f"Galerna lease {lease_id}: {state}")
+            self.book.note(e.vm_id, "I", note)
             self._update(e.vm_id, write_back(lease_id, state, planned_start))
 
     def _update(self, vm_id: int, text: str) -> None:
