@@ -10,12 +10,13 @@ so OpenNebula leases are ordinary leases in the API, CLI and event stream.
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime
 from typing import Mapping, Sequence
 
 from galerna.daemon.service import Service
 from galerna.daemon.settings import Settings
-from galerna.opennebula.mode import Answer, OpenNebulaMode, vms_of_name
+from galerna.opennebula.mode import Answer, LeaseNames, OpenNebulaMode
 from galerna.opennebula.templates import OneLease
 from galerna.store.db import Store
 
@@ -30,9 +31,15 @@ class ServiceSink:
     def __init__(self, service: Service, timeout: float = 30.0):
         self.service = service
         self.timeout = timeout
+        key = service.store.get_meta("opennebula_name_key")
+        if key is None:
+            key = secrets.token_hex(32)
+            service.store.set_meta("opennebula_name_key", key)
+        self.names = LeaseNames(bytes.fromhex(key))
 
-    def submit(self, lease: OneLease, name: str) -> Answer:
+    def submit(self, lease: OneLease) -> Answer:
         r = lease.request
+        name = self.names.name(lease.vm_ids)
         view = self.service.call(
             "submit", type=r.type.value, duration=r.duration, nodes=[dict(n) for n in r.nodes], start=r.start,
             deadline=r.deadline, preemptible=r.preemptible, tenant=r.tenant, name=name).result(self.timeout)
@@ -49,7 +56,7 @@ class ServiceSink:
     def known_leases(self) -> Mapping[str, Sequence[int]]:
         out = {}
         for lid, lease in list(self.service.core.leases.items()):
-            ids = vms_of_name(lease.req.extra.get("name"))
+            ids = self.names.vms(lease.req.extra.get("name"))
             if ids:
                 out[lid] = ids
         return out
@@ -105,6 +112,7 @@ def build_service(settings: Settings, endpoint: str | None = None, store: Store 
                   **mode_args) -> OpenNebulaService:
     """Everything ``galerna serve --opennebula URL`` runs, wired."""
     data_dir = settings.daemon.data_dir or settings.enactment.data_dir or "."
+    mode_args.setdefault("timeouts", dict(settings.enactment.retry.timeouts))
     mode = OpenNebulaMode(settings.config.opennebula, endpoint=endpoint, data_dir=data_dir,
                           vm_prefix=settings.enactment.vm_prefix,
                           live_migration=settings.enactment.live_migration, **mode_args)

@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from galerna.enact.driver import (
     Driver,
@@ -68,8 +68,10 @@ class OpenNebulaHostDriver(Driver):
     def __init__(self, client: OneClient, host_id: int, directory: Directory,
                  config: OpenNebulaConfig | None = None, *, wait_timeout: float = 600.0,
                  clock: Callable[[], float] = time.monotonic, live_migration: bool = True,
-                 pool: "PoolCache | None" = None, book: "PlanBook | None" = None):
+                 pool: "PoolCache | None" = None, book: "PlanBook | None" = None,
+                 timeouts: "Mapping[Op, float] | None" = None):
         self.client = client
+        self.timeouts = dict(timeouts or {})  # per operation: stop polling when the executor gives up
         self.book = book  # OpenNebula 7: what the SCHED_MAD driver answers at a PLACE
         self.pool = pool or PoolCache(client)
         self.host_id = int(host_id)
@@ -126,7 +128,9 @@ class OpenNebulaHostDriver(Driver):
     def _wait(self, vm_id: int, name: str, op: Op, done: Callable[[OneVM | None], bool],
               timeout: float | None = None) -> OneVM | None:
         """Poll until ``done(vm)``; a failure LCM state is recovered to PENDING and raised."""
-        limit = self._clock() + (timeout if timeout is not None else self.wait_timeout)
+        if timeout is None:
+            timeout = min(self.wait_timeout, self.timeouts.get(op, self.wait_timeout))
+        limit = self._clock() + timeout
         while True:
             seen = self.directory.version()
             vm = self._get(vm_id)
@@ -135,8 +139,7 @@ class OpenNebulaHostDriver(Driver):
             if vm is not None and vm.failed():
                 self._recover_failed(vm, name, op)
             if self._clock() >= limit:
-                raise OperationTimeout(op, timeout if timeout is not None else self.wait_timeout, vm=name,
-                                       host=self.uri)
+                raise OperationTimeout(op, timeout, vm=name, host=self.uri)
             self.directory.wait_change(seen, min(self.config.action_poll, max(0.0, limit - self._clock())))
 
     def _recover_failed(self, vm: OneVM, name: str, op: Op) -> None:

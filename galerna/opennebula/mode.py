@@ -18,6 +18,8 @@ Every VM Galerna sees (in a PLACE, an event or a full read) goes through
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import queue
 import threading
@@ -40,20 +42,36 @@ from galerna.opennebula.templates import OneLease, Refusal, collect, write_back
 
 log = logging.getLogger(__name__)
 
-NAME_PREFIX = "opennebula:"  # a lease's name: opennebula:<vm id>,<vm id>...
+NAME_PREFIX = "opennebula:"  # a lease's name: opennebula:<vm id>,<vm id>...:<tag>
 
 
-def lease_name(vm_ids: Sequence[int]) -> str:
-    return NAME_PREFIX + ",".join(map(str, vm_ids))
+class LeaseNames:
+    """Lease names that say which OpenNebula VMs a lease is made of, and that only this daemon can write.
 
+    The tag is an HMAC of the VM ids under a key kept in the daemon's database: a tenant who submits a lease
+    named ``opennebula:5`` through the API does not get to deploy or terminate OpenNebula VM 5.
+    """
 
-def vms_of_name(name: str | None) -> tuple[int, ...] | None:
-    if not name or not name.startswith(NAME_PREFIX):
-        return None
-    try:
-        return tuple(int(x) for x in name[len(NAME_PREFIX):].split(","))
-    except ValueError:
-        return None
+    def __init__(self, key: bytes):
+        self.key = key
+
+    def _tag(self, ids: str) -> str:
+        return hmac.new(self.key, ids.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def name(self, vm_ids: Sequence[int]) -> str:
+        ids = ",".join(map(str, vm_ids))
+        return f"{NAME_PREFIX}{ids}:{self._tag(ids)}"
+
+    def vms(self, name: str | None) -> tuple[int, ...] | None:
+        if not name or not name.startswith(NAME_PREFIX):
+            return None
+        ids, _, tag = name[len(NAME_PREFIX):].rpartition(":")
+        if not hmac.compare_digest(tag, self._tag(ids)):
+            return None
+        try:
+            return tuple(int(x) for x in ids.split(","))
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -73,7 +91,7 @@ class Answer:
 class LeaseSink(Protocol):
     """The daemon as OpenNebula mode needs it."""
 
-    def submit(self, lease: OneLease, name: str) -> Answer: ...
+    def submit(self, lease: OneLease) -> Answer: ...
 
     def cancel(self, lease_id: str, reason: str) -> None: ...
 
@@ -87,7 +105,7 @@ class OpenNebulaMode:
     def __init__(self, config: OpenNebulaConfig, *, endpoint: str | None = None,
                  credentials: Credentials | None = None, env: Mapping[str, str] | None = None,
                  data_dir: str | Path = ".", vm_prefix: str = "galerna", live_migration: bool = True,
-                 wait_timeout: float = 600.0, client: OneClient | None = None,
+                 wait_timeout: float = 600.0, timeouts: Mapping | None = None, client: OneClient | None = None,
                  clock: Callable[[], float] = time.time):
         self.config = config
         self.endpoint = endpoint or xmlrpc_endpoint(config, env)
@@ -99,12 +117,14 @@ class OpenNebulaMode:
         self.pool = PoolCache(self.client)
         self.live_migration = live_migration
         self.wait_timeout = wait_timeout
+        self.timeouts = dict(timeouts or {})
         self.data_dir = Path(data_dir)
         self.clock = clock
         self.sink: LeaseSink | None = None
         self._lock = threading.RLock()
         self._refused: dict[int, str] = {}  # VM id -> the template text that was refused
         self._held: set[int] = set()
+        self._groups: dict[tuple[str, str], str] = {}  # (owner, GROUP) -> its lease
         self._planned: dict[str, float] = {}  # lease id -> its planned start, as last answered
         self._drivers: dict[str, OpenNebulaHostDriver] = {}
         self._hosts: list[HostConfig] = []
@@ -126,7 +146,7 @@ class OpenNebulaMode:
         self._hosts = [HostConfig(uri=host_uri(h.id), name=h.name, storage_pool=None) for h in hosts]
         self._drivers = {host_uri(h.id): OpenNebulaHostDriver(
             self.client, h.id, self.directory, self.config, wait_timeout=self.wait_timeout, pool=self.pool,
-            live_migration=self.live_migration, book=self.book if self.config.placement is Placement.SCHED_MAD
+            live_migration=self.live_migration, timeouts=self.timeouts, book=self.book if self.config.placement is Placement.SCHED_MAD
             else None) for h in hosts}
         return list(self._hosts)
 
@@ -206,24 +226,40 @@ class OpenNebulaMode:
                 for r in got.refusals:
                     self._refuse(r, {v.id: v for v in fresh})
                 for lease in got.leases:
-                    self._submit(lease)
+                    group = self._group_key(lease)
+                    earlier = self._groups.get(group) if group else None
+                    if earlier is not None and not self.directory.is_over(earlier):
+                        self._refuse(Refusal(lease.vm_ids, f"GROUP {group[1]} already runs as Galerna lease "
+                                                           f"{earlier}; a group's VMs must be created within "
+                                                           f"{self.config.group_settle:g} s of each other"), {})
+                        continue
+                    lid = self._submit(lease)
+                    if group and lid:
+                        self._groups[group] = lid
         self.directory.changed()
 
-    def _submit(self, lease: OneLease) -> None:
+    @staticmethod
+    def _group_key(lease: OneLease) -> tuple[str, str] | None:
+        x = lease.request.extra
+        return (x["opennebula_owner"], x["opennebula_group"]) if "opennebula_group" in x else None
+
+    def _submit(self, lease: OneLease) -> str | None:
+        """The lease id the daemon gave it (None when the daemon refused to take it at all)."""
         try:
-            answer = self.sink.submit(lease, lease_name(lease.vm_ids))
+            answer = self.sink.submit(lease)
         except Exception as e:  # noqa: BLE001 - a refusal of the daemon (e.g. unknown resource)
             self._refuse(Refusal(lease.vm_ids, f"Galerna refused the lease: {e}",
                                  hold=lease.request.type in (LeaseType.AR, LeaseType.IM)), {})
-            return
+            return None
         self.directory.add_lease(answer.lease_id, list(lease.vm_ids))
         if answer.refused:
             self.directory.end_lease(answer.lease_id)
             reason = answer.reason or answer.state
             self._refuse(Refusal(lease.vm_ids, f"Galerna lease {answer.lease_id} {answer.state}: {reason}",
                                  hold=lease.request.type in (LeaseType.AR, LeaseType.IM)), {}, lease_id=answer.lease_id)
-            return
+            return answer.lease_id
         self.write_state(answer.lease_id, answer.state, answer.planned_start)
+        return answer.lease_id
 
     def _refuse(self, r: Refusal, by_id: Mapping[int, OneVM], lease_id: str = "") -> None:
         log.warning("OpenNebula VMs %s refused: %s", r.vm_ids, r.reason)

@@ -214,6 +214,7 @@ def lease_from(asks: list[VMAsk], tenant_default: str | None = None) -> OneLease
     extra = {"opennebula_vms": ",".join(map(str, ids)), "opennebula_source": a.source}
     if a.group:
         extra["opennebula_group"] = a.group
+        extra["opennebula_owner"] = str(a.owner)
     req = LeaseRequest(
         id=lease_id(ids),
         type=a.type,

@@ -37,7 +37,7 @@ def template(start="now", duration="00:00:30", extra="", memory=512, name="vm"):
 
 class Daemon:
     def __init__(self, oned, tmp, **one):
-        cfg = OpenNebulaConfig(action_poll=0.05, terminate_timeout=2, reconcile_interval=1, group_settle=0.5,
+        cfg = OpenNebulaConfig(action_poll=0.05, terminate_timeout=2, reconcile_interval=1, group_settle=3,
                                zmq_endpoint=oned.zmq_endpoint or "tcp://127.0.0.1:9", placement="xmlrpc", **one)
         self.settings = Settings(
             daemon=DaemonConfig(db=f"sqlite:///{tmp / 'g.db'}", data_dir=str(tmp), log_json=False),
@@ -83,12 +83,13 @@ def test_hosts_are_openNebulas_with_capacity_converted(oned_zmq, one, tmp_path):
 
 def test_immediate_lease_runs_then_ends_with_terminate(oned_zmq, one, tmp_path):
     with Daemon(oned_zmq, tmp_path) as svc:
-        vid = one.vm.allocate(template("now", "00:00:03"), False)
+        vid = one.vm.allocate(template("now", "00:00:06"), False)
         wait(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING,
              what="the VM running")
         lid = user_attr(oned_zmq, vid, "GALERNA_LEASE_ID")
-        assert lid and svc.core.leases[lid].req.extra["name"] == f"opennebula:{vid}"
-        wait(lambda: user_attr(oned_zmq, vid, "GALERNA_STATE") == "running", what="state written back")
+        assert lid and svc.core.leases[lid].req.extra["name"].startswith(f"opennebula:{vid}:")
+        # written back when the lease started (or already "done" if this machine is slow enough to miss it)
+        wait(lambda: user_attr(oned_zmq, vid, "GALERNA_STATE") in ("running", "done"), what="state written back")
         wait(lambda: vm(oned_zmq, vid).state == VmState.DONE, timeout=30, what="the lease end")
         wait(lambda: svc.core.leases.get(lid) is None or svc.core.leases[lid].state.final, what="lease final")
 
@@ -128,6 +129,9 @@ def test_group_is_one_all_or_nothing_lease(oned_zmq, one, tmp_path):
         lease = svc.core.leases[lids.pop()]
         assert lease.req.n_nodes == 3
         wait(lambda: all(vm(oned_zmq, v).state == VmState.ACTIVE for v in ids), what="all three running")
+        late = one.vm.allocate(template("now", "00:00:20", ', GROUP = "mpi"', name="late"), False)
+        wait(lambda: user_attr(oned_zmq, late, "SCHED_MESSAGE"), what="the late member refused")
+        assert "GROUP mpi already runs as Galerna lease" in user_attr(oned_zmq, late, "SCHED_MESSAGE")
 
 
 def test_restart_rebuilds_leases_and_never_deploys_twice(oned_zmq, one, tmp_path):
@@ -144,7 +148,8 @@ def test_restart_rebuilds_leases_and_never_deploys_twice(oned_zmq, one, tmp_path
         assert svc.reconciled and {v for _, v, _ in svc.reconciled} == {"adopt"}
         assert lid in svc.core.leases and not svc.core.leases[lid].state.final
         assert vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING
-        lids = {l for l, x in svc.core.leases.items() if x.req.extra.get("name") == f"opennebula:{vid}"}
+        lids = {lease for lease, x in svc.core.leases.items()
+                if x.req.extra.get("name", "").startswith(f"opennebula:{vid}:")}
         assert lids == {lid}  # not submitted again
     assert calls.count("one.vm.deploy") == 1
 
@@ -157,3 +162,19 @@ def test_vm_terminated_in_opennebula_cancels_its_lease(oned_zmq, one, tmp_path):
         lid = user_attr(oned_zmq, vid, "GALERNA_LEASE_ID")
         one.vm.action("terminate-hard", vid)
         wait(lambda: svc.core.leases.get(lid) is None or svc.core.leases[lid].state.final, what="lease cancelled")
+
+
+def test_an_api_lease_cannot_claim_an_opennebula_vm_by_its_name(oned_zmq, one, tmp_path):
+    with Daemon(oned_zmq, tmp_path) as svc:
+        vid = one.vm.allocate(template("+01:00:00", "00:10:00"), False)
+        wait(lambda: user_attr(oned_zmq, vid, "GALERNA_LEASE_ID"), what="the AR's lease")
+        real = svc.core.leases[user_attr(oned_zmq, vid, "GALERNA_LEASE_ID")].req.extra["name"]
+        forged = svc.call("submit", type="im", duration=60.0, nodes=[{"cpu": 1.0, "memory": 256.0}], tenant="mallory",
+                          name=f"opennebula:{vid}").result(10)
+        forged_tag = svc.call("submit", type="im", duration=60.0, nodes=[{"cpu": 1.0, "memory": 256.0}],
+                              tenant="mallory", name=f"opennebula:{vid}:0123456789abcdef").result(10)
+        known = svc.sink.known_leases()
+        assert forged["id"] not in known and forged_tag["id"] not in known
+        assert known[user_attr(oned_zmq, vid, "GALERNA_LEASE_ID")] == (vid,) and real.count(":") == 2
+        time.sleep(1.0)
+        assert vm(oned_zmq, vid).state == VmState.PENDING  # the AR's VM was not deployed for mallory
