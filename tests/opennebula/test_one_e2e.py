@@ -178,3 +178,24 @@ def test_an_api_lease_cannot_claim_an_opennebula_vm_by_its_name(oned_zmq, one, t
         assert known[user_attr(oned_zmq, vid, "GALERNA_LEASE_ID")] == (vid,) and real.count(":") == 2
         time.sleep(1.0)
         assert vm(oned_zmq, vid).state == VmState.PENDING  # the AR's VM was not deployed for mallory
+
+
+def test_an_ar_preempts_a_best_effort_lease_by_stop_which_frees_the_host(oned_zmq, one, tmp_path):
+    """node1 and node2 have 2 cores each; the BE lease takes both hosts' cores, so the AR can only start once the
+    BE VMs are stopped (a SUSPENDED VM would keep its capacity and the AR's enforced deploy would fail)."""
+    with Daemon(oned_zmq, tmp_path) as svc:
+        be = [one.vm.allocate('NAME = "be"\nCPU = 2\nMEMORY = 64\n'
+                              'HAIZEA = [ START = "best_effort", DURATION = "00:10:00", PREEMPTIBLE = "yes", '
+                              'GROUP = "be" ]\n', False) for _ in range(2)]
+        wait(lambda: all(vm(oned_zmq, v).state == VmState.ACTIVE and vm(oned_zmq, v).lcm_state == Lcm.RUNNING
+                         for v in be), timeout=30, what="the BE lease running")
+        ar = one.vm.allocate('NAME = "ar"\nCPU = 2\nMEMORY = 64\n'
+                             'HAIZEA = [ START = "+00:00:12", DURATION = "00:00:05", PREEMPTIBLE = "no" ]\n', False)
+        wait(lambda: vm(oned_zmq, ar).state == VmState.ACTIVE, timeout=40, what="the AR deployed")
+        stopped = [v for v in be if vm(oned_zmq, v).state == VmState.STOPPED]
+        assert stopped  # freed by stop, not suspend
+        with oned_zmq.model.lock:
+            host = oned_zmq.model.hosts[vm(oned_zmq, ar).last_history.hid]
+            assert host.cpu_usage == 200  # only the AR holds that host's capacity
+        # after the AR, the BE lease resumes: deployed again from STOPPED
+        wait(lambda: all(vm(oned_zmq, v).state == VmState.ACTIVE for v in be), timeout=60, what="the BE resumed")
