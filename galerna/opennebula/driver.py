@@ -118,9 +118,9 @@ class OpenNebulaHostDriver(Driver):
         if vm.state == S.POWEROFF:
             return VMState.SHUTOFF
         if vm.state == S.ACTIVE:
-            if vm.lcm_state == LCMState.UNKNOWN:
-                return VMState.UNKNOWN
-            if vm.failed():
+            if vm.lcm_state == LCMState.UNKNOWN or vm.failed():
+                # UNKNOWN: oned lost it with its host. Listed only once oned monitors the host again (list() raises
+                # before), and then it is not running there: crashed, so recovery restarts it after its grace period
                 return VMState.CRASHED
             return VMState.RUNNING  # RUNNING, or on its way there (PROLOG, BOOT, MIGRATE...)
         return VMState.UNKNOWN

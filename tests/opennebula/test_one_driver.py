@@ -207,7 +207,7 @@ def test_state_mapping_and_listing(world):
     client.add(11, S.ACTIVE, L.PROLOG_FAILURE, host=0)
     d.add_lease("one-11", [11])
     got = {i.name: (i.state, i.managed) for i in h0.list()}
-    assert got == {"opennebula-vm-8": (VMState.RUNNING, False), "galerna-one-9-0": (VMState.UNKNOWN, True),
+    assert got == {"opennebula-vm-8": (VMState.RUNNING, False), "galerna-one-9-0": (VMState.CRASHED, True),
                    "galerna-one-10-0": (VMState.SHUTOFF, True), "galerna-one-11-0": (VMState.CRASHED, True)}
     assert h0.inspect("galerna-nobody-0").state is VMState.ABSENT
 

@@ -11,7 +11,8 @@ import pyone
 import pytest
 
 from galerna.daemon.settings import DaemonConfig, Settings
-from galerna.enact.config import EnactmentConfig
+from galerna.enact.config import EnactmentConfig, RecoveryConfig
+from galerna.enact.driver import HostState
 from galerna.opennebula.config import OpenNebulaConfig
 from galerna.opennebula.credentials import parse_one_auth
 from galerna.opennebula.daemon import build_service
@@ -36,12 +37,12 @@ def template(start="now", duration="00:00:30", extra="", memory=512, name="vm"):
 
 
 class Daemon:
-    def __init__(self, oned, tmp, **one):
+    def __init__(self, oned, tmp, enactment=None, **one):
         cfg = OpenNebulaConfig(action_poll=0.05, terminate_timeout=2, reconcile_interval=1, group_settle=3,
                                zmq_endpoint=oned.zmq_endpoint or "tcp://127.0.0.1:9", placement="xmlrpc", **one)
         self.settings = Settings(
             daemon=DaemonConfig(db=f"sqlite:///{tmp / 'g.db'}", data_dir=str(tmp), log_json=False),
-            enactment=EnactmentConfig(data_dir=""))
+            enactment=enactment or EnactmentConfig(data_dir=""))
         self.settings = self.settings.model_copy(update={"config": self.settings.config.model_copy(
             update={"opennebula": cfg})})
         self.oned = oned
@@ -199,3 +200,22 @@ def test_an_ar_preempts_a_best_effort_lease_by_stop_which_frees_the_host(oned_zm
             assert host.cpu_usage == 200  # only the AR holds that host's capacity
         # after the AR, the BE lease resumes: deployed again from STOPPED
         wait(lambda: all(vm(oned_zmq, v).state == VmState.ACTIVE for v in be), timeout=60, what="the BE resumed")
+
+
+def test_vms_left_unknown_by_a_host_outage_are_recovered_in_place(oned_zmq, one, tmp_path):
+    en = EnactmentConfig(data_dir="", recovery=RecoveryConfig(grace_period=1, reconcile_interval=0.5))
+    with Daemon(oned_zmq, tmp_path, enactment=en) as svc:
+        vid = one.vm.allocate(template("now", "00:05:00"), False)
+        wait(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING,
+             what="running")
+        with oned_zmq.model.lock:
+            hid = vm(oned_zmq, vid).last_history.hid
+        oned_zmq.host_error(hid)
+        assert vm(oned_zmq, vid).lcm_state == Lcm.UNKNOWN
+        uri = f"opennebula:{hid}"
+        wait(lambda: svc.executor.inventory.hosts.get(uri) is HostState.ERROR, what="Galerna sees the host lost")
+        with oned_zmq.model.lock:
+            oned_zmq.model.set_host_state(oned_zmq.model.hosts[hid], 2)  # monitored again; the VM still UNKNOWN
+        wait(lambda: vm(oned_zmq, vid).lcm_state == Lcm.RUNNING, timeout=30, what="the VM booted again in place")
+        with oned_zmq.model.lock:
+            assert vm(oned_zmq, vid).last_history.hid == hid
