@@ -320,12 +320,19 @@ def test_injected_boot_failure_and_recover(oned, one):
 def test_host_error_turns_its_running_vms_unknown(oned, one):
     oned.add_host("node1")
     vid = running_vm(oned, one)
+    other = running_vm(oned, one)
     oned.host_error(0)
     assert one.host.info(0).STATE == HostState.ERROR
     vm = one.vm.info(vid)
     assert (vm.STATE, vm.LCM_STATE) == (VmState.ACTIVE, Lcm.UNKNOWN)
-    one.vm.action("resume", vid)
+    one.vm.action("resume", vid)  # an operator boots it again
     assert oned.wait_state(vid, VmState.ACTIVE, Lcm.RUNNING)
+    assert one.vm.info(vid).PREV_LCM_STATE == Lcm.BOOT_UNKNOWN
+    oned.host_recovered(0)  # monitoring finds the other one still running
+    assert one.host.info(0).STATE == HostState.MONITORED
+    assert one.vm.info(other).LCM_STATE == Lcm.RUNNING
+    oned.set_host_state(0, HostState.DISABLED)
+    assert one.host.info(0).STATE == HostState.DISABLED
 
 
 # ---- ZeroMQ -------------------------------------------------------------------------------------------------------
@@ -460,3 +467,24 @@ def test_documents_validate_in_every_state_a_lifecycle_visits(oned_zmq):
     assert [h.HID for h in one.vm.info(vid).HISTORY_RECORDS.HISTORY] == [0, 1, 0]
     assert one.vm.info(vid).TEMPLATE["NIC"] == {"NIC_ID": "0", "NETWORK_ID": "3"}
     assert one.vm.info(vid).ETIME > 0
+
+
+def test_a_plain_user_manages_its_own_vms_but_may_not_deploy_them(oned, one):
+    oned.add_host("node1")
+    oned.model.add_user("alice", "secret")
+    oned.model.add_user("bob", "secret")
+    alice = pyone.OneServer(oned.url, session="alice:secret")
+    bob = pyone.OneServer(oned.url, session="bob:secret")
+    mine = alice.vm.allocate(VM_TEMPLATE, False)
+    vm = alice.vm.info(mine)
+    assert (vm.UNAME, vm.GNAME) == ("alice", "users")
+    alice.vm.action("hold", mine)  # MANAGE on its own VM
+    with pytest.raises(pyone.OneAuthorizationException,
+                       match=rf"^\[one.vm.deploy\] User \[1\] : Not authorized to perform ADMIN VM \[{mine}\].$"):
+        alice.vm.deploy(mine, 0, False, -1)
+    with pytest.raises(pyone.OneAuthorizationException, match=r"User \[2\] : Not authorized to perform USE VM"):
+        bob.vm.info(mine)
+    with pytest.raises(pyone.OneAuthorizationException, match="Not authorized to perform MANAGE VM"):
+        bob.vm.action("release", mine)
+    assert [v.ID for v in bob.vmpool.info(-2, -1, -1, -1).VM] == []  # others' VMs are not listed
+    one.vm.deploy(mine, 0, False, -1)  # oneadmin may

@@ -71,6 +71,10 @@ DRIVER = textwrap.dedent('''\
         elif words[0] == "FINALIZE":
             break
         elif words[0] == "PLACE":
+            die_once = os.environ.get("DIE_ONCE")
+            if die_once and not os.path.exists(die_once):
+                open(die_once, "w").close()
+                sys.exit(3)  # dies without answering
             doc = base64.b64decode(words[-1]).decode()
             plan_file = os.environ.get("PLAN_FILE")
             if plan_file and os.path.exists(plan_file):
@@ -78,6 +82,14 @@ DRIVER = textwrap.dedent('''\
             else:
                 plan = first_fit(doc)
             send("PLACE SUCCESS -1 " + b64(plan))
+        elif words[0] == "OPTIMIZE":
+            cid = words[-2]
+            optimize_file = os.environ.get("OPTIMIZE_FILE")
+            if optimize_file and os.path.exists(optimize_file):
+                plan = open(optimize_file).read()
+            else:
+                plan = f"<PLAN><ID>{{cid}}</ID></PLAN>"
+            send(f"OPTIMIZE SUCCESS {{cid}} " + b64(plan))
 ''')
 
 VM = 'CPU = 1\nMEMORY = 1024\nHAIZEA = [ START = "best_effort", DURATION = "01:00:00" ]'
@@ -221,8 +233,8 @@ def test_enforced_deploy_failure_marks_the_vm_and_log_e_sets_sched_message(oned,
     harness.wait_reply()
     action = harness.plans.placement.actions[0]
     assert action.state == PlanState.ERROR and harness.plans.placement.state == PlanState.ERROR
-    assert one.vm.info(a).USER_TEMPLATE["ERROR"] == (
-        f"[deploy] virtual machine [{a}] does not fit in host [0]. Not enough CPU: 100/50")
+    assert one.vm.info(a).USER_TEMPLATE["ERROR"].endswith(  # "<ctime> : [deploy] ..."
+        f" : [deploy] virtual machine [{a}] does not fit in host [0]. Not enough CPU: 100/50")
     os.unlink(driver["plan"])  # back to first fit, which finds no room and LOGs an error for each VM
     harness.place()
     harness.wait_reply(2)
@@ -242,3 +254,89 @@ def test_automatic_mode_places_when_the_window_fills(oned, sched_mad, driver, on
     assert oned.wait_state(first, VmState.ACTIVE, Lcm.RUNNING)
     assert oned.wait_state(second, VmState.ACTIVE, Lcm.RUNNING)
     assert len(harness.sent) == 1
+
+
+def test_a_driver_that_dies_is_restarted_and_initialised_again(oned, sched_mad, driver, one, tmp_path,
+                                                               monkeypatch):
+    monkeypatch.setenv("DIE_ONCE", str(tmp_path / "died"))
+    oned.add_host("node1")
+    vid = one.vm.allocate(VM, False)
+    harness = sched_mad(driver["path"])
+    first = harness.process
+    harness.place()
+    assert oned.model.wait_until(lambda: harness.restarts == 1 and harness.initialised == 2)
+    assert harness.process is not first
+    assert first.returncode == 3 and harness.received == []
+    harness.place()  # the restarted driver answers
+    harness.wait_reply()
+    assert oned.wait_state(vid, VmState.ACTIVE, Lcm.RUNNING)
+
+
+@pytest.mark.parametrize("automation", ["manual", "full"])
+def test_optimize_plans_wait_for_planexecute_unless_automation_is_full(oned, sched_mad, driver, one, tmp_path,
+                                                                      monkeypatch, automation):
+    oned.add_host("node1")
+    oned.add_host("node2")
+    vid = one.vm.allocate(VM, False)
+    one.vm.deploy(vid, 0, True, 0)
+    assert oned.wait_state(vid, VmState.ACTIVE, Lcm.RUNNING)
+    optimize_file = tmp_path / "optimize.xml"
+    optimize_file.write_text(f"<PLAN><ID>0</ID><ACTION><VM_ID>{vid}</VM_ID><OPERATION>migrate</OPERATION>"
+                             f"<HOST_ID>1</HOST_ID><DS_ID>0</DS_ID></ACTION></PLAN>")
+    monkeypatch.setenv("OPTIMIZE_FILE", str(optimize_file))
+    harness = sched_mad(driver["path"])
+    harness.plans.automation[0] = automation
+    document = harness.optimize(0)
+    xsd.validate(document)
+    assert f"<VM_POOL><VM><ID>{vid}</ID>" in document
+    reply = harness.wait_reply(kind="OPTIMIZE")[0]
+    assert (reply.status, reply.oid) == ("SUCCESS", "0")
+    plan = harness.plans.plans[0]
+    if automation == "manual":
+        assert plan.state == PlanState.READY and one.vm.info(vid).HISTORY_RECORDS.HISTORY[-1].HID == 0
+        harness.plans.start_plan(0)  # one.cluster.planexecute
+    assert oned.model.wait_until(lambda: plan.state == PlanState.DONE)
+    assert one.vm.info(vid).HISTORY_RECORDS.HISTORY[-1].HID == 1
+    assert harness.plans.placement is None  # an optimization plan is not the placement plan
+
+
+def test_place_window_retry_and_place_finished_follow_onedss_timers(manual_oned, driver):
+    """SCHED_MAX_WND_TIME / SCHED_MAX_WND_LENGTH open a PLACE; SCHED_RETRY_TIME re-sends it while VMs wait;
+    a finished placement plan asks for the next PLACE at once."""
+    from .oned_double.sched_harness import SchedMadHarness
+    oned = manual_oned
+    oned.add_host("node1", cpu_cores=1, memory_mb=1024)
+    one = pyone.OneServer(oned.url, session=oned.session)
+    harness = SchedMadHarness(oned.model, driver["path"], sched_max_wnd_time=10, sched_max_wnd_length=7,
+                              sched_retry_time=60)
+    harness.start()
+    try:
+        harness._last_place = oned.clock.now()  # a PLACE just went out: no retry due yet
+        a = one.vm.allocate(VM, False)
+        oned.clock.advance(5)
+        assert harness.scheduler_tick() is None  # the window is 5 s old and holds 1 VM
+        oned.clock.advance(5)
+        assert harness.scheduler_tick() is not None  # 10 s: PLACE
+        harness.wait_reply(1)
+        harness.wnd_time = 1000  # from here on b's window never comes due by age
+        b = one.vm.allocate(VM, False)  # no room for b once a runs
+        oned.clock.advance(30)
+        oned.model.tick()
+        oned.model.tick()
+        assert one.vm.info(a).LCM_STATE == Lcm.RUNNING
+        # a's plan is done, so the next tick places again (place_finished); b finds no room.
+        assert harness.scheduler_tick() is not None
+        harness.wait_reply(2)
+        assert oned.model.wait_until(lambda: len(harness.logs) == 1)
+        assert one.vm.info(b).STATE == VmState.PENDING
+        oned.clock.advance(59)
+        assert harness.scheduler_tick() is None
+        oned.clock.advance(1)
+        assert harness.scheduler_tick() is not None  # SCHED_RETRY_TIME: b is still pending
+        harness.wait_reply(3)
+        one.vm.action("hold", b)
+        oned.clock.advance(600)
+        assert harness.scheduler_tick() is None  # nothing pending: nothing is sent
+        assert len(harness.sent) == 3
+    finally:
+        harness.stop()

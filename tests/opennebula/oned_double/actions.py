@@ -472,3 +472,14 @@ def host_error(model: Model, hid: int) -> None:
             if vm.state == VmState.ACTIVE and vm.lcm_state == Lcm.RUNNING:
                 model.cancel_steps(vm)
                 model.set_state(vm, VmState.ACTIVE, Lcm.UNKNOWN)
+
+
+def host_recovered(model: Model, hid: int) -> None:
+    """The host answers monitoring again: MONITORED, and the VMs it reports running leave UNKNOWN for RUNNING."""
+    with model.lock:
+        host = model.hosts[hid]
+        model.set_host_state(host, HostState.MONITORED)
+        for vid in list(host.vm_ids):
+            vm = model.vms[vid]
+            if vm.state == VmState.ACTIVE and vm.lcm_state == Lcm.UNKNOWN:
+                model.set_state(vm, VmState.ACTIVE, Lcm.RUNNING)

@@ -157,9 +157,11 @@ def datastore_pool(model: Model) -> str:
     return f"<DATASTORE_POOL>{body}</DATASTORE_POOL>" if body else "<DATASTORE_POOL/>"
 
 
-def cluster_pool(model: Model) -> str:
+def cluster_pool(model: Model, only: list[int] | None = None) -> str:
     body = ""
     for cid, name in model.clusters.items():
+        if only is not None and cid not in only:
+            continue
         hosts = sorted(h.id for h in model.hosts.values() if h.cluster_id == cid)
         stores = sorted(ds.id for ds in model.datastores.values() if cid in ds.cluster_ids)
         body += (f"<CLUSTER><ID>{cid}</ID><NAME>{escape(name)}</NAME>" + _ids("HOSTS", hosts)

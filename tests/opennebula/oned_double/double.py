@@ -1,9 +1,10 @@
 """One running double: the model, its ticker and the XML-RPC server (ZeroMQ and SCHED_MAD attach to the model)."""
 from __future__ import annotations
 
-from .actions import host_error
+from .actions import host_error, host_recovered
+from .errors import ErrorCode
 from .model import Clock, Model, Ticker, TransitionDelays
-from .states import Lcm, VmState
+from .states import HostState, Lcm, VmState
 from .xmlrpc_server import OnedRpc, XmlRpcServer
 
 
@@ -60,13 +61,22 @@ class OnedDouble:
         with self.model.lock:
             self.model.deploy_faults.setdefault(host_id, []).append(failure)
 
-    def fail_next_call(self, method: str, code=None, message: str = "Internal error") -> None:
-        from .errors import ErrorCode
-        self.rpc.fail_next(method, ErrorCode.INTERNAL if code is None else code, message)
+    def fail_next_call(self, method: str, code: ErrorCode = ErrorCode.INTERNAL,
+                       message: str = "Internal error") -> None:
+        """The next call of `method` answers this error (after authentication), as a failing oned would."""
+        self.rpc.fail_next(method, code, message)
 
     def host_error(self, host_id: int) -> None:
         """The host goes ERROR and its RUNNING VMs UNKNOWN."""
         host_error(self.model, host_id)
+
+    def host_recovered(self, host_id: int) -> None:
+        """The host is MONITORED again and its UNKNOWN VMs, still running there, go back to RUNNING."""
+        host_recovered(self.model, host_id)
+
+    def set_host_state(self, host_id: int, state: HostState) -> None:
+        """Put a host in any state (DISABLED, OFFLINE, ...): PLACE offers only MONITORED hosts."""
+        self.model.set_host_state(self.model.hosts[host_id], state)
 
     def wait_state(self, vid: int, state: VmState, lcm: Lcm = Lcm.LCM_INIT, timeout: float = 5.0) -> bool:
         def reached() -> bool:

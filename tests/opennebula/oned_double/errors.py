@@ -31,12 +31,13 @@ OBJECT_NAMES = {
 class OnedError(Exception):
     """A failed request: the code and the message body that `Request::failure_message` wraps in "[method] ..."."""
 
-    def __init__(self, code: ErrorCode, message: str = "", resp_id: int = -1, obj: str = "VM"):
+    def __init__(self, code: ErrorCode, message: str = "", resp_id: int = -1, obj: str = "VM", uid: int = -1):
         super().__init__(message)
         self.code = code
         self.message = message
         self.resp_id = resp_id
         self.obj = obj
+        self.uid = uid
 
     def render(self, method: str) -> str:
         """The whole message as `Request::failure_message` (`src/rm/Request.cc`) builds it."""
@@ -48,7 +49,7 @@ class OnedError(Exception):
         elif self.code == ErrorCode.ALLOCATE:
             body = f"Error allocating a new {name}." + (f" {self.message}" if self.message else "")
         elif self.code == ErrorCode.AUTHORIZATION:
-            body = f"User [{self.resp_id}] " + (f": {self.message}." if self.message
+            body = f"User [{self.uid}] " + (f": {self.message}." if self.message
                                                  else f"not authorized to perform action on {name}.")
         else:
             body = self.message

@@ -236,6 +236,12 @@ class Model:
     def now(self) -> int:
         return int(self.clock.now())
 
+    def set_error_message(self, vm: Vm, text: str, name: str = "ERROR") -> None:
+        """`VirtualMachine::set_template_error_message`: USER_TEMPLATE/<name> = "<ctime> : <text>"."""
+        with self.lock:
+            vm.user_template.set(name, f"{time.ctime(self.now())} : {text}")
+            self.vm_changed(vm)
+
     # ---- hosts, users, templates ------------------------------------------------------------------------------
     def add_host(self, name: str, cpu_cores: float = 4, memory_mb: int = 8192, cluster_id: int = 0) -> Host:
         """Add a MONITORED host; capacity in the units tests think in, stored in oned's (cores x 100, KB)."""
@@ -356,11 +362,6 @@ class Model:
     def cancel_steps(self, vm: Vm) -> None:
         with self.lock:
             vm.steps_token += 1
-
-    def busy(self) -> bool:
-        """Whether any transient step is still to come."""
-        with self.lock:
-            return any(step.token == self.vms[step.vm_id].steps_token for step in self._steps)
 
     def tick(self) -> None:
         """Apply every step now due (called by the ticker thread and before each request)."""

@@ -1,11 +1,13 @@
-"""oned's Plan Manager for placement plans: parse a PLAN and execute it by OpenNebula's rules.
+"""oned's Plan Manager: parse a PLAN (placement, or a cluster's optimization) and execute it by OpenNebula's rules.
 
 Follows `src/schedm/Plan.cc` and `src/schedm/PlanManager.cc`: every ACTION needs VM_ID, OPERATION, HOST_ID and
 DS_ID or the whole plan is dropped; one placement plan APPLYING at a time; actions start in list order and the loop
 *breaks* at the first one whose host already has MAX_ACTIONS_PER_HOST applying actions; `deploy` enforces capacity,
 `migrate` uses LIVE_RESCHEDS/COLD_MIGRATE_MODE, any other name is `one.vm.action`. An action completes only on
 the drivers' callbacks (deploy/shutdown/suspend/poweroff success, deploy/prolog failure); the rest time out after
-ACTION_TIMEOUT. The next actions start on the next timer tick (MANAGER_TIMER).
+ACTION_TIMEOUT. The next actions start on the next timer tick (MANAGER_TIMER). An optimization plan (PLAN/ID = the
+cluster id) is APPLYING only when the cluster's DRS automation is `full`; otherwise it waits READY for
+`one.cluster.planexecute` (here `start_plan`).
 """
 from __future__ import annotations
 
@@ -91,7 +93,7 @@ def parse_plan(xml: str) -> Plan:
 
 
 class PlanManager:
-    """The placement plan (id -1) and its execution against the model."""
+    """The placement plan (id -1), one plan per cluster, and their execution against the model."""
 
     def __init__(self, model: Model, max_actions_per_host: int = 1, max_actions_per_cluster: int = 30,
                  action_timeout: float = 300, live_rescheds: bool = False, cold_migrate_mode: int = 0):
@@ -101,15 +103,20 @@ class PlanManager:
         self.action_timeout = action_timeout
         self.live_rescheds = live_rescheds
         self.cold_migrate_mode = cold_migrate_mode
-        self.placement: Plan | None = None
-        self.history: list[Plan] = []  # every accepted placement plan, in order
+        self.plans: dict[int, Plan] = {}  # plan id (-1 placement, else cluster id) -> its current plan
+        self.history: list[Plan] = []  # every accepted plan, in order
+        self.automation: dict[int, str] = {}  # cluster id -> ONE_DRS/AUTOMATION (manual when missing)
         self.log: list[str] = []  # what oned's PLM would log
         self.on_placement_finished: Callable[[], None] | None = None
         model.vm_listeners.append(self._on_vm_change)
 
+    @property
+    def placement(self) -> Plan | None:
+        return self.plans.get(-1)
+
     # ---- adding -----------------------------------------------------------------------------------------------
     def add_plan(self, xml: str) -> Plan | None:
-        """`PlanManager::add_plan` for placement plans: None when oned would drop the plan (see `log`)."""
+        """`PlanManager::add_plan`: None when oned would drop the plan (see `log`)."""
         with self.model.lock:
             try:
                 plan = parse_plan(xml)
@@ -119,13 +126,21 @@ class PlanManager:
             if not plan.actions:
                 self.log.append("Plan has no actions, skipping...")
                 return None
-            if plan.cid != -1:
-                self.log.append(f"Optimization plan for cluster {plan.cid} is not modelled by the double")
+            current = self.plans.get(plan.cid)
+            if plan.cid == -1:
+                if current is not None and current.state == PlanState.APPLYING:
+                    self.log.append("Cannot add plan. A placement plan is already in progress.")
+                    return None
+            elif plan.cid in self.model.clusters:
+                if current is not None and current.state == PlanState.APPLYING:
+                    self.log.append("Cannot add cluster optimization plan. A plan is already in progress.")
+                    return None
+                if self.automation.get(plan.cid, "manual") != "full":
+                    plan.state = PlanState.READY
+            else:
+                self.log.append(f"Optimization plan for non-existent cluster {plan.cid}")
                 return None
-            if self.placement is not None and self.placement.state == PlanState.APPLYING:
-                self.log.append("Cannot add plan. A placement plan is already in progress.")
-                return None
-            self.placement = plan
+            self.plans[plan.cid] = plan
             self.history.append(plan)
             for action in plan.actions:  # clear previous scheduling messages
                 vm = self.model.vms.get(action.vm_id)
@@ -135,34 +150,48 @@ class PlanManager:
             self.execute()
             return plan
 
+    def start_plan(self, cid: int) -> None:
+        """`PlanManager::start_plan` (one.cluster.planexecute): a READY plan starts applying."""
+        with self.model.lock:
+            plan = self.plans.get(cid)
+            if plan is None:
+                raise PlanError("Plan not found")
+            if plan.state != PlanState.READY:
+                raise PlanError(f"Plan is {plan.state.name.lower()}")
+            plan.state = PlanState.APPLYING
+            self.execute()
+
     # ---- executing --------------------------------------------------------------------------------------------
     def execute(self) -> None:
-        """`PlanManager::execute_plan` on the placement plan (also what the MANAGER_TIMER tick runs)."""
+        """`PlanManager::execute_plans`: every APPLYING plan (also what the MANAGER_TIMER tick runs)."""
         with self.model.lock:
-            plan = self.placement
-            if plan is None or plan.state != PlanState.APPLYING:
-                return
-            now = self.model.clock.now()
-            for action in plan.actions:  # Plan::timeout_actions
-                if action.state == PlanState.APPLYING and action.timestamp + self.action_timeout < now:
-                    action.state = PlanState.TIMEOUT
-            host_actions: dict[int, int] = {}
-            cluster_actions = 0
-            for action in plan.actions:
-                if action.state == PlanState.APPLYING:
-                    host_actions[action.host_id] = host_actions.get(action.host_id, 0) + 1
-                    cluster_actions += 1
-            while True:
-                action = next((a for a in plan.actions if a.state == PlanState.READY), None)
-                if action is None:
-                    break
-                if (host_actions.get(action.host_id, 0) >= self.max_actions_per_host
-                        or cluster_actions >= self.max_actions_per_cluster):
-                    break
-                if self._start(plan, action):
-                    host_actions[action.host_id] = host_actions.get(action.host_id, 0) + 1
-                    cluster_actions += 1
-            self._check_completed(plan)
+            for plan in list(self.plans.values()):
+                if plan.state == PlanState.APPLYING:
+                    self._execute(plan)
+
+    def _execute(self, plan: Plan) -> None:
+        """`PlanManager::execute_plan`."""
+        now = self.model.clock.now()
+        for action in plan.actions:  # Plan::timeout_actions
+            if action.state == PlanState.APPLYING and action.timestamp + self.action_timeout < now:
+                action.state = PlanState.TIMEOUT
+        host_actions: dict[int, int] = {}
+        cluster_actions = 0
+        for action in plan.actions:
+            if action.state == PlanState.APPLYING:
+                host_actions[action.host_id] = host_actions.get(action.host_id, 0) + 1
+                cluster_actions += 1
+        while True:
+            action = next((a for a in plan.actions if a.state == PlanState.READY), None)
+            if action is None:
+                break
+            if (host_actions.get(action.host_id, 0) >= self.max_actions_per_host
+                    or cluster_actions >= self.max_actions_per_cluster):
+                break
+            if self._start(plan, action):
+                host_actions[action.host_id] = host_actions.get(action.host_id, 0) + 1
+                cluster_actions += 1
+        self._check_completed(plan)
 
     def _start(self, plan: Plan, action: PlanAction) -> bool:
         """`PlanManager::start_action`, run as oneadmin."""
@@ -184,9 +213,8 @@ class PlanManager:
             action.error = exc.render(name)
             self.log.append(action.error)
             vm = self.model.vms.get(action.vm_id)
-            if vm is not None:  # VirtualMachine::set_template_error_message -> USER_TEMPLATE/ERROR
-                vm.user_template.set("ERROR", action.error)
-                self.model.vm_changed(vm)
+            if vm is not None:
+                self.model.set_error_message(vm, action.error)
             return False
         vm = self.model.vms[action.vm_id]
         if vm.last_history is not None:
@@ -197,24 +225,26 @@ class PlanManager:
     def _check_completed(self, plan: Plan) -> None:
         before = plan.state
         plan.check_completed()
-        if before == PlanState.APPLYING and plan.state != PlanState.APPLYING and self.on_placement_finished:
+        if (plan.cid == -1 and before == PlanState.APPLYING and plan.state != PlanState.APPLYING
+                and self.on_placement_finished):
             self.on_placement_finished()
 
     # ---- completion callbacks ---------------------------------------------------------------------------------
     def _on_vm_change(self, vm: Vm) -> None:
         """Map a VM transition to the driver callback oned would get, and finish the VM's applying action."""
-        plan = self.placement
-        if plan is None or plan.state != PlanState.APPLYING:
+        for plan in list(self.plans.values()):
+            if plan.state != PlanState.APPLYING:
+                continue
+            action = next((a for a in plan.actions if a.vm_id == vm.id and a.state in (PlanState.APPLYING,
+                                                                                        PlanState.TIMEOUT)), None)
+            if action is None:
+                continue
+            result = _callback_result(vm)
+            if result is None:
+                return
+            action.state = result
+            self._check_completed(plan)
             return
-        action = next((a for a in plan.actions if a.vm_id == vm.id and a.state in (PlanState.APPLYING,
-                                                                                    PlanState.TIMEOUT)), None)
-        if action is None:
-            return
-        result = _callback_result(vm)
-        if result is None:
-            return
-        action.state = result
-        self._check_completed(plan)
 
 
 _SHUTDOWNS = (Lcm.SHUTDOWN, Lcm.SHUTDOWN_POWEROFF, Lcm.SHUTDOWN_UNDEPLOY)

@@ -6,6 +6,8 @@ stdin/stdout on pipes, **stderr closed**; write `INIT\n`, wait at most 10 s, rea
 oned writes `PLACE  -1 <b64 SCHEDULER_DRIVER_ACTION>` (empty status: two spaces) and reads `PLACE SUCCESS|FAILURE
 -1 <b64>` and `LOG <I|W|E|D> <vm_id> <b64 text>` (E sets USER_TEMPLATE/SCHED_MESSAGE). The document follows
 `SchedulerManagerDriver::scheduler_message`; PLACE is only sent when a pending VM matches a MONITORED host.
+`OPTIMIZE  <cluster_id> <b64>` (a cluster's running VMs and its hosts in state 1 or 2) is sent on demand, as
+`one.cluster.optimize` would; its PLAN waits READY unless the cluster's automation is `full`.
 """
 from __future__ import annotations
 
@@ -49,8 +51,46 @@ def pending_vms(model: Model) -> list[Vm]:
 
 
 def _set_sched_message(model: Model, vm: Vm, text: str) -> None:
-    vm.user_template.set("SCHED_MESSAGE", f"{time.strftime('%a %b %d %H:%M:%S %Y')} : {text}")
-    model.vm_changed(vm)
+    model.set_error_message(vm, text, "SCHED_MESSAGE")
+
+
+def _match(model: Model, vms: list[Vm], hosts: list, ebase: str) -> list[tuple[Vm, list[int]]]:
+    """`SchedulerManagerDriver::match` (hosts only: authorization is oneadmin's, networks are not modelled)."""
+    matched = []
+    for vm in vms:
+        requirements = vm.user_template.get("SCHED_REQUIREMENTS", "")
+        candidates = []
+        try:
+            for host in hosts:
+                if vm.resched and vm.last_history is not None and vm.last_history.hid == host.id:
+                    continue  # a rescheduled VM cannot go back to its host
+                if evaluate(requirements if isinstance(requirements, str) else "", host):
+                    candidates.append(host.id)
+        except RequirementsError as exc:
+            _set_sched_message(model, vm, f"{ebase}Error in SCHED_REQUIREMENTS: '{requirements}', error: {exc}")
+            continue
+        if not candidates:
+            _set_sched_message(model, vm, f"{ebase}No host meets SCHED_REQUIREMENTS")
+            continue
+        matched.append((vm, candidates))
+    return matched
+
+
+def _document(model: Model, matched: list[tuple[Vm, list[int]]], clusters: list[int] | None = None) -> str:
+    """`SchedulerManagerDriver::scheduler_message`."""
+    system_ds = sorted(ds.id for ds in model.datastores.values() if ds.type == 1)
+    host_ids = sorted({hid for _, ids in matched for hid in ids})
+    requirements_xml = "".join(
+        f"<VM><ID>{vm.id}</ID><HOSTS>{''.join(f'<ID>{h}</ID>' for h in ids)}</HOSTS>"
+        f"<DATASTORES>{''.join(f'<ID>{d}</ID>' for d in system_ds)}</DATASTORES></VM>" for vm, ids in matched)
+    return ("<SCHEDULER_DRIVER_ACTION>"
+            + documents.vm_pool([vm for vm, _ in matched], extended=True)
+            + documents.host_pool(model, [model.hosts[h] for h in host_ids])
+            + documents.datastore_pool(model)
+            + "<VNET_POOL/><VM_GROUP_POOL/>"
+            + documents.cluster_pool(model, clusters)
+            + f"<REQUIREMENTS>{requirements_xml}</REQUIREMENTS>"
+            + "</SCHEDULER_DRIVER_ACTION>")
 
 
 def scheduler_driver_action(model: Model) -> str | None:
@@ -64,39 +104,23 @@ def scheduler_driver_action(model: Model) -> str | None:
             for vm in vms:
                 _set_sched_message(model, vm, "Cannot dispatch VM: No hosts enabled to run VMs")
             return None
-        system_ds = sorted(ds.id for ds in model.datastores.values() if ds.type == 1)
-        matched: list[tuple[Vm, list[int]]] = []
-        for vm in vms:
-            requirements = vm.user_template.get("SCHED_REQUIREMENTS", "")
-            candidates = []
-            try:
-                for host in hosts:
-                    if vm.resched and vm.last_history is not None and vm.last_history.hid == host.id:
-                        continue  # a rescheduled VM cannot go back to its host
-                    if evaluate(requirements if isinstance(requirements, str) else "", host):
-                        candidates.append(host.id)
-            except RequirementsError as exc:
-                _set_sched_message(model, vm, f"Cannot dispatch VM: Error in SCHED_REQUIREMENTS: "
-                                              f"'{requirements}', error: {exc}")
-                continue
-            if not candidates:
-                _set_sched_message(model, vm, "Cannot dispatch VM: No host meets SCHED_REQUIREMENTS")
-                continue
-            matched.append((vm, candidates))
-        if not matched:
+        matched = _match(model, vms, hosts, "Cannot dispatch VM: ")
+        return _document(model, matched) if matched else None
+
+
+def optimize_document(model: Model, cluster_id: int) -> str | None:
+    """The OPTIMIZE document for a cluster (`setup_optimize_pools`): its running VMs and its hosts in state 1
+    or 2; None when there is nothing to optimize (then oned sends nothing)."""
+    with model.lock:
+        hosts = [h for h in sorted(model.hosts.values(), key=lambda h: h.id)
+                 if h.cluster_id == cluster_id and h.state in (HostState.MONITORING_MONITORED, HostState.MONITORED)]
+        on_hosts = {h.id for h in model.hosts.values() if h.cluster_id == cluster_id}
+        vms = [vm for vm in sorted(model.vms.values(), key=lambda v: v.id)
+               if vm.state == VmState.ACTIVE and vm.lcm_state == Lcm.RUNNING and vm.capacity_host in on_hosts]
+        if not vms or not hosts:
             return None
-        host_ids = sorted({hid for _, ids in matched for hid in ids})
-        requirements_xml = "".join(
-            f"<VM><ID>{vm.id}</ID><HOSTS>{''.join(f'<ID>{h}</ID>' for h in ids)}</HOSTS>"
-            f"<DATASTORES>{''.join(f'<ID>{d}</ID>' for d in system_ds)}</DATASTORES></VM>" for vm, ids in matched)
-        return ("<SCHEDULER_DRIVER_ACTION>"
-                + documents.vm_pool([vm for vm, _ in matched], extended=True)
-                + documents.host_pool(model, [model.hosts[h] for h in host_ids])
-                + documents.datastore_pool(model)
-                + "<VNET_POOL/><VM_GROUP_POOL/>"
-                + documents.cluster_pool(model)
-                + f"<REQUIREMENTS>{requirements_xml}</REQUIREMENTS>"
-                + "</SCHEDULER_DRIVER_ACTION>")
+        matched = _match(model, vms, hosts, "Optimize: ")
+        return _document(model, matched, [cluster_id]) if matched else None
 
 
 class SchedMadHarness:
@@ -120,6 +144,8 @@ class SchedMadHarness:
         self.sent: list[str] = []  # the decoded documents sent with PLACE
         self.logs: list[tuple[str, int, str]] = []  # (level, vm id, text) from LOG messages
         self.protocol_errors: list[str] = []
+        self.restarts = 0  # times the driver died and was started again
+        self.initialised = 0  # successful INITs (1 + restarts once a restart is through)
         self._window: list[int] = []
         self._window_start: float | None = None
         self._last_place = 0.0
@@ -132,23 +158,35 @@ class SchedMadHarness:
     # ---- the driver process -----------------------------------------------------------------------------------
     def start(self, automatic: bool = False) -> None:
         """Start the driver and INIT it; with `automatic`, also run oned's PLACE and plan timers in threads."""
+        self._start_driver()
+        self._spawn(self._listen)
+        if automatic:
+            self._spawn(self._scheduler_timer)
+            self._spawn(self._plan_timer)
+
+    def _start_driver(self) -> None:
+        """`Driver::start_driver`: exec with stderr closed, `INIT`, at most 10 s and 31 bytes for the answer."""
         self.process = subprocess.Popen(
             [self.executable, self.arguments], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             preexec_fn=lambda: os.close(2), env=self.env, close_fds=True)
         self._write("INIT\n")
         ready, _, _ = select.select([self.process.stdout], [], [], 10)
         if not ready:
-            self.stop()
+            self._kill()
             raise HarnessError("Driver initialization time out")
         head = os.read(self.process.stdout.fileno(), 31).decode(errors="replace")
-        words = head.split()
-        if words[:2] != ["INIT", "SUCCESS"]:
-            self.stop()
+        if head.split()[:2] != ["INIT", "SUCCESS"]:
+            self._kill()
             raise HarnessError("Driver initialization failed, expected INIT SUCCESS message")
-        self._spawn(self._listen)
-        if automatic:
-            self._spawn(self._scheduler_timer)
-            self._spawn(self._plan_timer)
+        with self.model.lock:
+            self.initialised += 1
+            self.model.changed.notify_all()
+
+    def _kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        if self.process is not None:
+            self.process.wait()
 
     def _spawn(self, target) -> None:
         thread = threading.Thread(target=target, daemon=True, name=f"sched-harness-{target.__name__}")
@@ -190,20 +228,36 @@ class SchedMadHarness:
             if document is None:
                 return None
             self.sent.append(document)
-            self._write(f"PLACE  -1 {base64.b64encode(document.encode()).decode()}\n")
+            try:
+                self._write(f"PLACE  -1 {base64.b64encode(document.encode()).decode()}\n")
+            except (BrokenPipeError, OSError) as exc:  # the driver died; the listener restarts it
+                self.protocol_errors.append(f"cannot write to the driver: {exc}")
             return document
 
-    def wait_reply(self, count: int = 1, timeout: float = 10.0) -> list[DriverMessage]:
-        """Block until `count` PLACE answers in total have arrived; returns them."""
+    def optimize(self, cluster_id: int = 0) -> str | None:
+        """Send `OPTIMIZE  <cluster_id> <b64>` now (as DRS_INTERVAL or one.cluster.optimize would)."""
+        with self.model.lock:
+            document = optimize_document(self.model, cluster_id)
+            if document is None:
+                return None
+            self.sent.append(document)
+            try:
+                self._write(f"OPTIMIZE  {cluster_id} {base64.b64encode(document.encode()).decode()}\n")
+            except (BrokenPipeError, OSError) as exc:
+                self.protocol_errors.append(f"cannot write to the driver: {exc}")
+            return document
+
+    def wait_reply(self, count: int = 1, timeout: float = 10.0, kind: str = "PLACE") -> list[DriverMessage]:
+        """Block until `count` answers of this kind (PLACE or OPTIMIZE) in total have arrived; returns them."""
         deadline = time.monotonic() + timeout
         with self._reply:
-            while sum(m.type == "PLACE" for m in self.received) < count:
+            while sum(m.type == kind for m in self.received) < count:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"no PLACE answer from the driver within {timeout} s "
+                    raise TimeoutError(f"no {kind} answer from the driver within {timeout} s "
                                        f"(received {self.received}, errors {self.protocol_errors})")
                 self._reply.wait(left)
-            return [m for m in self.received if m.type == "PLACE"]
+            return [m for m in self.received if m.type == kind]
 
     def tick(self) -> None:
         """One Plan Manager timer action: time out and start the next actions of the placement plan."""
@@ -211,6 +265,23 @@ class SchedMadHarness:
 
     # ---- driver -> oned ---------------------------------------------------------------------------------------
     def _listen(self) -> None:
+        """Read driver lines; when the driver dies, restart it as oned's listener thread does."""
+        while True:
+            self._read_lines()
+            if self._stop.is_set():
+                return
+            with self.model.lock:
+                self.restarts += 1
+            self._kill()
+            try:
+                self._start_driver()
+            except HarnessError as exc:
+                with self.model.lock:
+                    self.protocol_errors.append(f"driver restart failed: {exc}")
+                    self._reply.notify_all()
+                return
+
+    def _read_lines(self) -> None:
         for raw in self.process.stdout:
             line = raw.decode(errors="replace").rstrip("\n")
             if not line.strip():
@@ -236,10 +307,10 @@ class SchedMadHarness:
                 self._reply.notify_all()
 
     def _handle(self, message: DriverMessage) -> None:
-        if message.type == "PLACE" and message.status == "SUCCESS":
+        if message.type in ("PLACE", "OPTIMIZE") and message.status == "SUCCESS":
             self.plans.add_plan(message.payload)
-        elif message.type == "PLACE":
-            self.plans.log.append(f"Error placing VMs: {message.payload}")
+        elif message.type in ("PLACE", "OPTIMIZE"):
+            self.plans.log.append(f"Error {message.type.lower()} ({message.oid}): {message.payload}")
         elif message.type == "LOG":
             try:
                 vid = int(message.oid)

@@ -18,6 +18,7 @@ from . import actions, documents
 from .errors import ErrorCode, OnedError, no_such
 from .model import ApiCall, Model, User
 from .states import VmState
+from .templates import TemplateSyntaxError, parse_template
 
 # xmlrpc-c's fault code for a parameter of the wrong type or a missing one (`girerr` -> fault::CODE_TYPE).
 FAULT_TYPE = -501
@@ -25,6 +26,21 @@ FAULT_NO_SUCH_METHOD = -506
 ONE_VERSION = "7.0.0"
 
 _TYPE_NAMES = {"i": "integer", "b": "boolean", "s": "string"}
+
+# oned.conf's VM_ADMIN_OPERATIONS (the one.vm.action names among them); the other actions need MANAGE.
+VM_ADMIN_ACTIONS = frozenset({"resched", "unresched"})
+
+
+def authorize_vm(model: Model, user: User, vid: int, operation: str) -> None:
+    """`AuthManager` with the default ACLs: oneadmin (uid 0 or group 0) may do anything; an owner has USE and
+    MANAGE on its VMs (permissions 1 1 0) but not ADMIN; nobody else has anything."""
+    vm = model.vms.get(vid)
+    if vm is None or user.id == 0 or user.gid == 0:
+        return  # a missing VM is NO_EXISTS, raised by the action itself
+    if vm.uid == user.id and operation in ("USE", "MANAGE"):
+        return
+    raise OnedError(ErrorCode.AUTHORIZATION, f"Not authorized to perform {operation} VM [{vid}]", resp_id=vid,
+                    uid=user.id)
 
 
 class I8(int):
@@ -158,6 +174,7 @@ class OnedRpc:
         return actions.allocate(self.model, user, template, on_hold)
 
     def vm_info(self, user: User, vid: int, decrypt: bool = False) -> str:
+        authorize_vm(self.model, user, vid, "USE")
         vm = self.model.vms.get(vid)
         if vm is None:
             raise no_such("VM", vid)
@@ -165,19 +182,24 @@ class OnedRpc:
 
     def vm_deploy(self, user: User, vid: int, hid: int, enforce: bool = False, ds_id: int = -1,
                   nic: str = "") -> int:
+        authorize_vm(self.model, user, vid, "ADMIN")
         return actions.deploy(self.model, vid, hid, enforce, ds_id, nic)
 
     def vm_action(self, user: User, name: str, vid: int) -> int:
+        authorize_vm(self.model, user, vid, "ADMIN" if name in VM_ADMIN_ACTIONS else "MANAGE")
         return actions.vm_action(self.model, name, vid)
 
     def vm_migrate(self, user: User, vid: int, hid: int, live: bool, enforce: bool = False, ds_id: int = -1,
                    mtype: int = 0) -> int:
+        authorize_vm(self.model, user, vid, "ADMIN")
         return actions.migrate(self.model, vid, hid, live, enforce, ds_id, mtype)
 
     def vm_update(self, user: User, vid: int, template: str, update_type: int = 0) -> int:
+        authorize_vm(self.model, user, vid, "MANAGE")
         return actions.update(self.model, vid, template, update_type)
 
     def vm_recover(self, user: User, vid: int, op: int) -> int:
+        authorize_vm(self.model, user, vid, "ADMIN")
         return actions.recover(self.model, vid, op)
 
     def _select_vms(self, user: User, filter_flag: int, start: int, end: int, state: int) -> list:
@@ -187,9 +209,11 @@ class OnedRpc:
         if filter_flag < -4:
             raise OnedError(ErrorCode.RPC_API, "Incorrect filter_flag")
         vms = sorted(self.model.vms.values(), key=lambda vm: vm.id, reverse=self.list_order.upper() == "DESC")
-        admin = user.id == 0 or user.gid == 0
-        if filter_flag == -3 or (filter_flag in (-2, -1) and not admin):
-            vms = [vm for vm in vms if vm.uid == user.id or (filter_flag != -3 and vm.gid == user.gid)]
+        if not (user.id == 0 or user.gid == 0):
+            # ACLs: a plain user may USE only its own VMs (VM permissions 1 1 0: no GROUP_U, no OTHER_U).
+            vms = [vm for vm in vms if vm.uid == user.id]
+        if filter_flag == -3:
+            vms = [vm for vm in vms if vm.uid == user.id]
         elif filter_flag == -4:
             vms = [vm for vm in vms if vm.gid == user.gid]
         elif filter_flag >= 0:
@@ -232,7 +256,6 @@ class OnedRpc:
         return documents.datastore_pool(self.model)
 
     def template_allocate(self, user: User, text: str) -> int:
-        from .templates import TemplateSyntaxError, parse_template
         try:
             template = parse_template(text)
         except TemplateSyntaxError as exc:
