@@ -20,8 +20,9 @@ migrate                 ``one.vm.migrate(id, host, live, enforce=true, ds)``: li
 
 A VM left UNKNOWN by a lost host is booted again in place (``resume``) or
 moved cold to the host recovery chose (``one.vm.migrate``, live=false).
-A VM that lands in BOOT_FAILURE/PROLOG_FAILURE is put back to PENDING with
-``one.vm.recover(id, delete-recreate)`` and the failure is raised as a
+A VM that lands in BOOT_FAILURE/PROLOG_FAILURE is recovered with
+``one.vm.recover(id, retry)`` (or delete-recreate, back to PENDING, when
+retry is refused) and the failure is raised as a
 transient error carrying OpenNebula's message, so the executor's retries and
 ``[enactment.failure]`` policy apply. Waiting polls ``one.vm.info`` every
 ``action_poll`` seconds and wakes early on an event (``Directory.changed``).
@@ -53,7 +54,7 @@ from galerna.opennebula.planbook import PlanBook
 
 log = logging.getLogger(__name__)
 
-RECOVER_DELETE_RECREATE = 4
+RECOVER_RETRY, RECOVER_DELETE_RECREATE = 2, 4
 _DEPLOYABLE = {S.PENDING, S.HOLD, S.STOPPED, S.UNDEPLOYED}
 _OFF_HOST = {S.PENDING, S.HOLD, S.DONE, S.INIT, S.CLONING, S.CLONING_FAILURE}
 
@@ -143,11 +144,15 @@ class OpenNebulaHostDriver(Driver):
             self.directory.wait_change(seen, min(self.config.action_poll, max(0.0, limit - self._clock())))
 
     def _recover_failed(self, vm: OneVM, name: str, op: Op) -> None:
+        """Ask oned to retry the failed boot/prolog (the executor's next try then waits for it), else to put the VM
+        back to PENDING (delete-recreate); either way the failure is raised, so the executor counts it."""
         reason = _error_of(vm) or f"VM {vm.id} went to {vm.state_name}"
-        try:
-            self.client.call("vm.recover", vm.id, RECOVER_DELETE_RECREATE, vm=vm.id)
-        except OneCallError as e:
-            log.warning("recover of VM %d after %s failed: %s", vm.id, vm.state_name, e)
+        for how in (RECOVER_RETRY, RECOVER_DELETE_RECREATE):
+            try:
+                self.client.call("vm.recover", vm.id, how, vm=vm.id)
+                break
+            except OneCallError as e:
+                log.warning("recover (%d) of VM %d after %s failed: %s", how, vm.id, vm.state_name, e)
         raise HypervisorError(f"{vm.state_name}: {reason}", op=op, vm=name, host=self.uri, transient=True)
 
     def _running_here(self, vm: OneVM | None) -> bool:

@@ -29,6 +29,7 @@ class ScriptedClient:
         self.ignore: set[str] = set()  # actions accepted but never completed
         self.lock = threading.Lock()
         self.host_state: dict[int, int] = {}
+        self.refuse_retry = False
 
     def add(self, vm_id, state=S.PENDING, lcm=0, host=None):
         self.pool[vm_id] = OneVM(vm_id, f"vm{vm_id}", 0, int(state), int(lcm), 1.0, template={"MEMORY": "512",
@@ -80,7 +81,12 @@ class ScriptedClient:
                                                                             CPU_USAGE=0, MEM_USAGE=0))
         self.calls.append((method, *params))
         if method == "vm.recover":
-            self._set(params[0], S.PENDING, 0, None)
+            if params[1] == 2 and self.refuse_retry:
+                raise OneCallError("vm.recover", "not available", code=ACTION, transient=False)
+            if params[1] == 2:
+                self._set(params[0], S.ACTIVE, L.RUNNING)
+            else:
+                self._set(params[0], S.PENDING, 0, None)
             return params[0]
         raise AssertionError(method)
 
@@ -118,14 +124,25 @@ def test_deploy_again_is_idempotent(world):
         h1.deploy(spec())  # running elsewhere: refused, not moved
 
 
-def test_boot_failure_is_recovered_to_pending_and_raised_transient(world):
+def test_boot_failure_is_retried_by_oned_and_raised_transient(world):
     client, d, h0, h1 = world
     client.boot_failures = 1
     with pytest.raises(HypervisorError) as e:
         h0.deploy(spec())
     assert e.value.transient and "BOOT_FAILURE" in str(e.value)
+    assert ("vm.recover", 7, 2) in client.calls  # oned retries the boot
+    assert h0.deploy(spec()).state is VMState.RUNNING  # the executor's retry finds it running
+    assert [c for c in client.calls if c[0] == "deploy"] == [("deploy", 7, 0, 100, True)]
+
+
+def test_boot_failure_goes_back_to_pending_when_retry_is_refused(world):
+    client, d, h0, h1 = world
+    client.boot_failures = 1
+    client.refuse_retry = True
+    with pytest.raises(HypervisorError):
+        h0.deploy(spec())
     assert ("vm.recover", 7, 4) in client.calls and client.pool[7].state == S.PENDING
-    assert h0.deploy(spec()).state is VMState.RUNNING  # the executor's retry works
+    assert h1.deploy(spec()).state is VMState.RUNNING  # and can go elsewhere
 
 
 @pytest.mark.parametrize("mode, call, state", [(PreemptBy.STOP, "stop", S.STOPPED),

@@ -219,3 +219,15 @@ def test_vms_left_unknown_by_a_host_outage_are_recovered_in_place(oned_zmq, one,
         wait(lambda: vm(oned_zmq, vid).lcm_state == Lcm.RUNNING, timeout=30, what="the VM booted again in place")
         with oned_zmq.model.lock:
             assert vm(oned_zmq, vid).last_history.hid == hid
+
+
+def test_a_boot_failure_is_retried_and_the_lease_runs(oned_zmq, one, tmp_path):
+    calls = []
+    oned_zmq.model.api_listeners.append(lambda call: calls.append(call.method))
+    oned_zmq.fail_next_deploy(0)
+    oned_zmq.fail_next_deploy(1)
+    with Daemon(oned_zmq, tmp_path):
+        vid = one.vm.allocate(template("now", "00:05:00"), False)
+        wait(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING,
+             timeout=30, what="running after the boot failure")
+    assert "one.vm.recover" in calls and calls.count("one.vm.deploy") == 1
