@@ -18,6 +18,9 @@ def serve(
     port: Optional[int] = typer.Option(None, "--port", help="port (default 7070)"),
     no_enact: bool = typer.Option(False, "--no-enact", help="plan only: start no VM on any hypervisor"),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help="state files and test-driver hosts"),
+    opennebula: Optional[str] = typer.Option(None, "--opennebula", metavar="URL",
+                                             help="OpenNebula mode: oned's XML-RPC URL; its hosts and VMs are the "
+                                                  "daemon's (docs/opennebula.md)"),
 ) -> None:
     """Run the daemon: the scheduling core on the real clock, with a REST API and a database."""
     import uvicorn
@@ -40,7 +43,13 @@ def serve(
     logging.getLogger("galerna.daemon").info(
         "starting", extra={"listen": f"{settings.daemon.host}:{settings.daemon.port}",
                            "db": redact(settings.daemon.db or "default"), "enact": settings.daemon.enact})
-    app = create_app(settings)
+    service = None
+    if opennebula is not None:
+        from galerna.opennebula.command import opennebula_service
+
+        service = opennebula_service(settings, opennebula)
+        settings = service.settings
+    app = create_app(settings, store=service.store if service else None, service=service)
     # uvicorn handles SIGTERM/SIGINT: it stops accepting, finishes requests, then runs the lifespan shutdown.
     uvicorn.run(app, host=settings.daemon.host, port=settings.daemon.port, log_config=None,
                 timeout_graceful_shutdown=5)

@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from galerna.opennebula.config import OpenNebulaConfig
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=False)
@@ -132,3 +134,4 @@ class Config(_Section):
     imagetransfer: ImageTransferConfig = Field(default_factory=ImageTransferConfig)
     simulation: SimulationConfig = Field(default_factory=SimulationConfig)
     trace: TraceConfig = Field(default_factory=TraceConfig)
+    opennebula: OpenNebulaConfig = Field(default_factory=OpenNebulaConfig)  # the daemon's OpenNebula mode

@@ -1,0 +1,46 @@
+"""The ``[opennebula]`` configuration section.
+
+A leaf module (pydantic only) so that ``galerna.config.schema`` can include it
+without import circles. Empty strings mean "OpenNebula's own convention":
+``$ONE_XMLRPC``, ``$ONE_AUTH``/``~/.one/one_auth``, ``$ONE_ZMQ``.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Placement(StrEnum):
+    SCHED_MAD = "sched-mad"  # OpenNebula 7: oned runs galerna-sched as its SCHED_MAD
+    XMLRPC = "xmlrpc"  # OpenNebula 6.x (mm_sched disabled), or 7 without the driver
+
+
+class PreemptBy(StrEnum):
+    STOP = "stop"  # save memory, free the host (SAVE_STOP, EPILOG_STOP): a real suspension
+    UNDEPLOY = "undeploy"  # power the guest off, free the host: memory is lost
+
+
+class OpenNebulaConfig(BaseModel):
+    """How Galerna reaches OpenNebula and how it enacts leases there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str = Field("", description="XML-RPC URL; empty = $ONE_XMLRPC, else http://localhost:2633/RPC2")
+    auth_file: str = Field("", description="file holding user:password; empty = $ONE_AUTH, ~/.one/one_auth, "
+                                           "/var/lib/one/.one/one_auth")
+    zmq_endpoint: str = Field("", description="oned's ZeroMQ publisher; empty = $ONE_ZMQ, else tcp://localhost:2101")
+    placement: Placement = Field(Placement.SCHED_MAD, description="sched-mad (OpenNebula 7) or xmlrpc (6.x)")
+    system_datastore: int = Field(-1, ge=-1, description="system datastore id for deploys; -1 = oned's default")
+    preempt: PreemptBy = Field(PreemptBy.STOP, description="how a preempted VM frees its host: stop or undeploy")
+    terminate_timeout: float = Field(60.0, gt=0, description="seconds a terminate gets before terminate-hard")
+    action_poll: float = Field(1.0, gt=0, description="seconds between state checks while an action completes")
+    call_timeout: float = Field(30.0, gt=0, description="seconds one XML-RPC call may take")
+    reconcile_interval: float = Field(300.0, gt=0, description="seconds between full reads of oned's VM pool")
+    group_settle: float = Field(10.0, ge=0, description="seconds a GROUP waits for more VMs before it is one lease")
+    default_start: str = Field("best_effort", description="START of a VM without HAIZEA or GALERNA")
+    default_duration: str = Field("01:00:00", description="DURATION of a VM without HAIZEA or GALERNA")
+    default_preemptible: bool = Field(True, description="PREEMPTIBLE of a VM without HAIZEA or GALERNA")
+    write_back: bool = Field(True, description="write each lease's id, state and planned start to its VMs")
+    plan_socket: str = Field("", description="Unix socket the SCHED_MAD driver asks; empty = <data_dir>/one-plan.sock")
+    sched_log: str = Field("", description="SCHED_MAD log file; empty = /var/log/one/galerna-sched.log")
