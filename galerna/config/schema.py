@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from galerna.opennebula.config import OpenNebulaConfig
+from galerna.config.opennebula import OpenNebulaConfig
 
 
 class _Section(BaseModel):

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
-from galerna.opennebula.config import OpenNebulaConfig
+from galerna.config.opennebula import OpenNebulaConfig
 
 DEFAULT_XMLRPC = "http://localhost:2633/RPC2"
 DEFAULT_ZMQ = "tcp://localhost:2101"

@@ -40,8 +40,8 @@ class ServiceSink:
     def submit(self, lease: OneLease) -> Answer:
         r = lease.request
         name = self.names.name(lease.vm_ids)
-        view = self._send(
-            "submit", type=r.type.value, duration=r.duration, nodes=[dict(n) for n in r.nodes], start=r.start,
+        view = self.service.submit(
+            type=r.type.value, duration=r.duration, nodes=[dict(n) for n in r.nodes], start=r.start,
             deadline=r.deadline, preemptible=r.preemptible, tenant=r.tenant, name=name).result(self.timeout)
         start = view.get("start")
         return Answer(str(view["id"]), str(view["state"]),
@@ -49,14 +49,9 @@ class ServiceSink:
 
     def cancel(self, lease_id: str, reason: str) -> None:
         try:
-            self._send("cancel", lease_id=lease_id, reason=reason).result(self.timeout)
+            self.service.cancel(lease_id, reason).result(self.timeout)
         except Exception as e:  # noqa: BLE001 - already final: nothing to cancel
             log.info("cancel of lease %s: %s", lease_id, e)
-
-    def _send(self, kind: str, **args):  # noqa: ANN202 - a Future
-        """The daemon's typed operation (``service.submit(...)``) where it has one, else ``service.call(kind)``."""
-        typed = getattr(self.service, kind, None)
-        return typed(**args) if callable(typed) else self.service.call(kind, **args)
 
     def known_leases(self) -> Mapping[str, Sequence[int]]:
         out = {}

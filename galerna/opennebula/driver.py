@@ -47,7 +47,7 @@ from galerna.enact.driver import (
 )
 from galerna.model.lease import DiskImage
 from galerna.opennebula.client import ACTION, NO_EXISTS, OneCallError, OneClient, host_uri
-from galerna.opennebula.config import OpenNebulaConfig, PreemptBy
+from galerna.config.opennebula import OpenNebulaConfig, PreemptBy
 from galerna.opennebula.directory import Directory
 from galerna.opennebula.objects import HostState as OneHostState, LCMState, OneVM, VMState as S
 from galerna.opennebula.planbook import PlanBook

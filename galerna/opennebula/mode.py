@@ -31,7 +31,7 @@ from typing import Callable, Mapping, Protocol, Sequence
 from galerna.enact.config import HostConfig
 from galerna.model.lease import LeaseType
 from galerna.opennebula.client import OneCallError, OneClient, host_uri
-from galerna.opennebula.config import OpenNebulaConfig, Placement
+from galerna.config.opennebula import OpenNebulaConfig, Placement
 from galerna.opennebula.credentials import Credentials, load_credentials, safe_url, xmlrpc_endpoint, zmq_endpoint
 from galerna.opennebula.directory import Directory
 from galerna.opennebula.driver import OpenNebulaHostDriver, PoolCache

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from galerna.model.lease import LeaseRequest, LeaseType
-from galerna.opennebula.config import OpenNebulaConfig
+from galerna.config.opennebula import OpenNebulaConfig
 from galerna.opennebula.objects import OneVM
 
 #: what "unlimited" means: a century, as in Haizea

@@ -8,7 +8,7 @@ import pytest
 
 from galerna.config.load import ConfigError, load_config
 from galerna.config.schema import Config
-from galerna.opennebula.config import OpenNebulaConfig, Placement, PreemptBy
+from galerna.config.opennebula import OpenNebulaConfig, Placement, PreemptBy
 from galerna.opennebula.credentials import (
     CredentialsError,
     SecretFilter,

@@ -13,7 +13,7 @@ import pytest
 
 from galerna.enact.driver import HypervisorError, OperationKind, OperationTimeout, VMSpec, VMState, migrate
 from galerna.opennebula.client import ACTION, NO_EXISTS, OneCallError
-from galerna.opennebula.config import OpenNebulaConfig, PreemptBy
+from galerna.config.opennebula import OpenNebulaConfig, PreemptBy
 from galerna.opennebula.directory import Directory
 from galerna.opennebula.driver import OpenNebulaHostDriver, keep_state
 from galerna.opennebula.objects import LCMState as L, OneVM, VMState as S

@@ -13,7 +13,7 @@ import pytest
 from galerna.daemon.settings import DaemonConfig, Settings
 from galerna.enact.config import EnactmentConfig, RecoveryConfig
 from galerna.enact.driver import HostState
-from galerna.opennebula.config import OpenNebulaConfig
+from galerna.config.opennebula import OpenNebulaConfig
 from galerna.opennebula.credentials import parse_one_auth
 from galerna.opennebula.daemon import build_service
 
@@ -170,9 +170,9 @@ def test_an_api_lease_cannot_claim_an_opennebula_vm_by_its_name(oned_zmq, one, t
         vid = one.vm.allocate(template("+01:00:00", "00:10:00"), False)
         wait(lambda: user_attr(oned_zmq, vid, "GALERNA_LEASE_ID"), what="the AR's lease")
         real = svc.core.leases[user_attr(oned_zmq, vid, "GALERNA_LEASE_ID")].req.extra["name"]
-        forged = svc.call("submit", type="im", duration=60.0, nodes=[{"cpu": 1.0, "memory": 256.0}], tenant="mallory",
+        forged = svc.submit(type="im", duration=60.0, nodes=[{"cpu": 1.0, "memory": 256.0}], tenant="mallory",
                           name=f"opennebula:{vid}").result(10)
-        forged_tag = svc.call("submit", type="im", duration=60.0, nodes=[{"cpu": 1.0, "memory": 256.0}],
+        forged_tag = svc.submit(type="im", duration=60.0, nodes=[{"cpu": 1.0, "memory": 256.0}],
                               tenant="mallory", name=f"opennebula:{vid}:0123456789abcdef").result(10)
         known = svc.sink.known_leases()
         assert forged["id"] not in known and forged_tag["id"] not in known

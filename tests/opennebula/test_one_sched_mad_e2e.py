@@ -13,7 +13,7 @@ import pytest
 
 from galerna.daemon.settings import DaemonConfig, Settings
 from galerna.enact.config import EnactmentConfig
-from galerna.opennebula.config import OpenNebulaConfig
+from galerna.config.opennebula import OpenNebulaConfig
 from galerna.opennebula.credentials import parse_one_auth
 from galerna.opennebula.daemon import build_service
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 from galerna.model.lease import LeaseType
-from galerna.opennebula.config import OpenNebulaConfig
+from galerna.config.opennebula import OpenNebulaConfig
 from galerna.opennebula.objects import OneVM
 from galerna.opennebula.templates import (
     UNLIMITED,

@@ -1,7 +1,7 @@
 """The ``[opennebula]`` configuration section.
 
-A leaf module (pydantic only) so that ``galerna.config.schema`` can include it
-without import circles. Empty strings mean "OpenNebula's own convention":
+It lives with the rest of the configuration (pydantic only), so that the configuration
+never imports the OpenNebula mode it configures. Empty strings mean "OpenNebula's own convention":
 ``$ONE_XMLRPC``, ``$ONE_AUTH``/``~/.one/one_auth``, ``$ONE_ZMQ``.
 """
 from __future__ import annotations
