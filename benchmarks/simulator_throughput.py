@@ -3,55 +3,134 @@
 (a) the trace + work_20-dur_3h-size_2medium.lwf, conservative backfilling, suspension on
     (target: under 3 s on a 2-core machine);
 (b) the trace with every submit time multiplied by 0.35 — thousands queued at once —
-    conservative backfilling (target: >= 5,000 leases/s).
+    conservative backfilling (target: >= 5,000 leases/s);
+(trace) the trace alone, conservative backfilling, suspension on (only with --against
+    or --only trace).
 
 Prints leases, wall seconds, leases per second and the largest queue for each, and the
 core's counters (``LeaseScheduler.stats``): rounds, compression filter hits, re-plans, moves.
-Usage: python benchmarks/simulator_throughput.py [--only a|b]
+
+``--against REV`` checks REV out as a git worktree under a temporary directory and runs
+every workload twice, once with this tree's code and once with REV's, each in its own
+subprocess with that tree first on PYTHONPATH, alternating A and B so that a change of
+machine load hits both alike; it prints both times and the ratio REV/this. The workloads
+are defined here, so REV needs only the same simulator entry points.
+
+Usage: python benchmarks/simulator_throughput.py [--only a|b|trace] [--against REV] [--repeat N]
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
-from galerna.config.schema import Config
-from galerna.readers import inject, load_workload
-from galerna.sim.engine import Simulation
-
-TRACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "haizea-traces" / "blue"
+ROOT = Path(__file__).resolve().parents[1]
+TRACES = ROOT.parent / "shared" / "data" / "haizea-traces" / "blue"
 SITE = {"nodes": 144, "cpu": 1, "memory": 1024}
+WORKLOADS = {
+    "a": ("(a) 30 days + 20% ARs, conservative, suspend", "target < 3 s"),
+    "b": ("(b) 30 days, submit x 0.35, conservative", "target >= 5000 leases/s"),
+    "trace": ("(trace) 30 days alone, conservative, suspend", ""),
+}
 
 
-def run(name: str, requests, cfg: Config, target: str) -> None:
+def build(name: str):
+    """The requests and configuration of workload ``name``, with whatever galerna is importable."""
+    from galerna.config.schema import Config
+    from galerna.readers import inject, load_workload
+
+    trace = load_workload(TRACES / "30days.swf")
+    if name == "a":
+        w = inject(trace, TRACES / "injected_leases" / "30days" / "work_20-dur_3h-size_2medium.lwf")
+        cfg = Config.model_validate({"site": SITE, "scheduling": {"backfilling": "conservative", "suspension": "all"}})
+        return w.requests, cfg
+    if name == "b":
+        squeezed = [dataclasses.replace(r, submit=r.submit * 0.35) for r in trace.requests]
+        return squeezed, Config.model_validate({"site": SITE, "scheduling": {"backfilling": "conservative"}})
+    cfg = Config.model_validate({"site": SITE, "scheduling": {"backfilling": "conservative", "suspension": "all"}})
+    return trace.requests, cfg
+
+
+def measure(name: str) -> dict:
+    """Run workload ``name`` once; its figures (wall seconds of the simulation alone)."""
+    from galerna.sim.engine import Simulation
     from galerna.sim.run import site_from_config
 
+    requests, cfg = build(name)
     sim = Simulation(site_from_config(cfg), cfg, requests)
     t0 = time.perf_counter()
     result = sim.run()
     wall = time.perf_counter() - t0
-    n = len(requests)
-    peak = max(q for _, q in result.queue)
-    print(f"{name:<48} {n:>6} leases {wall:8.2f} s {n / wall:10.0f} leases/s  max queue {peak:>5}  ({target})")
-    st = sim.core.stats  # what the core's passes did: where the time went
-    print(f"{'':<48} {st.rounds} rounds placing {st.placed}; {st.compressions} compressions: {st.filter_hits} "
-          f"reservations ruled out unsearched, {st.replans} re-planned, {st.moves} moved; {st.preemptions} preempted")
+    out = {"leases": len(requests), "wall": wall, "peak": max(q for _, q in result.queue)}
+    st = getattr(getattr(sim, "core", None), "stats", None)  # older cores have no counters
+    if st is not None:
+        out["stats"] = (f"{st.rounds} rounds placing {st.placed}; {st.compressions} compressions: {st.filter_hits} "
+                        f"reservations ruled out unsearched, {st.replans} re-planned, {st.moves} moved; "
+                        f"{st.preemptions} preempted")
+    return out
+
+
+def report(name: str, m: dict) -> None:
+    title, target = WORKLOADS[name]
+    n, wall = m["leases"], m["wall"]
+    print(f"{title:<48} {n:>6} leases {wall:8.2f} s {n / wall:10.0f} leases/s  max queue {m['peak']:>5}  ({target})")
+    if "stats" in m:
+        print(f"{'':<48} {m['stats']}")
+
+
+def in_subprocess(tree: Path, name: str) -> dict:
+    """``measure(name)`` in a fresh interpreter importing galerna from ``tree``."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    proc = subprocess.run([sys.executable, __file__, "--measure", name], env=env, cwd=tree,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"workload {name} failed with the code of {tree}:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def against(rev: str, names: list[str], repeat: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="galerna-against-") as tmp:
+        old = Path(tmp) / "rev"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(old), rev], check=True)
+        try:
+            head = subprocess.run(["git", "-C", str(old), "rev-parse", "--short", "HEAD"],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+            print(f"A = this tree ({ROOT}), B = {rev} ({head}); best of {repeat}, A and B alternating")
+            for name in names:
+                a, b = [], []
+                for _ in range(repeat):
+                    a.append(in_subprocess(ROOT, name))
+                    b.append(in_subprocess(old, name))
+                ta, tb = min(x["wall"] for x in a), min(x["wall"] for x in b)
+                n = a[0]["leases"]
+                print(f"{WORKLOADS[name][0]:<48} {n:>6} leases  A {ta:8.2f} s ({n / ta:7.0f}/s)  "
+                      f"B {tb:8.2f} s ({n / tb:7.0f}/s)  B/A {tb / ta:6.2f}x")
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", choices=["a", "b"])
+    ap.add_argument("--only", choices=sorted(WORKLOADS))
+    ap.add_argument("--against", metavar="REV", help="also run the code of git revision REV and print the ratio")
+    ap.add_argument("--repeat", type=int, default=1, help="with --against: runs per side, the best one counts")
+    ap.add_argument("--measure", choices=sorted(WORKLOADS), help=argparse.SUPPRESS)  # one run, JSON out
     args = ap.parse_args()
-    trace = load_workload(TRACES / "30days.swf")
-    if args.only in (None, "a"):
-        w = inject(trace, TRACES / "injected_leases" / "30days" / "work_20-dur_3h-size_2medium.lwf")
-        cfg = Config.model_validate({"site": SITE, "scheduling": {"backfilling": "conservative", "suspension": "all"}})
-        run("(a) 30 days + 20% ARs, conservative, suspend", w.requests, cfg, "target < 3 s")
-    if args.only in (None, "b"):
-        squeezed = [dataclasses.replace(r, submit=r.submit * 0.35) for r in trace.requests]
-        cfg = Config.model_validate({"site": SITE, "scheduling": {"backfilling": "conservative"}})
-        run("(b) 30 days, submit x 0.35, conservative", squeezed, cfg, "target >= 5000 leases/s")
+    if args.measure:
+        print(json.dumps(measure(args.measure)))
+        return
+    if args.against:
+        names = [args.only] if args.only else ["a", "b", "trace"]
+        against(args.against, names, args.repeat)
+        return
+    for name in [args.only] if args.only else ["a", "b"]:
+        report(name, measure(name))
 
 
 if __name__ == "__main__":
