@@ -14,7 +14,8 @@ core's counters (``LeaseScheduler.stats``): rounds, compression filter hits, re-
 every workload twice, once with this tree's code and once with REV's, each in its own
 subprocess with that tree first on PYTHONPATH, alternating A and B so that a change of
 machine load hits both alike; it prints both times and the ratio REV/this. The workloads
-are defined here, so REV needs only the same simulator entry points.
+are defined here, so REV needs only the same simulator entry points; a REV with a compiled
+core (a setup.py) has it built in its worktree first.
 
 Usage: python benchmarks/simulator_throughput.py [--only a|b|trace] [--against REV] [--repeat N]
 """
@@ -101,6 +102,9 @@ def against(rev: str, names: list[str], repeat: int) -> None:
         try:
             head = subprocess.run(["git", "-C", str(old), "rev-parse", "--short", "HEAD"],
                                   capture_output=True, text=True, check=True).stdout.strip()
+            if (old / "setup.py").exists():  # REV has a compiled core: build it in its worktree
+                subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=old, check=True,
+                               capture_output=True)
             print(f"A = this tree ({ROOT}), B = {rev} ({head}); best of {repeat}, A and B alternating")
             for name in names:
                 a, b = [], []
