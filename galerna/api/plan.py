@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from galerna.api.auth import Who
 from galerna.api.context import Ctx
 from galerna.api.schemas import API_TYPE, LeaseKind
-from galerna.daemon.views import ts
+from galerna.daemon.views import row_mapping, ts
 from galerna.store.models import HostRow, LeaseRow
 
 # A lease's phases lie around its run: an image transfer before it, a shutdown after. A lease whose run ends more
@@ -125,9 +125,9 @@ def plan(p: Who, ctx: Ctx,
         rows = list(s.scalars(q.limit(limit)))
     leases, phases = [], []
     for r in rows:
-        core, nodes = r.core or {}, r.request["nodes"]
-        got = _rows(str(r.seq), core.get("history", []), "history", nodes, a, b) + \
-            _rows(str(r.seq), core.get("phases", []), "plan", nodes, a, b)
+        snapshot, nodes = row_mapping(r)["core"] or {}, r.request["nodes"]
+        got = _rows(str(r.seq), snapshot.get("history", []), "history", nodes, a, b) + \
+            _rows(str(r.seq), snapshot.get("phases", []), "plan", nodes, a, b)
         if got:
             phases += got
             leases.append({"id": str(r.seq), "name": r.name, "tenant": r.tenant, "type": API_TYPE[r.type],
