@@ -30,7 +30,7 @@ from galerna.enact.config import EnactmentConfig, GateConfig, RetryConfig, defau
 from galerna.enact.driver import OperationKind as Op, VMSpec  # noqa: E402
 from galerna.enact.executor import Action, Executor  # noqa: E402
 from galerna.enact.faults import FaultyDriver  # noqa: E402
-from galerna.enact.libvirt_driver import LibvirtDriver  # noqa: E402
+from galerna.enact.libvirt import LibvirtDriver  # noqa: E402
 from galerna.enact.simulated import SimulatedDriver  # noqa: E402
 
 

@@ -69,7 +69,7 @@ lease_app = typer.Typer(help="Request, list, show, cancel and extend leases.", n
 
 def parse_when(text: str, now: datetime) -> tuple[str, datetime | None]:
     """Haizea's -t: ``now``, ``best_effort``, ``+HH:MM:SS`` (from now) or an ISO time."""
-    from galerna.readers.common import parse_duration
+    from galerna.model.units import parse_duration
 
     if text == "now":
         return "immediate", None
@@ -120,7 +120,7 @@ def request(
     url: Optional[str] = URL, token: Optional[str] = TOKEN, as_json: bool = JSON,
 ) -> None:
     """Request a lease (or every lease of an LWF file)."""
-    from galerna.readers.common import parse_duration
+    from galerna.model.units import parse_duration
 
     now = datetime.now(timezone.utc)
     if file is not None:
@@ -199,7 +199,7 @@ def lease_cancel(lease_id: str, url: Optional[str] = URL, token: Optional[str] =
 def lease_extend(lease_id: str, by: str = typer.Argument(..., help="HH:MM:SS or seconds; a leading - shortens"),
                  url: Optional[str] = URL, token: Optional[str] = TOKEN) -> None:
     """Extend (or, with -HH:MM:SS, shorten) an advance reservation."""
-    from galerna.readers.common import parse_duration
+    from galerna.model.units import parse_duration
 
     secs = parse_duration(by)
     body = {"extend_by": secs} if secs > 0 else {"shorten_by": -secs}

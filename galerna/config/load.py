@@ -14,13 +14,17 @@ from __future__ import annotations
 import logging
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from pydantic import BaseModel, ValidationError
-
+from galerna.config.errors import ConfigError, read_config_text
+from galerna.config.haizea import HaizeaImport, parse_haizea_config
 from galerna.config.schema import Config
+from galerna.config.validate import validate
+
+__all__ = ["ConfigError", "LoadedConfig", "apply_overrides", "detect_format", "load_config", "load_config_full",
+           "parse_override", "validate"]
 
 log = logging.getLogger(__name__)
 
@@ -28,30 +32,13 @@ TOML_SUFFIXES = {".toml"}
 HAIZEA_SUFFIXES = {".conf", ".ini", ".cfg"}
 
 
-class ConfigError(ValueError):
-    """A configuration cannot be used; one ``FILE: section.key: problem`` line per problem."""
-
-    def __init__(self, source: str | Path | None, problems: Iterable[str]):
-        self.source = source
-        self.problems = list(problems) or ["invalid configuration"]
-        where = str(source) if source is not None else "configuration"
-        super().__init__("\n".join(f"{where}: {p}" for p in self.problems))
-
-
 @dataclass
-class LoadedConfig:
-    """A configuration plus what the loader has to tell about it."""
+class LoadedConfig(HaizeaImport):
+    """A configuration plus what the loader has to tell about it: what a Haizea import tells
+    (warnings, notes, the trace files its [tracefile] names; empty for TOML), and its source."""
 
-    config: Config
-    source: Path | None
-    format: Literal["toml", "haizea", "defaults"]
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    # Files a Haizea configuration names in its [tracefile] section (None otherwise).
-    tracefile: Path | None = None
-    injectionfile: Path | None = None
-    annotationfile: Path | None = None
-    site_in_tracefile: bool = False  # Haizea "resources: in-tracefile": use the trace's <site>
+    source: Path | None = None
+    format: Literal["toml", "haizea", "defaults"] = "defaults"
 
 
 def load_config(path: Path | str | None, overrides: Iterable[str] = ()) -> Config:
@@ -70,35 +57,20 @@ def load_config_full(path: Path | str | None, overrides: Iterable[str] = ()) -> 
     overrides = list(overrides)
     if path is None:
         data: dict[str, Any] = {}
-        loaded = LoadedConfig(Config(), None, "defaults")
+        loaded = LoadedConfig(Config())
     else:
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise ConfigError(path, [f"cannot read: {e.strerror or e}"]) from None
+        text = read_config_text(path)
         if detect_format(path, text) == "toml":
             try:
                 data = tomllib.loads(text)
             except tomllib.TOMLDecodeError as e:
                 raise ConfigError(path, [f"TOML syntax error: {e}"]) from None
-            loaded = LoadedConfig(Config(), path, "toml")
+            loaded = LoadedConfig(Config(), source=path, format="toml")
         else:
-            from galerna.config.haizea import parse_haizea_config  # here: haizea imports ConfigError from us
-
             imported = parse_haizea_config(text, path)
             data = imported.config.model_dump(mode="json")
-            loaded = LoadedConfig(
-                imported.config,
-                path,
-                "haizea",
-                warnings=imported.warnings,
-                notes=imported.notes,
-                tracefile=imported.tracefile,
-                injectionfile=imported.injectionfile,
-                annotationfile=imported.annotationfile,
-                site_in_tracefile=imported.site_in_tracefile,
-            )
+            loaded = LoadedConfig(**vars(imported), source=path, format="haizea")
     if loaded.format == "haizea" and not overrides:
         return loaded
     overridden = apply_overrides(data, overrides, loaded.source)
@@ -153,34 +125,3 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: Path
         node[parts[-1]] = value
         done.add(".".join(parts))
     return done
-
-
-def validate(data: dict[str, Any], source: Path | None, overridden: set[str] = frozenset()) -> Config:
-    """``Config`` from raw data, with pydantic's complaints rewritten as ConfigError lines."""
-    try:
-        return Config.model_validate(data)
-    except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            loc = [str(x) for x in err["loc"]]
-            dotted = ".".join(loc)
-            if err["type"] == "extra_forbidden":
-                valid = _fields_at(loc[:-1])
-                kind = "section" if len(loc) == 1 else "option"
-                what = f"unknown {kind} (valid: {', '.join(valid)})"
-            else:
-                what = f"{err['msg']} (got {err.get('input')!r})"
-            origin = " (from --set)" if any(k == dotted or k.startswith(dotted + ".") for k in overridden) else ""
-            problems.append(f"{dotted or '(top level)'}: {what}{origin}")
-        raise ConfigError(source, problems) from None
-
-
-def _fields_at(loc: list[str]) -> list[str]:
-    model: type[BaseModel] = Config
-    for part in loc:
-        f = model.model_fields.get(part)
-        ann = getattr(f, "annotation", None)
-        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
-            return []
-        model = ann
-    return list(model.model_fields)

@@ -173,7 +173,7 @@ def default_test_hosts(n: int = 4, data_dir: str | os.PathLike = "/var/lib/galer
 
 def make_drivers(config: EnactmentConfig) -> dict[str, Driver]:
     """One libvirt driver per configured host, keyed by URI."""
-    from galerna.enact.libvirt_driver import LibvirtDriver
+    from galerna.enact.libvirt import LibvirtDriver
 
     out = {}
     for h in config.host_list():

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from galerna.model import LeaseRequest, LeaseType
-from galerna.readers.common import gang, image_from
+from galerna.readers.common import data_lines, gang, image_from
 from galerna.readers.errors import TraceError
 from galerna.readers.workload import Tally, Workload
 
@@ -33,10 +33,7 @@ NUMERIC = ("time", "size", "nodes", "memory", "cpu", "duration", "realduration")
 def read_legacy_csv(path: Path, lines: Iterable[str]) -> Workload:
     tally = Tally()
     requests: list[LeaseRequest] = []
-    for lineno, raw in enumerate(lines, start=1):
-        text = raw.split("#", 1)[0].strip()
-        if not text:
-            continue
+    for lineno, text in data_lines(lines):
         fields = [f.strip() for f in text.split(";")]
         layout = LAYOUTS.get(len(fields))
         if layout is None:

@@ -23,7 +23,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from galerna.model import DiskImage, Host, LeaseRequest, LeaseType, Site
-from galerna.readers.common import frozen, parse_duration, resource_amount, resource_name
+from galerna.model.units import parse_duration, resource_amount, resource_name
+from galerna.readers.common import frozen
 from galerna.readers.errors import TraceError
 from galerna.readers.workload import Tally, Workload
 from galerna.readers.xmltree import Node, parse

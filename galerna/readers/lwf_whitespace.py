@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from galerna.model import LeaseRequest, LeaseType
-from galerna.readers.common import gang, image_from
+from galerna.readers.common import data_lines, gang, image_from
 from galerna.readers.errors import TraceError
 from galerna.readers.workload import Tally, Workload
 
@@ -31,10 +31,7 @@ ID_PREFIX = "inj-"
 def read_lwf_whitespace(path: Path, lines: Iterable[str]) -> Workload:
     tally = Tally()
     requests: list[LeaseRequest] = []
-    for lineno, raw in enumerate(lines, start=1):
-        text = raw.split("#", 1)[0].strip()
-        if not text:
-            continue
+    for lineno, text in data_lines(lines):
         fields = text.split()
         if len(fields) != len(FIELDS):
             raise TraceError(

@@ -23,7 +23,7 @@ from typing import Iterable
 
 from galerna.config.schema import TraceConfig
 from galerna.model import LeaseRequest, LeaseType
-from galerna.readers.common import gang
+from galerna.readers.common import data_lines, gang
 from galerna.readers.errors import TraceError
 from galerna.readers.workload import Tally, Workload
 
@@ -41,10 +41,7 @@ def read_swf(path: Path, lines: Iterable[str], config: TraceConfig | None = None
     requests: list[LeaseRequest] = []
     seen: dict[str, int] = {}
     node = {"cpu": cfg.swf_node_cpu, "memory": cfg.swf_node_memory}
-    for lineno, raw in enumerate(lines, start=1):
-        text = raw.split(";", 1)[0].strip()
-        if not text:
-            continue
+    for lineno, text in data_lines(lines, comment=";"):
         fields = text.split()
         if len(fields) != N_FIELDS:
             raise TraceError(path, lineno, f"expected {N_FIELDS} whitespace-separated SWF fields, found {len(fields)}")
