@@ -88,6 +88,10 @@ class SchedulingConfig(_Section):
     suspension: SuspensionMode = SuspensionMode.ALL
     suspend_rate: float = Field(32.0, gt=0, description="MB/s at which VM memory is saved")
     resume_rate: float = Field(32.0, gt=0, description="MB/s at which VM memory is restored")
+    suspend_time: float | None = Field(
+        None, ge=0, description="fixed seconds to suspend one VM, instead of memory / suspend_rate + overhead")
+    resume_time: float | None = Field(
+        None, ge=0, description="fixed seconds to resume one VM, instead of memory / resume_rate + overhead")
     suspendresume_exclusion: Exclusion = Exclusion.LOCAL
     enactment_overhead: float = Field(0.0, ge=0, description="seconds added to every suspend/resume of a VM")
     scheduling_threshold: ThresholdKind = ThresholdKind.FACTOR
