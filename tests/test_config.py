@@ -341,6 +341,11 @@ def test_haizea_fixed_suspend_and_resume_times():
         parse_haizea_config("[scheduling]\noverride-resume-time: soon\n", "x.conf")
 
 
+def test_haizea_file_reads_swf_with_haizeas_cancelled_rule():
+    assert parse_haizea_config("[general]\nmode: simulated\n", "x.conf").config.trace.swf_cancelled.value == (
+        "drop-unstarted")
+
+
 def test_haizea_deadline_mapper_is_honoured_and_others_refused():
     r = parse_haizea_config("[scheduling]\nmapper: deadline\npolicy-preemption: deadline\n", "x.conf")
     assert not r.warnings and r.config.scheduling.preemption is Preemption.DEADLINE_AWARE

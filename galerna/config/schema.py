@@ -60,6 +60,13 @@ class ThresholdKind(StrEnum):
     FIXED = "fixed"  # threshold = value seconds
 
 
+class SwfCancelled(StrEnum):
+    """Which SWF jobs with status 5 (cancelled) are left out."""
+
+    DROP = "drop"  # every one, also those cancelled while running
+    DROP_UNSTARTED = "drop-unstarted"  # only those cancelled in the queue (no run time): Haizea's rule
+
+
 class PreparationMode(StrEnum):
     UNMANAGED = "unmanaged"
     IMAGETRANSFER = "imagetransfer"
@@ -125,7 +132,8 @@ class TraceConfig(_Section):
     swf_processors_per_node: int = Field(1, ge=1, description="SWF: divide processors by this to get nodes")
     swf_node_cpu: float = Field(1.0, gt=0, description="SWF: cpu of each node")
     swf_node_memory: float = Field(1024.0, gt=0, description="SWF: MB of each node")
-    swf_drop_cancelled: bool = Field(True, description="SWF: drop jobs with status 5 (cancelled)")
+    swf_cancelled: SwfCancelled = Field(
+        SwfCancelled.DROP, description="SWF: drop every cancelled job, or only those that never ran")
     swf_use_requested_processors: bool = Field(True, description="SWF: nodes from field 8 (requested), else field 5")
     runtime_from_requested: bool = Field(False, description="plan with the real run time instead of the requested one")
 
