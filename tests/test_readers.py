@@ -172,17 +172,21 @@ def test_blue_swf_counts(traces_dir, name):
     path = traces_dir / "blue" / name
     rows = _swf_jobs(path)
     cancelled = sum(1 for r in rows if r[10] == "5")
-    w = load_workload(path)
+    unstarted = sum(1 for r in rows if r[10] == "5" and float(r[3]) < 0)
+    w = load_workload(path)  # the default keeps jobs cancelled while running
+    assert len(w.requests) == len(rows) - unstarted
+    assert w.dropped == ({"cancelled before it ran (status 5)": unstarted} if unstarted else {})
+    assert all(r.type is LeaseType.BE for r in w.requests)
+    w = load_workload(path, TraceConfig(swf_cancelled="drop"))
     assert len(w.requests) == len(rows) - cancelled
     assert w.dropped == ({"cancelled job (status 5)": cancelled} if cancelled else {})
-    assert all(r.type is LeaseType.BE for r in w.requests)
-    unstarted = sum(1 for r in rows if r[10] == "5" and float(r[3]) < 0)
-    assert len(load_workload(path, TraceConfig(swf_cancelled="drop-unstarted")).requests) == len(rows) - unstarted
 
 
 def test_blue_30days_exact_values(traces_dir):
     w = load_workload(traces_dir / "blue" / "30days.swf")
-    assert len(w.requests) == 4192 and w.dropped == {"cancelled job (status 5)": 1353}
+    # 1,353 jobs cancelled: 437 in the queue (run time -1) are dropped, 916 that ran are kept
+    assert len(w.requests) == 5545 - 437 and w.dropped == {"cancelled before it ran (status 5)": 437}
+    assert len(load_workload(traces_dir / "blue" / "30days.swf", TraceConfig(swf_cancelled="drop")).requests) == 4192
     by_id = {r.id: r for r in w.requests}
     # "21 2597 31 7914 512 3903 -1 64 64500 -1 1 14 ..." (field 8 is already nodes)
     r = by_id["21"]

@@ -133,7 +133,7 @@ class TraceConfig(_Section):
     swf_node_cpu: float = Field(1.0, gt=0, description="SWF: cpu of each node")
     swf_node_memory: float = Field(1024.0, gt=0, description="SWF: MB of each node")
     swf_cancelled: SwfCancelled = Field(
-        SwfCancelled.DROP, description="SWF: drop every cancelled job, or only those that never ran")
+        SwfCancelled.DROP_UNSTARTED, description="SWF: drop only cancelled jobs that never ran, or every one")
     swf_use_requested_processors: bool = Field(True, description="SWF: nodes from field 8 (requested), else field 5")
     runtime_from_requested: bool = Field(False, description="plan with the real run time instead of the requested one")
 

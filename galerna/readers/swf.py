@@ -11,10 +11,11 @@ requested time. A job cannot run longer than it asked for (the batch system
 kills it), so a run time above the requested time is cut to the requested
 time; such leases are counted in the workload's warnings.
 
-Cancelled jobs (status 5), after ``swf_cancelled``: ``drop`` leaves every one
-out; ``drop-unstarted`` (Haizea's swf2lwf rule) leaves out only those with no
-run time, cancelled while queued, and keeps those cancelled while running,
-which held their nodes for the run time they had. Under ``drop-unstarted`` a
+Cancelled jobs (status 5), after ``swf_cancelled``: ``drop-unstarted`` (the
+default, and Haizea's swf2lwf rule) leaves out only those with no run time,
+cancelled while queued, and keeps those cancelled while running, which held
+their nodes for the run time they had, as the machine really ran them;
+``drop`` leaves every one out. Under ``drop-unstarted`` a
 run time of 0 (under half a second, the SWF says) becomes 1 s, as in Haizea.
 
 Lines that are well-formed but unusable (no processors, no known time,
