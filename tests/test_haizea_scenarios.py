@@ -8,7 +8,7 @@ from galerna.config.haizea import parse_haizea_config
 from galerna.model.site import Site
 from galerna.readers import load_workload
 from galerna.sim.engine import Simulation
-from helpers import ar, check, config, dl, lease, phases, run, write
+from helpers import ar, be, check, config, dl, lease, phases, run, write
 
 # The [scheduling] of Haizea's own tests (tests/base_config_simulator.conf, test_deadline*.py): the
 # deadline mapper and policy, aggressive backfilling, 32 MB/s suspend and resume (32 s for a 1024 MB
@@ -34,21 +34,17 @@ resume-rate: 32
 migration: yes
 """
 
-
 def haizea_run(traces_dir, name, suspension):
     cfg = parse_haizea_config(HAIZEA_DEADLINE.format(suspension=suspension), "deadline.conf").config
     w = load_workload(traces_dir / "tests" / f"{name}.lwf")
     return Simulation(w.site, cfg, w.requests).run()
 
-
 def runs(result, lease_id):
     return [p[:3] for p in phases(result, lease_id)]
-
 
 def sim(traces_dir, name, **cfg):
     w = load_workload(traces_dir / "tests" / f"{name}.lwf")
     return Simulation(w.site, config(**cfg), w.requests).run()
-
 
 def test_fixed_suspend_and_resume_times_replace_the_rates(traces_dir, tmp_path):
     # Haizea's override-suspend-time / override-resume-time: 100 s to save lease 1's VM before the AR
@@ -61,9 +57,7 @@ def test_fixed_suspend_and_resume_times_replace_the_rates(traces_dir, tmp_path):
     write(r, tmp_path)
     check(tmp_path, 2)
 
-
 # ---------------------------------------------------------------- §1: a lease preempted again in its planned future
-
 
 def test_deadline10_2_cancels_the_planned_resume_for_the_third_lease(traces_dir, tmp_path):
     """Lease 1 (4 nodes, 0:30 + 2 h, really 1:30, deadline 10 h); lease 2 (0:40: exactly 1:00-1:15, really
@@ -83,7 +77,6 @@ def test_deadline10_2_cancels_the_planned_resume_for_the_third_lease(traces_dir,
     write(r, tmp_path)
     check(tmp_path, 3)
 
-
 def test_deadline13_cancels_the_planned_resume(traces_dir, tmp_path):
     """Lease 1 (0:30 + 2 h, deadline 10 h); lease 2 (0:35: 0:45-1:00); lease 3 (0:40: 1:15-1:30).
 
@@ -98,7 +91,6 @@ def test_deadline13_cancels_the_planned_resume(traces_dir, tmp_path):
     write(r, tmp_path)
     check(tmp_path, 3)
 
-
 def test_an_ar_takes_back_the_planned_resume_of_a_deadline_lease(tmp_path):
     """ar-preempts-everything: deadline lease 1 (4 nodes, 1800 + 7200 s, deadline 36000) is suspended for
     AR 2 (3600-4500) with its resume planned at 4500, running into AR 3 (7200-8100). AR 3 is accepted: the
@@ -110,7 +102,6 @@ def test_an_ar_takes_back_the_planned_resume_of_a_deadline_lease(tmp_path):
     assert runs(r, "3") == [("run", 7200, 8100)]
     write(r, tmp_path)
     check(tmp_path, 3)
-
 
 def test_without_suspension_a_deadline_lease_with_room_is_cancelled_and_run_again(traces_dir, tmp_path):
     """deadline10-3 without suspension: lease 1 (0:30 + 2 h, really 1:30, deadline 10 h); lease 2 (0:45:
@@ -127,14 +118,12 @@ def test_without_suspension_a_deadline_lease_with_room_is_cancelled_and_run_agai
     write(r, tmp_path)
     check(tmp_path, 3)
 
-
 def test_without_suspension_a_deadline_lease_without_room_is_not_a_victim(tmp_path):
     """deadline5 as written is infeasible without suspension: lease 1 (0:30-1:30, deadline 2:15) cancelled
     at 1:00 for lease 2 (1:00-1:30) would need 1:30 + 1:00 = 2:30 > 2:15, so lease 2 is rejected."""
     reqs = [dl(1, 0, 1800, 8100, 3600, nodes=4), dl(2, 2700, 3600, 5400, 1800, nodes=4)]
     r = run(Site.uniform(4), reqs, config(scheduling={"preemption": "deadline-aware", "suspension": "none"}))
     assert runs(r, "1") == [("run", 1800, 5400)] and lease(r, "2").state.value == "rejected"
-
 
 # Haizea's deadline*.lwf family under its deadline configuration: which leases finish by their deadline.
 # Where Haizea's test lists differ, the workload is infeasible as written (see docs/haizea-compat.md).
@@ -148,7 +137,6 @@ REJECTED = {
     ("none", "deadline15"): {"4"},
 }
 
-
 @pytest.mark.parametrize("suspension", ["all", "none"])
 def test_the_deadline_family(traces_dir, suspension, tmp_path):
     for f in sorted((traces_dir / "tests").glob("deadline*.lwf")):
@@ -161,3 +149,40 @@ def test_the_deadline_family(traces_dir, suspension, tmp_path):
         out = tmp_path / f.stem
         write(r, out)
         check(out, len(r.leases))
+
+# ---------------------------------------------------------------- §2: aging
+
+DAY = 86400
+
+def test_aging_spares_a_lease_submitted_more_than_the_horizon_ago(tmp_path):
+    """One host. Best-effort lease 1 (submitted at 0, 10 days) runs from 0; AR 2, requested on day 8 for
+    one hour from 8 d + 1 h, would have to suspend it. Lease 1 was submitted 8 days ago, past the
+    7-day horizon: it is not preempted and the AR is rejected. Without aging it is suspended once."""
+
+    reqs = [be(1, 0, 10 * DAY), ar(2, 8 * DAY, 8 * DAY + 3600, 3600)]
+    aged = run(Site.uniform(1), reqs, config())
+    assert config().scheduling.preemption_horizon == 7 * DAY
+    assert lease(aged, "2").state.value == "rejected" and lease(aged, "1").suspensions == 0
+    s = write(aged, tmp_path / "aged")
+    assert s["most_preempted_lease"] is None and s["most_preemptions"] == 0
+    check(tmp_path / "aged", 2)
+
+    young = run(Site.uniform(1), reqs, config(scheduling={"preemption_horizon": None}))
+    assert lease(young, "2").state.value == "done" and lease(young, "1").suspensions == 1
+    s = write(young, tmp_path / "young")
+    assert (s["most_preempted_lease"], s["most_preemptions"], s["longest_wait_lease"]) == ("1", 1, "1")
+    check(tmp_path / "young", 2)
+
+def test_aging_prefers_the_youngest_victim(tmp_path):
+    """Two hosts, two running best-effort leases submitted at 0 and 600; an AR for one host takes the
+    younger (lease 2)."""
+
+    reqs = [be(1, 0, 7200), be(2, 600, 7200), ar(3, 1200, 3600, 600)]
+    r = run(Site.uniform(2), reqs, config())
+    assert lease(r, "2").suspensions == 1 and lease(r, "1").suspensions == 0
+    write(r, tmp_path)
+    check(tmp_path, 3)
+
+def test_haizea_file_sets_the_seven_day_horizon():
+    cfg = parse_haizea_config("[scheduling]\npolicy-preemption: ar-preempts-everything\n", "x.conf").config
+    assert cfg.scheduling.preemption_horizon == 7 * DAY

@@ -92,6 +92,9 @@ class SchedulingConfig(_Section):
     host_selection: HostSelection = HostSelection.GREEDY
     admission: Admission = Admission.ACCEPT_ALL
     preemption: Preemption = Preemption.AR_PREEMPTS_EVERYTHING
+    preemption_horizon: float | None = Field(
+        7 * 86400.0, ge=0, description="aging: a lease submitted longer ago than this many seconds is never "
+        "preempted (Haizea's 7 days); unset = any age")
     suspension: SuspensionMode = SuspensionMode.ALL
     suspend_rate: float = Field(32.0, gt=0, description="MB/s at which VM memory is saved")
     resume_rate: float = Field(32.0, gt=0, description="MB/s at which VM memory is restored")

@@ -90,10 +90,13 @@ class Preemptor:
 
     def _candidates(self, requester: Lease, start: float, end: float) -> list[Lease]:
         types = self.policy.victim_types(requester)
+        horizon = self.ctx.cfg.preemption_horizon
         out = []
         for lease in self.ctx.book.live:
             if lease is requester or lease.type not in types or not lease.req.preemptible:
                 continue
+            if horizon is not None and self.ctx.now - lease.req.submit > horizon + EPS:
+                continue  # aging: it has waited long enough not to be pushed back again
             if not lease.phases or lease.state.final:
                 continue
             p0 = lease.phases[0]

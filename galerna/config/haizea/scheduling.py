@@ -133,6 +133,8 @@ def policies(imp: Importer) -> set[str]:
     else:
         imp.set("scheduling.preemption", "none")
         imp.note("policy-preemption not set: Haizea's default no-preemption applied")
+    # Haizea's preemption policies never preempt a lease submitted more than 7 days ago.
+    imp.set("scheduling.preemption_horizon", 7 * 86400.0)
     if imp.has("policy-host-selection"):
         v = imp.get("policy-host-selection").strip()
         if v.lower() == "greedy":
