@@ -43,8 +43,13 @@ def test_sample_equals_defaults():
 
 
 def test_sample_shows_every_option():
-    data = tomllib.loads(SAMPLE.read_text())
-    assert _keys(data) == _fields(Config)
+    """Every option is set in the sample, except those unset by default (TOML has no null): commented out."""
+    text = SAMPLE.read_text()
+    unset = {f"{sec}.{name}" for sec, f in Config.model_fields.items()
+             for name, g in f.annotation.model_fields.items() if g.default is None}
+    assert _keys(tomllib.loads(text)) == _fields(Config) - unset
+    for dotted in unset:
+        assert f"# {dotted.split('.')[1]} = " in text, dotted
 
 
 def test_sample_explains_every_option():
@@ -316,7 +321,7 @@ x: 1
     r = parse_haizea_config(text, "x.conf")
     w = "\n".join(r.warnings)
     for name in ("[general] mode", "lease-failure-handling", "policy-preemption: custom policy 'mypolicies.Preempt'",
-                 "override-suspend-time", "max-delay-vm", "[scheduling] frobnicate: unknown Haizea option",
+                 "max-delay-vm", "[scheduling] frobnicate: unknown Haizea option",
                  "[simulation] clock", "stop-when:", "stop-when-time", "avoid-redundant-transfers",
                  "force-imagetransfer-time", "imagefile", "override-memory", "[opennebula] section ignored (host, port)",
                  "[mystery] unknown section"):
@@ -324,6 +329,28 @@ x: 1
     s = r.config.scheduling
     assert s.preemption is Preemption.NONE
     assert (s.scheduling_threshold.value, s.scheduling_threshold_value) == ("fixed", 600)
+    assert "override-suspend-time" not in w and s.suspend_time == 0  # honoured, not warned about
+
+
+def test_haizea_fixed_suspend_and_resume_times():
+    r = parse_haizea_config("[scheduling]\noverride-suspend-time: 45\noverride-resume-time: 20\n", "x.conf")
+    s = r.config.scheduling
+    assert (s.suspend_time, s.resume_time) == (45, 20) and not r.warnings
+    assert parse_haizea_config("[scheduling]\nsuspend-rate: 32\n", "x.conf").config.scheduling.suspend_time is None
+    with pytest.raises(ConfigError, match="scheduling.override-resume-time"):
+        parse_haizea_config("[scheduling]\noverride-resume-time: soon\n", "x.conf")
+
+
+def test_haizea_file_reads_swf_with_haizeas_cancelled_rule():
+    assert parse_haizea_config("[general]\nmode: simulated\n", "x.conf").config.trace.swf_cancelled.value == (
+        "drop-unstarted")
+
+
+def test_haizea_deadline_mapper_is_honoured_and_others_refused():
+    r = parse_haizea_config("[scheduling]\nmapper: deadline\npolicy-preemption: deadline\n", "x.conf")
+    assert not r.warnings and r.config.scheduling.preemption is Preemption.DEADLINE_AWARE
+    with pytest.raises(ConfigError, match="scheduling.mapper: 'random' is not one of greedy, deadline"):
+        parse_haizea_config("[scheduling]\nmapper: random\n", "x.conf")
 
 
 def test_haizea_every_documented_option_is_known():

@@ -93,7 +93,7 @@ def test_swf_unusable_jobs_are_skipped_and_counted(tmp_path):
         job(job=5, status=5, run=-1),  # cancelled while queued
         job(job=6, submit=-1),
     )
-    w = load_workload(p)
+    w = load_workload(p, TraceConfig(swf_cancelled="drop"))
     assert [r.id for r in w.requests] == ["1"]
     assert w.dropped == {
         "no processors": 1,
@@ -112,10 +112,28 @@ def test_swf_durations(tmp_path):
         job(job=3, run=-1, reqtime=300, status=5),  # kept when cancelled jobs are kept: runs its request
         job(job=4, run=0, reqtime=300),
     )
-    w = load_workload(p, TraceConfig(swf_drop_cancelled=False))
+    w = load_workload(p, TraceConfig(swf_cancelled="drop"))
     got = {r.id: (r.duration, r.real_duration) for r in w.requests}
-    assert got == {"1": (200, 200), "2": (100, 100), "3": (300, 300), "4": (300, 300)}
+    assert got == {"1": (200, 200), "2": (100, 100), "4": (300, 300)}  # 3 cancelled: dropped
     assert any("cut to the requested time" in m for m in w.warnings)
+
+
+def test_swf_cancelled_drop_unstarted_is_haizeas_rule(tmp_path):
+    p = swf(
+        tmp_path,
+        job(job=1, run=-1, reqtime=300, status=5),  # cancelled in the queue: dropped
+        job(job=2, run=120, reqtime=300, status=5),  # cancelled while running: held its node 120 s
+        job(job=3, run=0, reqtime=300),  # ran under half a second: 1 s
+        job(job=4, run=0, reqtime=-1),  # and with no request, planned for that 1 s
+        job(job=5, run=200, reqtime=300),
+    )
+    w = load_workload(p, TraceConfig(swf_cancelled="drop-unstarted"))
+    got = {r.id: (r.duration, r.real_duration) for r in w.requests}
+    assert got == {"2": (300, 120), "3": (300, 1), "4": (1, 1), "5": (300, 200)}
+    assert w.dropped == {"cancelled before it ran (status 5)": 1}
+    w = load_workload(p, TraceConfig(swf_cancelled="drop"))
+    assert [r.id for r in w.requests] == ["3", "5"]  # run 0 and no request: no time known, dropped
+    assert w.dropped == {"cancelled job (status 5)": 2, "neither requested time nor run time known": 1}
 
 
 def test_swf_trace_config(tmp_path):
@@ -154,16 +172,21 @@ def test_blue_swf_counts(traces_dir, name):
     path = traces_dir / "blue" / name
     rows = _swf_jobs(path)
     cancelled = sum(1 for r in rows if r[10] == "5")
-    w = load_workload(path)
+    unstarted = sum(1 for r in rows if r[10] == "5" and float(r[3]) < 0)
+    w = load_workload(path)  # the default keeps jobs cancelled while running
+    assert len(w.requests) == len(rows) - unstarted
+    assert w.dropped == ({"cancelled before it ran (status 5)": unstarted} if unstarted else {})
+    assert all(r.type is LeaseType.BE for r in w.requests)
+    w = load_workload(path, TraceConfig(swf_cancelled="drop"))
     assert len(w.requests) == len(rows) - cancelled
     assert w.dropped == ({"cancelled job (status 5)": cancelled} if cancelled else {})
-    assert all(r.type is LeaseType.BE for r in w.requests)
-    assert len(load_workload(path, TraceConfig(swf_drop_cancelled=False)).requests) == len(rows)
 
 
 def test_blue_30days_exact_values(traces_dir):
     w = load_workload(traces_dir / "blue" / "30days.swf")
-    assert len(w.requests) == 4192 and w.dropped == {"cancelled job (status 5)": 1353}
+    # 1,353 jobs cancelled: 437 in the queue (run time -1) are dropped, 916 that ran are kept
+    assert len(w.requests) == 5545 - 437 and w.dropped == {"cancelled before it ran (status 5)": 437}
+    assert len(load_workload(traces_dir / "blue" / "30days.swf", TraceConfig(swf_cancelled="drop")).requests) == 4192
     by_id = {r.id: r for r in w.requests}
     # "21 2597 31 7914 512 3903 -1 64 64500 -1 1 14 ..." (field 8 is already nodes)
     r = by_id["21"]

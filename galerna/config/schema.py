@@ -62,6 +62,13 @@ class ThresholdKind(StrEnum):
     FIXED = "fixed"  # threshold = value seconds
 
 
+class SwfCancelled(StrEnum):
+    """Which SWF jobs with status 5 (cancelled) are left out."""
+
+    DROP = "drop"  # every one, also those cancelled while running
+    DROP_UNSTARTED = "drop-unstarted"  # only those cancelled in the queue (no run time): Haizea's rule
+
+
 class PreparationMode(StrEnum):
     UNMANAGED = "unmanaged"
     IMAGETRANSFER = "imagetransfer"
@@ -87,9 +94,16 @@ class SchedulingConfig(_Section):
     host_selection: HostSelection = HostSelection.GREEDY
     admission: Admission = Admission.ACCEPT_ALL
     preemption: Preemption = Preemption.AR_PREEMPTS_EVERYTHING
+    preemption_horizon: float | None = Field(
+        7 * 86400.0, ge=0, description="aging: a lease submitted longer ago than this many seconds is never "
+        "preempted (Haizea's 7 days); unset = any age")
     suspension: SuspensionMode = SuspensionMode.ALL
     suspend_rate: float = Field(32.0, gt=0, description="MB/s at which VM memory is saved")
     resume_rate: float = Field(32.0, gt=0, description="MB/s at which VM memory is restored")
+    suspend_time: float | None = Field(
+        None, ge=0, description="fixed seconds to suspend one VM, instead of memory / suspend_rate + overhead")
+    resume_time: float | None = Field(
+        None, ge=0, description="fixed seconds to resume one VM, instead of memory / resume_rate + overhead")
     suspendresume_exclusion: Exclusion = Exclusion.LOCAL
     enactment_overhead: float = Field(0.0, ge=0, description="seconds added to every suspend/resume of a VM")
     scheduling_threshold: ThresholdKind = ThresholdKind.FACTOR
@@ -123,7 +137,8 @@ class TraceConfig(_Section):
     swf_processors_per_node: int = Field(1, ge=1, description="SWF: divide processors by this to get nodes")
     swf_node_cpu: float = Field(1.0, gt=0, description="SWF: cpu of each node")
     swf_node_memory: float = Field(1024.0, gt=0, description="SWF: MB of each node")
-    swf_drop_cancelled: bool = Field(True, description="SWF: drop jobs with status 5 (cancelled)")
+    swf_cancelled: SwfCancelled = Field(
+        SwfCancelled.DROP_UNSTARTED, description="SWF: drop only cancelled jobs that never ran, or every one")
     swf_use_requested_processors: bool = Field(True, description="SWF: nodes from field 8 (requested), else field 5")
     runtime_from_requested: bool = Field(False, description="plan with the real run time instead of the requested one")
 

@@ -11,9 +11,16 @@ requested time. A job cannot run longer than it asked for (the batch system
 kills it), so a run time above the requested time is cut to the requested
 time; such leases are counted in the workload's warnings.
 
+Cancelled jobs (status 5), after ``swf_cancelled``: ``drop-unstarted`` (the
+default, and Haizea's swf2lwf rule) leaves out only those with no run time,
+cancelled while queued, and keeps those cancelled while running, which held
+their nodes for the run time they had, as the machine really ran them;
+``drop`` leaves every one out. Under ``drop-unstarted`` a
+run time of 0 (under half a second, the SWF says) becomes 1 s, as in Haizea.
+
 Lines that are well-formed but unusable (no processors, no known time,
-negative submit time, cancelled when ``swf_drop_cancelled``) are skipped and
-counted; a malformed line (not 18 fields, not numbers) raises TraceError.
+negative submit time, cancelled as above) are skipped and counted; a
+malformed line (not 18 fields, not numbers) raises TraceError.
 """
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ import math
 from pathlib import Path
 from typing import Iterable
 
-from galerna.config.schema import TraceConfig
+from galerna.config.schema import SwfCancelled, TraceConfig
 from galerna.model import LeaseRequest, LeaseType
 from galerna.readers.common import data_lines, gang
 from galerna.readers.errors import TraceError
@@ -41,6 +48,7 @@ def read_swf(path: Path, lines: Iterable[str], config: TraceConfig | None = None
     requests: list[LeaseRequest] = []
     seen: dict[str, int] = {}
     node = {"cpu": cfg.swf_node_cpu, "memory": cfg.swf_node_memory}
+    haizea_rule = cfg.swf_cancelled is SwfCancelled.DROP_UNSTARTED
     for lineno, text in data_lines(lines, comment=";"):
         fields = text.split()
         if len(fields) != N_FIELDS:
@@ -59,8 +67,9 @@ def read_swf(path: Path, lines: Iterable[str], config: TraceConfig | None = None
             raise TraceError(path, lineno, f"job number {job_id} already used at line {seen[job_id]}")
         seen[job_id] = lineno
 
-        if cfg.swf_drop_cancelled and f(STATUS) == CANCELLED:
-            tally.drop("cancelled job (status 5)", lineno)
+        if f(STATUS) == CANCELLED and (not haizea_rule or f(RUN) < 0):
+            tally.drop("cancelled job (status 5)" if not haizea_rule else "cancelled before it ran (status 5)",
+                       lineno)
             continue
         if f(SUBMIT) < 0:
             tally.drop("unknown or negative submit time", lineno)
@@ -71,6 +80,8 @@ def read_swf(path: Path, lines: Iterable[str], config: TraceConfig | None = None
             tally.drop("no processors", lineno)
             continue
         requested, run = f(REQ_TIME), f(RUN)
+        if haizea_rule and run == 0:
+            run = 1.0
         duration = requested if requested > 0 else run
         if duration <= 0:
             tally.drop("neither requested time nor run time known", lineno)

@@ -24,7 +24,7 @@ from galerna.schedule.decisions import Accept, Fail, Preempt, Refuse
 from galerna.schedule.lease import Activity, Lease, Phase
 from galerna.schedule.lifecycle import ON_END, ON_START, end_lost
 from galerna.schedule.plan import ChangeRefused, Event, Notice, PreemptMode, Refusal
-from galerna.schedule.preemption import PreemptionPlan, Preemptor
+from galerna.schedule.preemption import PreemptionPlan, Preemptor, planned_suspension
 from galerna.schedule.suspension import suspend_begin
 from galerna.schedule.timeline import EPS
 
@@ -235,6 +235,13 @@ class Applier:
                 victim.to(S.SUSPENDED_QUEUED if victim.state is S.SUSPENDED_SCHEDULED else S.QUEUED)
                 book.queue.add(victim)
                 self.emit(now, victim, Notice.PREEMPTED, preemption=PreemptMode.UNSCHEDULE)
+                continue
+            susp = planned_suspension(victim, at)
+            if susp is not None:  # its resumed part is taken back; it is planned again after the suspension
+                book.release(victim, susp.end)
+                victim.phases = victim.phases[:2]
+                self.emit(now, victim, Notice.PREEMPTED, preemption=PreemptMode.UNSCHEDULE)
+                book.replanned(victim)
                 continue
             begin = suspend_begin(self.ctx, victim, at, now)
             book.release(victim, at)

@@ -5,7 +5,12 @@ first, and the deadline victims whose remainder is to be planned once the
 requester holds its slot); the front door carries it out. Each trial releases
 candidates on the slot table inside its journal and rolls back, so planning
 changes nothing. A deadline lease is a victim only if its remainder still fits
-before its deadline.
+before its deadline: resumed after a suspension, or, when it cannot be
+suspended, run again from the start (cancel and requeue).
+
+A running lease whose plan already suspends it before the requester's window
+and resumes it inside that window is a victim too, as in Haizea: its resumed
+part (everything after the planned suspension) is cancelled and planned again.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from galerna.schedule.context import CoreContext
 from galerna.schedule.lease import Activity, Lease, Phase
 from galerna.schedule.phases import memories
 from galerna.schedule.policies.preemption import POLICIES, cheapest_first
-from galerna.schedule.search import Resume, Search, want_of
+from galerna.schedule.search import Fresh, Resume, Search, want_of
 from galerna.schedule.suspension import suspend_begin
 from galerna.schedule.timeline import EPS
 
@@ -37,6 +42,23 @@ class Remainder:
     resume after the suspension it already has planned."""
     phases: list[Phase]
     append: bool
+
+
+def planned_suspension(lease: Lease, at: float) -> Phase | None:
+    """The planned suspension of a running lease that ends by ``at``, when work is planned after it."""
+    ph = lease.phases
+    if (len(ph) > 2 and lease.state is S.ACTIVE and ph[0].started and ph[0].activity is A.RUN
+            and ph[1].activity is A.SUSPEND and not ph[1].started and ph[1].end <= at + EPS):
+        return ph[1]
+    return None
+
+
+def release_point(lease: Lease, at: float, now: float) -> float:
+    """From when a victim preempted at ``at`` gives its capacity back."""
+    if not lease.phases[0].started:
+        return now
+    susp = planned_suspension(lease, at)
+    return susp.end if susp is not None else at
 
 
 class Preemptor:
@@ -68,17 +90,21 @@ class Preemptor:
 
     def _candidates(self, requester: Lease, start: float, end: float) -> list[Lease]:
         types = self.policy.victim_types(requester)
+        horizon = self.ctx.cfg.preemption_horizon
         out = []
         for lease in self.ctx.book.live:
             if lease is requester or lease.type not in types or not lease.req.preemptible:
                 continue
+            if horizon is not None and self.ctx.now - lease.req.submit > horizon + EPS:
+                continue  # aging: it has waited long enough not to be pushed back again
             if not lease.phases or lease.state.final:
                 continue
             p0 = lease.phases[0]
             overlaps = any(p.holds and p.start < end - EPS and p.end > start + EPS for p in lease.phases)
             if not overlaps:
                 continue
-            if p0.started and not (p0.activity is A.RUN and p0.end > start + EPS and lease.state is S.ACTIVE):
+            running = p0.activity is A.RUN and p0.end > start + EPS and lease.state is S.ACTIVE
+            if p0.started and not running and planned_suspension(lease, start) is None:
                 continue  # booting, suspending, resuming, migrating or shutting down: leave it be
             out.append(lease)
         out.sort(key=cheapest_first)
@@ -86,7 +112,7 @@ class Preemptor:
 
     def _release_all(self, chosen: list[Lease], start: float, now: float) -> None:
         for v in chosen:
-            self.ctx.book.release(v, start if v.phases[0].started else now, trial=True)
+            self.ctx.book.release(v, release_point(v, start, now), trial=True)
 
     def _trial(self, lease: Lease, candidates: list[Lease], start: float, end: float, now: float):
         slots, book = self.ctx.slots, self.ctx.book
@@ -96,7 +122,7 @@ class Preemptor:
         hosts = None
         try:
             for v in candidates:
-                book.release(v, start if v.phases[0].started else now, trial=True)
+                book.release(v, release_point(v, start, now), trial=True)
                 chosen.append(v)
                 hosts = self.ctx.mapper.map_at(lease.vecs, start, end)
                 if hosts is not None:
@@ -128,12 +154,33 @@ class Preemptor:
         if not p0.started:
             earliest, latest = ctx.phases.deadline_window(victim, now)
             return self.search.find(want_of(victim), earliest, latest)
+        susp = planned_suspension(victim, at)
+        if susp is not None:  # its resumed part is cancelled: resume it again later
+            left = victim.remaining - (p0.end - p0.start)
+            latest = victim.req.deadline - left - ctx.timing.resume_time(memories(victim), p0.hosts)
+            return self.search.find(Resume(victim, p0.hosts, left), max(susp.end, now), latest)
         begin = suspend_begin(ctx, victim, at, now)
         if begin is None:
-            return None
+            return self._restart_if_cancelled(victim, at)
         remaining = victim.remaining - (begin - p0.start)
         latest = victim.req.deadline - remaining - ctx.timing.resume_time(memories(victim), p0.hosts)
         return self.search.find(Resume(victim, p0.hosts, remaining), max(at, now), latest)
+
+    def _restart_if_cancelled(self, victim: Lease, at: float) -> list[Phase] | None:
+        """Phases that would run a running deadline lease cancelled at ``at`` again from the start, in time.
+
+        Haizea's deadline policy: cancelling qualifies when the whole requested
+        run still fits after the requester and before the victim's deadline.
+        """
+        if not victim.preemptible:
+            return None
+        done = victim.remaining
+        victim.remaining = self.ctx.timing.run_time(victim.req.duration)  # the work done is lost
+        try:
+            earliest, latest = self.ctx.phases.deadline_window(victim, at)
+            return self.search.find(Fresh(victim), earliest, latest)
+        finally:
+            victim.remaining = done
 
     def remainder(self, victim: Lease, now: float) -> Remainder | None:
         """After a preemption: where a deadline victim finishes its work, or None."""

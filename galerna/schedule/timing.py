@@ -3,6 +3,8 @@
 Suspending a VM saves its memory: memory / rate + enactment overhead. With
 ``local`` exclusion a host saves its VMs one after another while hosts work in
 parallel; with ``global`` exclusion every VM of the lease is saved in turn.
+A fixed ``suspend_time``/``resume_time`` (Haizea's override-suspend-time and
+override-resume-time) replaces the per-VM time, exclusion still applying.
 """
 from __future__ import annotations
 
@@ -28,10 +30,14 @@ class Timing:
 
     def suspend_time(self, memories: Sequence[float], hosts: Sequence[int]) -> float:
         c = self.cfg
+        if c.suspend_time is not None:
+            return self._serial([c.suspend_time] * len(memories), hosts)
         return self._serial([m / c.suspend_rate + c.enactment_overhead for m in memories], hosts)
 
     def resume_time(self, memories: Sequence[float], hosts: Sequence[int]) -> float:
         c = self.cfg
+        if c.resume_time is not None:
+            return self._serial([c.resume_time] * len(memories), hosts)
         return self._serial([m / c.resume_rate + c.enactment_overhead for m in memories], hosts)
 
     def migrate_time(self, memories: Sequence[float], image_mb: float, src: Sequence[int], dst: Sequence[int]) -> float:

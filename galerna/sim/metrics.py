@@ -32,6 +32,9 @@ def summarize(result: SimulationResult, wall_seconds: float) -> dict:
     span = last_end - first
     accepted = lambda t: sum(1 for L in by_type[t] if L.state is not LeaseState.REJECTED)  # noqa: E731
     ends = [L.last_run_end() for L in be_done]
+    longest = max(be_done, key=lambda L: L.first_run() - L.req.submit, default=None)
+    pushed = max(leases, key=lambda L: (L.suspensions + len(L.lost), -L.seq), default=None)
+    pushed_times = pushed.suspensions + len(pushed.lost) if pushed is not None else 0
     return {
         "leases": len(leases),
         "done": len(done),
@@ -48,6 +51,9 @@ def summarize(result: SimulationResult, wall_seconds: float) -> dict:
         "deadline_accepted": accepted(LeaseType.DEADLINE),
         "mean_wait": sum(waits) / len(waits) if waits else 0.0,
         "max_wait": max(waits, default=0.0),
+        "longest_wait_lease": longest.id if longest is not None else None,  # starvation: who waited max_wait
+        "most_preempted_lease": pushed.id if pushed_times else None,  # the lease suspended or requeued most
+        "most_preemptions": pushed_times,
         "mean_bounded_slowdown": sum(bslds) / len(bslds) if bslds else 0.0,
         "utilization": busy / (cpu_total * span) if span > 0 and cpu_total > 0 else 0.0,
         "all_best_effort": max(ends, default=0.0),

@@ -69,11 +69,13 @@ def scheduling(imp: Importer) -> set[str]:
     if not imp.has("non-schedulable-interval"):
         imp.set("scheduling.non_schedulable_interval", 10.0)
         imp.note("non-schedulable-interval not set: Haizea's default of 10 s applied")
-    if imp.has("mapper") and imp.get("mapper").lower() != "greedy":
-        imp.warn("mapper", "only the greedy mapper exists; using it")
-    for opt in ("override-suspend-time", "override-resume-time"):
+    if imp.has("mapper"):
+        # Haizea's deadline mapper preempts a deadline lease only if it can still meet its
+        # deadline; Galerna's preemption always checks that, so both mappers map the same way.
+        imp.get("mapper", lambda v: as_choice(v, {"greedy": "greedy", "deadline": "deadline"}))
+    for opt, key in (("override-suspend-time", "suspend_time"), ("override-resume-time", "resume_time")):
         if imp.has(opt):
-            imp.warn(opt, "fixed suspend/resume times are not supported; times follow suspend_rate/resume_rate")
+            imp.set(f"scheduling.{key}", imp.get(opt, as_seconds))
     for opt in ("max-delay-duration", "max-delay-vm", "max-delay-action"):
         if imp.has(opt):
             imp.warn(opt, "delay limits for late suspend/resume are not supported; ignored")
@@ -131,6 +133,8 @@ def policies(imp: Importer) -> set[str]:
     else:
         imp.set("scheduling.preemption", "none")
         imp.note("policy-preemption not set: Haizea's default no-preemption applied")
+    # Haizea's preemption policies never preempt a lease submitted more than 7 days ago.
+    imp.set("scheduling.preemption_horizon", 7 * 86400.0)
     if imp.has("policy-host-selection"):
         v = imp.get("policy-host-selection").strip()
         if v.lower() == "greedy":

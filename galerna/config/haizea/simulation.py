@@ -116,6 +116,9 @@ def imagetransfer(imp: Importer) -> set[str]:
 
 
 def tracefile(imp: Importer) -> set[str]:
+    # Haizea's swf2lwf kept jobs cancelled while running (with the run time they had): Galerna's
+    # default too, set here so a Haizea file keeps Haizea's rule whatever the default becomes.
+    imp.set("trace.swf_cancelled", "drop-unstarted")
     for opt in ("tracefile", "injectionfile", "annotationfile"):
         if imp.has(opt):
             setattr(imp.out, opt, imp.path(opt))

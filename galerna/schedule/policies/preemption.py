@@ -26,7 +26,8 @@ class PreemptionPolicy:
 
 
 def cheapest_first(lease: Lease) -> tuple:
-    """Victims in order: unstarted reservations, then the most recently submitted."""
+    """Victims in order: unstarted reservations, then the most recently submitted (aging: the younger a
+    lease, the sooner it is preempted; past ``preemption_horizon`` it is not a candidate at all)."""
     return (lease.phases[0].started, -lease.req.submit, -lease.seq)
 
 
