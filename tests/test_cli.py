@@ -23,6 +23,9 @@ def test_simulate_embedded_default_writes_a_valid_output(tmp_path):
     # The default workload holds every lease type.
     for k in ("be_requested", "ar_requested", "im_requested", "deadline_requested"):
         assert summary[k] > 0, k
+    # starvation is visible on the console, not only in summary.json
+    assert f"lease {summary['longest_wait_lease']}" in res.output
+    assert f"lease {summary['most_preempted_lease']}, {summary['most_preemptions']} times" in res.output
     check(out, summary["leases"])
 
 

@@ -88,6 +88,10 @@ def _print_summary(summary: dict, out: Path) -> None:
         ("all best-effort done at", f"{summary['all_best_effort']:.0f} s"),
         ("suspensions / requeues", f"{summary['suspensions']} / {summary['requeues']}"),
         ("max queue", summary["max_queue"]),
+        ("longest wait (BE)", f"{summary['max_wait']:.0f} s, lease {summary['longest_wait_lease']}"
+         if summary.get("longest_wait_lease") else "-"),
+        ("most preempted", f"lease {summary['most_preempted_lease']}, {summary['most_preemptions']} times"
+         if summary.get("most_preempted_lease") else "-"),
         ("wall time", f"{summary['wall_seconds']:.2f} s"),
     ]
     for k, v in rows:

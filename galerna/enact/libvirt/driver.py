@@ -39,7 +39,10 @@ from galerna.model.lease import DiskImage
 
 
 class LibvirtDriver(DomainStates, Driver):
-    """One libvirt host behind the Driver interface; idempotent operations, errors as HypervisorError."""
+    """One libvirt host behind the Driver interface; idempotent operations, errors as HypervisorError.
+
+    One piece (about 300 lines) because each method is one operation of the Driver interface, and each reads the
+    same domain state through the same connection; the connection, storage, events and state codes are apart."""
 
     def __init__(
         self,
