@@ -44,6 +44,14 @@ def poll(pred, timeout: float, step: float = 0.05):
     return pred()
 
 
+def wait_until(pred, timeout: float = 20.0, what: str = "condition"):
+    """:func:`poll`, failing the test with ``what`` when ``pred`` never held; ``pred``'s answer otherwise."""
+    got = poll(pred, timeout)
+    if not got:
+        raise AssertionError(f"timed out waiting for {what}")
+    return got
+
+
 def check(out: Path, n_leases: int | None = None) -> str:
     """Run the independent checker; fail the test with its report when it objects."""
     args = [sys.executable, str(CHECKER), str(out)]

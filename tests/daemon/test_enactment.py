@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import poll
+from helpers import wait_until
 import uvicorn
 
 from galerna.api.app import create_app
@@ -28,13 +28,6 @@ from galerna.store.db import Store
 from tests.daemon.conftest import bound_socket
 
 pytestmark = pytest.mark.xdist_group("daemon-enact")
-
-
-def wait_until(pred, timeout: float = 20.0, what: str = "condition"):
-    got = poll(pred, timeout)
-    if not got:
-        raise AssertionError(f"timed out waiting for {what}")
-    return got
 
 
 class InProcess:

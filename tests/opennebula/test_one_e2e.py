@@ -17,18 +17,11 @@ from galerna.config.opennebula import OpenNebulaConfig
 from galerna.opennebula.credentials import parse_one_auth
 from galerna.opennebula.daemon import build_service
 
+from helpers import wait_until
+
 from .oned_double.states import Lcm, VmState
 
 pytestmark = pytest.mark.xdist_group("opennebula-e2e")
-
-
-def wait(pred, timeout=20.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def template(start="now", duration="00:00:30", extra="", memory=512, name="vm"):
@@ -85,24 +78,24 @@ def test_hosts_are_openNebulas_with_capacity_converted(oned_zmq, one, tmp_path):
 def test_immediate_lease_runs_then_ends_with_terminate(oned_zmq, one, tmp_path):
     with Daemon(oned_zmq, tmp_path) as svc:
         vid = one.vm.allocate(template("now", "00:00:06"), False)
-        wait(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING,
+        wait_until(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING,
              what="the VM running")
         lid = user_attr(oned_zmq, vid, "GALERNA_LEASE_ID")
         assert lid and svc.core.leases[lid].req.extra["name"].startswith(f"opennebula:{vid}:")
         # written back when the lease started (or already "done" if this machine is slow enough to miss it)
-        wait(lambda: user_attr(oned_zmq, vid, "GALERNA_STATE") in ("running", "done"), what="state written back")
-        wait(lambda: vm(oned_zmq, vid).state == VmState.DONE, timeout=30, what="the lease end")
-        wait(lambda: svc.core.leases.get(lid) is None or svc.core.leases[lid].state.final, what="lease final")
+        wait_until(lambda: user_attr(oned_zmq, vid, "GALERNA_STATE") in ("running", "done"), what="state written back")
+        wait_until(lambda: vm(oned_zmq, vid).state == VmState.DONE, timeout=30, what="the lease end")
+        wait_until(lambda: svc.core.leases.get(lid) is None or svc.core.leases[lid].state.final, what="lease final")
 
 
 def test_ar_starts_at_its_time_not_before(oned_zmq, one, tmp_path):
     with Daemon(oned_zmq, tmp_path) as svc:
         t0 = time.time()
         vid = one.vm.allocate(template("+00:00:04", "00:00:05"), False)
-        wait(lambda: user_attr(oned_zmq, vid, "GALERNA_LEASE_ID"), what="the lease")
+        wait_until(lambda: user_attr(oned_zmq, vid, "GALERNA_LEASE_ID"), what="the lease")
         time.sleep(2.0)
         assert vm(oned_zmq, vid).state == VmState.PENDING  # not deployed before its start
-        wait(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE, timeout=15, what="the AR deployed")
+        wait_until(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE, timeout=15, what="the AR deployed")
         stime = vm(oned_zmq, vid).stime
         assert time.time() >= stime + 4 - 1.0 and time.time() - t0 < 12
         assert user_attr(oned_zmq, vid, "GALERNA_PLANNED_START")
@@ -112,11 +105,11 @@ def test_bad_template_is_refused_where_the_user_looks_and_an_ar_is_held(oned_zmq
     with Daemon(oned_zmq, tmp_path):
         bad_ar = one.vm.allocate(template("+1:00", "00:10:00"), False)
         bad_be = one.vm.allocate(template("best_effort", "ten minutes"), False)
-        wait(lambda: user_attr(oned_zmq, bad_ar, "SCHED_MESSAGE") and user_attr(oned_zmq, bad_be, "SCHED_MESSAGE"),
+        wait_until(lambda: user_attr(oned_zmq, bad_ar, "SCHED_MESSAGE") and user_attr(oned_zmq, bad_be, "SCHED_MESSAGE"),
              what="SCHED_MESSAGE")
         assert "HAIZEA/START" in user_attr(oned_zmq, bad_ar, "SCHED_MESSAGE")
         assert "HAIZEA/DURATION" in user_attr(oned_zmq, bad_be, "SCHED_MESSAGE")
-        wait(lambda: vm(oned_zmq, bad_ar).state == VmState.HOLD, what="the AR held")
+        wait_until(lambda: vm(oned_zmq, bad_ar).state == VmState.HOLD, what="the AR held")
         assert vm(oned_zmq, bad_be).state == VmState.PENDING
 
 
@@ -124,14 +117,14 @@ def test_group_is_one_all_or_nothing_lease(oned_zmq, one, tmp_path):
     with Daemon(oned_zmq, tmp_path) as svc:
         ids = [one.vm.allocate(template("now", "00:00:20", ', GROUP = "mpi"', memory=1024, name=f"g{i}"), False)
                for i in range(3)]
-        wait(lambda: all(user_attr(oned_zmq, v, "GALERNA_LEASE_ID") for v in ids), what="the group's lease")
+        wait_until(lambda: all(user_attr(oned_zmq, v, "GALERNA_LEASE_ID") for v in ids), what="the group's lease")
         lids = {user_attr(oned_zmq, v, "GALERNA_LEASE_ID") for v in ids}
         assert len(lids) == 1
         lease = svc.core.leases[lids.pop()]
         assert lease.req.n_nodes == 3
-        wait(lambda: all(vm(oned_zmq, v).state == VmState.ACTIVE for v in ids), what="all three running")
+        wait_until(lambda: all(vm(oned_zmq, v).state == VmState.ACTIVE for v in ids), what="all three running")
         late = one.vm.allocate(template("now", "00:00:20", ', GROUP = "mpi"', name="late"), False)
-        wait(lambda: user_attr(oned_zmq, late, "SCHED_MESSAGE"), what="the late member refused")
+        wait_until(lambda: user_attr(oned_zmq, late, "SCHED_MESSAGE"), what="the late member refused")
         assert "GROUP mpi already runs as Galerna lease" in user_attr(oned_zmq, late, "SCHED_MESSAGE")
 
 
@@ -140,7 +133,7 @@ def test_restart_rebuilds_leases_and_never_deploys_twice(oned_zmq, one, tmp_path
     oned_zmq.model.api_listeners.append(lambda call: calls.append(call.method))
     with Daemon(oned_zmq, tmp_path):
         vid = one.vm.allocate(template("now", "00:05:00"), False)
-        wait(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING,
+        wait_until(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING,
              what="running")
         lid = user_attr(oned_zmq, vid, "GALERNA_LEASE_ID")
     assert calls.count("one.vm.deploy") == 1
@@ -158,17 +151,17 @@ def test_restart_rebuilds_leases_and_never_deploys_twice(oned_zmq, one, tmp_path
 def test_vm_terminated_in_opennebula_cancels_its_lease(oned_zmq, one, tmp_path):
     with Daemon(oned_zmq, tmp_path) as svc:
         vid = one.vm.allocate(template("now", "00:05:00"), False)
-        wait(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING,
+        wait_until(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING,
              what="running")
         lid = user_attr(oned_zmq, vid, "GALERNA_LEASE_ID")
         one.vm.action("terminate-hard", vid)
-        wait(lambda: svc.core.leases.get(lid) is None or svc.core.leases[lid].state.final, what="lease cancelled")
+        wait_until(lambda: svc.core.leases.get(lid) is None or svc.core.leases[lid].state.final, what="lease cancelled")
 
 
 def test_an_api_lease_cannot_claim_an_opennebula_vm_by_its_name(oned_zmq, one, tmp_path):
     with Daemon(oned_zmq, tmp_path) as svc:
         vid = one.vm.allocate(template("+01:00:00", "00:10:00"), False)
-        wait(lambda: user_attr(oned_zmq, vid, "GALERNA_LEASE_ID"), what="the AR's lease")
+        wait_until(lambda: user_attr(oned_zmq, vid, "GALERNA_LEASE_ID"), what="the AR's lease")
         real = svc.core.leases[user_attr(oned_zmq, vid, "GALERNA_LEASE_ID")].req.extra["name"]
         forged = svc.submit(type="im", duration=60.0, nodes=[{"cpu": 1.0, "memory": 256.0}], tenant="mallory",
                           name=f"opennebula:{vid}").result(10)
@@ -188,35 +181,35 @@ def test_an_ar_preempts_a_best_effort_lease_by_stop_which_frees_the_host(oned_zm
         be = [one.vm.allocate('NAME = "be"\nCPU = 2\nMEMORY = 64\n'
                               'HAIZEA = [ START = "best_effort", DURATION = "00:10:00", PREEMPTIBLE = "yes", '
                               'GROUP = "be" ]\n', False) for _ in range(2)]
-        wait(lambda: all(vm(oned_zmq, v).state == VmState.ACTIVE and vm(oned_zmq, v).lcm_state == Lcm.RUNNING
+        wait_until(lambda: all(vm(oned_zmq, v).state == VmState.ACTIVE and vm(oned_zmq, v).lcm_state == Lcm.RUNNING
                          for v in be), timeout=30, what="the BE lease running")
         ar = one.vm.allocate('NAME = "ar"\nCPU = 2\nMEMORY = 64\n'
                              'HAIZEA = [ START = "+00:00:12", DURATION = "00:00:05", PREEMPTIBLE = "no" ]\n', False)
-        wait(lambda: vm(oned_zmq, ar).state == VmState.ACTIVE, timeout=40, what="the AR deployed")
+        wait_until(lambda: vm(oned_zmq, ar).state == VmState.ACTIVE, timeout=40, what="the AR deployed")
         stopped = [v for v in be if vm(oned_zmq, v).state == VmState.STOPPED]
         assert stopped  # freed by stop, not suspend
         with oned_zmq.model.lock:
             host = oned_zmq.model.hosts[vm(oned_zmq, ar).last_history.hid]
             assert host.cpu_usage == 200  # only the AR holds that host's capacity
         # after the AR, the BE lease resumes: deployed again from STOPPED
-        wait(lambda: all(vm(oned_zmq, v).state == VmState.ACTIVE for v in be), timeout=60, what="the BE resumed")
+        wait_until(lambda: all(vm(oned_zmq, v).state == VmState.ACTIVE for v in be), timeout=60, what="the BE resumed")
 
 
 def test_vms_left_unknown_by_a_host_outage_are_recovered_in_place(oned_zmq, one, tmp_path):
     en = EnactmentConfig(data_dir="", recovery=RecoveryConfig(grace_period=1, reconcile_interval=0.5))
     with Daemon(oned_zmq, tmp_path, enactment=en) as svc:
         vid = one.vm.allocate(template("now", "00:05:00"), False)
-        wait(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING,
+        wait_until(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING,
              what="running")
         with oned_zmq.model.lock:
             hid = vm(oned_zmq, vid).last_history.hid
         oned_zmq.host_error(hid)
         assert vm(oned_zmq, vid).lcm_state == Lcm.UNKNOWN
         uri = f"opennebula:{hid}"
-        wait(lambda: svc.executor.inventory.hosts.get(uri) is HostState.ERROR, what="Galerna sees the host lost")
+        wait_until(lambda: svc.executor.inventory.hosts.get(uri) is HostState.ERROR, what="Galerna sees the host lost")
         with oned_zmq.model.lock:
             oned_zmq.model.set_host_state(oned_zmq.model.hosts[hid], 2)  # monitored again; the VM still UNKNOWN
-        wait(lambda: vm(oned_zmq, vid).lcm_state == Lcm.RUNNING, timeout=30, what="the VM booted again in place")
+        wait_until(lambda: vm(oned_zmq, vid).lcm_state == Lcm.RUNNING, timeout=30, what="the VM booted again in place")
         with oned_zmq.model.lock:
             assert vm(oned_zmq, vid).last_history.hid == hid
 
@@ -228,6 +221,6 @@ def test_a_boot_failure_is_retried_and_the_lease_runs(oned_zmq, one, tmp_path):
     oned_zmq.fail_next_deploy(1)
     with Daemon(oned_zmq, tmp_path):
         vid = one.vm.allocate(template("now", "00:05:00"), False)
-        wait(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING,
+        wait_until(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING,
              timeout=30, what="running after the boot failure")
     assert "one.vm.recover" in calls and calls.count("one.vm.deploy") == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import time
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -17,19 +16,12 @@ from galerna.config.opennebula import OpenNebulaConfig
 from galerna.opennebula.credentials import parse_one_auth
 from galerna.opennebula.daemon import build_service
 
+from helpers import wait_until
+
 from .oned_double.states import Lcm, VmState
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.xdist_group("opennebula-e2e")
-
-
-def wait(pred, timeout=20.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -66,7 +58,7 @@ def test_place_answers_galernas_plan_and_logs_why_vms_wait(world):
     one = pyone.OneServer(oned.url, session=oned.session)
     ar = one.vm.allocate('NAME = "ar"\nCPU = 1\nMEMORY = 512\n'
                          'HAIZEA = [ START = "+01:00:00", DURATION = "00:10:00", PREEMPTIBLE = "no" ]\n', False)
-    wait(lambda: svc.mode.directory.by_vm(ar) is not None, what="the AR's lease")
+    wait_until(lambda: svc.mode.directory.by_vm(ar) is not None, what="the AR's lease")
     assert harness.place() is not None
     (reply,) = harness.wait_reply(1)
     assert reply.status == "SUCCESS"
@@ -83,7 +75,7 @@ def test_a_wanted_vm_is_placed_by_the_plan_with_host_and_datastore(world):
     one = pyone.OneServer(oned.url, session=oned.session)
     ar = one.vm.allocate('NAME = "ar"\nCPU = 1\nMEMORY = 512\n'
                          'HAIZEA = [ START = "+01:00:00", DURATION = "00:10:00", PREEMPTIBLE = "no" ]\n', False)
-    wait(lambda: svc.mode.directory.by_vm(ar) is not None, what="the lease")
+    wait_until(lambda: svc.mode.directory.by_vm(ar) is not None, what="the lease")
     svc.mode.book.want(ar, 0)  # what the driver registers when the core starts a lease and its deploy waits
     harness.place()
     (reply,) = harness.wait_reply(1)
@@ -91,7 +83,7 @@ def test_a_wanted_vm_is_placed_by_the_plan_with_host_and_datastore(world):
     assert [act.findtext(k) for k in ("VM_ID", "OPERATION", "HOST_ID")] == [str(ar), "deploy", "0"]
     assert act.findtext("DS_ID") is not None
     harness.tick()
-    wait(lambda: state(oned, ar)[0] == VmState.ACTIVE, what="the plan's deploy")
+    wait_until(lambda: state(oned, ar)[0] == VmState.ACTIVE, what="the plan's deploy")
 
 
 def test_a_refusal_becomes_the_vms_sched_message(world):
@@ -99,7 +91,7 @@ def test_a_refusal_becomes_the_vms_sched_message(world):
     one = pyone.OneServer(oned.url, session=oned.session)
     bad = one.vm.allocate('NAME = "bad"\nCPU = 1\nMEMORY = 512\n'
                           'HAIZEA = [ START = "best_effort", DURATION = "soon" ]\n', False)
-    wait(lambda: bad in svc.mode._refused, what="the refusal")
+    wait_until(lambda: bad in svc.mode._refused, what="the refusal")
     harness.place()
     harness.wait_reply(1)
     errors = [text for level, vid, text in harness.logs if vid == bad and level == "E"]
