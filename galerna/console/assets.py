@@ -15,7 +15,7 @@ STATIC = HERE / "static"
 VENDOR = {"echarts.esm.min.js": HERE / "node_modules" / "echarts" / "dist" / "echarts.esm.min.js"}
 MISSING = ("the console's JavaScript library is not installed: run `bash scripts/setup.sh` "
            "(or `npm ci` in galerna/console/)")
-FILES = {"timeline.js", "console.js", "view.js", "sse.js", "api.js", "style.css", "index.html", "view.html"}
+FILES = {"timeline.js", "bars.js", "console.js", "view.js", "sse.js", "api.js", "style.css", "index.html", "view.html"}
 MEDIA = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
 
 

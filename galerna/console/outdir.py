@@ -1,11 +1,13 @@
 """Reads a simulation output directory (../shared/FORMATS.md) into the compact form `galerna view` sends the browser.
 
-Allocations go out as columns of numbers (host and lease as indices) rather than one object per row: a 30-day Blue
-Horizon run has tens of thousands of rows, and columns keep the JSON small and quick to parse.
+Leases and allocations go out as columns (allocations' host and lease as indices) rather than one object per row: a
+30-day Blue Horizon run has tens of thousands of rows, and columns keep the JSON small and quick to parse.
 """
 from __future__ import annotations
 
 import csv
+import sys
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,7 @@ def _num(path: Path, line: int, row: dict, key: str) -> float | None:
 
 
 def read_output(out: Path) -> dict[str, Any]:
-    """hosts (name, cpu, memory), leases (one dict each, as in leases.csv), allocations as columns."""
+    """hosts (name, cpu, memory); leases (as in leases.csv) and allocations as columns."""
     out = Path(out)
     hp = out / "hosts.csv"
     hosts = []
@@ -80,5 +82,22 @@ def read_output(out: Path) -> dict[str, Any]:
         cols["start"].append(start)
         cols["end"].append(end)
         cols["activity"].append(act)
-    return {"name": out.resolve().name, "hosts": hosts, "leases": leases, "activities": ACTIVITIES,
-            "allocations": cols}
+    return {"name": out.resolve().name, "hosts": hosts, "activities": ACTIVITIES,
+            "leases": {k: [lease[k] for lease in leases] for k in LEASE_FIELDS}, "allocations": cols}
+
+
+# The allocations' columns as the browser reads them: little-endian typed arrays, one after another (the 8-byte ones
+# first, so each column starts aligned to its own size).
+LAYOUT = [("start", "d", "Float64Array"), ("end", "d", "Float64Array"), ("lease", "i", "Int32Array"),
+          ("node", "i", "Int32Array"), ("host", "i", "Int32Array"), ("activity", "B", "Uint8Array")]
+
+
+def allocation_columns(cols: dict[str, list]) -> bytes:
+    """The allocations as LAYOUT's typed arrays: what `galerna view` sends, so the page parses nothing."""
+    parts = []
+    for name, code, _ in LAYOUT:
+        arr = array(code, cols[name])
+        if sys.byteorder == "big":
+            arr.byteswap()
+        parts.append(arr.tobytes())
+    return b"".join(parts)
