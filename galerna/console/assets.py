@@ -1,7 +1,8 @@
 """Where the console's static files and its npm-installed library are, and the routes that serve them.
 
-The library (Apache ECharts) comes from ``npm ci`` in this directory (``scripts/setup.sh`` runs it); nothing is
-fetched at run time. When it is missing the page says how to install it instead of failing silently.
+The library (Apache ECharts) comes from ``npm ci`` in this directory (``scripts/setup.sh`` runs it), and a wheel carries
+a copy of it in ``vendor/`` (build_assets.py); nothing is fetched at run time. When it is missing the page says how to
+install it instead of failing silently.
 """
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from fastapi.responses import FileResponse, PlainTextResponse, Response
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
-VENDOR = {"echarts.esm.min.js": HERE / "node_modules" / "echarts" / "dist" / "echarts.esm.min.js"}
+# where each library file is: in an installed wheel, vendor/ (copied in at build time by build_assets.py); in a source
+# tree, node_modules/ (npm ci)
+VENDOR = {name: next((p for p in paths if p.is_file()), paths[-1]) for name, paths in {
+    "echarts.esm.min.js": [HERE / "vendor" / "echarts.esm.min.js",
+                           HERE / "node_modules" / "echarts" / "dist" / "echarts.esm.min.js"]}.items()}
 MISSING = ("the console's JavaScript library is not installed: run `bash scripts/setup.sh` "
            "(or `npm ci` in galerna/console/)")
 FILES = {"timeline.js", "bars.js", "console.js", "view.js", "sse.js", "api.js", "style.css", "index.html", "view.html"}
