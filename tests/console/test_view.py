@@ -101,3 +101,36 @@ def test_the_run_report_links_to_galerna_view(tmp_path, sim_out):
     index = report_run(sim_out, tmp_path / "report", max_bars=500)
     page = index.read_text()
     assert f"<code>galerna view {sim_out.resolve()}</code>" in page and "127.0.0.1:7071" in page
+
+
+def test_the_allocations_come_as_typed_array_columns_in_csv_order(sim_out):
+    from array import array
+
+    from fastapi.testclient import TestClient
+
+    from galerna.console.view import create_view_app
+
+    c = TestClient(create_view_app(sim_out))
+    run = c.get("/v1/view/data").json()
+    raw = c.get("/v1/view/allocations").content
+    n = run["allocations"]["count"]
+    codes = {"Float64Array": "d", "Int32Array": "i", "Uint8Array": "B"}
+    cols, offset = {}, 0
+    for name, kind in run["allocations"]["layout"]:
+        col = array(codes[kind])
+        col.frombytes(raw[offset:offset + n * col.itemsize])
+        cols[name], offset = col, offset + n * col.itemsize
+    assert offset == len(raw)
+    rows = _allocations(sim_out)
+    assert n == len(rows)
+    hosts = [h["name"] for h in run["hosts"]]
+    got = [(run["leases"]["lease_id"][cols["lease"][i]], hosts[cols["host"][i]], cols["start"][i], cols["end"][i],
+            run["activities"][cols["activity"][i]], cols["node"][i]) for i in range(n)]
+    assert got == [(r["lease_id"], r["host"], float(r["start"]), float(r["end"]), r["activity"], int(r["node"]))
+                   for r in rows]
+    leases = c.get("/v1/view/leases").json()
+    with open(sim_out / "leases.csv", newline="") as fh:
+        states = [r["state"] for r in csv.DictReader(fh)]
+    assert leases["state"] == states and leases["lease_id"] == run["leases"]["lease_id"]
+    types = [run["leases"]["types"][k] for k in run["leases"]["type"]]
+    assert types == leases["type"]

@@ -21,7 +21,7 @@ const EPS = 1e-3;  // ms
 /** A bar's style: activity, lease type and status in one small number (a row of the style table). */
 const styleKey = (act, type, status) => (act * TYPES.length + type) * 3 + status;
 
-function packed(css) {
+export function packed(css) {
   const [r, g, b, a = 1] = color.parse(css);
   const mix = (c) => Math.round(c * a + 255 * (1 - a));  // blended with the white background
   return ((255 << 24) | (mix(b) << 16) | (mix(g) << 8) | mix(r)) >>> 0;  // little-endian RGBA
@@ -136,9 +136,10 @@ export class BarIndex {
 /**
  * Paints the bars of `index` in view into `px` (W x H pixels, one Uint32 each) and counts them per host.
  * view: {x0, kx (px per ms), y0, band, clip: {x, y, width, height}} in CSS pixels; win: [a, b] ms shown.
- * ticks: x positions of the time axis' grid lines. Running bars go last, so that their outline is on top.
+ * ticks: x positions of the time axis' grid lines; rowFill: per host, a packed colour for its row's background or 0
+ * (marked hosts). Running bars go last, so that their outline is on top.
  */
-export function paintBars(px, W, H, index, styles, view, win, ticks, dpr) {
+export function paintBars(px, W, H, index, styles, view, win, ticks, dpr, rowFill) {
   const { x0, kx, y0, band, clip } = view;
   const [wa, wb] = win;
   const right = clip.x + clip.width, bottom = clip.y + clip.height;
@@ -169,6 +170,12 @@ export function paintBars(px, W, H, index, styles, view, win, ticks, dpr) {
     for (let k = 0; k < slots; k++) if (pb[k] > -Infinity) { emit(pa[k], py[k], pb[k], ph[k], styles[ps[k]]); pb[k] = -Infinity; }
   };
   const first = Math.max(0, Math.floor((clip.y - y0) / band)), last = Math.min(hosts - 1, Math.ceil((bottom - y0) / band));
+  for (let h = first; h <= last; h++) {
+    if (!rowFill[h]) continue;
+    const r1 = Math.max(0, Math.round((y0 + (h - 0.5) * band - clip.y) * dpr));
+    const r2 = Math.min(H, Math.round((y0 + (h + 0.5) * band - clip.y) * dpr));
+    px.fill(rowFill[h], r1 * W, r2 * W);
+  }
   const { order, startMs, endMs, style, lane, lanes, bars } = index;
   const rowH = band * 0.84;  // as in BarIndex.band
   for (let pass = 0; pass < (index.running ? 2 : 1); pass++) {

@@ -1,8 +1,8 @@
 // The timeline shared by the console (`galerna serve`) and `galerna view`: hosts as rows, time as the axis,
-// one bar per allocation. Apache ECharts gives the axes, zoom and pan, host marks and the "now" line; the bars are
-// painted by bars.js on a canvas under ECharts' one.
+// one bar per allocation. Apache ECharts gives the axes, zoom and pan, the host labels and the "now" line; the bars
+// (and the shading of marked hosts' rows) are painted by bars.js on a canvas under ECharts' one.
 import * as echarts from "./vendor/echarts.esm.min.js";
-import { ACTIVITIES, ACTIVITY_COLOR, BarIndex, TYPES, TYPE_COLOR, paintBars, styleTable } from "./bars.js";
+import { ACTIVITIES, ACTIVITY_COLOR, BarIndex, TYPES, TYPE_COLOR, packed, paintBars, styleTable } from "./bars.js";
 
 export { ACTIVITIES, ACTIVITY_COLOR, PAST, PLANNED, RUNNING, TYPES, TYPE_COLOR } from "./bars.js";
 export const TYPE_LABEL = { ar: "advance reservation", best_effort: "best-effort", immediate: "immediate", deadline: "deadline" };
@@ -34,7 +34,7 @@ export class Timeline {
    * el: the element to draw in. opts.relative: times are seconds from the workload start (`galerna view`);
    * opts.onSelect(leaseIndex): a bar was clicked; opts.describe(barIndex): tooltip HTML for a bar.
    *
-   * ECharts draws the axes, zoom controls, host marks and "now" line on a transparent canvas; the bars are painted
+   * ECharts draws the axes, zoom controls, host labels and "now" line on a transparent canvas; the bars are painted
    * on a canvas of our own under it, at most once per animation frame, after ECharts has moved the axes.
    */
   constructor(el, opts = {}) {
@@ -57,7 +57,11 @@ export class Timeline {
     zr.on("mousemove", (e) => this.hover(e.offsetX, e.offsetY));
     zr.on("globalout", () => this.tip.classList.add("hidden"));
     zr.on("click", (e) => { const i = this.barAt(e.offsetX, e.offsetY); if (i >= 0) this.onSelect(this.bars.lease[i]); });
-    this.chart.on("datazoom", () => { this.window = this.visibleWindow(); this.schedule(); });
+    this.chart.on("datazoom", () => {
+      this.window = this.visibleWindow();
+      this.tip.classList.add("hidden");  // the bar it described has moved
+      this.schedule();
+    });
     new ResizeObserver(() => { this.chart.resize(); this.schedule(); }).observe(el);
   }
 
@@ -86,6 +90,8 @@ export class Timeline {
     if (!isFinite(lo)) { lo = 0; hi = 3600e3; }
     this.extent = [lo, hi];
     const marks = hosts.map((h, i) => [i, h.mark]).filter((m) => m[1]);
+    // a marked host's row is shaded under its bars (painted with them), its label says why (ECharts)
+    this.rowFill = Uint32Array.from(hosts, (h) => (h.mark ? packed(MARK_COLOR[h.mark] || MARK_COLOR.disabled) : 0));
     const labelPx = marks.length ? 30 : 15;  // a marked host's label has two lines
     const relative = this.relative;
     const self = this;
@@ -119,17 +125,6 @@ export class Timeline {
         { type: "slider", yAxisIndex: 0, filterMode: "empty", throttle: 16, showDataShadow: false, width: 16, right: 8, showDetail: false },
       ],
       series: [
-        {
-          id: "marks", type: "custom", silent: true, clip: true, z: 3,
-          renderItem: (params, api) => {
-            const c = api.coord([lo, api.value(0)]);
-            const h = api.size([0, 1])[1];
-            const cs = params.coordSys;
-            return { type: "rect", shape: { x: cs.x, y: c[1] - h / 2, width: cs.width, height: h },
-                     style: { fill: MARK_COLOR[marks[params.dataIndex][1]] || MARK_COLOR.disabled } };
-          },
-          encode: { x: [1, 2], y: 0 }, data: marks.map((m) => [m[0], lo, hi]),
-        },
         {
           // the time axis' extent; the bars themselves are on the canvas underneath
           id: "frame", type: "custom", silent: true, encode: { x: [1, 2] }, data: [[0, lo, hi]],
@@ -180,7 +175,7 @@ export class Timeline {
       this.image = this.ctx.createImageData(w, h);
       this.pixels = new Uint32Array(this.image.data.buffer);
     }
-    const perHost = paintBars(this.pixels, w, h, this.index, this.styles, view, win, ticks, dpr);
+    const perHost = paintBars(this.pixels, w, h, this.index, this.styles, view, win, ticks, dpr, this.rowFill);
     this.ctx.putImageData(this.image, 0, 0);
     this.counts = { perHost };
     this.paintMs = performance.now() - t0;  // read by benchmarks/console_render.py
