@@ -103,16 +103,14 @@ def test_the_run_report_links_to_galerna_view(tmp_path, sim_out):
     assert f"<code>galerna view {sim_out.resolve()}</code>" in page and "127.0.0.1:7071" in page
 
 
-def test_the_allocations_come_as_typed_array_columns_in_csv_order(sim_out):
+def test_the_allocations_come_as_typed_array_columns_in_csv_order(view, sim_out):
     from array import array
 
-    from fastapi.testclient import TestClient
+    import httpx
 
-    from galerna.console.view import create_view_app
-
-    c = TestClient(create_view_app(sim_out))
-    run = c.get("/v1/view/data").json()
-    raw = c.get("/v1/view/allocations").content
+    c = httpx.Client(base_url=view.url, timeout=30)
+    run = c.get("v1/view/data").json()
+    raw = c.get("v1/view/allocations").content
     n = run["allocations"]["count"]
     codes = {"Float64Array": "d", "Int32Array": "i", "Uint8Array": "B"}
     cols, offset = {}, 0
@@ -128,7 +126,7 @@ def test_the_allocations_come_as_typed_array_columns_in_csv_order(sim_out):
             run["activities"][cols["activity"][i]], cols["node"][i]) for i in range(n)]
     assert got == [(r["lease_id"], r["host"], float(r["start"]), float(r["end"]), r["activity"], int(r["node"]))
                    for r in rows]
-    leases = c.get("/v1/view/leases").json()
+    leases = c.get("v1/view/leases").json()
     with open(sim_out / "leases.csv", newline="") as fh:
         states = [r["state"] for r in csv.DictReader(fh)]
     assert leases["state"] == states and leases["lease_id"] == run["leases"]["lease_id"]
