@@ -225,7 +225,7 @@ def main() -> None:
     works = [[x for v in r["work"].values() for x in v] for r in runs]
     i = min(range(len(runs)), key=lambda j: pct(alls[j], 95))
     print(f"best of {len(runs)} (lowest p95): frame p50 {pct(alls[i], 50):.1f} / p95 {pct(alls[i], 95):.1f} / max "
-          f"{max(alls[i]):.1f} ms, {dropped(alls[i])} dropped of {len(alls[i])}; work p50 {pct(works[i], 50):.1f} / "
+          f"{max(alls[i]):.1f} ms, {dropped(alls[i])} frames dropped over {len(alls[i])} steps; work p50 {pct(works[i], 50):.1f} / "
           f"p95 {pct(works[i], 95):.1f} ms; median first paint {statistics.median(r['paint'] for r in runs):.0f} ms")
 
 
