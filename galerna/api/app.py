@@ -19,6 +19,7 @@ from galerna.api.context import ApiContext
 from galerna.api.echo import validation_refused
 from galerna.api.errors import refused
 from galerna.api.middleware import RefuseNul
+from galerna.api.streams import StreamRegistry
 from galerna.daemon.service import Refused, Service
 from galerna.daemon.settings import Settings
 from galerna.store.db import Store
@@ -41,6 +42,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
         await asyncio.to_thread(svc.start)
         app.state.galerna = ApiContext(settings, st, svc, DecisionBridge(asyncio.get_running_loop()),
                                        TokenCache(st.principal))
+        app.state.streams = StreamRegistry(settings.config.api, app.state.galerna.tokens, svc.broker,
+                                           asyncio.get_running_loop())
         try:
             yield
         finally:
