@@ -8,7 +8,8 @@ the load's own tenants (10 tenants, so 10 streams per token, under the default c
 that drops what arrives, as idle consoles would. It prints, per phase and request kind: count, req/s, p50, p99;
 and the server's CPU per request.
 
-    python benchmarks/mixed_load.py [--threads 4] [--seconds 10] [--phases 0,100,0]
+    python benchmarks/mixed_load.py [--threads 4] [--seconds 10] [--phases 0,100,0] [--stream-tenants 10]
+    python benchmarks/mixed_load.py --phases 0,1000 --stream-tenants 1 --raise-caps   # issue 17's case
 
 Issue 17 measured 214 req/s dropping to 62 req/s with 1,000 open streams of one tenant. Every request and
 socket goes to 127.0.0.1 only; the run is bounded by its phases and stops by itself.
@@ -125,8 +126,9 @@ class Streams(threading.Thread):
             s.close()
 
 
-def phase(port: int, pid: int, tokens: list[str], streams: int, threads: int, seconds: float) -> dict:
-    opened = Streams(port, tokens, streams) if streams else None
+def phase(port: int, pid: int, tokens: list[str], streams: int, threads: int, seconds: float,
+          stream_tenants: int) -> dict:
+    opened = Streams(port, tokens[:stream_tenants], streams) if streams else None
     if opened:
         opened.start()
         time.sleep(1.0)  # the streams are open and idle before the load starts
@@ -174,6 +176,10 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--phases", default="0,100,0", help="open streams in each phase, comma-separated")
+    ap.add_argument("--stream-tenants", type=int, default=TENANTS,
+                    help="the streams belong to the first N tenants of the load (1: all of one tenant)")
+    ap.add_argument("--raise-caps", action="store_true",
+                    help="an [api] section lifting the stream caps to what the phases open (not for older code)")
     a = ap.parse_args()
     phases = [int(x) for x in a.phases.split(",")]
     work = Path(tempfile.mkdtemp(prefix="galerna-mixed-"))
@@ -188,6 +194,11 @@ def main() -> int:
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "galerna.api", "serve", "--db", db, "--port", str(port),
            "--data-dir", str(work / "data")]
+    if a.raise_caps:
+        most = max(phases)
+        (work / "caps.toml").write_text(f"[api]\nmax_streams = {max(most, 1)}\n"
+                                        f"max_streams_per_token = {max(most, 1)}\n")
+        cmd += ["--config", str(work / "caps.toml")]
     proc = subprocess.Popen(cmd, stdout=open(work / "server.log", "w"), stderr=subprocess.STDOUT,
                             env=dict(os.environ, XDG_DATA_HOME=str(work)))
     try:
@@ -201,12 +212,12 @@ def main() -> int:
                 time.sleep(0.1)
         else:
             raise SystemExit(f"the server did not come up; see {work / 'server.log'}")
-        results = [phase(port, proc.pid, tokens, n, a.threads, a.seconds) for n in phases]
+        results = [phase(port, proc.pid, tokens, n, a.threads, a.seconds, a.stream_tenants) for n in phases]
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(30)
     print(f"galerna serve on SQLite, libvirt test-driver hosts, {a.threads} client threads, {a.seconds:.0f} s "
-          f"per phase, load ~{os.getloadavg()[0]:.1f}")
+          f"per phase, streams of {a.stream_tenants} tenant(s), load ~{os.getloadavg()[0]:.1f}")
     report(results)
     return 0
 
