@@ -43,3 +43,20 @@ def test_a_node_list_within_the_cap_is_validated_item_by_item():
     with pytest.raises(ValidationError) as e:
         LeaseCreate.model_validate({"type": "best_effort", "duration": 60, "nodes": [{"cpu": -1}]})
     assert e.value.errors()[0]["loc"] == ("nodes", 0, "cpu")
+
+
+def test_an_echoed_input_is_short_and_always_encodable():
+    import json
+
+    from galerna.api.echo import TEXT, bounded, shorten
+
+    assert bounded("x" * 10_000) == "x" * TEXT + "…"
+    assert bounded(float("nan")) == "nan" and bounded(float("inf")) == "inf"
+    assert bounded("a\ud800b") == "a\\ud800b"  # a lone surrogate cannot be sent as UTF-8
+    assert bounded({"cpu": 1, "memory": 2}) == {"cpu": 1, "memory": 2}  # small inputs stay as they were
+    long = bounded([{"cpu": 1}] * 30_000)
+    assert isinstance(long, str) and long.endswith("(30000 items)") and len(long) < 2 * TEXT
+    assert bounded([[[["deep"]]]]) == [["…"]]
+    err = shorten({"loc": ("body", "nodes"), "msg": "too long", "type": "too_long", "input": [1] * 10 ** 5,
+                   "ctx": {"max_length": 1024, "error": ValueError("x" * 500)}})
+    assert err["loc"] == ("body", "nodes") and len(json.dumps(err)) < 400
