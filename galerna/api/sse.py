@@ -17,10 +17,6 @@ log = logging.getLogger("galerna.api")
 KEEP_ALIVE_SECONDS = 15.0
 
 
-def frame(msg: dict) -> bytes:
-    return f"id: {msg['id']}\nevent: {msg['event']}\ndata: {json.dumps(msg)}\n\n".encode()
-
-
 def closing_frame(reason: str) -> bytes:
     return f"event: stream.closed\ndata: {json.dumps({'event': 'stream.closed', 'reason': reason})}\n\n".encode()
 
@@ -54,7 +50,7 @@ class EventStreamResponse(Response):
                     log.info("event stream closed", extra={"reason": e.reason, "tenant": self.stream.who.tenant})
                     await write(closing_frame(e.reason), more=False)
                     return
-                await write(b"".join(map(frame, batch)) if batch else b": keep-alive\n\n")
+                await write(b"".join(batch) if batch else b": keep-alive\n\n")
                 if self.once and batch:
                     await write(b"", more=False)
                     return

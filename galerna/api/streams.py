@@ -4,6 +4,7 @@ when their token is revoked (a sweep reads the tokens of the open streams afresh
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections import Counter, deque
@@ -16,6 +17,11 @@ log = logging.getLogger("galerna.api")
 SWEEP_SECONDS = CACHE_SECONDS / 2  # a revoked token's streams close within this (plus one database read)
 FAN_OUT = 16  # messages handed to the streams per turn of the event loop
 GONE = "the client went away"  # closed by the client: no final event
+
+
+def frame(msg: dict) -> bytes:
+    """A message as Server-Sent Events put it on the wire (encoded once, for every stream that gets it)."""
+    return f"id: {msg['id']}\nevent: {msg['event']}\ndata: {json.dumps(msg)}\n\n".encode()
 
 
 class StreamRefused(Exception):
@@ -35,7 +41,7 @@ class Stream:
 
     def __init__(self, token: str, who: Principal, backlog: int):
         self.token, self.who, self.backlog = token, who, backlog
-        self.items: deque[dict] = deque()
+        self.items: deque[bytes] = deque()  # encoded frames
         self.ready = asyncio.Event()
         self.reason: str | None = None  # why it was closed; None while open
 
@@ -43,14 +49,14 @@ class Stream:
         """Tenants get only their own leases' events (host events go to all)."""
         return "lease" not in msg or self.who.admin or msg.get("tenant") == self.who.tenant
 
-    def offer(self, msg: dict) -> None:
+    def offer(self, data: bytes) -> None:
         if self.reason is not None:
             return
         if len(self.items) >= self.backlog:
             self.close(f"the reader fell {self.backlog} events behind ([api] stream_backlog); reconnect and "
                        "read the current state")
             return
-        self.items.append(msg)
+        self.items.append(data)
         self.ready.set()
 
     def close(self, reason: str) -> None:
@@ -59,8 +65,8 @@ class Stream:
             self.items.clear()
             self.ready.set()
 
-    async def next(self, timeout: float, most: int = 100) -> list[dict]:
-        """Up to ``most`` waiting events ([] after ``timeout`` seconds with none); ``StreamClosed`` once closed."""
+    async def next(self, timeout: float, most: int = 100) -> list[bytes]:
+        """Up to ``most`` waiting frames ([] after ``timeout`` seconds with none); ``StreamClosed`` once closed."""
         if not self.items and self.reason is None:
             self.ready.clear()
             try:
@@ -129,9 +135,11 @@ class StreamRegistry:
             batch, self._inbox = self._inbox[:FAN_OUT], self._inbox[FAN_OUT:]
             more = bool(self._inbox)
         for msg in batch:
+            data = None
             for stream in list(self._streams):
                 if stream.wants(msg):
-                    stream.offer(msg)
+                    data = data or frame(msg)
+                    stream.offer(data)
         if more:
             self.loop.call_soon(self._fan_out)
 
