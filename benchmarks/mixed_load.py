@@ -4,7 +4,7 @@ Starts a real `galerna serve` (SQLite in a temporary directory, libvirt test-dri
 loopback port. Client threads (http.client, one keep-alive connection each) run a mix for ``--seconds`` per
 phase: submit a best-effort lease, list leases, read one lease, cancel the thread's oldest lease. The phases are
 ``--phases`` (default 0,100,0): the number of ``/v1/events`` streams open meanwhile, opened on plain sockets by
-the load's own tenants (10 tenants, so 10 streams per token, under the default cap of 16) and read by one thread
+the load's own tenants (10 tenants, so 10 streams per token, under the default cap of 16) and read by one process
 that drops what arrives, as idle consoles would. It prints, per phase and request kind: count, req/s, p50, p99;
 and the server's CPU per request.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing as mp
 import os
 import selectors
 import signal
@@ -88,49 +89,48 @@ class Load(threading.Thread):
         conn.close()
 
 
-class Streams(threading.Thread):
-    """``n`` event streams on plain sockets, read by this one thread (what arrives is counted and dropped)."""
-
-    def __init__(self, port: int, tokens: list[str], n: int):
-        super().__init__(daemon=True)
-        self.sel = selectors.DefaultSelector()
-        self.socks = []
-        self.received = 0
-        self.closed = threading.Event()
-        for i in range(n):
-            s = socket.create_connection(("127.0.0.1", port), timeout=10)
-            s.sendall(f"GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tokens[i % len(tokens)]}"
-                      "\r\n\r\n".encode())
-            head = s.recv(100)
-            if not head.startswith(b"HTTP/1.1 200"):
-                raise SystemExit(f"stream {i} refused: {head!r}")
-            s.setblocking(False)
-            self.sel.register(s, selectors.EVENT_READ)
-            self.socks.append(s)
-
-    def run(self) -> None:
-        while not self.closed.is_set():
-            for key, _ in self.sel.select(0.2):
-                try:
-                    data = key.fileobj.recv(65536)
-                except BlockingIOError:
-                    continue
-                if not data:
-                    self.sel.unregister(key.fileobj)
-                self.received += len(data)
-
-    def close(self) -> None:
-        self.closed.set()
-        self.join(5)
-        for s in self.socks:
-            s.close()
+def read_streams(port: int, tokens: list[str], n: int, conn) -> None:  # noqa: ANN001 - a multiprocessing Pipe end
+    """In a process of its own (so its reading does not take the load threads' GIL): open ``n`` event streams on
+    plain sockets, say so, then read and drop what arrives until told to stop; answer the bytes read."""
+    sel = selectors.DefaultSelector()
+    socks = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(f"GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tokens[i % len(tokens)]}"
+                  "\r\n\r\n".encode())
+        head = s.recv(100)
+        if not head.startswith(b"HTTP/1.1 200"):
+            conn.send(f"stream {i} refused: {head!r}")
+            return
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        socks.append(s)
+    conn.send("open")
+    received = 0
+    while not conn.poll():
+        for key, _ in sel.select(0.2):
+            try:
+                data = key.fileobj.recv(65536)
+            except BlockingIOError:
+                continue
+            if not data:
+                sel.unregister(key.fileobj)
+            received += len(data)
+    conn.send(received)
+    for s in socks:
+        s.close()
 
 
 def phase(port: int, pid: int, tokens: list[str], streams: int, threads: int, seconds: float,
           stream_tenants: int) -> dict:
-    opened = Streams(port, tokens[:stream_tenants], streams) if streams else None
-    if opened:
-        opened.start()
+    reader = None
+    if streams:
+        here, there = mp.Pipe()
+        reader = mp.Process(target=read_streams, args=(port, tokens[:stream_tenants], streams, there), daemon=True)
+        reader.start()
+        said = here.recv()
+        if said != "open":
+            raise SystemExit(said)
         time.sleep(1.0)  # the streams are open and idle before the load starts
     stop = threading.Event()
     loads = [Load(port, tokens[i % len(tokens)], stop) for i in range(threads)]
@@ -142,9 +142,11 @@ def phase(port: int, pid: int, tokens: list[str], streams: int, threads: int, se
     for t in loads:
         t.join(60)
     elapsed, cpu = time.monotonic() - t0, server_cpu(pid) - cpu0
-    received = opened.received if opened else 0
-    if opened:
-        opened.close()
+    received = 0
+    if reader:
+        here.send("stop")
+        received = here.recv()
+        reader.join(10)
         time.sleep(0.5)  # the server lets the streams go
     lat = {k: sorted(x for t in loads for x in t.lat[k]) for k in KINDS}
     failed = {k: sum(t.failed[k] for t in loads) for k in KINDS}
