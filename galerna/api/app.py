@@ -9,13 +9,17 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from galerna.api import events, health, hosts, leases, plan, schedule, whoami
 from galerna.api.auth import TokenCache
+from galerna.api.bodygate import BodyGate
 from galerna.api.bridge import DecisionBridge
 from galerna.api.context import ApiContext
+from galerna.api.echo import validation_refused
 from galerna.api.errors import refused
 from galerna.api.middleware import RefuseNul
+from galerna.api.streams import StreamRegistry
 from galerna.daemon.service import Refused, Service
 from galerna.daemon.settings import Settings
 from galerna.store.db import Store
@@ -38,6 +42,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
         await asyncio.to_thread(svc.start)
         app.state.galerna = ApiContext(settings, st, svc, DecisionBridge(asyncio.get_running_loop()),
                                        TokenCache(st.principal))
+        app.state.streams = StreamRegistry(settings.config.api, app.state.galerna.tokens, svc.broker,
+                                           asyncio.get_running_loop())
         try:
             yield
         finally:
@@ -48,7 +54,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
                   description="Lease-based VM scheduler: advance reservations, best-effort, immediate and deadline "
                               "leases on a cluster of hypervisors.")
     app.add_middleware(RefuseNul)
+    app.add_middleware(BodyGate, max_body_bytes=settings.config.api.max_body_bytes,  # outermost: before any body
+                       xmlrpc_path=settings.daemon.xmlrpc_path if settings.daemon.xmlrpc else None)
     app.add_exception_handler(Refused, refused)
+    app.add_exception_handler(RequestValidationError, validation_refused)
     for router in ROUTERS:
         app.include_router(router)
     if settings.daemon.xmlrpc:

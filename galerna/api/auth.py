@@ -47,6 +47,11 @@ class TokenCache:
             self._hits[token] = hit = (time.monotonic() + CACHE_SECONDS, p)
         return hit[1]
 
+    def fresh(self, token: str) -> Principal | None:
+        """The token read from the database now (and cached): the event streams' revocation sweep."""
+        self._hits.pop(token, None)
+        return self.find(token)
+
 
 bearer = HTTPBearer(auto_error=False)
 

@@ -1,58 +1,36 @@
-"""``/v1/events``: the lease and host notifications as Server-Sent Events."""
+"""``/v1/events``: the lease and host notifications as Server-Sent Events, under the stream caps of ``[api]``."""
 from __future__ import annotations
 
-import asyncio
-import json
-from typing import Annotated, AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials
 
-from galerna.api.auth import Who
+from galerna.api.auth import Who, bearer
 from galerna.api.context import Ctx
 from galerna.api.errors import REFUSALS
+from galerna.api.schemas import Refusal
+from galerna.api.sse import EventStreamResponse
+from galerna.api.streams import StreamRefused, StreamRegistry
 
 router = APIRouter()
-KEEP_ALIVE_SECONDS = 15.0
-BACKLOG = 10000  # events a slow reader may fall behind by; later ones are dropped for it
 
 
 @router.get("/v1/events", responses={200: {"content": {"text/event-stream": {}},
-                                           "description": "Server-Sent Events"}, **REFUSALS}, tags=["events"])
-async def events(p: Who, ctx: Ctx,
+                                           "description": "Server-Sent Events"}, **REFUSALS,
+                                     429: {"model": Refusal, "description": "this token has the most streams open"}},
+            tags=["events"])
+async def events(request: Request, p: Who, ctx: Ctx,
+                 cred: Annotated[HTTPAuthorizationCredentials, Depends(bearer)],
                  once: Annotated[bool, Query(description="close after the first event (for scripts)")] = False
-                 ) -> StreamingResponse:
+                 ) -> EventStreamResponse:
     """Server-Sent Events: lease.started / ending_soon / ended / suspended / resumed / failed / cancelled /
-    rejected / preempted and host.up / host.down. Tenants get only their own leases' events."""
-    broker = ctx.service.broker
-    loop = asyncio.get_running_loop()
-    q: asyncio.Queue = asyncio.Queue(maxsize=BACKLOG)
-
-    def deliver(msg: dict) -> None:  # on the scheduler thread
-        if "lease" in msg and not p.admin and msg.get("tenant") != p.tenant:
-            return
-        loop.call_soon_threadsafe(_put, msg)
-
-    def _put(msg: dict) -> None:
-        if not q.full():
-            q.put_nowait(msg)
-
-    sub = broker.subscribe(deliver)
-
-    async def stream() -> AsyncIterator[bytes]:
-        try:
-            yield b": galerna events\n\n"
-            while True:
-                try:
-                    msg = await asyncio.wait_for(q.get(), KEEP_ALIVE_SECONDS)
-                except asyncio.TimeoutError:
-                    yield b": keep-alive\n\n"
-                    continue
-                yield f"id: {msg['id']}\nevent: {msg['event']}\ndata: {json.dumps(msg)}\n\n".encode()
-                if once:
-                    return
-        finally:
-            broker.unsubscribe(sub)
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    rejected / preempted and host.up / host.down. Tenants get only their own leases' events. A stream the
+    server ends (its token revoked, or its reader too far behind) ends with a ``stream.closed`` event giving
+    the reason. Open streams are capped per token (429 past it) and in all (503)."""
+    streams: StreamRegistry = request.app.state.streams
+    try:
+        stream = streams.open(cred.credentials, p)
+    except StreamRefused as e:
+        raise HTTPException(e.status, e.detail) from None
+    return EventStreamResponse(stream, streams.release, ctx.settings.config.api.stream_send_timeout, once=once)

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from galerna.api.earlycap import at_most
+
 ResourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 Amount = Annotated[float, Field(ge=0, le=1e9)]
 TEN_YEARS = 10 * 365 * 86400.0
@@ -49,7 +51,8 @@ class LeaseCreate(BaseModel):
     duration: float = Field(gt=0, le=TEN_YEARS, description="seconds of run time")
     start: datetime | None = Field(None, description="AR: exact start; deadline: earliest start")
     deadline: datetime | None = Field(None, description="deadline leases: the run must end by then")
-    nodes: list[dict[ResourceName, Amount]] | None = Field(None, min_length=1, max_length=1024)
+    nodes: Annotated[list[dict[ResourceName, Amount]] | None, at_most(1024)] = Field(None, min_length=1,
+                                                                                max_length=1024)
     n_nodes: int = Field(1, ge=1, le=1024)
     cpu: float = Field(1.0, ge=0, le=1e6, description="cores per VM")
     memory: float = Field(1024.0, ge=0, le=1e9, description="MB per VM")

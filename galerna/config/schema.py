@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from galerna.config.api import ApiConfig
 from galerna.config.opennebula import OpenNebulaConfig
 
 
@@ -150,3 +151,4 @@ class Config(_Section):
     simulation: SimulationConfig = Field(default_factory=SimulationConfig)
     trace: TraceConfig = Field(default_factory=TraceConfig)
     opennebula: OpenNebulaConfig = Field(default_factory=OpenNebulaConfig)  # the daemon's OpenNebula mode
+    api: ApiConfig = Field(default_factory=ApiConfig)  # the daemon's request and event-stream limits

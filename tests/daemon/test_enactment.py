@@ -45,8 +45,8 @@ class InProcess:
         self.service = Service(self.store, settings, drivers=drivers)
         self.sock = bound_socket()  # bound here and handed to uvicorn: no other test can take the port meanwhile
         self.port = self.sock.getsockname()[1]
-        app = create_app(settings, store=self.store, service=self.service)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None,
+        self.app = create_app(settings, store=self.store, service=self.service)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_config=None,
                                                     lifespan="on", timeout_graceful_shutdown=1))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.events: list[dict] = []
@@ -55,7 +55,7 @@ class InProcess:
         self.thread.start()
         wait_until(lambda: self.server.started, 30, "the server")
         threading.Thread(target=self._sse, daemon=True).start()
-        wait_until(lambda: self.service.broker.subs, 10, "the event stream")
+        wait_until(lambda: self.app.state.streams.open_count(), 10, "the event stream")
         return self
 
     def _sse(self) -> None:
