@@ -9,6 +9,7 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from galerna.api import events, health, hosts, leases, plan, schedule, whoami
 from galerna.api.auth import TokenCache
@@ -16,6 +17,7 @@ from galerna.api.bridge import DecisionBridge
 from galerna.api.context import ApiContext
 from galerna.api.errors import refused
 from galerna.api.middleware import RefuseNul
+from galerna.api.validation import validation_failed
 from galerna.daemon.service import Refused, Service
 from galerna.daemon.settings import Settings
 from galerna.store.db import Store
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
                               "leases on a cluster of hypervisors.")
     app.add_middleware(RefuseNul)
     app.add_exception_handler(Refused, refused)
+    app.add_exception_handler(RequestValidationError, validation_failed)
     for router in ROUTERS:
         app.include_router(router)
     if settings.daemon.xmlrpc:

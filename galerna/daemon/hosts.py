@@ -201,7 +201,8 @@ class HostRegistry:
                     cpu = float(info.cpus) if cpu is None else cpu
                     memory = float(info.memory_mb) if memory is None else memory
                 if cpu is None or memory is None:
-                    raise Refused("cpu and memory are needed for a host without a hypervisor URI", ErrorKind.INVALID)
+                    raise Refused("cpu and memory are needed for a host without a hypervisor URI", ErrorKind.INVALID,
+                                  field="cpu")
                 pos = (s.scalar(select(func.max(HostRow.position))) or 0) + 1
                 s.add(HostRow(name=name, uri=uri, cpu=cpu, memory=memory, extra=extra or {}, admin_state="up",
                               health="up", position=pos, created=self.clock()))
@@ -237,7 +238,7 @@ class HostRegistry:
         except Exception as e:  # noqa: BLE001 - any failure: the URI is not usable
             if self._drivers is not None:
                 self._drivers.pop(uri, None)
-            raise Refused(f"cannot reach a hypervisor at {uri}: {e}", ErrorKind.INVALID) from None
+            raise Refused(f"cannot reach a hypervisor at {uri}: {e}", ErrorKind.INVALID, field="uri") from None
         return d
 
     def _parts(self) -> list:

@@ -34,6 +34,7 @@ from galerna.daemon import ops, snapshot as snap
 from galerna.daemon.enactment import Enactment
 from galerna.daemon.errors import ErrorKind, Refused
 from galerna.daemon.hosts import HostRegistry
+from galerna.daemon.inlet import check_request
 from galerna.daemon.journal import Journal
 from galerna.daemon.notify import Broker, Notifier
 from galerna.daemon.settings import Settings
@@ -63,6 +64,7 @@ class Service:
         self.started = threading.Event()
         self.reconciled: list[tuple[str, str, str]] = []  # (VM, verdict, host) at the last start
         self.batches = 0
+        self.bounds = self.settings.daemon.lease_bounds()
 
     # ================================================================ life cycle
     def load(self) -> None:
@@ -114,10 +116,12 @@ class Service:
         return fut
 
     def submit(self, **request: Any) -> Future:
-        """A new lease (see :class:`ops.Submit` for the fields); resolves to its view. An unknown or missing field:
-        refused as invalid, naming it."""
+        """A new lease (see :class:`ops.Submit` for the fields); resolves to its view. An unknown or missing field, or
+        a value outside the lease bounds (:mod:`galerna.model.bounds`): refused as invalid, naming it, before anything
+        is queued or committed."""
         try:
             op = ops.checked(ops.Submit, request)
+            check_request(self.bounds, request)
         except Refused as e:
             fut: Future = Future()
             fut.set_exception(e)

@@ -1,0 +1,37 @@
+"""The 422 of a body that failed validation, always encodable: what it echoes of the input is made plain JSON.
+
+FastAPI's own handler echoes each bad value as it came. A ``NaN``, an ``Infinity`` (or ``1e400``, which JSON parsing
+makes one) or a lone surrogate cannot be written back as strict JSON in UTF-8, so the refusal itself failed with a
+500. Here such values are echoed as text: ``"NaN"``, ``"Infinity"``, ``"a\\ud800b"``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+
+def plain(value: Any) -> Any:
+    """``value`` with every non-finite float and every string UTF-8 cannot carry made into plain text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+async def validation_failed(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 body (``{"detail": [{loc, msg, type, input, ...}]}``), made encodable."""
+    return JSONResponse(status_code=422, content={"detail": plain(jsonable_encoder(exc.errors()))})
