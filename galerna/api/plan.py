@@ -78,8 +78,8 @@ def _seconds(v: datetime | None, field: str, default: float) -> float:
 def _rows(lease_id: str, phases: list[dict], part: str, nodes: list[dict], a: float, b: float) -> list[dict]:
     out = []
     for p in phases:
-        if not (p["start"] < b and p["end"] > a) or p["end"] <= p["start"]:
-            continue
+        if not (p["start"] < b and p["end"] > a) or p["end"] <= p["start"] or None in (ts(p["start"]), ts(p["end"])):
+            continue  # (an instant no datetime holds, stored by an older version: not shown)
         holds = p.get("holds", True) and p["activity"] != "transfer"
         hosts = p["hosts"]
         if p["activity"] == "transfer":

@@ -163,8 +163,7 @@ class Service:
             rows = list(s.execute(select(LeaseRow.seq, LeaseRow.request, LeaseRow.state, LeaseRow.reason,
                                          LeaseRow.core).where(LeaseRow.state.not_in(finals)).order_by(LeaseRow.seq)))
             live.next_seq = (s.scalar(select(func.max(LeaseRow.seq))) or 0) + 1
-        items = [(snap.request_from_json(str(seq), req, live.epoch), state, reason, snap.shift(core or {}, -live.epoch))
-                 for seq, req, state, reason, core in rows]
+        items = snap.readable(rows, live.epoch)
         gone: dict[str, snap.Gone] = {}
         live.core = snap.restore(site, self.settings.config, now, items, disabled, gone)
         live.gone = gone  # history phases on removed hosts, by lease: written back with its snapshot
@@ -230,10 +229,21 @@ class Service:
         answers = [op.run(ctx) for op in batch]
         ctx.events += self.core.advance(ctx.t)
         actions = self._commit(ctx.new, ctx.events, ctx.touched)
-        for op, value in zip(batch, answers):
-            op.settle(value, ctx)
-        self.enactment.hand_over(actions)
-        self.notifier.events(ctx.events, now, self.core, self.live.epoch, self.hosts.names)
+        self._after_commit(batch, answers, ctx, actions, now)
+
+    def _after_commit(self, batch: list[ops.Op], answers: list, ctx: ops.Batch, actions: list, now: float) -> None:
+        """Everything after the commit, each step on its own: whatever one of them raises, the committed actions
+        still reach the executor and every caller is answered with what was committed (never a 503 for a saved
+        request, which the loop's handler would give)."""
+        steps = [("hand-over", lambda: self.enactment.hand_over(actions))]
+        steps += [(f"answer {op.kind}", lambda op=op, v=v: op.settle(v, ctx)) for op, v in zip(batch, answers)]
+        steps.append(("notify", lambda: self.notifier.events(ctx.events, now, self.core, self.live.epoch,
+                                                             self.hosts.names)))
+        for what, step in steps:
+            try:
+                step()
+            except Exception:  # noqa: BLE001 - one failing step must not drop the others
+                log.exception("after the commit of batch %d: %s failed", self.batches, what)
         if ctx.rebuild:
             self.enactment.hand_over(self._rebuild())
 
