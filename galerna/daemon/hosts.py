@@ -19,6 +19,7 @@ from galerna.store.db import Store
 from galerna.store.models import HostRow
 
 from galerna.daemon.errors import ErrorKind, Refused
+from galerna.daemon.host_uris import check_test_uri, unreachable
 from galerna.daemon.settings import Settings
 
 log = logging.getLogger("galerna.daemon")
@@ -106,6 +107,10 @@ class HostRegistry:
         from galerna.store.db import data_dir
 
         return self.settings.daemon.data_dir or self.settings.enactment.data_dir or str(data_dir())
+
+    def test_uri_dir(self) -> str:
+        """Where test:/// hosts added at run time may live (``[daemon] test_uri_dir``)."""
+        return self.settings.daemon.test_uri_dir or str(Path(self.data_dir()) / "test-hosts")
 
     def driver(self, uri: str):
         """The driver of the hypervisor at ``uri`` (one per URI, made on first use)."""
@@ -232,13 +237,14 @@ class HostRegistry:
         """The driver of a new host's hypervisor, which must answer now."""
         if uri in self.name_of_uri:
             raise Refused(f"URI {uri} is already host {self.name_of_uri[uri]}")
+        check_test_uri(uri, self.test_uri_dir())
         try:
             d = self.driver(uri)
             d.host_info()
         except Exception as e:  # noqa: BLE001 - any failure: the URI is not usable
             if self._drivers is not None:
                 self._drivers.pop(uri, None)
-            raise Refused(f"cannot reach a hypervisor at {uri}: {e}", ErrorKind.INVALID, field="uri") from None
+            raise unreachable(uri, e) from None
         return d
 
     def _parts(self) -> list:

@@ -11,6 +11,7 @@ enact = true                  # false: plan only, touch no hypervisor
 data_dir = ""                 # default: the user's data directory
 xmlrpc = false                # true: Haizea's XML-RPC interface at xmlrpc_path ("/RPC2"), token needed
 sqlite_synchronous = "NORMAL" # SQLite: NORMAL survives kill -9 of the daemon; FULL also a power loss (slower)
+test_uri_dir = ""             # test:/// hosts added by POST /v1/hosts: node files under it only; "" = <data_dir>/test-hosts
 max_lease_duration = 315360000  # longest run a lease may ask for, seconds (default and ceiling: ten years)
 max_lease_nodes = 1024        # most VMs in one lease (default and ceiling)
 
@@ -45,6 +46,8 @@ class DaemonConfig(BaseModel):
     log_json: bool = True
     xmlrpc: bool = Field(False, description="also serve Haizea's XML-RPC interface (token needed)")
     xmlrpc_path: str = Field("/RPC2", pattern=r"^/[A-Za-z0-9_/-]*$")
+    test_uri_dir: str = Field("", description="test:/// hosts added at run time must be node files under it "
+                                             "(or test:///default); empty = <data_dir>/test-hosts")
     max_lease_duration: float = Field(bounds.MAX_DURATION, gt=0, le=bounds.MAX_DURATION,
                                       description="longest run a lease may ask for, seconds (at most ten years)")
     max_lease_nodes: int = Field(bounds.MAX_NODES, ge=1, le=bounds.MAX_NODES, description="most VMs in one lease")
