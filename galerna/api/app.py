@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
 from galerna.api import events, health, hosts, leases, plan, schedule, whoami
 from galerna.api.auth import TokenCache
@@ -17,7 +18,7 @@ from galerna.api.bridge import DecisionBridge
 from galerna.api.context import ApiContext
 from galerna.api.errors import refused
 from galerna.api.middleware import RefuseNul
-from galerna.api.validation import validation_failed
+from galerna.api.validation import body_unparsed, validation_failed
 from galerna.daemon.service import Refused, Service
 from galerna.daemon.settings import Settings
 from galerna.store.db import Store
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
     app.add_middleware(RefuseNul)
     app.add_exception_handler(Refused, refused)
     app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_exception_handler(HTTPException, body_unparsed)
     for router in ROUTERS:
         app.include_router(router)
     if settings.daemon.xmlrpc:

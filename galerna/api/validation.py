@@ -1,4 +1,6 @@
-"""The 422 of a body that failed validation, always encodable: what it echoes of the input is made plain JSON.
+"""The 422s of bodies that failed validation: always encodable, and never an undocumented 400.
+
+The 422 of a body that failed validation is always encodable: what it echoes of the input is made plain JSON.
 
 FastAPI's own handler echoes each bad value as it came. A ``NaN``, an ``Infinity`` (or ``1e400``, which JSON parsing
 makes one) or a lone surrogate cannot be written back as strict JSON in UTF-8, so the refusal itself failed with a
@@ -11,8 +13,13 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+# what FastAPI raises (as a 400, which no operation documents) when a JSON body is not even text: invalid UTF-8
+UNPARSED = "There was an error parsing the body"
 
 
 def plain(value: Any) -> Any:
@@ -35,3 +42,12 @@ def plain(value: Any) -> Any:
 async def validation_failed(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 body (``{"detail": [{loc, msg, type, input, ...}]}``), made encodable."""
     return JSONResponse(status_code=422, content={"detail": plain(jsonable_encoder(exc.errors()))})
+
+
+async def body_unparsed(request: Request, exc: HTTPException):
+    """A body FastAPI could not parse at all (not UTF-8) is a 422 at ``body``, like any other body that is not JSON,
+    as the OpenAPI document says; every other HTTP error is FastAPI's own."""
+    if exc.status_code == 400 and exc.detail == UNPARSED:
+        return JSONResponse(status_code=422, content={"detail": [
+            {"loc": ["body"], "msg": "the body is not JSON text (UTF-8)", "type": "json_invalid"}]})
+    return await http_exception_handler(request, exc)
