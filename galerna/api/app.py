@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
 from galerna.api import events, health, hosts, leases, plan, schedule, whoami
 from galerna.api.auth import TokenCache
@@ -20,6 +21,7 @@ from galerna.api.echo import validation_refused
 from galerna.api.errors import refused
 from galerna.api.middleware import RefuseNul
 from galerna.api.streams import StreamRegistry
+from galerna.api.validation import body_unparsed
 from galerna.daemon.service import Refused, Service
 from galerna.daemon.settings import Settings
 from galerna.store.db import Store
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
                        xmlrpc_path=settings.daemon.xmlrpc_path if settings.daemon.xmlrpc else None)
     app.add_exception_handler(Refused, refused)
     app.add_exception_handler(RequestValidationError, validation_refused)
+    app.add_exception_handler(HTTPException, body_unparsed)
     for router in ROUTERS:
         app.include_router(router)
     if settings.daemon.xmlrpc:

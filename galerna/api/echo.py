@@ -12,6 +12,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from galerna.api.validation import plain
+
 TEXT = 64  # characters of a string echoed
 ITEMS = 4  # items of a list or mapping echoed
 ERRORS = 20  # errors listed in one answer
@@ -29,7 +31,7 @@ def bounded(value: Any, depth: int = 0) -> Any:
     if isinstance(value, int):
         return value if abs(value) < 2 ** 53 else cut(str(value))
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
+        return value if math.isfinite(value) else plain(value)
     if isinstance(value, str):
         return cut(value)
     if isinstance(value, (list, tuple, dict)):

@@ -32,5 +32,10 @@ STATUS = {ErrorKind.CONFLICT: 409, ErrorKind.NOT_FOUND: 404, ErrorKind.INVALID: 
 
 
 async def refused(request: Request, e: Refused) -> JSONResponse:
-    """The exception handler of the service's refusals: its status, the reason and (if any) the lease."""
+    """The exception handler of the service's refusals: its status, the reason and (if any) the lease. An invalid
+    value is a 422 shaped as every other 422 (a list naming the field), as the OpenAPI document says."""
+    if e.kind is ErrorKind.INVALID:
+        loc = ("body",) + (tuple(int(p) if p.isdigit() else p for p in e.field.split(".")) if e.field else ())
+        msg = e.reason.removeprefix(f"{e.field}: ") if e.field else e.reason
+        return JSONResponse({"detail": [{"loc": list(loc), "msg": msg, "type": "value_error"}]}, status_code=422)
     return JSONResponse({"detail": e.reason, "lease": e.lease}, status_code=STATUS[e.kind])

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from galerna.model.bounds import DEFAULT, LeaseBounds, OutOfBounds, check_lease
 from galerna.model.units import parse_duration
 from galerna.readers.errors import TraceError
 from galerna.readers.xmltree import Node, parse
@@ -31,10 +32,23 @@ def _absolute(text: str) -> float | None:
     return dt.timestamp()
 
 
-def parse_lease(xml: str, now: float) -> dict[str, Any]:
+def _node_count(root: Node, b: LeaseBounds) -> None:
+    """The node count within the bounds, checked before the reader builds one resource map per node."""
+    total = 0
+    for ns in (root.find("nodes").findall("node-set") if root.find("nodes") is not None else []):
+        text = (ns.get("numnodes") or "").strip()
+        if not text.isdigit():
+            raise TraceError(SOURCE, ns.line, f"numnodes must be a whole number, got {ns.get('numnodes')!r}")
+        total += int(text)
+        if total > b.max_nodes:
+            raise OutOfBounds("nodes", f"at most {b.max_nodes} nodes in one lease")
+
+
+def parse_lease(xml: str, now: float, b: LeaseBounds = DEFAULT) -> dict[str, Any]:
     """Haizea's ``<lease>`` element as the service's submit arguments (times in Unix seconds).
 
-    Raises :class:`TraceError` naming the problem (with its line)."""
+    Raises :class:`TraceError` naming the problem (with its line), or :class:`OutOfBounds` for a value outside the
+    lease bounds (the node count before anything is built, the rest on the arguments)."""
     from galerna.readers.lwf import _lease
 
     if not isinstance(xml, str) or not xml.strip():
@@ -44,6 +58,7 @@ def parse_lease(xml: str, now: float) -> dict[str, Any]:
         root = root.find("lease")
     if root.tag != "lease":
         raise TraceError(SOURCE, root.line, f"expected <lease>, found <{root.tag}>")
+    _node_count(root, b)
     # absolute instants become offsets from now, so that the LWF reader can read them
     for path in ("start/exact", "deadline"):
         el = root.find(path)
@@ -61,12 +76,15 @@ def parse_lease(xml: str, now: float) -> dict[str, Any]:
                                               "YYYY-MM-DD HH:MM:SS) nor an offset ([+]HH:MM:SS)")
         el.attrib["time"] = repr(at - now)
     req = _lease(SOURCE, Node("lease-request", {"arrival": "0"}, root.line, [root]), root, "rpc")
-    return {
+    args = {
         "type": req.type.value, "duration": req.duration, "nodes": [dict(n) for n in req.nodes],
         "start": None if req.start is None else now + req.start,
         "deadline": None if req.deadline is None else now + req.deadline,
         "preemptible": req.preemptible, "image": req.image, "name": req.extra.get("name"),
     }
+    check_lease(b, **args, image_id=req.image.id if req.image else None,
+                image_size=req.image.size_mb if req.image else None)
+    return args
 
 
 # ----------------------------------------------------------------- lease XML out

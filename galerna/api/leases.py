@@ -21,6 +21,7 @@ from galerna.api.errors import REFUSALS, invalid, unknown_resource
 from galerna.api.schemas import CORE_TYPE, EventOut, LeaseCreate, LeaseKind, LeaseOut, LeaseUpdate, QueueEntry
 from galerna.api.views import event_out, lease_out
 from galerna.daemon.errors import ErrorKind, Refused
+from galerna.model.bounds import OutOfBounds, check_nodes
 from galerna.model.lease import DiskImage
 from galerna.model.site import UnknownResource, check_resources
 from galerna.model.state import FINAL_STATES, WAITING_STATES
@@ -55,9 +56,12 @@ async def create_lease(body: LeaseCreate, p: Who, ctx: Ctx) -> Any:
         raise invalid(("tenant",), "only admin tokens may set another tenant")
     nodes = body.nodes or [{"cpu": body.cpu, "memory": body.memory} for _ in range(body.n_nodes)]
     try:
+        check_nodes(nodes, ctx.service.bounds)
         check_resources(nodes, ctx.service.resource_types())
     except UnknownResource as e:
         raise unknown_resource(e) from None
+    except OutOfBounds as e:  # n_nodes x (cpu, memory): the field the body gave
+        raise invalid(e.loc if body.nodes else (e.loc[-1],), e.msg) from None
     args = {
         "type": CORE_TYPE[body.type], "duration": body.duration, "nodes": nodes,
         "start": body.start.timestamp() if body.start else None,

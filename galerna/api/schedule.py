@@ -37,4 +37,4 @@ def schedule(p: Who, ctx: Ctx, start: datetime | None = None, end: datetime | No
         q = q.where(LeaseRow.tenant == p.tenant)
     with ctx.store.session() as s:
         rows = list(s.execute(q.limit(limit)))
-    return [reservation_out(r, t) for r, t in rows]
+    return [v for v in (reservation_out(r, t) for r, t in rows) if v is not None]

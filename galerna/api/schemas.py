@@ -7,11 +7,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from galerna.api.bounded import (Amount, Cores, Flag, ImageId, Megabytes, Name, NodeCount, PositiveCores,
+                                 PositiveMegabytes, Seconds, Tenant, Text)
 from galerna.api.earlycap import at_most
+from galerna.model import bounds
 
 ResourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-Amount = Annotated[float, Field(ge=0, le=1e9)]
-TEN_YEARS = 10 * 365 * 86400.0
+TEN_YEARS = bounds.MAX_DURATION
 MIN_T, MAX_T = datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2200, 1, 1, tzinfo=timezone.utc)
 
 
@@ -38,8 +40,8 @@ API_TYPE = {v: k for k, v in CORE_TYPE.items()}
 
 class Image(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: Annotated[str, StringConstraints(min_length=1, max_length=512)]
-    size_mb: float = Field(0.0, ge=0, le=1e9)
+    id: ImageId
+    size_mb: Amount = 0.0
 
 
 class LeaseCreate(BaseModel):
@@ -48,18 +50,18 @@ class LeaseCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: LeaseKind = Field(description="ar: exact start; best_effort: queued; immediate: now or refused; "
                                         "deadline: between start and deadline")
-    duration: float = Field(gt=0, le=TEN_YEARS, description="seconds of run time")
+    duration: Seconds = Field(description="seconds of run time")
     start: datetime | None = Field(None, description="AR: exact start; deadline: earliest start")
     deadline: datetime | None = Field(None, description="deadline leases: the run must end by then")
-    nodes: Annotated[list[dict[ResourceName, Amount]] | None, at_most(1024)] = Field(None, min_length=1,
-                                                                                max_length=1024)
-    n_nodes: int = Field(1, ge=1, le=1024)
-    cpu: float = Field(1.0, ge=0, le=1e6, description="cores per VM")
-    memory: float = Field(1024.0, ge=0, le=1e9, description="MB per VM")
+    nodes: Annotated[list[dict[ResourceName, Amount]] | None, at_most(bounds.MAX_NODES)] = Field(
+        None, min_length=1, max_length=bounds.MAX_NODES)
+    n_nodes: NodeCount = 1
+    cpu: Cores = Field(1.0, description="cores per VM")
+    memory: Megabytes = Field(1024.0, description="MB per VM")
     image: Image | None = None
-    preemptible: bool = True
-    name: Annotated[str, StringConstraints(max_length=256)] | None = None
-    tenant: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+    preemptible: Flag = True
+    name: Name | None = None
+    tenant: Tenant | None = Field(
         None, description="admin tokens only: the tenant the lease belongs to")
 
     @field_validator("start", "deadline")
@@ -73,9 +75,9 @@ class LeaseUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     end: datetime | None = Field(None, description="new end of the run")
-    extend_by: float | None = Field(None, gt=0, le=TEN_YEARS, description="seconds to add to the end")
-    shorten_by: float | None = Field(None, gt=0, le=TEN_YEARS, description="seconds to take off the end")
-    end_now: bool | None = Field(None, description="true: end the lease now")
+    extend_by: Seconds | None = Field(None, description="seconds to add to the end")
+    shorten_by: Seconds | None = Field(None, description="seconds to take off the end")
+    end_now: Flag | None = Field(None, description="true: end the lease now")
 
     @field_validator("end")
     @classmethod
@@ -127,10 +129,10 @@ class EventOut(BaseModel):
 class HostCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
-    uri: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = Field(
+    uri: Text(1024, min_length=1) | None = Field(
         None, description="libvirt URI; capacity is read from it when cpu/memory are not given")
-    cpu: float | None = Field(None, gt=0, le=1e6)
-    memory: float | None = Field(None, gt=0, le=1e9)
+    cpu: PositiveCores | None = None
+    memory: PositiveMegabytes | None = None
     extra: dict[ResourceName, Amount] = Field(default_factory=dict)
 
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from galerna.api.auth import Who
+from galerna.api.errors import REFUSALS
 
 
 class WhoAmI(BaseModel):
@@ -18,6 +19,6 @@ class WhoAmI(BaseModel):
 router = APIRouter(tags=["auth"])
 
 
-@router.get("/v1/whoami", response_model=WhoAmI)
+@router.get("/v1/whoami", response_model=WhoAmI, responses=REFUSALS)
 def whoami(p: Who) -> Any:
     return {"name": p.name, "tenant": p.tenant, "admin": p.admin}

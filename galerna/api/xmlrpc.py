@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import time
 from typing import Any
 from xmlrpc.client import Fault
@@ -37,6 +38,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from galerna.api.haizea_xml import lease_xml, parse_lease
+from galerna.model.bounds import OutOfBounds
 from galerna.model.site import UnknownResource, check_resources
 from galerna.model.state import FINAL_STATES, WAITING_STATES
 from galerna.readers.errors import TraceError
@@ -46,6 +48,17 @@ FINAL = tuple(sorted(s.value for s in FINAL_STATES))
 WAITING = tuple(sorted(s.value for s in WAITING_STATES))
 EVENT_END_VM = 0
 FAULT_INVALID, FAULT_NOT_FOUND, FAULT_REFUSED, FAULT_BUSY = 400, 404, 409, 503
+LEASE_ID = re.compile(r"[0-9]{1,18}")
+
+
+def lease_seq(lease_id: Any) -> int:
+    """A lease id as Haizea's client sends it: an XML-RPC ``<int>`` or its decimal text. A double, a boolean or
+    anything else ``int()`` would bend into an id (``1.5`` is not lease 1) is a Fault."""
+    if type(lease_id) is int:
+        return lease_id
+    if isinstance(lease_id, str) and LEASE_ID.fullmatch(lease_id):
+        return int(lease_id)
+    raise Fault(FAULT_INVALID, f"not a lease id: {str(lease_id)[:40]!r} (an integer is needed)")
 
 
 # ----------------------------------------------------------------- the methods
@@ -69,10 +82,7 @@ class HaizeaRPC:
                          ErrorKind.UNAVAILABLE: FAULT_BUSY}.get(e.kind, FAULT_REFUSED), e.reason) from None
 
     def _row(self, lease_id: Any) -> LeaseRow:
-        try:
-            seq = int(lease_id)
-        except (TypeError, ValueError):
-            raise Fault(FAULT_INVALID, f"not a lease id: {lease_id!r}") from None
+        seq = lease_seq(lease_id)
         with self._store.session() as s:
             row = s.get(LeaseRow, seq) if 0 < seq < 2**62 else None
         if row is None or (not self._p.admin and row.tenant != self._p.tenant):
@@ -92,9 +102,11 @@ class HaizeaRPC:
 
     def create_lease(self, lease_xml_string: str) -> int:
         try:
-            args = parse_lease(lease_xml_string, time.time())
+            args = parse_lease(lease_xml_string, time.time(), self._svc.bounds)
         except TraceError as e:
             raise Fault(FAULT_INVALID, f"invalid lease XML: {e}") from None
+        except OutOfBounds as e:
+            raise Fault(FAULT_INVALID, f"invalid lease: {e}") from None
         try:
             check_resources(args["nodes"], self._svc.resource_types())
         except UnknownResource as e:
@@ -130,7 +142,7 @@ class HaizeaRPC:
             raise Fault(FAULT_INVALID, "notify_event(lease_id, [enactment_id,] event)")
         event = rest[-1]
         row = self._row(lease_id)
-        if event != EVENT_END_VM:
+        if type(event) is not int or event != EVENT_END_VM:
             raise Fault(FAULT_INVALID, f"unknown event {event!r} (only {EVENT_END_VM}, EVENT_END_VM, is known)")
         self._wait(self._svc.finished(str(row.seq)))
         return 0

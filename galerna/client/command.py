@@ -67,8 +67,9 @@ def _leases_table(leases: list[dict]) -> Table:
 lease_app = typer.Typer(help="Request, list, show, cancel and extend leases.", no_args_is_help=True)
 
 
-def parse_when(text: str, now: datetime) -> tuple[str, datetime | None]:
+def parse_when(text: str, now: datetime, field: str = "start") -> tuple[str, datetime | None]:
     """Haizea's -t: ``now``, ``best_effort``, ``+HH:MM:SS`` (from now) or an ISO time."""
+    from galerna.model.bounds import OutOfBounds
     from galerna.model.units import parse_duration
 
     if text == "now":
@@ -76,12 +77,38 @@ def parse_when(text: str, now: datetime) -> tuple[str, datetime | None]:
     if text in ("best_effort", "besteffort", "be"):
         return "best_effort", None
     if text.startswith("+"):
-        return "ar", now + timedelta(seconds=parse_duration(text[1:]))
+        try:
+            return "ar", now + timedelta(seconds=parse_duration(text[1:]))
+        except OverflowError:  # past year 9999
+            raise OutOfBounds(field, "must be between 2000-01-01 and 2200-01-01") from None
     try:
         t = datetime.fromisoformat(text.replace(" ", "T"))
     except ValueError:
         raise typer.BadParameter(f"not now, best_effort, +HH:MM:SS or an ISO time: {text!r}") from None
     return "ar", t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def check_body(b: dict[str, Any]) -> None:
+    """The lease bounds every inlet checks (:mod:`galerna.model.bounds`), on a REST body before it is sent, naming
+    the body's field as the daemon's 422 would. Raises :class:`~galerna.model.bounds.OutOfBounds`."""
+    from galerna.model.bounds import OutOfBounds, check_count, check_lease
+
+    def at(key: str) -> float | None:
+        return datetime.fromisoformat(b[key]).timestamp() if b.get(key) else None
+
+    if "nodes" in b:
+        nodes = b["nodes"]
+    else:
+        check_count(b["n_nodes"])
+        nodes = [{"cpu": b["cpu"], "memory": b["memory"]}]
+    image = b.get("image") or {}
+    try:
+        check_lease(duration=b["duration"], nodes=nodes, start=at("start"), deadline=at("deadline"),
+                    name=b.get("name"), image_id=image.get("id"), image_size=image.get("size_mb"))
+    except OutOfBounds as e:
+        if "nodes" not in b and e.field.startswith("nodes.0."):  # -c/-m: the body's cpu and memory
+            raise OutOfBounds(e.field.rsplit(".", 1)[-1], e.msg) from None
+        raise
 
 
 def lwf_bodies(path: Path, now: datetime) -> list[dict]:
@@ -120,9 +147,26 @@ def request(
     url: Optional[str] = URL, token: Optional[str] = TOKEN, as_json: bool = JSON,
 ) -> None:
     """Request a lease (or every lease of an LWF file)."""
+    from galerna.model.bounds import OutOfBounds
     from galerna.model.units import parse_duration
 
     now = datetime.now(timezone.utc)
+    try:
+        bodies = _bodies(file, start, duration, numnodes, preemptible, cpu, mem, image, imagesize, deadline, name, now)
+        for b in bodies:
+            check_body(b)
+    except OutOfBounds as e:
+        typer.echo(f"invalid request: {e}", err=True)
+        raise typer.Exit(2)
+    _send_requests(bodies, bool(file), url, token, as_json)
+
+
+def _bodies(file: Path | None, start: str | None, duration: str | None, numnodes: int, preemptible: bool, cpu: float,
+            mem: float, image: str | None, imagesize: float, deadline: str | None, name: str | None,
+            now: datetime) -> list[dict]:
+    """The REST bodies of ``galerna lease request``'s options (or of its LWF file)."""
+    from galerna.model.units import parse_duration
+
     if file is not None:
         bodies = lwf_bodies(file, now)
     else:
@@ -136,13 +180,17 @@ def request(
         if deadline is not None:
             b["type"] = "deadline"
             b.setdefault("start", now.isoformat())
-            _, d = parse_when(deadline, now)
+            _, d = parse_when(deadline, now, "deadline")
             b["deadline"] = d.isoformat()
         if image:
             b["image"] = {"id": image, "size_mb": imagesize}
         if name:
             b["name"] = name
         bodies = [b]
+    return bodies
+
+
+def _send_requests(bodies: list[dict], from_file: bool, url: str | None, token: str | None, as_json: bool) -> None:
     out = []
     failed = 0
     with _client(url, token) as c:
@@ -156,7 +204,7 @@ def request(
                 typer.echo(f"error {r.status_code}: {r.text}", err=True)
                 raise typer.Exit(1)
     if as_json:
-        typer.echo(json.dumps(out if file else out[0], indent=1))
+        typer.echo(json.dumps(out if from_file else out[0], indent=1))
     else:
         console.print(_leases_table(out))
     if failed:

@@ -16,6 +16,8 @@ class ErrorKind(StrEnum):
 class Refused(Exception):
     """The operation is understood but cannot be granted: ``reason`` in words, ``kind`` for the caller's code."""
 
-    def __init__(self, reason: str, kind: ErrorKind = ErrorKind.CONFLICT, lease: dict | None = None):
+    def __init__(self, reason: str, kind: ErrorKind = ErrorKind.CONFLICT, lease: dict | None = None,
+                 field: str | None = None):
         super().__init__(reason)
         self.reason, self.kind, self.lease = reason, ErrorKind(kind), lease
+        self.field = field  # the request's field at fault (dotted: ``nodes.0.cpu``), for an INVALID refusal

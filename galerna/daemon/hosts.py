@@ -19,6 +19,7 @@ from galerna.store.db import Store
 from galerna.store.models import HostRow
 
 from galerna.daemon.errors import ErrorKind, Refused
+from galerna.daemon.host_uris import check_test_uri, unreachable
 from galerna.daemon.settings import Settings
 
 log = logging.getLogger("galerna.daemon")
@@ -106,6 +107,10 @@ class HostRegistry:
         from galerna.store.db import data_dir
 
         return self.settings.daemon.data_dir or self.settings.enactment.data_dir or str(data_dir())
+
+    def test_uri_dir(self) -> str:
+        """Where test:/// hosts added at run time may live (``[daemon] test_uri_dir``)."""
+        return self.settings.daemon.test_uri_dir or str(Path(self.data_dir()) / "test-hosts")
 
     def driver(self, uri: str):
         """The driver of the hypervisor at ``uri`` (one per URI, made on first use)."""
@@ -201,7 +206,8 @@ class HostRegistry:
                     cpu = float(info.cpus) if cpu is None else cpu
                     memory = float(info.memory_mb) if memory is None else memory
                 if cpu is None or memory is None:
-                    raise Refused("cpu and memory are needed for a host without a hypervisor URI", ErrorKind.INVALID)
+                    raise Refused("cpu and memory are needed for a host without a hypervisor URI", ErrorKind.INVALID,
+                                  field="cpu")
                 pos = (s.scalar(select(func.max(HostRow.position))) or 0) + 1
                 s.add(HostRow(name=name, uri=uri, cpu=cpu, memory=memory, extra=extra or {}, admin_state="up",
                               health="up", position=pos, created=self.clock()))
@@ -231,13 +237,14 @@ class HostRegistry:
         """The driver of a new host's hypervisor, which must answer now."""
         if uri in self.name_of_uri:
             raise Refused(f"URI {uri} is already host {self.name_of_uri[uri]}")
+        check_test_uri(uri, self.test_uri_dir())
         try:
             d = self.driver(uri)
             d.host_info()
         except Exception as e:  # noqa: BLE001 - any failure: the URI is not usable
             if self._drivers is not None:
                 self._drivers.pop(uri, None)
-            raise Refused(f"cannot reach a hypervisor at {uri}: {e}", ErrorKind.INVALID) from None
+            raise unreachable(uri, e) from None
         return d
 
     def _parts(self) -> list:

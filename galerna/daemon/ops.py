@@ -6,6 +6,7 @@ before the batch commits (:meth:`Op.settle`).
 """
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar
@@ -22,7 +23,9 @@ from galerna.daemon.hosts import HostRegistry
 from galerna.daemon.journal import Journal
 from galerna.daemon.notify import Notifier
 from galerna.daemon.state import Live
-from galerna.daemon.views import lease_view
+from galerna.daemon.views import lease_view, stub_view
+
+log = logging.getLogger("galerna.daemon")
 
 
 @dataclass
@@ -67,13 +70,21 @@ class Op:
         """The answer once the batch committed (``value``: what ``apply`` returned)."""
         return value
 
+    def fallback(self, value: Any, ctx: Batch) -> Any:
+        """The answer when :meth:`answer` failed after the commit: what ``apply`` returned (it was carried out)."""
+        return value
+
     def settle(self, value: Any, ctx: Batch) -> None:
         if isinstance(value, Exception):
             if self.future is not None:
                 self.future.set_exception(value)
             return
-        value = self.answer(value, ctx)
-        if self.future is not None:
+        try:
+            value = self.answer(value, ctx)
+        except Exception:  # noqa: BLE001 - the batch is committed: the caller is told it was, whatever the view does
+            log.exception("%s: its answer could not be made after the commit; answering without it", self.kind)
+            value = self.fallback(value, ctx)
+        if self.future is not None and not self.future.done():
             self.future.set_result(value)
 
 
@@ -123,6 +134,9 @@ class Submit(Op):
 
     def answer(self, value: str, ctx: Batch) -> dict:
         return lease_view(ctx.journal.new_rows[value])
+
+    def fallback(self, value: str, ctx: Batch) -> dict:
+        return stub_view(ctx.journal.new_rows[value])
 
 
 @dataclass

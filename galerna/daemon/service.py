@@ -34,6 +34,7 @@ from galerna.daemon import ops, snapshot as snap
 from galerna.daemon.enactment import Enactment
 from galerna.daemon.errors import ErrorKind, Refused
 from galerna.daemon.hosts import HostRegistry
+from galerna.daemon.inlet import check_request
 from galerna.daemon.journal import Journal
 from galerna.daemon.notify import Broker, Notifier
 from galerna.daemon.settings import Settings
@@ -63,6 +64,7 @@ class Service:
         self.started = threading.Event()
         self.reconciled: list[tuple[str, str, str]] = []  # (VM, verdict, host) at the last start
         self.batches = 0
+        self.bounds = self.settings.daemon.lease_bounds()
 
     # ================================================================ life cycle
     def load(self) -> None:
@@ -114,10 +116,12 @@ class Service:
         return fut
 
     def submit(self, **request: Any) -> Future:
-        """A new lease (see :class:`ops.Submit` for the fields); resolves to its view. An unknown or missing field:
-        refused as invalid, naming it."""
+        """A new lease (see :class:`ops.Submit` for the fields); resolves to its view. An unknown or missing field, or
+        a value outside the lease bounds (:mod:`galerna.model.bounds`): refused as invalid, naming it, before anything
+        is queued or committed."""
         try:
             op = ops.checked(ops.Submit, request)
+            check_request(self.bounds, request)
         except Refused as e:
             fut: Future = Future()
             fut.set_exception(e)
@@ -159,8 +163,7 @@ class Service:
             rows = list(s.execute(select(LeaseRow.seq, LeaseRow.request, LeaseRow.state, LeaseRow.reason,
                                          LeaseRow.core).where(LeaseRow.state.not_in(finals)).order_by(LeaseRow.seq)))
             live.next_seq = (s.scalar(select(func.max(LeaseRow.seq))) or 0) + 1
-        items = [(snap.request_from_json(str(seq), req, live.epoch), state, reason, snap.shift(core or {}, -live.epoch))
-                 for seq, req, state, reason, core in rows]
+        items = snap.readable(rows, live.epoch)
         gone: dict[str, snap.Gone] = {}
         live.core = snap.restore(site, self.settings.config, now, items, disabled, gone)
         live.gone = gone  # history phases on removed hosts, by lease: written back with its snapshot
@@ -226,10 +229,21 @@ class Service:
         answers = [op.run(ctx) for op in batch]
         ctx.events += self.core.advance(ctx.t)
         actions = self._commit(ctx.new, ctx.events, ctx.touched)
-        for op, value in zip(batch, answers):
-            op.settle(value, ctx)
-        self.enactment.hand_over(actions)
-        self.notifier.events(ctx.events, now, self.core, self.live.epoch, self.hosts.names)
+        self._after_commit(batch, answers, ctx, actions, now)
+
+    def _after_commit(self, batch: list[ops.Op], answers: list, ctx: ops.Batch, actions: list, now: float) -> None:
+        """Everything after the commit, each step on its own: whatever one of them raises, the committed actions
+        still reach the executor and every caller is answered with what was committed (never a 503 for a saved
+        request, which the loop's handler would give)."""
+        steps = [("hand-over", lambda: self.enactment.hand_over(actions))]
+        steps += [(f"answer {op.kind}", lambda op=op, v=v: op.settle(v, ctx)) for op, v in zip(batch, answers)]
+        steps.append(("notify", lambda: self.notifier.events(ctx.events, now, self.core, self.live.epoch,
+                                                             self.hosts.names)))
+        for what, step in steps:
+            try:
+                step()
+            except Exception:  # noqa: BLE001 - one failing step must not drop the others
+                log.exception("after the commit of batch %d: %s failed", self.batches, what)
         if ctx.rebuild:
             self.enactment.hand_over(self._rebuild())
 

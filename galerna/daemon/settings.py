@@ -11,6 +11,9 @@ enact = true                  # false: plan only, touch no hypervisor
 data_dir = ""                 # default: the user's data directory
 xmlrpc = false                # true: Haizea's XML-RPC interface at xmlrpc_path ("/RPC2"), token needed
 sqlite_synchronous = "NORMAL" # SQLite: NORMAL survives kill -9 of the daemon; FULL also a power loss (slower)
+test_uri_dir = ""             # test:/// hosts added by POST /v1/hosts: node files under it only; "" = <data_dir>/test-hosts
+max_lease_duration = 315360000  # longest run a lease may ask for, seconds (default and ceiling: ten years)
+max_lease_nodes = 1024        # most VMs in one lease (default and ceiling)
 
 [enactment]                   # see docs/enactment.md; no hosts = four libvirt test-driver hosts
 [scheduling]                  # the same options as the simulator
@@ -27,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from galerna.config.load import ConfigError, validate
 from galerna.config.schema import Config
 from galerna.enact.config import EnactmentConfig
+from galerna.model import bounds
 
 
 class DaemonConfig(BaseModel):
@@ -42,8 +46,18 @@ class DaemonConfig(BaseModel):
     log_json: bool = True
     xmlrpc: bool = Field(False, description="also serve Haizea's XML-RPC interface (token needed)")
     xmlrpc_path: str = Field("/RPC2", pattern=r"^/[A-Za-z0-9_/-]*$")
+    test_uri_dir: str = Field("", description="test:/// hosts added at run time must be node files under it "
+                                             "(or test:///default); empty = <data_dir>/test-hosts")
+    max_lease_duration: float = Field(bounds.MAX_DURATION, gt=0, le=bounds.MAX_DURATION,
+                                      description="longest run a lease may ask for, seconds (at most ten years)")
+    max_lease_nodes: int = Field(bounds.MAX_NODES, ge=1, le=bounds.MAX_NODES, description="most VMs in one lease")
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL", description="SQLite (WAL) commits: NORMAL survives a killed process, FULL also a power loss")
+
+
+    def lease_bounds(self) -> bounds.LeaseBounds:
+        """The bounds every inlet checks a lease request against."""
+        return bounds.LeaseBounds(max_duration=self.max_lease_duration, max_nodes=self.max_lease_nodes)
 
 
 class Settings(BaseModel):

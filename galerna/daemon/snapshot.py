@@ -15,6 +15,7 @@ the core itself stays unaware of persistence.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Iterable, Mapping
 
 from galerna.config.schema import Config
@@ -24,6 +25,8 @@ from galerna.model.state import LeaseState as S
 from galerna.schedule.lease import Activity, Lease, Phase
 from galerna.schedule.plan import ChangeRefused
 from galerna.schedule.scheduler import LeaseScheduler
+
+log = logging.getLogger("galerna.daemon")
 
 A = Activity
 
@@ -60,6 +63,20 @@ def request_from_json(lease_id: str, d: Mapping[str, Any], epoch: float) -> Leas
         tenant=d.get("tenant"),
         extra=d.get("extra") or {},
     )
+
+
+def readable(rows: Iterable[tuple], epoch: float) -> list[tuple[LeaseRequest, str, str, dict]]:
+    """(request, state, reason, snapshot in core time) of each (seq, request, state, reason, core) row that can be
+    read back. A row that cannot (written by hand or by an older version, with values no inlet admits now) is left
+    out of the core, with one log line, rather than keeping the daemon from starting; its row stays as it is."""
+    out = []
+    for seq, req, state, reason, core in rows:
+        try:
+            out.append((request_from_json(str(seq), req, epoch), S(state).value, reason, shift(core or {}, -epoch)))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            log.warning("lease %s: its stored record cannot be restored (%s); it is left out of the schedule", seq,
+                        type(e).__name__)
+    return out
 
 
 # ----------------------------------------------------------------- snapshots
@@ -128,26 +145,35 @@ def restore(site: Site, config: Config, now: float, leases: Iterable[tuple[Lease
     """
     index = {h.name: i for i, h in enumerate(site.hosts)}
     items = list(leases)
-    epoch = 0.0  # snapshots handed in are already shifted to core time by the caller
     starts = [p["start"] for _, _, _, snap in items for p in snap.get("phases", [])]
     core = LeaseScheduler(site, config, now=min([now] + starts))
     for off in disabled:
         core.set_host_enabled(off, False, now)
     for req, state, reason, snap in items:
-        history = []
-        for pos, p in enumerate(snap.get("history", [])):
-            if all(h in index for h in p["hosts"]):
-                history.append(_phase_in(p, index, epoch))
-            elif gone is not None:  # it ran on a host removed since: kept for the record only
-                gone.setdefault(req.id, []).append((pos, dict(p)))
-        core.restore_lease(
-            req, S(state), [_phase_in(p, index, epoch) for p in snap.get("phases", [])], note=reason,
-            remaining=snap.get("remaining"),
-            hosts=None if snap.get("hosts") is None else tuple(index[h] for h in snap["hosts"]),
-            suspensions=snap.get("suspensions", 0), booted=snap.get("booted", False),
-            # a removed host cannot be placed on anyway: its name is simply dropped
-            avoid=frozenset(index[h] for h in snap.get("avoid", ()) if h in index), history=history)
+        try:
+            _restore_one(core, index, req, state, reason, snap, gone)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+            log.warning("lease %s: its stored plan cannot be restored (%s); it is left out of the schedule", req.id,
+                        type(e).__name__)
     return core
+
+
+def _restore_one(core: LeaseScheduler, index: Mapping[str, int], req: LeaseRequest, state: str, reason: str,
+                 snap: dict, gone: dict[str, Gone] | None) -> None:
+    epoch = 0.0  # snapshots handed in are already shifted to core time by the caller
+    history = []
+    for pos, p in enumerate(snap.get("history", [])):
+        if all(h in index for h in p["hosts"]):
+            history.append(_phase_in(p, index, epoch))
+        elif gone is not None:  # it ran on a host removed since: kept for the record only
+            gone.setdefault(req.id, []).append((pos, dict(p)))
+    core.restore_lease(
+        req, S(state), [_phase_in(p, index, epoch) for p in snap.get("phases", [])], note=reason,
+        remaining=snap.get("remaining"),
+        hosts=None if snap.get("hosts") is None else tuple(index[h] for h in snap["hosts"]),
+        suspensions=snap.get("suspensions", 0), booted=snap.get("booted", False),
+        # a removed host cannot be placed on anyway: its name is simply dropped
+        avoid=frozenset(index[h] for h in snap.get("avoid", ()) if h in index), history=history)
 
 
 def shift(snap: dict, by: float) -> dict:

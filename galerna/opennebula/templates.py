@@ -2,8 +2,10 @@
 
 ``HAIZEA = [ START, DURATION, PREEMPTIBLE, GROUP ]`` keeps Haizea 1.0's value
 syntax: START is ``best_effort``, ``now``, an ISO time or ``+HH:MM:SS``
-(relative to the VM's submission, its STIME); DURATION is ``unlimited`` or
-``HH:MM:SS``; PREEMPTIBLE ``yes``/``no``. ``GALERNA = [...]`` takes the same
+(relative to the VM's submission, its STIME); DURATION is ``unlimited`` (the
+longest run the lease bounds allow, ten years) or ``HH:MM:SS``; PREEMPTIBLE ``yes``/``no``.
+Every value is then held to the lease bounds that every inlet checks
+(:mod:`galerna.model.bounds`). ``GALERNA = [...]`` takes the same
 keys plus DEADLINE (ISO or ``+HH:MM:SS``) and TENANT. A VM with neither gets
 the configured defaults. VMs of one owner sharing a GROUP are one multi-node
 all-or-nothing lease. Every bad value is reported in one message an
@@ -16,12 +18,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
+from galerna.model import bounds
 from galerna.model.lease import LeaseRequest, LeaseType
 from galerna.config.opennebula import OpenNebulaConfig
 from galerna.opennebula.objects import OneVM
 
-#: what "unlimited" means: a century, as in Haizea
-UNLIMITED = 36500 * 86400.0
+#: what "unlimited" means: the longest run the lease bounds allow (Haizea took a century, which no inlet admits now)
+UNLIMITED = bounds.MAX_DURATION
+#: where a lease bound's field lives in a VM's template
+_BOUND_KEY = {"duration": "DURATION", "start": "START", "deadline": "DEADLINE", "tenant": "TENANT"}
 HAIZEA_KEYS = frozenset({"START", "DURATION", "PREEMPTIBLE", "GROUP"})
 GALERNA_KEYS = HAIZEA_KEYS | {"DEADLINE", "TENANT"}
 _HMS = re.compile(r"^(\d+):([0-5]?\d):([0-5]?\d(?:\.\d+)?)$")
@@ -171,11 +176,25 @@ def parse_vm(vm: OneVM, defaults: OpenNebulaConfig | None = None) -> VMAsk:
     except ValueError:
         problems.append(f"TEMPLATE/CPU: {vm.template.get('CPU')!r} is not a number")
         cpu = 0.0
+    if not problems:
+        problems += _out_of_bounds(where, duration, cpu, memory, start, deadline, tenant)
     if problems:
         raise TemplateError(vm.id, problems)
     return VMAsk(vm_id=vm.id, owner=vm.uid, submit=vm.stime, type=kind, duration=duration, cpu=cpu,
                  memory=float(memory), start=start, deadline=deadline, preemptible=preemptible, group=group,
                  tenant=tenant, source=source)
+
+
+def _out_of_bounds(where: str, duration: float, cpu: float, memory: float, start: float | None,
+                   deadline: float | None, tenant: str | None) -> list[str]:
+    """The lease bounds every inlet checks (:mod:`galerna.model.bounds`), named as the template names the value."""
+    try:
+        bounds.check_lease(duration=duration, nodes=[{"cpu": cpu, "memory": float(memory)}], start=start,
+                           deadline=deadline, tenant=tenant)
+    except bounds.OutOfBounds as e:
+        key = _BOUND_KEY.get(e.field)
+        return [f"{where}/{key}: {e.msg}" if key else f"TEMPLATE/{e.field.rsplit('.', 1)[-1].upper()}: {e.msg}"]
+    return []
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ def test_iso_start_is_an_ar():
     assert a.type is LeaseType.AR and a.start == datetime(2027, 3, 1, 12, tzinfo=timezone.utc).timestamp()
 
 
-def test_unlimited_duration_is_a_century():
+def test_unlimited_duration_is_the_longest_the_lease_bounds_allow():
     assert parse_vm(vm(user=H(start="best_effort", duration="unlimited"))).duration == UNLIMITED
 
 
@@ -199,3 +199,20 @@ def test_write_back_text_is_escaped_and_dated():
     assert 'GALERNA_PLANNED_START = "2027-01-15 08:00:00"' in text
     assert 'SCHED_MESSAGE = "no room \\"now\\""' in text
     assert "PLANNED_START" not in write_back("one-3", "running", None)
+
+
+# ---------------------------------------------------------------- the lease bounds (issue 17 section 1)
+
+
+@pytest.mark.parametrize("user, cpu, needle", [
+    (H(start="9999-01-01 00:00:00", duration="01:00:00"), "1", "HAIZEA/START: must be between 2000-01-01 and 2200"),
+    (H(start="now", duration="100000000:00:00"), "1", "HAIZEA/DURATION: must be at most 3.1536e+08 seconds"),
+    (G(start="+00:10:00", duration="01:00:00", deadline="2999-01-01 00:00:00"), "1", "GALERNA/DEADLINE: must be"),
+    (G(start="now", duration="01:00:00", tenant="a\x1bb"), "1", "GALERNA/TENANT: must not contain control"),
+    (H(start="now", duration="01:00:00"), "nan", "TEMPLATE/CPU: must be a finite number"),
+    (H(start="now", duration="01:00:00"), "1e9", "TEMPLATE/CPU: must be between 0 and 1e+06"),
+])
+def test_values_outside_the_lease_bounds_are_named_as_every_inlet_names_them(user, cpu, needle):
+    with pytest.raises(TemplateError) as e:
+        parse_vm(vm(user=user, cpu=cpu))
+    assert needle in str(e.value)
