@@ -51,7 +51,7 @@ def test_an_echoed_input_is_short_and_always_encodable():
     from galerna.api.echo import TEXT, bounded, shorten
 
     assert bounded("x" * 10_000) == "x" * TEXT + "…"
-    assert bounded(float("nan")) == "nan" and bounded(float("inf")) == "inf"
+    assert bounded(float("nan")) == "NaN" and bounded(float("inf")) == "Infinity"
     assert bounded("a\ud800b") == "a\\ud800b"  # a lone surrogate cannot be sent as UTF-8
     assert bounded({"cpu": 1, "memory": 2}) == {"cpu": 1, "memory": 2}  # small inputs stay as they were
     long = bounded([{"cpu": 1}] * 30_000)
