@@ -31,6 +31,7 @@ from galerna.store.db import Store
 from galerna.store.models import LeaseRow
 
 from galerna.daemon import ops, snapshot as snap
+from galerna.daemon.deployment import Deployment
 from galerna.daemon.enactment import Enactment
 from galerna.daemon.errors import ErrorKind, Refused
 from galerna.daemon.hosts import HostRegistry
@@ -62,6 +63,7 @@ class Service:
         self._thread: threading.Thread | None = None
         self.started = threading.Event()
         self.reconciled: list[tuple[str, str, str]] = []  # (VM, verdict, host) at the last start
+        self.deployment = Deployment(None, False)  # read from the database at load
         self.batches = 0
 
     # ================================================================ life cycle
@@ -72,7 +74,11 @@ class Service:
             epoch = str(float(int(self.clock())))
             self.store.set_meta("epoch", epoch)
         self.live.epoch = float(epoch)
+        self.deployment = Deployment.load(self.store)
+        self.enactment.deployment = self.deployment.id
         self.hosts.setup(on_result=lambda r: self._post(ops.Result(r)))
+        if self.hosts.executor is not None:
+            self.hosts.executor.deployment = self.deployment.id
         self._rebuild()
 
     def start(self) -> None:
@@ -80,7 +86,7 @@ class Service:
         if self.hosts.executor is not None:
             self._reconcile()
             self.hosts.start_monitor(on_health=lambda uri, up: self._post(ops.Health(uri, up)),
-                                     on_recovery=self._on_recovery)
+                                     on_recovery=self._on_recovery, deployment=self.deployment.id)
         self._thread = threading.Thread(target=self._run, name="galerna-scheduler", daemon=True)
         self._thread.start()
         self.started.set()
@@ -176,11 +182,16 @@ class Service:
         """Actions in flight at the last stop are checked against the hypervisors, not re-run; host health from
         what they answered."""
         self.reconciled = self.enactment.reconcile()
+        self.deployment.found(self.enactment.foreign, self.hosts.name)
         down, woke = self.hosts.health_after_reconcile(self.core, self.to_core(self.clock()))
         for name in down:
             self.notifier.host(name, False, self.clock())
         if woke:  # a host that was in error at the last stop answers again: waiting leases may use it
             self._post(ops.Wake())
+
+    def destroy_foreign(self, names: list[str] | None) -> list[str]:
+        """The operator's action on foreign VMs (see :mod:`galerna.daemon.deployment`). Blocking: a worker thread."""
+        return self.deployment.destroy(self.executor, names)
 
     def _on_recovery(self, ev) -> None:
         host = self.hosts.name(ev.host)
