@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from galerna.api import events, health, hosts, leases, plan, schedule, whoami
+from galerna.api import deployment, events, health, hosts, leases, plan, schedule, whoami
 from galerna.api.auth import TokenCache
 from galerna.api.bridge import DecisionBridge
 from galerna.api.context import ApiContext
@@ -24,7 +24,7 @@ log = logging.getLogger("galerna.api")
 
 # Mounted in this order (it is the order of the OpenAPI document); a new resource adds its router here.
 ROUTERS: list[APIRouter] = [leases.router, schedule.router, hosts.router, events.router, health.router, plan.router,
-                            whoami.router]
+                            whoami.router, deployment.router]
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None, service: Service | None = None) -> FastAPI:

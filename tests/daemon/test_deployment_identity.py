@@ -131,3 +131,57 @@ def lease_events(svc: Service, lease_id: str) -> list[dict]:
     with svc.store.session() as s:
         rows = s.query(LeaseEventRow).filter(LeaseEventRow.lease_seq == int(lease_id)).all()
     return [{"kind": r.kind, "detail": r.detail} for r in rows]
+
+
+def test_foreign_vms_are_listed_and_destroyed_only_by_the_operator_over_http_and_cli(tmp_path, drivers):
+    """GET /v1/deployment lists what the new database's daemon left alone; `galerna deployment destroy-foreign`
+    (POST /v1/deployment/destroy-foreign, admin only) is the one way to remove it."""
+    import threading
+
+    import httpx
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from galerna.api.app import create_app
+    from galerna.cli import app as cli
+    from tests.daemon.conftest import bound_socket
+
+    first = start(tmp_path, "one.db", drivers)
+    view = first.submit(type="im", duration=3600, nodes=[{"cpu": 1, "memory": 64}]).result(10)
+    vm = f"galerna-{view['id']}-0"
+    wait_until(lambda: running(drivers).get(vm) is VMState.RUNNING, 20, "the first daemon's VM")
+    first.stop()
+    first.store.close()
+
+    st = settings(tmp_path / "two.db", tmp_path / "data")
+    store = Store(st.daemon.db)
+    admin = store.create_token("admin", admin=True)[1]
+    tenant = store.create_token("t", tenant="t")[1]
+    svc = Service(store, st, drivers=drivers)
+    sock = bound_socket()
+    server = uvicorn.Server(uvicorn.Config(create_app(st, store=store, service=svc), log_config=None, lifespan="on",
+                                           timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        wait_until(lambda: server.started, 30, "the server")
+        got = httpx.get(f"{url}/v1/deployment", headers={"Authorization": f"Bearer {admin}"}).json()
+        assert got["fresh"] is True and got["id"] == svc.deployment.id
+        assert got["foreign"] == [{"vm": vm, "host": got["foreign"][0]["host"], "deployment": first.deployment.id,
+                                   "lease": view["id"]}]
+        assert httpx.get(f"{url}/v1/deployment", headers={"Authorization": f"Bearer {tenant}"}).status_code == 403
+        runner = CliRunner()
+        shown = runner.invoke(cli, ["deployment", "show", "--url", url, "--token", admin])
+        assert shown.exit_code == 0 and vm in shown.output and "new database" in shown.output
+        assert runner.invoke(cli, ["deployment", "destroy-foreign", "--url", url, "--token", admin]).exit_code == 2
+        assert running(drivers).get(vm) is VMState.RUNNING
+        done = runner.invoke(cli, ["deployment", "destroy-foreign", vm, "--url", url, "--token", admin])
+        assert done.exit_code == 0 and f"destroyed {vm}" in done.output
+        assert vm not in running(drivers)
+        assert httpx.get(f"{url}/v1/deployment", headers={"Authorization": f"Bearer {admin}"}).json()["foreign"] == []
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+        store.close()
