@@ -15,6 +15,7 @@ from galerna.api.auth import TokenCache
 from galerna.api.bridge import DecisionBridge
 from galerna.api.context import ApiContext
 from galerna.api.errors import refused
+from galerna.api.internal import InternalErrors
 from galerna.api.middleware import RefuseNul
 from galerna.daemon.service import Refused, Service
 from galerna.daemon.settings import Settings
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
     app = FastAPI(title="Galerna", version="1", lifespan=lifespan,
                   description="Lease-based VM scheduler: advance reservations, best-effort, immediate and deadline "
                               "leases on a cluster of hypervisors.")
+    app.add_middleware(InternalErrors)  # added first: innermost, so an unexpected exception stops here
     app.add_middleware(RefuseNul)
     app.add_exception_handler(Refused, refused)
     for router in ROUTERS:

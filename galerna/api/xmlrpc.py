@@ -176,7 +176,9 @@ def mount(app: FastAPI, path: str) -> None:
                             media_type="text/plain", headers={"WWW-Authenticate": 'Basic realm="galerna"'})
         body = await request.body()
         disp = SimpleXMLRPCDispatcher(allow_none=True, encoding="utf-8")
-        disp.register_instance(HaizeaRPC(p, ctx.service, ctx.store, ctx.settings.daemon.decision_timeout))
+        from galerna.api.xmlrpc_guard import Guarded
+
+        disp.register_instance(Guarded(HaizeaRPC(p, ctx.service, ctx.store, ctx.settings.daemon.decision_timeout)))
         disp.register_introspection_functions()
         out = await asyncio.to_thread(disp._marshaled_dispatch, body)
         return Response(out, media_type="text/xml")

@@ -30,7 +30,7 @@ from galerna.schedule.scheduler import LeaseScheduler
 from galerna.store.db import Store
 from galerna.store.models import LeaseRow
 
-from galerna.daemon import ops, snapshot as snap
+from galerna.daemon import incident, ops, snapshot as snap
 from galerna.daemon.deployment import Deployment
 from galerna.daemon.enactment import Enactment
 from galerna.daemon.errors import ErrorKind, Refused
@@ -220,14 +220,18 @@ class Service:
             try:
                 self._batch(batch)
             except Exception as e:  # noqa: BLE001
-                log.exception("batch failed; rebuilding the scheduler from the database")
+                why = incident.report(log, f"a batch of {len(batch)} operation(s) failed; rebuilding the scheduler "
+                                           "from the database", e)
                 for op in batch:
                     if op.future is not None and not op.future.done():
-                        op.future.set_exception(Refused(f"internal error: {e}", ErrorKind.UNAVAILABLE))
+                        op.future.set_exception(Refused(incident.sentence(why), ErrorKind.UNAVAILABLE))
                 try:
                     self._rebuild()
-                except Exception:  # noqa: BLE001
-                    log.exception("rebuild failed")
+                except Exception as e2:  # noqa: BLE001 - the same cause again is not news: debug level
+                    if incident.short_cause(e2) == incident.short_cause(e):
+                        log.debug("the rebuild after incident %s failed the same way", why, exc_info=e2)
+                    else:
+                        incident.report(log, f"the rebuild after incident {why} failed", e2)
 
     def _batch(self, batch: list[ops.Op]) -> None:
         self.batches += 1
