@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from galerna.enact.driver import OperationKind as Op
 from galerna.enact.executor import Executor
@@ -32,7 +32,7 @@ class Deployment:
     @classmethod
     def load(cls, store: Store) -> "Deployment":
         with store.session() as s:
-            fresh = s.scalar(select(func.count()).select_from(LeaseRow)) == 0
+            fresh = s.scalar(select(LeaseRow.seq).limit(1)) is None
         return cls(store.get_meta("deployment"), fresh)
 
     def view(self, host_name: Callable[[str], str | None]) -> dict:

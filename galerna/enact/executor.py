@@ -299,7 +299,9 @@ class Executor:
             return d.deploy(a.spec)
         if k is Op.START:
             return d.start(a.vm)
-        if k in (Op.SHUTDOWN, Op.DESTROY) and (other := left_alone(d, a.vm, self.deployment, a.vm in self.inventory)):
+        # known: the database names it (adopted), or the caller (reconcile, recovery) already checked its stamp
+        known = a.stale or a.vm in self.inventory
+        if k in (Op.SHUTDOWN, Op.DESTROY) and (other := left_alone(d, a.vm, self.deployment, known)):
             log.warning("%s: %s is another deployment's VM (%s); left alone", a.describe(), a.vm, other.deployment)
             return other
         if k is Op.SHUTDOWN:

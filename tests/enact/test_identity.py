@@ -32,8 +32,9 @@ def test_reconcile_touches_only_its_own_deployment(tmp_path):
     A.deploy(vm("legacy", None))  # one it does know: adopted by name
     B.deploy(vm("clash", THEIRS))  # another deployment's VM with the name of one of ours, where ours should be
     A.deploy(vm("stop-theirs", THEIRS))  # ours is over, the same name runs for them
+    A.deploy(vm("legacy-over", None))  # an unstamped VM of a lease of ours that is over: stopped, as before stamps
     expected = [Expected(vm("legacy", MINE), a), Expected(vm("clash", MINE), b),
-                Expected(vm("stop-theirs", MINE), a, Desired.ABSENT)]
+                Expected(vm("stop-theirs", MINE), a, Desired.ABSENT), Expected(vm("legacy-over", MINE), a, Desired.ABSENT)]
     ex = Executor(drivers, config=fast_config(tmp_path))
     ex.deployment = MINE
     entries = reconcile(expected, ex, timeout=30, deployment=MINE)
@@ -46,6 +47,7 @@ def test_reconcile_touches_only_its_own_deployment(tmp_path):
         ("galerna-clash-0", Verdict.FOREIGN, b, THEIRS),
         ("galerna-stop-theirs-0", Verdict.FOREIGN, a, THEIRS),
         ("galerna-stop-theirs-0", Verdict.GONE, a, None),
+        ("galerna-legacy-over-0", Verdict.STOP, a, None),
     }
     left = {v.name: v.deployment for d in (A, B) for v in d.list()}
     assert left == {"galerna-their-orphan-0": THEIRS, "galerna-unstamped-orphan-0": None, "galerna-legacy-0": None,
