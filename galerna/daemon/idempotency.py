@@ -14,12 +14,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import bindparam, select, tuple_
+
 from galerna.store.db import Store
 from galerna.store.models import IdempotencyRow
 
 from galerna.daemon.errors import ErrorKind, Refused
 
 MAX_KEY = 255
+_T = IdempotencyRow.__table__
+_LOOKUP = select(_T.c.body_hash, _T.c.lease_seq).where(_T.c.scope == bindparam("scope"), _T.c.key == bindparam("key"))
 
 
 @dataclass(frozen=True)
@@ -53,15 +57,31 @@ class Keys:
     def __init__(self, store: Store):
         self.store = store
         self._pending: dict[tuple[str, str], tuple[str, str]] = {}  # (scope, key) -> (body hash, lease id)
+        self._known: dict[tuple[str, str], tuple[str, str] | None] = {}  # committed keys read for this batch
+
+    def prefetch(self, ops: list) -> None:  # noqa: ANN001 - the batch's operations
+        """Read the committed keys of a whole batch in one statement (a burst of keyed requests is one batch)."""
+        wanted = list({(k.scope, k.key) for op in ops if (k := getattr(op, "idempotency", None)) is not None})
+        self._known = dict.fromkeys(wanted)
+        if not wanted:
+            return
+        with self.store.engine.connect() as c:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i:i + 500]
+                for scope_, key, h, seq in c.execute(select(_T.c.scope, _T.c.key, _T.c.body_hash, _T.c.lease_seq)
+                                                     .where(tuple_(_T.c.scope, _T.c.key).in_(part))):
+                    self._known[(scope_, key)] = (h, str(seq))
 
     def claimed(self, k: Key) -> str | None:
         """The id of the lease made under ``k`` before (in this batch or committed), else None. The same key with
         another body: refused (422), naming the header."""
         found = self._pending.get((k.scope, k.key))
-        if found is None:
-            with self.store.session() as s:
-                row = s.get(IdempotencyRow, (k.scope, k.key))
-            found = None if row is None else (row.body_hash, str(row.lease_seq))
+        if found is None and (k.scope, k.key) in self._known:
+            found = self._known[(k.scope, k.key)]
+        elif found is None:  # not prefetched (an operation applied outside a batch): one read
+            with self.store.engine.connect() as c:
+                row = c.execute(_LOOKUP, {"scope": k.scope, "key": k.key}).first()
+            found = None if row is None else (row[0], str(row[1]))
         if found is None:
             return None
         if found[0] != k.body_hash:
@@ -74,7 +94,7 @@ class Keys:
 
     def take(self, new_ids: set[str]) -> list[dict]:
         """The rows to write with this commit (only those whose lease it writes); the batch's claims end here."""
-        pending, self._pending = self._pending, {}
+        pending, self._pending, self._known = self._pending, {}, {}
         now = time.time()
         return [{"scope": sc, "key": key, "body_hash": h, "lease_seq": int(lid), "created": now}
                 for (sc, key), (h, lid) in pending.items() if lid in new_ids]

@@ -238,6 +238,7 @@ class Service:
         now = self.clock()
         ctx = ops.Batch(self.live, self.hosts, self.enactment, self.journal, self.notifier, now, self.to_core(now))
         ctx.events += self.core.advance(ctx.t)
+        self.journal.keys.prefetch(batch)  # the batch's idempotency keys, in one read
         answers = [op.run(ctx) for op in batch]
         ctx.events += self.core.advance(ctx.t)
         actions = self._commit(ctx.new, ctx.events, ctx.touched)
