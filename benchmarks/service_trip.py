@@ -6,7 +6,10 @@ Starts a ``Service`` (SQLite in a temporary directory, no hypervisors), then
 2. fires --burst submissions at once and prints how many per second were answered (group commit: few batches) and
    the process's CPU time per submission, the figure to compare on a loaded machine.
 
-    python benchmarks/service_trip.py [--sequential 300] [--burst 2000]
+    python benchmarks/service_trip.py [--sequential 300] [--burst 2000] [--idempotency-keys]
+
+``--idempotency-keys`` gives every submission a key of its own (as the CLI client does): the cost of claiming it in
+the scheduler thread (one primary-key read) and writing it with the lease.
 
 It uses ``call``, which both the string-switch daemon and the typed-operation one have, so the same script measures
 both: ``PYTHONPATH=/path/to/other/checkout python benchmarks/service_trip.py``.
@@ -24,6 +27,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sequential", type=int, default=300)
     ap.add_argument("--burst", type=int, default=2000)
+    ap.add_argument("--idempotency-keys", action="store_true", help="a key of its own on every submission")
     a = ap.parse_args()
 
     import galerna
@@ -39,16 +43,25 @@ def main() -> None:
         svc.start()
         args = {"type": "be", "duration": 3600, "nodes": [{"cpu": 0.01, "memory": 1}], "start": None,
                 "deadline": None, "preemptible": True, "name": None, "image": None, "tenant": "t"}
+        counter = iter(range(10**9))
+
+        def keyed() -> dict:
+            if not a.idempotency_keys:
+                return args
+            from galerna.daemon.idempotency import Key
+
+            return dict(args, idempotency=Key("tenant:t", f"k{next(counter)}", "h"))
+
         for _ in range(20):  # warm-up
-            svc.submit(**args).result(30)
+            svc.submit(**keyed()).result(30)
         lat = []
         for _ in range(a.sequential):
             t0 = time.perf_counter()
-            svc.submit(**args).result(30)
+            svc.submit(**keyed()).result(30)
             lat.append(time.perf_counter() - t0)
         lat.sort()
         b0, t0, c0 = svc.batches, time.perf_counter(), time.process_time()
-        futures = [svc.submit(**args) for _ in range(a.burst)]
+        futures = [svc.submit(**keyed()) for _ in range(a.burst)]
         for f in futures:
             f.result(120)
         burst, cpu = time.perf_counter() - t0, time.process_time() - c0

@@ -18,7 +18,7 @@ def main() -> None:
 def _register() -> None:
     # Each area keeps its commands next to its code; add one line per area.
     from galerna.api import command as api_command
-    from galerna.client import command as client_command
+    from galerna.client import command as client_command, deployment as client_deployment
     from galerna.console import command as view_command
     from galerna.daemon import command as daemon_command
     from galerna.report import command as report_command
@@ -31,6 +31,7 @@ def _register() -> None:
     api_command.register(app)  # serve
     daemon_command.register(app)  # token
     client_command.register(app)  # lease, host, queue, events
+    client_deployment.register(app)  # deployment
     view_command.register(app)  # view
 
 

@@ -12,13 +12,14 @@ from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from galerna.api import events, health, hosts, leases, plan, schedule, whoami
+from galerna.api import deployment, events, health, hosts, leases, plan, schedule, whoami
 from galerna.api.auth import TokenCache
 from galerna.api.bodygate import BodyGate
 from galerna.api.bridge import DecisionBridge
 from galerna.api.context import ApiContext
 from galerna.api.echo import validation_refused
 from galerna.api.errors import refused
+from galerna.api.internal import InternalErrors
 from galerna.api.middleware import RefuseNul
 from galerna.api.streams import StreamRegistry
 from galerna.api.validation import body_unparsed
@@ -30,7 +31,7 @@ log = logging.getLogger("galerna.api")
 
 # Mounted in this order (it is the order of the OpenAPI document); a new resource adds its router here.
 ROUTERS: list[APIRouter] = [leases.router, schedule.router, hosts.router, events.router, health.router, plan.router,
-                            whoami.router]
+                            whoami.router, deployment.router]
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None, service: Service | None = None) -> FastAPI:
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, ser
     app = FastAPI(title="Galerna", version="1", lifespan=lifespan,
                   description="Lease-based VM scheduler: advance reservations, best-effort, immediate and deadline "
                               "leases on a cluster of hypervisors.")
+    app.add_middleware(InternalErrors)  # added first: innermost, so an unexpected exception stops here
     app.add_middleware(RefuseNul)
     app.add_middleware(BodyGate, max_body_bytes=settings.config.api.max_body_bytes,  # outermost: before any body
                        xmlrpc_path=settings.daemon.xmlrpc_path if settings.daemon.xmlrpc else None)

@@ -43,6 +43,10 @@ def serve(
     logging.getLogger("galerna.daemon").info(
         "starting", extra={"listen": f"{settings.daemon.host}:{settings.daemon.port}",
                            "db": redact(settings.daemon.db or "default"), "enact": settings.daemon.enact})
+    from galerna.api.exposure import exposure_warning
+
+    if (warning := exposure_warning(settings.daemon.host)) is not None:
+        logging.getLogger("galerna.api").warning(warning)
     service = None
     if opennebula is not None:
         from galerna.opennebula.command import opennebula_service

@@ -30,7 +30,8 @@ class ApiContext:
             async with asyncio.timeout(self.settings.daemon.decision_timeout):
                 return await self.bridge.watch(fut)
         except TimeoutError:
-            raise Refused("the scheduler did not answer in time; the request may still be carried out", ErrorKind.UNAVAILABLE) from None
+            raise Refused("the scheduler did not answer in time; the request may still be carried out (a retry with the "
+                          "same Idempotency-Key gets its answer, never a second lease)", ErrorKind.UNAVAILABLE) from None
 
 
 async def context(request: Request) -> ApiContext:

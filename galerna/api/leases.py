@@ -3,7 +3,9 @@
 ``POST /v1/leases`` answers only after the request *and* the scheduler's decision are committed: 201 with the
 lease (``scheduled``, ``queued``, ``active``…) or 409 with the reason when it cannot be granted (an AR that does
 not fit, an immediate lease with no room now). The refused lease is kept, in state ``rejected``. Another
-tenant's lease answers 404, as if absent.
+tenant's lease answers 404, as if absent. An ``Idempotency-Key`` header makes a retry safe: the same key with the
+same body answers the lease the first request made (and its status), even after a 503; with another body, 422
+(:mod:`galerna.daemon.idempotency`).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import asyncio
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
@@ -20,6 +22,7 @@ from galerna.api.context import Ctx
 from galerna.api.errors import REFUSALS, invalid, unknown_resource
 from galerna.api.schemas import CORE_TYPE, EventOut, LeaseCreate, LeaseKind, LeaseOut, LeaseUpdate, QueueEntry
 from galerna.api.views import event_out, lease_out
+from galerna.daemon import idempotency
 from galerna.daemon.errors import ErrorKind, Refused
 from galerna.model.bounds import OutOfBounds, check_nodes
 from galerna.model.lease import DiskImage
@@ -43,7 +46,11 @@ def load(store: Store, lease_id: str, p: Principal) -> LeaseRow:
 
 
 @router.post("/v1/leases", status_code=201, response_model=LeaseOut, responses=REFUSALS, tags=["leases"])
-async def create_lease(body: LeaseCreate, p: Who, ctx: Ctx) -> Any:
+async def create_lease(body: LeaseCreate, p: Who, ctx: Ctx,
+                       idempotency_key: Annotated[str | None, Header(
+                           max_length=idempotency.MAX_KEY, pattern=r"^[ -~]+$",
+                           description="makes a retry safe: the same key and body answer the first request's lease"
+                       )] = None) -> Any:
     """Request a lease. 201 when granted or queued; 409 with the reason when refused."""
     if body.type in (LeaseKind.AR, LeaseKind.DEADLINE) and body.start is None:
         raise invalid(("start",), f"a {body.type.value} lease needs a start time")
@@ -70,6 +77,9 @@ async def create_lease(body: LeaseCreate, p: Who, ctx: Ctx) -> Any:
         "image": DiskImage(body.image.id, body.image.size_mb) if body.image else None,
         "tenant": p.tenant if not p.admin else body.tenant,
     }
+    if idempotency_key is not None:
+        args["idempotency"] = idempotency.Key(idempotency.scope(p.tenant, p.admin, p.name), idempotency_key,
+                                              idempotency.body_hash([body.model_dump(mode="json"), args["tenant"]]))
     view = await ctx.decision(ctx.service.submit(**args))
     if view["state"] == "rejected":
         return JSONResponse({"detail": f"refused: {view['reason']}", "lease": view}, status_code=409)

@@ -100,7 +100,8 @@ class HaizeaRPC:
     def test_func(self) -> int:
         return 0
 
-    def create_lease(self, lease_xml_string: str) -> int:
+    def create_lease(self, lease_xml_string: str, idempotency_key: str | None = None) -> int:
+        """Galerna's optional second argument: an idempotency key; a retry with it returns the first lease's id."""
         try:
             args = parse_lease(lease_xml_string, time.time(), self._svc.bounds)
         except TraceError as e:
@@ -112,6 +113,15 @@ class HaizeaRPC:
         except UnknownResource as e:
             raise Fault(FAULT_INVALID, f"invalid lease XML: {e}") from None
         args["tenant"] = self._p.tenant
+        if idempotency_key is not None:
+            from galerna.daemon import idempotency
+
+            try:
+                key = idempotency.checked_key(idempotency_key)
+            except Exception as e:  # noqa: BLE001 - a Refused: its reason is the fault's
+                raise Fault(FAULT_INVALID, str(e)) from None
+            args["idempotency"] = idempotency.Key(idempotency.scope(self._p.tenant, self._p.admin, self._p.name), key,
+                                                  idempotency.body_hash(lease_xml_string))
         view = self._wait(self._svc.submit(**args))
         return int(view["id"])
 
@@ -178,7 +188,9 @@ def mount(app: FastAPI, path: str) -> None:
                             media_type="text/plain", headers={"WWW-Authenticate": 'Basic realm="galerna"'})
         body = await request.body()
         disp = SimpleXMLRPCDispatcher(allow_none=True, encoding="utf-8")
-        disp.register_instance(HaizeaRPC(p, ctx.service, ctx.store, ctx.settings.daemon.decision_timeout))
+        from galerna.api.xmlrpc_guard import Guarded
+
+        disp.register_instance(Guarded(HaizeaRPC(p, ctx.service, ctx.store, ctx.settings.daemon.decision_timeout)))
         disp.register_introspection_functions()
         out = await asyncio.to_thread(disp._marshaled_dispatch, body)
         return Response(out, media_type="text/xml")

@@ -51,6 +51,29 @@ def _call(url: str | None, token: str | None, method: str, path: str, **kw: Any)
     return r.json()
 
 
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # seconds before each retry of a lease request (503, or no answer)
+
+
+def post_once(c: httpx.Client, path: str, body: dict) -> httpx.Response:
+    """POST ``body`` with a fresh ``Idempotency-Key``, retried with the same key while the daemon answers 503 or not
+    at all: the retries can never make a second lease (the daemon answers the first one's)."""
+    import time
+    import uuid
+
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    for delay in (*RETRY_DELAYS, None):
+        try:
+            r = c.post(path, json=body, headers=headers)
+            if r.status_code != 503 or delay is None:
+                return r
+        except httpx.TransportError as e:
+            if delay is None:
+                typer.echo(f"cannot reach the daemon: {e}", err=True)
+                raise typer.Exit(3)
+        time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 def _short(t: str | None) -> str:
     return "" if not t else t.replace("+00:00", "Z")[:19].replace("T", " ")
 
@@ -195,7 +218,7 @@ def _send_requests(bodies: list[dict], from_file: bool, url: str | None, token: 
     failed = 0
     with _client(url, token) as c:
         for b in bodies:
-            r = c.post("/v1/leases", json=b)
+            r = post_once(c, "/v1/leases", b)
             if r.status_code in (201, 409):
                 lease = r.json() if r.status_code == 201 else r.json()["lease"]
                 out.append(lease)

@@ -75,13 +75,16 @@ class Enactment:
         self._handed: dict[int, _Handed] = {}  # action id -> what the result needs
         self._gen: dict[str, int] = {}  # lease -> times it was requeued after an enactment failure
         self._abandon: list[tuple[str, str]] = []  # (VM, host URI): to remove, but its host is in error
+        self.deployment: str | None = None  # this database's deployment id, stamped on every VM (set at load)
+        self.foreign: list = []  # identity.Foreign: VMs of other deployments the start-up reconcile left alone
 
     # ------------------------------------------------------------ events -> actions
     def vm(self, lease, i: int) -> str:
         return vm_name(lease.id, i, self.settings.enactment.vm_prefix)
 
     def spec(self, req: LeaseRequest, i: int) -> VMSpec:
-        return VMSpec.from_lease(req, i, prefix=self.settings.enactment.vm_prefix, network=None)
+        return VMSpec.from_lease(req, i, prefix=self.settings.enactment.vm_prefix, network=None,
+                                 deployment=self.deployment)
 
     def actions(self, events: list[Event]) -> list[tuple[str, Action]]:
         """The hypervisor actions ``events`` call for, as (lease id, action)."""
@@ -265,7 +268,8 @@ class Enactment:
     def reconcile(self) -> list[tuple[str, str, str]]:
         """Actions in flight at the last stop are checked against the hypervisors, not re-run. Returns (VM, verdict,
         host) per VM."""
-        from galerna.enact.reconcile import Expected, reconcile
+        from galerna.enact.identity import Foreign
+        from galerna.enact.reconcile import Expected, Verdict, reconcile
 
         ex, names, clock = self.hosts.executor, self.hosts.names, self.hosts.clock
         expected = []
@@ -282,7 +286,9 @@ class Enactment:
             for a in pending:
                 a.status = "reconciled"
                 a.finished = clock()
-        entries = reconcile(expected, ex, orphans=self.settings.enactment.recovery.orphans, timeout=120)
+        entries = reconcile(expected, ex, orphans=self.settings.enactment.recovery.orphans, timeout=120,
+                            deployment=self.deployment)
+        self.foreign = [Foreign(e.vm, e.host, e.deployment, e.lease_id) for e in entries if e.verdict is Verdict.FOREIGN]
         log.info("reconciled with the hypervisors",
                  extra={"vms": len(entries), "pending_actions": len(pending),
                         "verdicts": sorted({e.verdict.value for e in entries})})

@@ -137,7 +137,8 @@ class HostRegistry:
         self.executor = Executor(drivers, config=self.settings.enactment, on_result=on_result)
 
     # ------------------------------------------------------------ health
-    def start_monitor(self, on_health: Callable[[str, bool], None], on_recovery: Callable) -> None:
+    def start_monitor(self, on_health: Callable[[str, bool], None], on_recovery: Callable,
+                      deployment: str | None = None) -> None:
         """The periodic host monitor (lifecycle events + a poll every ``recovery.reconcile_interval``) and recovery.
         ``on_health(uri, up)`` when a host stops or starts answering."""
         if self.executor is None:
@@ -147,7 +148,7 @@ class HostRegistry:
 
         rc = self.settings.enactment.recovery
         ex = self.executor
-        self.recovery = RecoveryManager(ex.drivers, ex.inventory, ex, rc, on_event=on_recovery)
+        self.recovery = RecoveryManager(ex.drivers, ex.inventory, ex, rc, on_event=on_recovery, deployment=deployment)
         self.monitor = Monitor(ex.drivers, ex.inventory, interval=rc.reconcile_interval,
                                poll_timeout=min(10.0, max(1.0, rc.reconcile_interval)),
                                after_poll=lambda: self.recovery.tick(self.monitor.seen))

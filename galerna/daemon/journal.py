@@ -16,10 +16,11 @@ from galerna.model.state import LeaseState as S
 from galerna.schedule.lease import Activity as A
 from galerna.schedule.plan import Event, Notice, describe
 from galerna.store.db import Store
-from galerna.store.models import ActionRow, LeaseEventRow, LeaseRow, ReservationRow
+from galerna.store.models import ActionRow, IdempotencyRow, LeaseEventRow, LeaseRow, ReservationRow
 
 from galerna.daemon import snapshot as snap
 from galerna.daemon.hosts import HostRegistry
+from galerna.daemon.idempotency import Keys
 from galerna.daemon.state import Live
 from galerna.daemon.views import ts
 
@@ -43,6 +44,7 @@ class Journal:
         self.store, self.clock, self.live, self.hosts = store, clock, live, hosts
         self._notes: list[dict] = []  # event rows of the batch that the core did not produce
         self.new_rows: dict[str, dict] = {}  # lease id -> its row, for the leases the last commit created
+        self.keys = Keys(store)  # idempotency keys claimed by the batch, written with its new leases
 
     def note(self, lid: str, time: float, kind: str, detail: str, hosts: list[str], state: str | None = None) -> None:
         """An event row of the daemon's own (recovery, requeue, host up/down) for the next commit; ``state``: the
@@ -63,6 +65,7 @@ class Journal:
         ids = set(touched) | {e.lease_id for e in events}
         new_ids = {req.id for req, _ in new}
         self.new_rows = {}
+        keys = self.keys.take(new_ids)
         with self.store.engine.begin() as c:
             if new:
                 rows = [self._row(core.leases[req.id], now) | {
@@ -70,6 +73,8 @@ class Journal:
                     "type": req.type.value, "request": snap.request_to_json(req, epoch)} for req, name in new]
                 c.execute(_LEASES.insert(), rows)
                 self.new_rows = {str(r["seq"]): r for r in rows}
+            if keys:
+                c.execute(IdempotencyRow.__table__.insert(), keys)
             upd = [self._row(core.leases[i], now) for i in ids - new_ids if i in core.leases]
             if upd:
                 c.execute(_LEASE_UPDATE, [dict(r, key=r.pop("seq")) for r in upd])
@@ -99,6 +104,11 @@ class Journal:
                        "dest": self.hosts.name(a.dest), "status": "pending", "created": now}
                 out.append((c.execute(_ACTIONS.insert(), row).inserted_primary_key[0], a))
         return out
+
+    def lease_row(self, lid: str) -> dict:
+        """The committed row of lease ``lid`` as a mapping (for an idempotent replay's answer)."""
+        with self.store.engine.connect() as c:
+            return dict(c.execute(_LEASES.select().where(_LEASES.c.seq == int(lid))).mappings().one())
 
     def instant(self, t: float) -> str:
         """A core time in a refusal as an ISO 8601 instant. Rounded to 6 significant digits first, as the text these

@@ -20,6 +20,7 @@ from galerna.schedule.scheduler import LeaseScheduler
 from galerna.daemon.enactment import Enactment
 from galerna.daemon.errors import ErrorKind, Refused
 from galerna.daemon.hosts import HostRegistry
+from galerna.daemon.idempotency import Key
 from galerna.daemon.journal import Journal
 from galerna.daemon.notify import Notifier
 from galerna.daemon.state import Live
@@ -110,11 +111,16 @@ class Submit(Op):
     image: DiskImage | None = None
     tenant: str | None = None
     name: str | None = None
+    idempotency: Key | None = None  # a retry with the same key answers the lease the first request made
 
     def apply(self, ctx: Batch) -> str:
+        if self.idempotency is not None and (made := ctx.journal.keys.claimed(self.idempotency)) is not None:
+            return made
         req = self.request(ctx)
         ctx.events += ctx.core.submit(req, ctx.t)
         ctx.new.append((req, self.name))
+        if self.idempotency is not None:
+            ctx.journal.keys.claim(self.idempotency, req.id)
         return req.id
 
     def request(self, ctx: Batch) -> LeaseRequest:
@@ -133,7 +139,8 @@ class Submit(Op):
         return req
 
     def answer(self, value: str, ctx: Batch) -> dict:
-        return lease_view(ctx.journal.new_rows[value])
+        row = ctx.journal.new_rows.get(value)
+        return lease_view(row if row is not None else ctx.journal.lease_row(value))  # a replay: the lease as it is
 
     def fallback(self, value: str, ctx: Batch) -> dict:
         return stub_view(ctx.journal.new_rows[value])

@@ -30,7 +30,8 @@ from galerna.schedule.scheduler import LeaseScheduler
 from galerna.store.db import Store
 from galerna.store.models import LeaseRow
 
-from galerna.daemon import ops, snapshot as snap
+from galerna.daemon import incident, ops, snapshot as snap
+from galerna.daemon.deployment import Deployment
 from galerna.daemon.enactment import Enactment
 from galerna.daemon.errors import ErrorKind, Refused
 from galerna.daemon.hosts import HostRegistry
@@ -63,6 +64,7 @@ class Service:
         self._thread: threading.Thread | None = None
         self.started = threading.Event()
         self.reconciled: list[tuple[str, str, str]] = []  # (VM, verdict, host) at the last start
+        self.deployment = Deployment(None, False)  # read from the database at load
         self.batches = 0
         self.bounds = self.settings.daemon.lease_bounds()
 
@@ -74,7 +76,11 @@ class Service:
             epoch = str(float(int(self.clock())))
             self.store.set_meta("epoch", epoch)
         self.live.epoch = float(epoch)
+        self.deployment = Deployment.load(self.store)
+        self.enactment.deployment = self.deployment.id
         self.hosts.setup(on_result=lambda r: self._post(ops.Result(r)))
+        if self.hosts.executor is not None:
+            self.hosts.executor.deployment = self.deployment.id
         self._rebuild()
 
     def start(self) -> None:
@@ -82,7 +88,7 @@ class Service:
         if self.hosts.executor is not None:
             self._reconcile()
             self.hosts.start_monitor(on_health=lambda uri, up: self._post(ops.Health(uri, up)),
-                                     on_recovery=self._on_recovery)
+                                     on_recovery=self._on_recovery, deployment=self.deployment.id)
         self._thread = threading.Thread(target=self._run, name="galerna-scheduler", daemon=True)
         self._thread.start()
         self.started.set()
@@ -179,11 +185,16 @@ class Service:
         """Actions in flight at the last stop are checked against the hypervisors, not re-run; host health from
         what they answered."""
         self.reconciled = self.enactment.reconcile()
+        self.deployment.found(self.enactment.foreign, self.hosts.name)
         down, woke = self.hosts.health_after_reconcile(self.core, self.to_core(self.clock()))
         for name in down:
             self.notifier.host(name, False, self.clock())
         if woke:  # a host that was in error at the last stop answers again: waiting leases may use it
             self._post(ops.Wake())
+
+    def destroy_foreign(self, names: list[str] | None) -> list[str]:
+        """The operator's action on foreign VMs (see :mod:`galerna.daemon.deployment`). Blocking: a worker thread."""
+        return self.deployment.destroy(self.executor, names)
 
     def _on_recovery(self, ev) -> None:
         host = self.hosts.name(ev.host)
@@ -212,20 +223,25 @@ class Service:
             try:
                 self._batch(batch)
             except Exception as e:  # noqa: BLE001
-                log.exception("batch failed; rebuilding the scheduler from the database")
+                why = incident.report(log, f"a batch of {len(batch)} operation(s) failed; rebuilding the scheduler "
+                                           "from the database", e)
                 for op in batch:
                     if op.future is not None and not op.future.done():
-                        op.future.set_exception(Refused(f"internal error: {e}", ErrorKind.UNAVAILABLE))
+                        op.future.set_exception(Refused(incident.sentence(why), ErrorKind.UNAVAILABLE))
                 try:
                     self._rebuild()
-                except Exception:  # noqa: BLE001
-                    log.exception("rebuild failed")
+                except Exception as e2:  # noqa: BLE001 - the same cause again is not news: debug level
+                    if incident.short_cause(e2) == incident.short_cause(e):
+                        log.debug("the rebuild after incident %s failed the same way", why, exc_info=e2)
+                    else:
+                        incident.report(log, f"the rebuild after incident {why} failed", e2)
 
     def _batch(self, batch: list[ops.Op]) -> None:
         self.batches += 1
         now = self.clock()
         ctx = ops.Batch(self.live, self.hosts, self.enactment, self.journal, self.notifier, now, self.to_core(now))
         ctx.events += self.core.advance(ctx.t)
+        self.journal.keys.prefetch(batch)  # the batch's idempotency keys, in one read
         answers = [op.run(ctx) for op in batch]
         ctx.events += self.core.advance(ctx.t)
         actions = self._commit(ctx.new, ctx.events, ctx.touched)

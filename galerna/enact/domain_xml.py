@@ -1,7 +1,8 @@
 """Domain XML generated from a VM spec: vCPUs, memory, CPU model, a disk, a NIC.
 
-Every domain carries a ``<galerna:vm>`` metadata element with its lease, so
-reconciliation can tell Galerna's VMs from anything else on a host.
+Every domain carries a ``<galerna:vm>`` metadata element with its lease and
+the deployment (database) that made it, so reconciliation can tell Galerna's
+VMs from anything else on a host, and this deployment's from another's.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def domain_xml(
     # Built as text: ElementTree's serialiser cost about 0.1 ms of GIL-bound CPU per deploy,
     # a fifth of a test-driver deploy (see benchmarks/gate_throughput.py).
     tenant = f" tenant={quoteattr(spec.tenant)}" if spec.tenant else ""
+    tenant += f" deployment={quoteattr(spec.deployment)}" if spec.deployment else ""
     out = [
         f"<domain type={quoteattr(domain_type)}><name>{escape(spec.name)}</name>",
         f"<metadata><galerna:vm xmlns:galerna={quoteattr(NS)} lease={quoteattr(str(spec.lease_id or ''))}"
@@ -66,7 +68,7 @@ def domain_xml(
 
 
 def parse_metadata(xml: str) -> dict[str, str] | None:
-    """Galerna's metadata of a domain (``lease``, ``index``, ``tenant``), or None if it is not ours."""
+    """Galerna's metadata of a domain (``lease``, ``index``, ``tenant``, ``deployment``), or None if it is not ours."""
     try:
         root = ET.fromstring(xml)
     except ET.ParseError:

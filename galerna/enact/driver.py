@@ -85,6 +85,7 @@ class VMSpec:
     cpu: CPUModel | None = None  # per-VM CPU model (beats host and cluster defaults)
     network: str | None = None  # libvirt network name; None = no NIC
     extra: Mapping[str, str] = field(default_factory=dict)
+    deployment: str | None = None  # the id of the database that made it (stamped on the VM; see enact/identity.py)
 
     @classmethod
     def from_lease(
@@ -96,6 +97,7 @@ class VMSpec:
         network: str | None = "default",
         cpu: CPUModel | None = None,
         image_path: str | None = None,
+        deployment: str | None = None,
     ) -> "VMSpec":
         node = lease.nodes[index]
         vcpus = max(1, round(node.get("cpu", 1.0)))
@@ -112,6 +114,7 @@ class VMSpec:
             image_path=image_path,
             cpu=cpu if cpu is not None else (CPUModel.parse(cpu_name) if cpu_name else None),
             network=network,
+            deployment=deployment,
         )
 
     def with_cpu(self, cpu: CPUModel | None) -> "VMSpec":
@@ -139,6 +142,7 @@ class VMInfo:
     managed: bool = True  # created by Galerna (carries its metadata / name prefix)
     lease_id: str | None = None
     state_file: str | None = None
+    deployment: str | None = None  # the deployment id stamped on it (None: unstamped, or not Galerna's)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from galerna.enact.driver import (
     migrate,
 )
 from galerna.enact.gate import Gate, Ticket
+from galerna.enact.identity import left_alone, ours
 from galerna.enact.inventory import Desired, Inventory, VMRecord
 from galerna.enact.retry import Backoff, Watchdog, call_with_timeout, is_transient
 
@@ -130,6 +131,7 @@ class Executor:
         self._tails: dict[str, Future] = {}
         self._watchdog = Watchdog()
         self._closed = False
+        self.deployment: str | None = None  # set by the daemon: VMs stamped by another deployment are left alone
 
     # ------------------------------------------------------------------ API
     def submit(self, action: Action) -> "Future[ActionResult]":
@@ -297,6 +299,11 @@ class Executor:
             return d.deploy(a.spec)
         if k is Op.START:
             return d.start(a.vm)
+        # known: the database names it (adopted), or the caller (reconcile, recovery) already checked its stamp
+        known = a.stale or a.vm in self.inventory
+        if k in (Op.SHUTDOWN, Op.DESTROY) and (other := left_alone(d, a.vm, self.deployment, known)):
+            log.warning("%s: %s is another deployment's VM (%s); left alone", a.describe(), a.vm, other.deployment)
+            return other
         if k is Op.SHUTDOWN:
             return d.shutdown(a.vm, self.config.retry.shutdown_grace)
         if k is Op.DESTROY:
@@ -355,7 +362,10 @@ class Executor:
         d = self.drivers[a.host]
 
         def clean() -> None:
-            if d.inspect(a.vm).state in (VMState.RUNNING, VMState.PAUSED, VMState.SHUTOFF, VMState.CRASHED):
+            info = d.inspect(a.vm)
+            if a.spec is not None and not ours(info.deployment, a.spec.deployment, known=False):
+                return  # the deploy failed because another deployment's VM has the name: not ours to remove
+            if info.state in (VMState.RUNNING, VMState.PAUSED, VMState.SHUTOFF, VMState.CRASHED):
                 d.destroy(a.vm)  # never touch a VM that has saved state
 
         try:

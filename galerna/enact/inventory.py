@@ -75,6 +75,10 @@ class Inventory:
         with self._lock:
             self._vms[record.name] = record
 
+    def __contains__(self, name: str) -> bool:
+        with self._lock:
+            return name in self._vms
+
     def get(self, name: str) -> VMRecord | None:
         with self._lock:
             return self._vms.get(name)

@@ -13,8 +13,10 @@ is listed once and each VM is
 * destroyed where it runs twice (the copy on the recorded host is kept).
 
 Galerna's VMs (by metadata or name prefix) the database does not know are
-cleaned up (or kept, per ``orphans``). All actions run through the executor,
-so through the gate.
+cleaned up (or kept, per ``orphans``) when they carry this deployment's id;
+a VM of another deployment, or an unstamped one, is reported ``foreign`` and
+never touched (:mod:`galerna.enact.identity`). All actions run through the
+executor, so through the gate.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from typing import Iterable, Mapping
 
 from galerna.enact.driver import Driver, HostState, OperationKind as Op, VMInfo, VMSpec, VMState
 from galerna.enact.executor import Action, ActionResult, Executor
+from galerna.enact.identity import describe_owner, ours
 from galerna.enact.inventory import Desired, Inventory, VMRecord
 from galerna.enact.retry import call_with_timeout
 
@@ -53,6 +56,7 @@ class Verdict(StrEnum):
     DESTROY_DUPLICATE = "destroy-duplicate"
     CLEANUP_ORPHAN = "cleanup-orphan"
     KEEP_ORPHAN = "keep-orphan"
+    FOREIGN = "foreign"  # a VM of another deployment (or unstamped and unknown): reported, left alone
     UNKNOWN = "unknown"  # its host does not answer
     MISSING = "missing"  # should be suspended, but its saved state is gone
     GONE = "gone"  # should be gone and is
@@ -66,6 +70,7 @@ class Entry:
     lease_id: str | None = None
     detail: str = ""
     result: ActionResult | None = None
+    deployment: str | None = None  # the stamp on the VM (FOREIGN entries)
 
     @property
     def ok(self) -> bool:
@@ -90,17 +95,29 @@ def plan(
     *,
     orphans: str = "destroy",
     prefix: str = "galerna",
+    deployment: str | None = None,
 ) -> tuple[list[Entry], list[Action]]:
-    """Pure decision step: verdicts and the actions that carry them out."""
+    """Pure decision step: verdicts and the actions that carry them out. With ``deployment``, only VMs of that
+    deployment are acted on; the others are FOREIGN entries."""
     entries: list[Entry] = []
     actions: list[Action] = []
     known: set[str] = set()
+
+    def foreign(info: VMInfo, host: str) -> None:
+        entries.append(Entry(info.name, Verdict.FOREIGN, host, info.lease_id,
+                             f"a VM of {describe_owner(info.deployment)}", deployment=info.deployment))
+
     for e in expected:
         name, lease = e.spec.name, e.spec.lease_id
         known.add(name)
-        running = [u for u, vms in seen.items() if vms and name in vms and vms[name].state in RUNNING]
+        copies = {u: vms[name] for u, vms in seen.items() if vms and name in vms}
+        for u, info in list(copies.items()):
+            if not ours(info.deployment, deployment, known=True):
+                foreign(info, u)
+                del copies[u]
+        running = [u for u, info in copies.items() if info.state in RUNNING]
         here = seen.get(e.host)
-        here_info = here.get(name) if here else None
+        here_info = copies.get(e.host)
 
         def add(verdict: Verdict, host: str, action: Action | None = None, detail: str = "") -> None:
             entries.append(Entry(name, verdict, host, lease, detail))
@@ -110,8 +127,8 @@ def plan(
         if e.desired is Desired.ABSENT:
             for u in running:
                 add(Verdict.STOP, u, Action(Op.DESTROY, name, u, lease_id=lease, stale=True))
-            for u, vms in seen.items():
-                if vms and name in vms and vms[name].state not in RUNNING:
+            for u, info in copies.items():
+                if info.state not in RUNNING:
                     add(Verdict.STOP, u, Action(Op.DESTROY, name, u, lease_id=lease, stale=True))
             if not any(v.verdict is Verdict.STOP and v.vm == name for v in entries):
                 add(Verdict.GONE, e.host)
@@ -131,6 +148,8 @@ def plan(
         if here is None:
             add(Verdict.UNKNOWN, e.host, detail="host does not answer")
             continue
+        if name in here and e.host not in copies:
+            continue  # another deployment's VM has its name there: reported above, nothing started over it
         saved = here_info is not None and here_info.state is VMState.SUSPENDED
         if e.desired is Desired.SUSPENDED:
             if saved:
@@ -147,6 +166,9 @@ def plan(
         for name, info in (vms or {}).items():
             if name in known or not (info.managed and name.startswith(prefix + "-")) and info.lease_id is None:
                 continue
+            if not ours(info.deployment, deployment, known=False):
+                foreign(info, u)
+                continue
             if orphans == "keep":
                 entries.append(Entry(name, Verdict.KEEP_ORPHAN, u, info.lease_id))
             else:
@@ -161,6 +183,7 @@ def reconcile(
     *,
     orphans: str = "destroy",
     timeout: float | None = None,
+    deployment: str | None = None,
 ) -> list[Entry]:
     """Survey every host, seed the executor's inventory, carry out the plan; returns what was decided and done."""
     expected = list(expected)
@@ -168,11 +191,12 @@ def reconcile(
     inv: Inventory = executor.inventory
     for uri, vms in seen.items():
         inv.hosts[uri] = HostState.ERROR if vms is None else HostState.UP
-    entries, actions = plan(expected, seen, orphans=orphans, prefix=executor.config.vm_prefix)
+    entries, actions = plan(expected, seen, orphans=orphans, prefix=executor.config.vm_prefix, deployment=deployment)
     by_name = {e.spec.name: e for e in expected}
     for entry in entries:
         e = by_name.get(entry.vm)
-        if e is None or entry.verdict in (Verdict.DESTROY_DUPLICATE, Verdict.GONE, Verdict.STOP, Verdict.MISSING):
+        if e is None or entry.verdict in (Verdict.DESTROY_DUPLICATE, Verdict.GONE, Verdict.STOP, Verdict.MISSING,
+                                          Verdict.FOREIGN):
             continue
         vms = seen.get(entry.host) or {}
         info = vms.get(entry.vm)

@@ -13,7 +13,8 @@ seconds is recovered:
 * ``restart-in-place`` waits for the host; ``manual`` does nothing.
 
 When a host comes back running a VM that was meanwhile started elsewhere,
-that stale copy is destroyed.
+that stale copy is destroyed, if it carries this deployment's id (a VM of
+another deployment with the same name is left alone).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from typing import Callable, Mapping, Protocol, Sequence
 from galerna.enact.config import RecoveryConfig, RecoveryMode
 from galerna.enact.driver import Driver, HostState, OperationKind as Op, VMSpec, VMState
 from galerna.enact.executor import Action, ActionResult, Executor
+from galerna.enact.identity import ours
 from galerna.enact.inventory import Desired, Inventory, VMRecord
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,7 @@ class RecoveryManager:
         fencer: Fencer | None = None,
         on_event: Callable[[RecoveryEvent], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        deployment: str | None = None,
     ):
         self.drivers = dict(drivers)
         self.inventory = inventory
@@ -106,6 +109,7 @@ class RecoveryManager:
         self.fencer = fencer
         self.on_event = on_event
         self.clock = clock
+        self.deployment = deployment  # only VMs stamped with it are destroyed as stale (None: any)
         self.events: list[RecoveryEvent] = []
         self.error_since: dict[str, float] = {}
         self.down_since: dict[str, float] = {}  # VM -> when first seen not running on a host that answers
@@ -262,6 +266,8 @@ class RecoveryManager:
                 state = getattr(info, "state", None)
                 if rec is None or rec.host == uri or self._busy(name):
                     continue
+                if not ours(getattr(info, "deployment", None), self.deployment, known=False):
+                    continue  # a VM of another deployment that has the name of one of ours
                 if state in (VMState.RUNNING, VMState.PAUSED, VMState.SHUTOFF, VMState.CRASHED):
                     self._emit(RecoveryEvent(Step.DESTROY_STALE, name, rec.spec.lease_id, uri, target=rec.host))
                     self.executor.submit(Action(Op.DESTROY, name, uri, lease_id=rec.spec.lease_id, stale=True))

@@ -51,7 +51,8 @@ class SimulatedDriver(Driver):
                 return VMInfo(name, VMState.SUSPENDED, self.uri, state_file=sf)
             return VMInfo(name, VMState.ABSENT, self.uri)
         sf = self.default_state_file(name) if vm.state is VMState.SUSPENDED else None
-        return VMInfo(name, vm.state, self.uri, vm.spec.vcpus, vm.spec.memory_mb, lease_id=vm.spec.lease_id, state_file=sf)
+        return VMInfo(name, vm.state, self.uri, vm.spec.vcpus, vm.spec.memory_mb, lease_id=vm.spec.lease_id, state_file=sf,
+                      deployment=vm.spec.deployment)
 
     def _fits(self, spec: VMSpec, op: Op) -> None:
         cpu, mem = self._used()

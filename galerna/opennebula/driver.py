@@ -108,7 +108,8 @@ class OpenNebulaHostDriver(Driver):
         mem = int(vm.memory or 0)
         vcpus = int(vm.template.get("VCPU") or max(1, round(vm.cpu)))
         return VMInfo(name, self.vm_state(vm), self.uri, vcpus=vcpus, memory_mb=mem, uuid=str(vm.id),
-                      managed=e is not None, lease_id=lease)
+                      managed=e is not None, lease_id=lease,
+                      deployment=str(vm.user_template.get("GALERNA_DEPLOYMENT") or "") or None)
 
     def vm_state(self, vm: OneVM) -> VMState:
         """What the VM is *on this host*, in Galerna's terms."""
@@ -160,6 +161,11 @@ class OpenNebulaHostDriver(Driver):
 
     # ------------------------------------------------------------------ lifecycle
     def deploy(self, spec: VMSpec) -> VMInfo:
+        if spec.deployment:  # the deployment stamp (enact/identity.py), in the VM's user template
+            try:
+                self.client.update(self._vm_id(spec.name, Op.DEPLOY), f'GALERNA_DEPLOYMENT = "{spec.deployment}"')
+            except OneCallError as e:
+                log.warning("could not stamp VM %s with the deployment id: %s", spec.name, e)
         return self._place(spec.name, Op.DEPLOY)
 
     def resume(self, name: str, state_file: str | None = None) -> VMInfo:

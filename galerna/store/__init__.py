@@ -4,12 +4,13 @@ The same code runs on SQLite (the embedded default) and PostgreSQL
 (``postgresql+psycopg://…``). Migrations run programmatically at start-up.
 """
 from galerna.store.db import Store, default_db_url, make_engine, migrate
-from galerna.store.models import ActionRow, Base, HostRow, LeaseEventRow, LeaseRow, MetaRow, ReservationRow, TokenRow
+from galerna.store.models import ActionRow, Base, HostRow, IdempotencyRow, LeaseEventRow, LeaseRow, MetaRow, ReservationRow, TokenRow
 
 __all__ = [
     "ActionRow",
     "Base",
     "HostRow",
+    "IdempotencyRow",
     "LeaseEventRow",
     "LeaseRow",
     "MetaRow",

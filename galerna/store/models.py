@@ -104,3 +104,15 @@ class TokenRow(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     created: Mapped[float] = mapped_column(Float)
     revoked: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class IdempotencyRow(Base):
+    """A lease-creating request's ``Idempotency-Key``, per principal (``scope``), with a hash of its body: a retry
+    with the same key answers the lease it made (written in the lease's own transaction)."""
+
+    __tablename__ = "idempotency_keys"
+    scope: Mapped[str] = mapped_column(String(160), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    body_hash: Mapped[str] = mapped_column(String(64))
+    lease_seq: Mapped[int] = mapped_column(ForeignKey("leases.seq"))
+    created: Mapped[float] = mapped_column(Float)

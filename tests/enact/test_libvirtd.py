@@ -212,6 +212,33 @@ def _qemu_pid(vm: str) -> int:
     return int(Path(f"/run/libvirt/qemu/{vm}.pid").read_text().strip())
 
 
+def test_reconcile_of_another_deployment_destroys_nothing_on_real_qemu(tmp_path, cleanup):
+    """A daemon on a new database (its own deployment id) finds a stamped VM on the real libvirtd: reported foreign,
+    left running; the deployment that made it still cleans it up as its own orphan."""
+    import uuid
+
+    from galerna.enact.reconcile import Verdict, reconcile
+
+    need(URIS[0])
+    uri = URIS[0]
+    d = LibvirtDriver(uri, tmp_path / "state")
+    theirs, mine = uuid.uuid4().hex, uuid.uuid4().hex
+    s = VMSpec(name("foreign"), vcpus=1, memory_mb=48, lease_id="it-foreign", deployment=theirs)
+    cleanup.append((d, s.name))
+    assert d.deploy(s).state is VMState.RUNNING
+    assert d.inspect(s.name).deployment == theirs  # the stamp survives libvirtd's own XML
+    cfg = EnactmentConfig(data_dir=str(tmp_path), retry=RetryConfig(attempts=2, backoff_initial=0.01))
+    for deployment, verdict, state in ((mine, Verdict.FOREIGN, VMState.RUNNING),
+                                       (theirs, Verdict.CLEANUP_ORPHAN, VMState.ABSENT)):
+        ex = Executor({uri: d}, config=cfg)
+        ex.deployment = deployment
+        entries = [e for e in reconcile([], ex, timeout=120, deployment=deployment) if e.vm == s.name]
+        assert [e.verdict for e in entries] == [verdict]
+        assert d.inspect(s.name).state is state
+        ex.close(wait=True)
+    d.close()
+
+
 @pytest.mark.libvirtd_outage
 def test_libvirtd_killed_and_restarted(tmp_path, cleanup):
     uri = URIS[0]

@@ -74,6 +74,14 @@ class ScriptedClient:
         self.calls.append(("migrate", vm_id, host_id, live))
         self._set(vm_id, S.ACTIVE, L.RUNNING, host_id)
 
+    def update(self, vm_id, text, *, merge=True):
+        """one.vm.update, type 1 (merge) of one ``KEY = "value"`` line, as the driver's deployment stamp writes."""
+        self.calls.append(("update", vm_id, text, merge))
+        key, value = (x.strip().strip('"') for x in text.split("=", 1))
+        v = self.pool[vm_id]
+        self.pool[vm_id] = OneVM(v.id, v.name, v.uid, v.state, v.lcm_state, v.stime, v.template,
+                                 {**v.user_template, key: value}, v.host_id)
+
     def call(self, method, *params, attempts=None, vm=None):
         if method == "host.info":
             return SimpleNamespace(ID=params[0], NAME=f"node{params[0]}", STATE=self.host_state.get(params[0], 2),
@@ -279,3 +287,13 @@ def test_directory_resolves_leases_it_was_not_told_about():
     assert d.by_name("galerna-12-1").vm_id == 5 and d.by_name("galerna-12-0").vm_id == 4
     assert d.by_name("galerna-13-0") is None and d.by_name("other-1") is None
     assert asked == ["12", "13"]
+
+
+def test_deploy_stamps_the_deployment_id_in_the_user_template(world):
+    client, _, h0, _ = world
+    stamped = VMSpec(name="galerna-one-7-0", lease_id="one-7", index=0, deployment="d" * 32)
+    info = h0.deploy(stamped)
+    assert ("update", 7, f'GALERNA_DEPLOYMENT = "{"d" * 32}"', True) in client.calls
+    assert client.calls.index(("update", 7, f'GALERNA_DEPLOYMENT = "{"d" * 32}"', True)) < \
+        [c[0] for c in client.calls].index("deploy")  # stamped before it runs
+    assert info.deployment == "d" * 32 and h0.inspect("galerna-one-7-0").deployment == "d" * 32

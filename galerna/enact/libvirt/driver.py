@@ -21,6 +21,7 @@ import libvirt
 
 from galerna.enact.cpu_model import CPUModel, resolve_cpu
 from galerna.enact.domain_xml import domain_xml
+from galerna.enact.identity import describe_owner
 from galerna.enact.driver import (
     Driver,
     HypervisorError,
@@ -118,6 +119,10 @@ class LibvirtDriver(DomainStates, Driver):
     def deploy(self, spec: VMSpec) -> VMInfo:
         dom = self._connection.lookup(spec.name, Op.DEPLOY)
         info = self._info(dom, spec.name)
+        if dom is not None and spec.deployment and info.deployment != spec.deployment:
+            raise HypervisorError(
+                f"a VM of {describe_owner(info.deployment)} has this name here; it is left alone",
+                op=Op.DEPLOY, vm=spec.name, host=self.uri, transient=False)
         if info.state in (VMState.RUNNING, VMState.PAUSED):
             return info  # already deployed (a retry after a timeout, or adoption)
         if info.state is VMState.SUSPENDED:
@@ -140,7 +145,8 @@ class LibvirtDriver(DomainStates, Driver):
         except libvirt.libvirtError as e:
             raise self._connection.error(e, Op.DEPLOY, spec.name) from e
         # built from the spec: no need to read back and parse the domain XML
-        return VMInfo(spec.name, state, self.uri, spec.vcpus, spec.memory_mb, uuid, True, spec.lease_id)
+        return VMInfo(spec.name, state, self.uri, spec.vcpus, spec.memory_mb, uuid, True, spec.lease_id,
+                      deployment=spec.deployment)
 
     def start(self, name: str) -> VMInfo:
         dom = self._connection.lookup(name, Op.START)

@@ -70,6 +70,7 @@ class DomainStates:
             uuid=uuid,
             managed=meta is not None or name.startswith(self.prefix + "-"),
             lease_id=(meta or {}).get("lease") or None,
+            deployment=(meta or {}).get("deployment") or None,
             state_file=sf,
         )
 
