@@ -79,8 +79,10 @@ class Filler:
                 f.result(3600)
             dw, dc = time.perf_counter() - w0, time.process_time() - c0
             self.done, self.wall, self.cpu = self.done + n, self.wall + dw, self.cpu + dc
-            if self.done >= next_report or self.done >= target:
+            due = self.done >= next_report
+            if due:
                 next_report += report_every
+            if due or self.done >= target or dw > 60:  # a slow fill reports every burst
                 print(f"  {self.label}: {self.done:>7} submitted, {self.wall:8.1f} s, last burst {dc / n * 1e3:7.2f} "
                       f"ms CPU per submit, {self.svc.counts()[0]} live, peak RSS {rss_mb():.0f} MB", flush=True)
             if self.wall > self.budget and self.done < target:
