@@ -187,6 +187,9 @@ def test_sweep_on_an_existing_scheduler_and_command(tmp_path):
         r = CliRunner().invoke(app, ["sweep", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out"), "--scheduler", cluster.scheduler_address])
     assert r.exit_code == 1, r.output
     assert "total wall time" in r.output and "per run: mean" in r.output
+    lines = r.output.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("run time per profile:"))
+    assert [line.split()[0] for line in lines[head + 1:head + 4]] == ["nosusp", "susp", "all"]  # the one run each
     assert "FAILED" in r.output and "not an SWF record" in r.output
     rows = res.read_table(tmp_path / "out")
     status = {(r["trace"], r["injection"], r["profile"]): r["status"] for r in rows}

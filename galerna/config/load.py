@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Literal
 
 from galerna.config.errors import ConfigError, read_config_text
-from galerna.config.haizea import HaizeaImport, parse_haizea_config
+from galerna.config.imported import HaizeaImport
 from galerna.config.schema import Config
 from galerna.config.validate import validate
 
@@ -68,6 +68,8 @@ def load_config_full(path: Path | str | None, overrides: Iterable[str] = ()) -> 
                 raise ConfigError(path, [f"TOML syntax error: {e}"]) from None
             loaded = LoadedConfig(Config(), source=path, format="toml")
         else:
+            from galerna.config.haizea import parse_haizea_config  # configparser and the option maps: Haizea files only
+
             imported = parse_haizea_config(text, path)
             data = imported.config.model_dump(mode="json")
             loaded = LoadedConfig(**vars(imported), source=path, format="haizea")

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from galerna.config.schema import TraceConfig
 from galerna.model import LeaseType
-from galerna.readers import legacy_csv, lwf, lwf_whitespace, swf
 from galerna.readers.errors import TraceError
 from galerna.readers.workload import Workload
 
@@ -60,14 +59,23 @@ def load_workload(path: str | Path, trace_config: TraceConfig | None = None) -> 
     """Read any supported workload file; ``trace_config`` tunes the SWF reader."""
     path = Path(path)
     suffix, data = _read(path)
+    # Each format's reader is imported when a file of that format is read (start-up time, issue 13).
     if suffix == ".swf":
+        from galerna.readers import swf
+
         workload = swf.read_swf(path, _text(path, data), trace_config)
     elif suffix in (".lwf", ".xml"):
         if data.lstrip()[:1] == b"<":
+            from galerna.readers import lwf
+
             workload = lwf.read_lwf(path, data)
         else:
+            from galerna.readers import lwf_whitespace
+
             workload = lwf_whitespace.read_lwf_whitespace(path, _text(path, data))
     elif suffix in (".csv", ".trace"):
+        from galerna.readers import legacy_csv
+
         workload = legacy_csv.read_legacy_csv(path, _text(path, data))
     elif suffix == ".lwfa":
         raise TraceError(path, None, "an annotation file is not a workload; apply it with annotate(workload, path)")
@@ -116,6 +124,8 @@ def inject(workload: Workload, path: str | Path) -> Workload:
 
 def annotate(workload: Workload, path: str | Path) -> Workload:
     """Apply a Haizea LWFA annotation file to ``workload``."""
+    from galerna.readers import lwf
+
     path = Path(path)
     _, data = _read(path)
     return lwf.annotate(workload, path, data)

@@ -6,8 +6,6 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from galerna.config.load import ConfigError, load_config_full
 from galerna.readers import TraceError
@@ -61,8 +59,11 @@ def _error(e: Exception) -> None:
 
 
 def _run(sim: Simulation, progress: bool):
-    if not progress:
+    # The bar is transient: where stderr is no terminal it would never be drawn, so rich.progress is not even loaded.
+    if not progress or not console.is_terminal:
         return sim.run()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("[bold]simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("leases"),
         TimeElapsedColumn(), console=console, transient=True,
@@ -72,6 +73,8 @@ def _run(sim: Simulation, progress: bool):
 
 
 def _print_summary(summary: dict, out: Path) -> None:
+    from rich.table import Table
+
     table = Table(title="Simulation summary", show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -28,7 +28,8 @@ def sweep(
     from rich.table import Table
 
     from galerna.sweep import results as res
-    from galerna.sweep.runner import ERROR_FILE, is_finished, run_sweep, wall_summary
+    from galerna.sweep.runner import ERROR_FILE, is_finished, run_sweep
+    from galerna.sweep.timing import profile_lines, wall_summary
     from galerna.sweep.spec import SweepError, load_sweep
 
     console = Console(stderr=True, soft_wrap=True)
@@ -96,6 +97,8 @@ def sweep(
     for r in result.failed:
         console.print(f"[red]failed:[/red] {r['run_id']}: {r.get('error')}  (traceback: {Path(r['out_dir']) / ERROR_FILE})")
     console.print(wall_summary(result))
+    for line in profile_lines(result.rows):
+        console.print(line, markup=False, highlight=False)
     console.print(f"results: {result.csv_path}  {result.parquet_path}  {out / res.HEADLINE_MD}")
     if result.failed:
         console.print(f"[red]{len(result.failed)} of {len(result.rows)} runs failed[/red]; re-run the same command to retry them")

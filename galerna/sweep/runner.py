@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import shutil
-import statistics
 import threading
 import time
 import traceback
@@ -340,14 +339,3 @@ def _run_on(client, todo, rows, progress, console, on_row, total, skipped) -> No
             if on_row:
                 on_row(row)
             fut.release()
-
-
-def wall_summary(result: SweepResult) -> str:
-    walls = result.run_walls
-    s = f"{len(result.rows)} runs ({result.ran} run now on {result.workers} worker(s), {result.skipped} already done), total wall time {result.wall_seconds:.1f} s"
-    if walls:
-        s += (
-            f"; per run: mean {statistics.fmean(walls):.2f} s, median {statistics.median(walls):.2f} s, "
-            f"min {min(walls):.2f} s, max {max(walls):.2f} s, sum {sum(walls):.1f} s"
-        )
-    return s

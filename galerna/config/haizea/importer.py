@@ -7,7 +7,6 @@ in ``problems``, which become one ConfigError at the end.
 from __future__ import annotations
 
 import configparser
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,6 +14,7 @@ from galerna.config.errors import ConfigError, read_config_text
 from galerna.config.haizea.scheduling import general, policies, scheduling
 from galerna.config.haizea.simulation import ignored, imagetransfer, simulation, tracefile
 from galerna.config.haizea.values import BadValue
+from galerna.config.imported import HaizeaImport
 from galerna.config.schema import Config
 from galerna.config.validate import validate
 
@@ -26,19 +26,6 @@ LEGACY = {
     "suspendresume-rate", "what-to-migrate", "migrate", "transfer", "reuse", "maxpool",
     "lease-deployment", "suspend-threshold-factor", "runtime-overhead", "bandwidth", "nodes",
 }
-
-
-@dataclass
-class HaizeaImport:
-    """A Haizea file read: the configuration, what to tell about it, and the trace files it names."""
-
-    config: Config
-    warnings: list[str] = field(default_factory=list)  # options not honoured, or honoured differently
-    notes: list[str] = field(default_factory=list)  # options ignored on purpose, defaults applied
-    tracefile: Path | None = None
-    injectionfile: Path | None = None
-    annotationfile: Path | None = None
-    site_in_tracefile: bool = False
 
 
 def read_haizea_config(path: Path | str) -> HaizeaImport:

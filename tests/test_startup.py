@@ -1,0 +1,92 @@
+"""`galerna simulate` starts without the daemon's, the client's and the report's libraries (issue 13: start-up
+under 0.25 s), and the lazy command table in galerna/cli.py stays true to what each area registers.
+
+The import check runs in a fresh interpreter, since this test process has long since loaded everything."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from galerna import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TINY_LWF = """<?xml version="1.0"?>
+<lease-workload name="tiny">
+  <site><resource-types names="CPU Memory"/><nodes><node-set numnodes="2">
+    <res type="CPU" amount="100"/><res type="Memory" amount="1024"/></node-set></nodes></site>
+  <lease-requests>
+    <lease-request arrival="00:00:00.00"><lease id="1" preemptible="true">
+      <nodes><node-set numnodes="1"><res amount="100" type="CPU"/><res amount="1024" type="Memory"/></node-set></nodes>
+      <start/><duration time="00:10:00.00"/><software><disk-image id="a.img" size="1024"/></software>
+    </lease></lease-request>
+  </lease-requests>
+</lease-workload>
+"""
+
+# Libraries (and Galerna areas) a simulation has no use for; each costs tens of milliseconds or more to import.
+HEAVY = [
+    "fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "httpx", "libvirt", "matplotlib", "pandas",
+    "pyarrow", "dask", "distributed", "zmq", "rich.progress", "configparser",
+    "galerna.api", "galerna.daemon", "galerna.store", "galerna.enact", "galerna.client", "galerna.report",
+    "galerna.sweep", "galerna.console", "galerna.opennebula", "galerna.config.haizea",
+]
+
+PROBE = """
+import json, sys
+from galerna.cli import app
+try:
+    app(["simulate", sys.argv[1], "--out", sys.argv[2]])
+except SystemExit as e:
+    code = e.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_simulate_loads_no_heavy_module(tmp_path):
+    trace = tmp_path / "tiny.lwf"
+    trace.write_text(TINY_LWF)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(trace), str(out)], cwd=ROOT, capture_output=True,
+                          text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    probe = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert probe["code"] in (0, None), proc.stderr
+    assert (out / "leases.csv").read_text().count("\n") == 2  # the simulation really ran: header + one lease
+    loaded = set(probe["modules"])
+    assert "galerna.sim.command" in loaded and "numpy" in loaded  # the probe saw the modules it used
+    heavy = sorted(m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY))
+    assert heavy == []
+
+
+def test_each_area_registers_exactly_the_commands_the_table_names():
+    by_area: dict = {}
+    for name, loader in cli.AREAS.items():
+        by_area.setdefault(loader, []).append(name)
+    for loader, names in by_area.items():
+        assert sorted(cli.area_commands(loader())) == sorted(names), loader.__name__
+
+
+def test_help_lists_every_command_and_a_typo_gets_a_suggestion():
+    runner = CliRunner()
+    out = runner.invoke(cli.app, ["--help"], env={"COLUMNS": "200"}).output
+    assert [n for n in cli.AREAS if f" {n} " in out] == list(cli.AREAS)
+    typo = runner.invoke(cli.app, ["simulat"])
+    assert typo.exit_code == 2 and "Did you mean 'simulate'?" in typo.output
+
+
+def test_a_group_command_resolves_through_the_lazy_table():
+    result = CliRunner().invoke(cli.app, ["token", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and " create " in result.output
+    assert isinstance(cli.app, typer.Typer)
+
+
+def test_python_m_galerna_is_the_galerna_command():
+    proc = subprocess.run([sys.executable, "-m", "galerna", "--help"], cwd=ROOT, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "COLUMNS": "200"}, timeout=120)
+    assert proc.returncode == 0 and "Usage: galerna " in proc.stdout and " simulate " in proc.stdout
