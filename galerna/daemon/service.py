@@ -28,11 +28,15 @@ from galerna.schedule.lease import Activity as A
 from galerna.schedule.plan import Event
 from galerna.schedule.scheduler import LeaseScheduler
 from galerna.store.db import Store
+from galerna.store.dbfile import DatabaseFile
+from galerna.store.ownership import sqlite_path
+from galerna.store.probe import short_error
 from galerna.store.models import LeaseRow
 
 from galerna.daemon import ops, snapshot as snap
 from galerna.daemon.enactment import Enactment
 from galerna.daemon.errors import ErrorKind, Refused
+from galerna.daemon.fence import Fence
 from galerna.daemon.hosts import HostRegistry
 from galerna.daemon.journal import Journal
 from galerna.daemon.notify import Broker, Notifier
@@ -63,6 +67,11 @@ class Service:
         self.started = threading.Event()
         self.reconciled: list[tuple[str, str, str]] = []  # (VM, verdict, host) at the last start
         self.batches = 0
+        self.fence = Fence()  # closed: writes are refused (database file gone, ownership lost)
+        self.journal.guard = self.fence.check
+        self.last_failure: tuple[float, str] | None = None  # (time, the database's words) of the last failed batch
+        self._queued_at: float | None = None  # monotonic time the oldest operation in the inbox was queued
+        self._batch_queued_at: float | None = None  # the same for the batch being handled
 
     # ================================================================ life cycle
     def load(self) -> None:
@@ -76,6 +85,9 @@ class Service:
         self._rebuild()
 
     def start(self) -> None:
+        path = sqlite_path(self.store.url)
+        if path:
+            self.fence.add(DatabaseFile(path).problem)
         self.load()
         if self.hosts.executor is not None:
             self._reconcile()
@@ -109,6 +121,10 @@ class Service:
             if self._stop:
                 fut.set_exception(Refused("the daemon is stopping", ErrorKind.UNAVAILABLE))
                 return fut
+            if self.fence.reason:
+                fut.set_exception(self.fence.refusal())
+                return fut
+            self._queued_at = self._queued_at or time.monotonic()
             self._inbox.append(op)
             self._cond.notify()
         return fut
@@ -142,8 +158,14 @@ class Service:
     def _post(self, op: ops.Op) -> None:
         """An operation from inside the daemon (executor, monitor, recovery): nobody waits for an answer."""
         with self._cond:
+            self._queued_at = self._queued_at or time.monotonic()
             self._inbox.append(op)
             self._cond.notify()
+
+    def loop_lag(self) -> float:
+        """How long the oldest operation not yet answered has waited for the scheduler thread (0: none waits)."""
+        since = [t for t in (self._batch_queued_at, self._queued_at) if t is not None]
+        return time.monotonic() - min(since) if since else 0.0
 
     def to_core(self, t: float) -> float:
         return self.live.to_core(t)
@@ -206,19 +228,32 @@ class Service:
                 if self._stop:
                     return
                 batch, self._inbox = self._inbox, []
+                self._batch_queued_at, self._queued_at = self._queued_at, None
             try:
                 self._batch(batch)
             except Exception as e:  # noqa: BLE001
-                log.exception("batch failed; rebuilding the scheduler from the database")
+                fenced = self.fence.reason is not None  # the fence logged it once; nothing to rebuild from
+                if not fenced:
+                    self.last_failure = (time.time(), short_error(e))
+                    log.exception("batch failed; rebuilding the scheduler from the database")
                 for op in batch:
                     if op.future is not None and not op.future.done():
-                        op.future.set_exception(Refused(f"internal error: {e}", ErrorKind.UNAVAILABLE))
+                        op.future.set_exception(self.fence.refusal() if fenced else
+                                                Refused(f"internal error: {e}", ErrorKind.UNAVAILABLE))
+                if fenced:
+                    continue
                 try:
                     self._rebuild()
                 except Exception:  # noqa: BLE001
                     log.exception("rebuild failed")
 
     def _batch(self, batch: list[ops.Op]) -> None:
+        try:
+            self._apply(batch)
+        finally:
+            self._batch_queued_at = None
+
+    def _apply(self, batch: list[ops.Op]) -> None:
         self.batches += 1
         now = self.clock()
         ctx = ops.Batch(self.live, self.hosts, self.enactment, self.journal, self.notifier, now, self.to_core(now))

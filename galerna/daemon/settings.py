@@ -44,6 +44,9 @@ class DaemonConfig(BaseModel):
     xmlrpc_path: str = Field("/RPC2", pattern=r"^/[A-Za-z0-9_/-]*$")
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL", description="SQLite (WAL) commits: NORMAL survives a killed process, FULL also a power loss")
+    standby: bool = Field(False, description="wait for the database's lock instead of exiting when another daemon "
+                                             "holds it, and take over when that one dies")
+    advertise: str = Field("", description="the URL clients reach this daemon at (default http://HOST:PORT)")
 
 
 class Settings(BaseModel):
