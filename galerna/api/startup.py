@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from galerna.daemon.settings import Settings
 from galerna.store.ownership import Ownership
+from galerna.store.probe import short_error
 
 log = logging.getLogger("galerna.api")
 
@@ -32,6 +33,7 @@ class Startup:
         self.active_url: str | None = None
         self.failed: str | None = None
         self.stop = threading.Event()
+        self._said = False  # "cannot reach the database" logged once by a standby
 
     @property
     def ready(self) -> bool:
@@ -42,7 +44,7 @@ class Startup:
         from galerna.store.db import Store
 
         peek = None
-        while not self.ownership.try_acquire():
+        while not self._try():
             if self.stop.wait(0.5):
                 raise asyncio.CancelledError
             try:
@@ -53,6 +55,17 @@ class Startup:
         if peek is not None:
             peek.close()
         log.info("ownership taken", extra={"db": self.ownership.where})
+
+    def _try(self) -> bool:
+        """One attempt at the lock; a database that does not answer is tried again (and said once in the log)."""
+        try:
+            return self.ownership.try_acquire()
+        except Exception as e:  # noqa: BLE001 - the database may come back; the active daemon may still serve
+            if not self._said:
+                log.warning("standby cannot reach the database", extra={"db": self.ownership.where,
+                                                                          "error": short_error(e)})
+                self._said = True
+            return False
 
     def detail(self) -> str:
         """Why this daemon does not serve (yet), in words."""

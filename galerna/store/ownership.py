@@ -137,10 +137,15 @@ class AdvisoryOwnership(Ownership):
         return f"galerna pid={self.me['pid']} host={self.me['host']}"[:63]
 
     def try_acquire(self) -> bool:
-        if self._conn is None:
-            self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            self._conn.execute(text("SELECT set_config('application_name', :n, false)"), {"n": self._name()})
-        if not self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar():
+        try:
+            if self._conn is None:
+                self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                self._conn.execute(text("SELECT set_config('application_name', :n, false)"), {"n": self._name()})
+            got = self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar()
+        except Exception:
+            self._drop()  # a standby tries again on a new connection
+            raise
+        if not got:
             return False
         self.held = True
         threading.Thread(target=self._watch, name="galerna-ownership", daemon=True).start()
@@ -174,14 +179,17 @@ class AdvisoryOwnership(Ownership):
     def lost(self) -> str | None:
         return self._lost
 
-    def release(self) -> None:
-        self._stop.set()
+    def _drop(self) -> None:
         if self._conn is not None:
             try:
                 self._conn.close()  # ending the session releases the lock
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the connection is gone already
                 pass
             self._conn, self.held = None, False
+
+    def release(self) -> None:
+        self._stop.set()
+        self._drop()
         self.engine.dispose()
 
 
