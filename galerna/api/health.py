@@ -42,16 +42,11 @@ def health(request: Request, response: Response) -> Any:
         ok, error = False, f"the last batch failed: {failure[1]}"
     if not ok:
         problems.append(f"cannot commit: {error}")
-    ex = svc.executor
-    executor = "off" if ex is None else ("closed" if ex._closed else "running")
+    executor, monitor, in_error = svc.enactment_state()
     if executor == "closed":
         problems.append("the executor is closed")
-    mon = svc.monitor
-    thread = getattr(mon, "_thread", None)
-    monitor = "off" if mon is None else ("running" if thread is not None and thread.is_alive() else "stopped")
     if monitor == "stopped":
         problems.append("the host monitor stopped")
-    in_error = None if ex is None else sum(1 for s in ex.inventory.hosts.values() if s.value == "error")
     lag = svc.loop_lag()
     if lag > ctx.settings.daemon.decision_timeout:
         problems.append(f"the scheduler loop lags {lag:.1f} s")

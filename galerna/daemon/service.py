@@ -315,6 +315,15 @@ class Service:
         """The resource types some host provides, in site order: a request for another one is refused."""
         return self.core.site.resource_types
 
+    def enactment_state(self) -> tuple[str, str, int | None]:
+        """(executor: running/closed/off, host monitor: running/stopped/off, hosts in error or None), for health."""
+        ex, mon = self.hosts.executor, self.hosts.monitor
+        executor = "off" if ex is None else ("closed" if getattr(ex, "_closed", False) else "running")
+        thread = getattr(mon, "_thread", None)
+        monitor = "off" if mon is None else ("running" if thread is not None and thread.is_alive() else "stopped")
+        in_error = None if ex is None else sum(1 for s in ex.inventory.hosts.values() if s is HostState.ERROR)
+        return executor, monitor, in_error
+
     def counts(self) -> tuple[int, int]:
         """(leases not yet in a final state, hosts), for the health check."""
         core = self.core

@@ -24,7 +24,7 @@ def test_second_daemon_on_one_database_exits_naming_the_holder(fresh, backend, t
     first = fresh(backend).start()
     second = Server(first.db, tmp_path / "second", port=free_port(), tokens=first.tokens)
     proc = spawn(second)
-    rc = proc.wait(30)
+    rc = proc.wait(120)  # generous: a loaded machine takes long to import
     out = log_text(second)
     assert rc == 1, out
     assert "owned by another Galerna daemon" in out and f"pid {first.proc.pid}" in out, out
@@ -45,7 +45,7 @@ def test_port_clash_is_reported_before_the_start_up_work(fresh):
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         srv.port = taken.getsockname()[1]
-        rc = spawn(srv).wait(30)
+        rc = spawn(srv).wait(120)
     out = log_text(srv)
     assert rc == 1, out
     assert f"cannot listen on 127.0.0.1:{srv.port}: address already in use" in out, out
