@@ -60,7 +60,8 @@ def serve(
         service = opennebula_service(settings, opennebula)
         settings = service.settings
     server: list = []
-    startup = Startup(settings, own, standby=d.standby, advertise=advertised(d), background=True,
+    # OpenNebula mode still starts before serving: its start-up ended the server when run behind it (not yet known why)
+    startup = Startup(settings, own, standby=d.standby, advertise=advertised(d), background=opennebula is None,
                       on_failure=lambda: setattr(server[0], "should_exit", True))
     app = create_app(settings, store=service.store if service else None, service=service, startup=startup)
     # uvicorn handles SIGTERM/SIGINT: it stops accepting, finishes requests, then runs the lifespan shutdown.

@@ -320,7 +320,8 @@ class Service:
         ex, mon = self.hosts.executor, self.hosts.monitor
         executor = "off" if ex is None else ("closed" if getattr(ex, "_closed", False) else "running")
         thread = getattr(mon, "_thread", None)
-        monitor = "off" if mon is None else ("running" if thread is not None and thread.is_alive() else "stopped")
+        # a monitor never started (OpenNebula mode watches oned instead) is off; one whose thread ended, stopped
+        monitor = "off" if mon is None or thread is None else ("running" if thread.is_alive() else "stopped")
         in_error = None if ex is None else sum(1 for s in ex.inventory.hosts.values() if s is HostState.ERROR)
         return executor, monitor, in_error
 
