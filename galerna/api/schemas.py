@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -160,8 +160,28 @@ class QueueEntry(BaseModel):
     lease: LeaseOut
 
 
+class CommitHealth(BaseModel):
+    ok: bool = Field(description="the last probe write committed, no batch failed since, and writes are not fenced")
+    error: str | None = Field(None, description="why not, in the database's words (no SQL text)")
+    probe_age_s: float | None = Field(None, description="seconds since the probe write ran (it runs at most every 2 s)")
+    last_commit_age_s: float | None = Field(None, description="seconds since the scheduler's last group commit")
+
+
 class Health(BaseModel):
-    status: str
-    leases: int
-    hosts: int
-    database: str
+    status: Literal["ok", "degraded", "starting", "standby"] = Field(
+        description="ok (HTTP 200): active and able to commit; anything else answers HTTP 503")
+    role: Literal["active", "standby", "starting"] = Field(
+        description="active: this daemon owns the database and serves; standby: it waits for the lock (§ README "
+                    "'Active and standby'); starting: it owns the lock and is rebuilding and reconciling")
+    detail: str = Field("", description="why the status is not ok, in words")
+    active_url: str | None = Field(None, description="the URL the active daemon advertised (a standby names it)")
+    database: str = Field(description="sqlite or postgresql")
+    leases: int | None = Field(None, description="leases not yet in a final state (active daemon only)")
+    hosts: int | None = Field(None, description="hosts in the scheduler (active daemon only)")
+    commit: CommitHealth | None = None
+    executor: Literal["running", "closed", "off"] | None = Field(
+        None, description="the hypervisor executor: off with --no-enact")
+    hosts_in_error: int | None = Field(None, description="hosts whose hypervisor does not answer the monitor")
+    monitor: Literal["running", "stopped", "off"] | None = Field(None, description="the host monitor's thread")
+    loop_lag_s: float | None = Field(
+        None, description="how long the oldest operation not yet answered has waited for the scheduler loop")

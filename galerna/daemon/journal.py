@@ -6,6 +6,7 @@ about; a crash after it loses nothing (actions still ``pending`` are reconciled 
 """
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from sqlalchemy import bindparam, delete, update
@@ -45,6 +46,8 @@ class Journal:
         self._notes: list[dict] = []  # event rows of the batch that the core did not produce
         self.new_rows: dict[str, dict] = {}  # lease id -> its row, for the leases the last commit created
         self.keys = Keys(store)  # idempotency keys claimed by the batch, written with its new leases
+        self.guard: Callable[[], None] = lambda: None  # raises when writes must stop (daemon/fence.py)
+        self.last_commit = 0.0  # when the last commit succeeded (time.time)
 
     def note(self, lid: str, time: float, kind: str, detail: str, hosts: list[str], state: str | None = None) -> None:
         """An event row of the daemon's own (recovery, requeue, host up/down) for the next commit; ``state``: the
@@ -66,6 +69,7 @@ class Journal:
         new_ids = {req.id for req, _ in new}
         self.new_rows = {}
         keys = self.keys.take(new_ids)
+        self.guard()
         with self.store.engine.begin() as c:
             if new:
                 rows = [self._row(core.leases[req.id], now) | {
@@ -103,6 +107,8 @@ class Journal:
                 row = {"lease_seq": int(lid), "kind": a.kind.value, "vm": a.vm, "host": self.hosts.name(a.host),
                        "dest": self.hosts.name(a.dest), "status": "pending", "created": now}
                 out.append((c.execute(_ACTIONS.insert(), row).inserted_primary_key[0], a))
+        self.guard()  # committed, but into the file the daemon opened: still the database? else nobody is told
+        self.last_commit = time.time()
         return out
 
     def lease_row(self, lid: str) -> dict:

@@ -28,12 +28,16 @@ from galerna.schedule.lease import Activity as A
 from galerna.schedule.plan import Event
 from galerna.schedule.scheduler import LeaseScheduler
 from galerna.store.db import Store
+from galerna.store.dbfile import DatabaseFile
+from galerna.store.ownership import sqlite_path
+from galerna.store.probe import short_error
 from galerna.store.models import LeaseRow
 
 from galerna.daemon import incident, ops, snapshot as snap
 from galerna.daemon.deployment import Deployment
 from galerna.daemon.enactment import Enactment
 from galerna.daemon.errors import ErrorKind, Refused
+from galerna.daemon.fence import Fence
 from galerna.daemon.hosts import HostRegistry
 from galerna.daemon.inlet import check_request
 from galerna.daemon.journal import Journal
@@ -67,6 +71,11 @@ class Service:
         self.deployment = Deployment(None, False)  # read from the database at load
         self.batches = 0
         self.bounds = self.settings.daemon.lease_bounds()
+        self.fence = Fence()  # closed: writes are refused (database file gone, ownership lost)
+        self.journal.guard = self.fence.check
+        self.last_failure: tuple[float, str] | None = None  # (time, the database's words) of the last failed batch
+        self._queued_at: float | None = None  # monotonic time the oldest operation in the inbox was queued
+        self._batch_queued_at: float | None = None  # the same for the batch being handled
 
     # ================================================================ life cycle
     def load(self) -> None:
@@ -84,6 +93,9 @@ class Service:
         self._rebuild()
 
     def start(self) -> None:
+        path = sqlite_path(self.store.url)
+        if path:
+            self.fence.add(DatabaseFile(path).problem)
         self.load()
         if self.hosts.executor is not None:
             self._reconcile()
@@ -117,6 +129,10 @@ class Service:
             if self._stop:
                 fut.set_exception(Refused("the daemon is stopping", ErrorKind.UNAVAILABLE))
                 return fut
+            if self.fence.reason:
+                fut.set_exception(self.fence.refusal())
+                return fut
+            self._queued_at = self._queued_at or time.monotonic()
             self._inbox.append(op)
             self._cond.notify()
         return fut
@@ -152,8 +168,14 @@ class Service:
     def _post(self, op: ops.Op) -> None:
         """An operation from inside the daemon (executor, monitor, recovery): nobody waits for an answer."""
         with self._cond:
+            self._queued_at = self._queued_at or time.monotonic()
             self._inbox.append(op)
             self._cond.notify()
+
+    def loop_lag(self) -> float:
+        """How long the oldest operation not yet answered has waited for the scheduler thread (0: none waits)."""
+        since = [t for t in (self._batch_queued_at, self._queued_at) if t is not None]
+        return time.monotonic() - min(since) if since else 0.0
 
     def to_core(self, t: float) -> float:
         return self.live.to_core(t)
@@ -220,14 +242,21 @@ class Service:
                 if self._stop:
                     return
                 batch, self._inbox = self._inbox, []
+                self._batch_queued_at, self._queued_at = self._queued_at, None
             try:
                 self._batch(batch)
             except Exception as e:  # noqa: BLE001
-                why = incident.report(log, f"a batch of {len(batch)} operation(s) failed; rebuilding the scheduler "
-                                           "from the database", e)
+                fenced = self.fence.reason is not None  # the fence logged it once; nothing to rebuild from
+                if not fenced:
+                    why = incident.report(log, f"a batch of {len(batch)} operation(s) failed; rebuilding the "
+                                               "scheduler from the database", e)
+                    self.last_failure = (time.time(), f"incident {why}: {short_error(e)}")
                 for op in batch:
                     if op.future is not None and not op.future.done():
-                        op.future.set_exception(Refused(incident.sentence(why), ErrorKind.UNAVAILABLE))
+                        op.future.set_exception(self.fence.refusal() if fenced else
+                                                Refused(incident.sentence(why), ErrorKind.UNAVAILABLE))
+                if fenced:
+                    continue
                 try:
                     self._rebuild()
                 except Exception as e2:  # noqa: BLE001 - the same cause again is not news: debug level
@@ -237,6 +266,12 @@ class Service:
                         incident.report(log, f"the rebuild after incident {why} failed", e2)
 
     def _batch(self, batch: list[ops.Op]) -> None:
+        try:
+            self._apply(batch)
+        finally:
+            self._batch_queued_at = None
+
+    def _apply(self, batch: list[ops.Op]) -> None:
         self.batches += 1
         now = self.clock()
         ctx = ops.Batch(self.live, self.hosts, self.enactment, self.journal, self.notifier, now, self.to_core(now))
@@ -309,6 +344,16 @@ class Service:
     def resource_types(self) -> tuple[str, ...]:
         """The resource types some host provides, in site order: a request for another one is refused."""
         return self.core.site.resource_types
+
+    def enactment_state(self) -> tuple[str, str, int | None]:
+        """(executor: running/closed/off, host monitor: running/stopped/off, hosts in error or None), for health."""
+        ex, mon = self.hosts.executor, self.hosts.monitor
+        executor = "off" if ex is None else ("closed" if getattr(ex, "_closed", False) else "running")
+        thread = getattr(mon, "_thread", None)
+        # a monitor never started (OpenNebula mode watches oned instead) is off; one whose thread ended, stopped
+        monitor = "off" if mon is None or thread is None else ("running" if thread.is_alive() else "stopped")
+        in_error = None if ex is None else sum(1 for s in ex.inventory.hosts.values() if s is HostState.ERROR)
+        return executor, monitor, in_error
 
     def counts(self) -> tuple[int, int]:
         """(leases not yet in a final state, hosts), for the health check."""

@@ -53,6 +53,9 @@ class DaemonConfig(BaseModel):
     max_lease_nodes: int = Field(bounds.MAX_NODES, ge=1, le=bounds.MAX_NODES, description="most VMs in one lease")
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL", description="SQLite (WAL) commits: NORMAL survives a killed process, FULL also a power loss")
+    standby: bool = Field(False, description="wait for the database's lock instead of exiting when another daemon "
+                                             "holds it, and take over when that one dies")
+    advertise: str = Field("", description="the URL clients reach this daemon at (default http://HOST:PORT)")
 
 
     def lease_bounds(self) -> bounds.LeaseBounds:
