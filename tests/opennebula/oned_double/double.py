@@ -56,10 +56,12 @@ class OnedDouble:
         """Seconds per transient state, e.g. set_delays(PROLOG=1.0, BOOT=0.5)."""
         self.model.delays.set(**delays)
 
-    def fail_next_deploy(self, host_id: int, failure: Lcm = Lcm.BOOT_FAILURE) -> None:
-        """The next deploy to this host ends in BOOT_FAILURE (or PROLOG_FAILURE) instead of RUNNING."""
+    def fail_next_deploy(self, host_id: int, failure: Lcm = Lcm.BOOT_FAILURE, message: str = "",
+                         times: int = 1) -> None:
+        """The next `times` deploys to this host (or recover-retries of them) end in BOOT_FAILURE (or
+        PROLOG_FAILURE) instead of RUNNING; `message` is the driver's answer, which oned writes to ERROR."""
         with self.model.lock:
-            self.model.deploy_faults.setdefault(host_id, []).append(failure)
+            self.model.deploy_faults.setdefault(host_id, []).extend([(failure, message)] * times)
 
     def fail_next_call(self, method: str, code: ErrorCode = ErrorCode.INTERNAL,
                        message: str = "Internal error") -> None:

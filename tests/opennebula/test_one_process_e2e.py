@@ -1,0 +1,87 @@
+"""`galerna serve --opennebula` as a real process against the oned double: what an operator sees through the REST
+API when deploys keep failing, and what a kill -9 in the middle of a burst of VM creations leaves behind."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import pyone
+import pytest
+
+from helpers import wait_until
+
+from .galerna_process import GalernaProcess
+from .oned_double.double import OnedDouble
+from .oned_double.states import Lcm, VmState
+
+pytestmark = pytest.mark.xdist_group("opennebula-e2e")
+
+QEMU = "Could not create domain from /var/lib/one//datastores/0/0/deployment.0: qemu unexpectedly closed the monitor"
+
+
+@pytest.fixture
+def oned():
+    double = OnedDouble().start()
+    double.start_zmq()
+    try:
+        yield double
+    finally:
+        double.stop()
+
+
+@pytest.fixture
+def galerna(oned, tmp_path):
+    made = []
+
+    def start(config: str = "") -> GalernaProcess:
+        g = GalernaProcess(oned, tmp_path, config)
+        made.append(g)
+        return g.start()
+
+    yield start
+    for g in made:
+        g.stop()
+
+
+def deploy_calls(oned) -> Counter:
+    """VM id -> how many one.vm.deploy calls oned received for it (successful or not)."""
+    calls = Counter()
+
+    def count(call):
+        if call.method == "one.vm.deploy":
+            calls[int(call.params[0])] += 1
+    oned.model.api_listeners.append(count)
+    return calls
+
+
+def state(oned, vid):
+    with oned.model.lock:
+        v = oned.model.vms[vid]
+        return VmState(v.state), Lcm(v.lcm_state)
+
+
+def test_a_deploy_that_keeps_failing_is_retried_then_fails_the_lease_with_openNebulas_message(oned, galerna):
+    """Both hosts answer every boot with a driver error: the executor retries (one.vm.recover retry, never a second
+    deploy), then `[enactment.failure] deploy = "fail"` fails the lease, and the REST API says why in oned's words."""
+    for hid in (oned.add_host("node1", 2, 2048).id, oned.add_host("node2", 2, 2048).id):
+        oned.fail_next_deploy(hid, Lcm.BOOT_FAILURE, QEMU, times=20)
+    deploys = deploy_calls(oned)
+    recovers = []
+    oned.model.api_listeners.append(lambda c: c.method == "one.vm.recover" and recovers.append(c.params))
+    g = galerna('[enactment.retry]\nattempts = 3\nbackoff_initial = 0.1\nbackoff_max = 0.2\n'
+                '[enactment.failure]\ndeploy = "fail"\n')
+    one = pyone.OneServer(oned.url, session=oned.session)
+    vid = one.vm.allocate('NAME = "web"\nCPU = 1\nMEMORY = 512\n'
+                          'HAIZEA = [ START = "now", DURATION = "00:10:00", PREEMPTIBLE = "no" ]\n', False)
+    lease = wait_until(lambda: g.leases_by_vm().get(vid), what="the VM's lease in the REST API")
+    api = g.api()
+    failed = wait_until(lambda: (x := api.get(f"/v1/leases/{lease['id']}").json())["state"] == "failed" and x,
+                        timeout=60, what="the lease failed")
+    assert "BOOT_FAILURE" in failed["reason"] and "qemu unexpectedly closed the monitor" in failed["reason"]
+    assert deploys[vid] == 1 and len(recovers) >= 2  # retried by recover on the same deploy
+    # the user sees it in OpenNebula too, and the failed lease's VM does not keep its host's capacity
+    wait_until(lambda: state(oned, vid)[0] == VmState.DONE, what="the failed lease's VM terminated")
+    with oned.model.lock:
+        assert oned.model.vms[vid].user_template.get("GALERNA_STATE") == "failed"
+        assert all(h.cpu_usage == 0 for h in oned.model.hosts.values())
