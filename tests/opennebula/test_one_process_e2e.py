@@ -9,7 +9,7 @@ from collections import Counter
 import pyone
 import pytest
 
-from helpers import wait_until
+from helpers import poll, wait_until
 
 from .galerna_process import GalernaProcess
 from .oned_double.double import OnedDouble
@@ -85,3 +85,57 @@ def test_a_deploy_that_keeps_failing_is_retried_then_fails_the_lease_with_openNe
     with oned.model.lock:
         assert oned.model.vms[vid].user_template.get("GALERNA_STATE") == "failed"
         assert all(h.cpu_usage == 0 for h in oned.model.hosts.values())
+
+
+def test_killed_with_sigkill_mid_burst_and_restarted_deploys_no_vm_twice_and_accounts_for_every_vm(oned, galerna):
+    """A burst of VM creations; Galerna is killed -9 while it deploys them (some deploys still in PROLOG/BOOT,
+    some VMs not yet leases), more VMs arrive and one is terminated while it is down; after the restart every VM
+    runs under exactly one lease, none got a second one.vm.deploy, and the terminated VM's lease is over."""
+    for i in range(4):
+        oned.add_host(f"node{i + 1}", 16, 8192)  # room for all 50
+    oned.set_delays(PROLOG=0.4, BOOT=0.4)  # deploys in flight at the kill
+    deploys = deploy_calls(oned)
+    g = galerna("reconcile_interval = 2\n")
+    one = pyone.OneServer(oned.url, session=oned.session)
+    created: list[int] = []
+
+    def burst(n: int, pause: float) -> None:
+        for i in range(n):
+            created.append(one.vm.allocate(f'NAME = "b{len(created)}"\nCPU = 1\nMEMORY = 128\n'
+                                           'HAIZEA = [ START = "best_effort", DURATION = "00:30:00", '
+                                           'PREEMPTIBLE = "yes" ]\n', False))
+            time.sleep(pause)
+
+    creator = threading.Thread(target=burst, args=(40, 0.03))
+    creator.start()
+    wait_until(lambda: sum(deploys.values()) >= 6, timeout=60, what="the first deploys of the burst")
+    g.kill()
+    at_kill = dict(deploys)
+    in_flight = [v for v in at_kill if state(oned, v) != (VmState.ACTIVE, Lcm.RUNNING)]
+    assert in_flight  # killed while oned was still deploying (PROLOG/BOOT take 0.8 s)
+    creator.join()
+    burst(10, 0.0)  # created while Galerna is down
+    victim = created[0]
+    one.vm.action("terminate-hard", victim)  # finished in OpenNebula while Galerna is down
+    assert len(at_kill) < len(created) - 10  # the kill really was mid-burst
+    g.start()
+    alive = [v for v in created if v != victim]
+    not_running = lambda: {v: state(oned, v) for v in alive if state(oned, v) != (VmState.ACTIVE, Lcm.RUNNING)}  # noqa: E731
+    if poll(lambda: not not_running(), 120) is not True:
+        raise AssertionError(f"not running after the restart: {not_running()}; deploys {dict(deploys)}; "
+                             f"log:\n{g.log.read_text()[-4000:]}")
+    time.sleep(2.5)  # a reconcile pass and the monitor have been through: nothing deploys again
+    twice = {v: n for v, n in deploys.items() if n != 1}
+    assert not twice, f"VMs deployed more than once: {twice}"
+    assert set(deploys) == set(alive) | ({victim} & set(at_kill))
+    by_vm = g.leases_by_vm()
+    assert set(alive) <= set(by_vm), f"VMs without a lease: {set(alive) - set(by_vm)}"
+    named = Counter(vid for lease in g.leases() for vid in
+                    ([int(x) for x in lease["name"].split(":")[1].split(",")]
+                     if (lease.get("name") or "").startswith("opennebula:") else []))
+    assert all(named[v] == 1 for v in created if v in named), "a VM in two leases"
+    assert all(by_vm[v]["state"] == "active" for v in alive)
+    if victim in by_vm:
+        wait_until(lambda: g.leases_by_vm()[victim]["state"] in ("cancelled", "done", "failed"),
+                   what="the VM terminated while Galerna was down: its lease is over")
+    assert g.starts == 2
