@@ -30,7 +30,7 @@ from typing import Callable, Mapping, Protocol, Sequence
 
 from galerna.enact.config import HostConfig
 from galerna.model.lease import LeaseType
-from galerna.opennebula.client import OneCallError, OneClient, host_uri
+from galerna.opennebula.client import NO_EXISTS, OneCallError, OneClient, host_uri
 from galerna.config.opennebula import OpenNebulaConfig, Placement
 from galerna.opennebula.credentials import Credentials, load_credentials, safe_url, xmlrpc_endpoint, zmq_endpoint
 from galerna.opennebula.directory import Directory
@@ -164,7 +164,7 @@ class OpenNebulaMode:
     def start(self) -> None:
         self._writer = threading.Thread(target=self._write_loop, name="one-write-back", daemon=True)
         self._writer.start()
-        self.reconciler = PoolReconciler(lambda: self.client.vms(attempts=3), self.ingest,
+        self.reconciler = PoolReconciler(lambda: self.client.vms(attempts=3), self.reconcile,
                                          self.config.reconcile_interval).start()
         self.subscriber = EventSubscriber(self.zmq_endpoint, lambda vm: self.ingest([vm]),
                                           on_connect=self.reconciler.request).start()
@@ -208,10 +208,8 @@ class OpenNebulaMode:
             for vm in vms:
                 entry = self.directory.by_vm(vm.id)
                 if entry is not None:
-                    if vm.state == S.DONE and not self.directory.is_over(entry.lease_id) \
-                            and not self.sink.is_final(entry.lease_id):
-                        self.directory.end_lease(entry.lease_id)
-                        self.sink.cancel(entry.lease_id, f"OpenNebula VM {vm.id} was terminated in OpenNebula")
+                    if vm.state == S.DONE:
+                        self._finished(vm.id)
                     continue
                 if vm.state != S.PENDING:
                     continue  # only pending VMs ask for a lease (HOLD ones wait for their owner's release)
@@ -237,6 +235,36 @@ class OpenNebulaMode:
                     if group and lid:
                         self._groups[group] = lid
         self.directory.changed()
+
+    def _finished(self, vm_id: int, how: str = "was terminated in OpenNebula") -> None:
+        """A VM of a live lease is DONE (or gone) in OpenNebula: its lease is cancelled."""
+        entry = self.directory.by_vm(vm_id)
+        if entry is None or self.directory.is_over(entry.lease_id) or self.sink.is_final(entry.lease_id):
+            return
+        self.directory.end_lease(entry.lease_id)
+        self.sink.cancel(entry.lease_id, f"OpenNebula VM {vm_id} {how}")
+
+    def reconcile(self, vms: Sequence[OneVM]) -> None:
+        """A full read of the pool: :meth:`ingest` it, then look up each VM of a live lease that it lacks (the read
+        leaves DONE VMs out), so a VM finished while its event was lost still ends its lease."""
+        self.ingest(vms)
+        if self.sink is None:
+            return
+        seen = {v.id for v in vms}
+        for vm_id in sorted(self.directory.known() - seen):
+            entry = self.directory.by_vm(vm_id)
+            if entry is None or self.directory.is_over(entry.lease_id):
+                continue
+            try:
+                vm = self.client.vm(vm_id)
+            except OneCallError as e:
+                if e.code == NO_EXISTS:
+                    with self._lock:
+                        self._finished(vm_id, "no longer exists in OpenNebula")
+                continue
+            if vm.state == S.DONE:
+                with self._lock:
+                    self._finished(vm_id)
 
     @staticmethod
     def _group_key(lease: OneLease) -> tuple[str, str] | None:
