@@ -30,14 +30,17 @@ def template(start="now", duration="00:00:30", extra="", memory=512, name="vm"):
 
 
 class Daemon:
-    def __init__(self, oned, tmp, enactment=None, **one):
-        cfg = OpenNebulaConfig(action_poll=0.05, terminate_timeout=2, reconcile_interval=1, group_settle=3,
-                               zmq_endpoint=oned.zmq_endpoint or "tcp://127.0.0.1:9", placement="xmlrpc", **one)
+    def __init__(self, oned, tmp, enactment=None, scheduling=None, **one):
+        cfg = OpenNebulaConfig(**{"action_poll": 0.05, "terminate_timeout": 2, "reconcile_interval": 1,
+                                  "group_settle": 3, "zmq_endpoint": oned.zmq_endpoint or "tcp://127.0.0.1:9",
+                                  "placement": "xmlrpc", **one})
         self.settings = Settings(
             daemon=DaemonConfig(db=f"sqlite:///{tmp / 'g.db'}", data_dir=str(tmp), log_json=False),
             enactment=enactment or EnactmentConfig(data_dir=""))
-        self.settings = self.settings.model_copy(update={"config": self.settings.config.model_copy(
-            update={"opennebula": cfg})})
+        config = {"opennebula": cfg}
+        if scheduling:
+            config["scheduling"] = self.settings.config.scheduling.model_copy(update=scheduling)
+        self.settings = self.settings.model_copy(update={"config": self.settings.config.model_copy(update=config)})
         self.oned = oned
         self.service = build_service(self.settings, oned.url, credentials=parse_one_auth(oned.session, "test"),
                                      wait_timeout=20)
