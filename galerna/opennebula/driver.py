@@ -344,7 +344,8 @@ class OpenNebulaHostDriver(Driver):
 
     def host_info(self) -> HostInfo:
         h = self._host()
-        return HostInfo(self.uri, "opennebula", int(h.cpu), int(h.memory), reachable=h.monitored)
+        # cores as OpenNebula counts them (MAX_CPU / 100): 150 is 1.5 cores, and the core plans fractional cpu
+        return HostInfo(self.uri, "opennebula", h.cpu, int(h.memory), reachable=h.monitored)
 
     def _host(self):
         from galerna.opennebula.objects import host_from_binding

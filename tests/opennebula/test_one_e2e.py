@@ -227,3 +227,18 @@ def test_a_boot_failure_is_retried_and_the_lease_runs(oned_zmq, one, tmp_path):
         wait_until(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING,
              timeout=30, what="running after the boot failure")
     assert "one.vm.recover" in calls and calls.count("one.vm.deploy") == 1
+
+
+def test_a_host_with_fractional_max_cpu_is_planned_with_its_fractional_cores(oned_zmq, tmp_path):
+    """MAX_CPU = 150 is 1.5 cores, not 1: two VMs of CPU = 0.75 both run on it, at once."""
+    oned_zmq.add_host("half", 1.5, 2048)
+    one = pyone.OneServer(oned_zmq.url, session=oned_zmq.session)
+    with Daemon(oned_zmq, tmp_path) as svc:
+        assert svc.core.site.hosts[0].capacity == {"cpu": 1.5, "memory": 2048.0}
+        ids = [one.vm.allocate(f'NAME = "q{i}"\nCPU = 0.75\nMEMORY = 256\n'
+                               'HAIZEA = [ START = "now", DURATION = "00:05:00", PREEMPTIBLE = "no" ]\n', False)
+               for i in range(2)]
+        wait_until(lambda: all(vm(oned_zmq, v).state == VmState.ACTIVE and vm(oned_zmq, v).lcm_state == Lcm.RUNNING
+                               for v in ids), what="both VMs running on the 1.5-core host")
+        with oned_zmq.model.lock:
+            assert oned_zmq.model.hosts[0].cpu_usage == 150
