@@ -36,7 +36,7 @@ from galerna.opennebula.credentials import Credentials, load_credentials, safe_u
 from galerna.opennebula.directory import Directory
 from galerna.opennebula.driver import OpenNebulaHostDriver, PoolCache
 from galerna.opennebula.events import EventSubscriber, PoolReconciler
-from galerna.opennebula.objects import OneVM, VMState as S
+from galerna.opennebula.objects import OneHost, OneVM, VMState as S
 from galerna.opennebula.planbook import PlanBook, PlanServer
 from galerna.opennebula.templates import OneLease, Refusal, collect, write_back
 
@@ -121,6 +121,7 @@ class OpenNebulaMode:
         self.data_dir = Path(data_dir)
         self.clock = clock
         self.sink: LeaseSink | None = None
+        self.on_hosts: Callable[[list[OneHost]], None] | None = None  # each full read of oned's host pool
         self._lock = threading.RLock()
         self._refused: dict[int, str] = {}  # VM id -> the template text that was refused
         self._held: set[int] = set()
@@ -144,11 +145,15 @@ class OpenNebulaMode:
         if not hosts:
             raise RuntimeError(f"OpenNebula at {safe_url(self.endpoint)} has no monitored host with capacity")
         self._hosts = [HostConfig(uri=host_uri(h.id), name=h.name, storage_pool=None) for h in hosts]
-        self._drivers = {host_uri(h.id): OpenNebulaHostDriver(
-            self.client, h.id, self.directory, self.config, wait_timeout=self.wait_timeout, pool=self.pool,
-            live_migration=self.live_migration, timeouts=self.timeouts, book=self.book if self.config.placement is Placement.SCHED_MAD
-            else None) for h in hosts}
+        self._drivers = {host_uri(h.id): self.driver_for(h.id) for h in hosts}
         return list(self._hosts)
+
+    def driver_for(self, host_id: int) -> OpenNebulaHostDriver:
+        """The enactment driver of OpenNebula host ``host_id`` (at start, or for a host added later)."""
+        return OpenNebulaHostDriver(
+            self.client, host_id, self.directory, self.config, wait_timeout=self.wait_timeout, pool=self.pool,
+            live_migration=self.live_migration, timeouts=self.timeouts,
+            book=self.book if self.config.placement is Placement.SCHED_MAD else None)
 
     def drivers(self) -> dict[str, OpenNebulaHostDriver]:
         return dict(self._drivers)
@@ -166,7 +171,9 @@ class OpenNebulaMode:
         self._writer.start()
         self.reconciler = PoolReconciler(lambda: self.client.vms(attempts=3), self.reconcile,
                                          self.config.reconcile_interval).start()
+        # a HOST state event (a host created, monitored, in error...) asks for a full read: hosts and VMs
         self.subscriber = EventSubscriber(self.zmq_endpoint, lambda vm: self.ingest([vm]),
+                                          on_host=lambda ev: self.reconciler.request(),
                                           on_connect=self.reconciler.request).start()
         if self.config.placement is Placement.SCHED_MAD:
             path = self.config.plan_socket or str(self.data_dir / "one-plan.sock")
@@ -250,6 +257,11 @@ class OpenNebulaMode:
         self.ingest(vms)
         if self.sink is None:
             return
+        if self.on_hosts is not None:
+            try:
+                self.on_hosts(self.client.hosts(attempts=3))
+            except Exception:  # noqa: BLE001 - the next pass tries again
+                log.exception("re-reading oned's host pool")
         seen = {v.id for v in vms}
         for vm_id in sorted(self.directory.known() - seen):
             entry = self.directory.by_vm(vm_id)
