@@ -242,3 +242,19 @@ def test_a_host_with_fractional_max_cpu_is_planned_with_its_fractional_cores(one
                                for v in ids), what="both VMs running on the 1.5-core host")
         with oned_zmq.model.lock:
             assert oned_zmq.model.hosts[0].cpu_usage == 150
+
+
+def test_galerna_tenant_is_checked_against_the_owner_and_a_forbidden_one_is_refused_on_the_vm(oned_zmq, one,
+                                                                                             tmp_path):
+    oned_zmq.model.add_user("alice", "pw")  # group "users"
+    alice = pyone.OneServer(oned_zmq.url, session="alice:pw")
+    vec = 'GALERNA = [ START = "best_effort", DURATION = "00:05:00", TENANT = "{}" ]\n'
+    with Daemon(oned_zmq, tmp_path, tenants={"user:alice": ["physics"], "group:users": ["shared"]}) as svc:
+        ok = alice.vm.allocate('NAME = "ok"\nCPU = 1\nMEMORY = 256\n' + vec.format("shared"), False)
+        bad = alice.vm.allocate('NAME = "bad"\nCPU = 1\nMEMORY = 256\n' + vec.format("finance"), False)
+        wait_until(lambda: user_attr(oned_zmq, ok, "GALERNA_LEASE_ID") and user_attr(oned_zmq, bad, "SCHED_MESSAGE"),
+                   what="one lease and one refusal")
+        assert svc.core.leases[user_attr(oned_zmq, ok, "GALERNA_LEASE_ID")].req.tenant == "shared"
+        assert "may not use tenant 'finance'; allowed: physics, shared" in user_attr(oned_zmq, bad, "SCHED_MESSAGE")
+        assert user_attr(oned_zmq, bad, "GALERNA_LEASE_ID") in (None, "")
+        assert vm(oned_zmq, bad).state == VmState.PENDING  # a best-effort VM is refused, not held
