@@ -42,32 +42,11 @@ class ServiceSink:
         self.names = LeaseNames(bytes.fromhex(key))
 
     def submit(self, lease: OneLease) -> Answer:
-        return self._answer(self._send(lease).result(self.timeout))
-
-    def submit_many(self, leases: Sequence[OneLease]) -> list[Answer | Exception]:
-        """Every lease sent before any answer is awaited: the daemon decides them in one batch."""
-        sent = []
-        for lease in leases:
-            try:
-                sent.append(self._send(lease))
-            except Exception as e:  # noqa: BLE001 - refused before it reached the loop
-                sent.append(e)
-        out: list[Answer | Exception] = []
-        for f in sent:
-            try:
-                out.append(f if isinstance(f, Exception) else self._answer(f.result(self.timeout)))
-            except Exception as e:  # noqa: BLE001 - this lease's refusal, handed back in its place
-                out.append(e)
-        return out
-
-    def _send(self, lease: OneLease):  # noqa: ANN202 - the Service's Future
         r = lease.request
-        return self.service.submit(
+        name = self.names.name(lease.vm_ids)
+        view = self.service.submit(
             type=r.type.value, duration=r.duration, nodes=[dict(n) for n in r.nodes], start=r.start,
-            deadline=r.deadline, preemptible=r.preemptible, tenant=r.tenant, name=self.names.name(lease.vm_ids))
-
-    @staticmethod
-    def _answer(view: dict) -> Answer:
+            deadline=r.deadline, preemptible=r.preemptible, tenant=r.tenant, name=name).result(self.timeout)
         start = view.get("start")
         return Answer(str(view["id"]), str(view["state"]),
                       datetime.fromisoformat(start).timestamp() if start else None, view.get("reason") or "")

@@ -59,14 +59,11 @@ def parse_event(key: bytes, payload: bytes) -> OneVM | HostEvent | None:
 class EventSubscriber:
     """A thread reading oned's publisher; ``on_connect`` runs at every (re)connection (to reconcile)."""
 
-    BATCH = 1000  # messages read at once: a burst of new VMs is handed on as one list (``on_vms``)
-
     def __init__(self, endpoint: str, on_vm: Callable[[OneVM], None], *,
                  on_host: Callable[[HostEvent], None] | None = None, on_connect: Callable[[], None] | None = None,
-                 on_vms: Callable[[list[OneVM]], None] | None = None, context: zmq.Context | None = None):
+                 context: zmq.Context | None = None):
         self.endpoint = endpoint
         self.on_vm, self.on_host, self.on_connect = on_vm, on_host, on_connect
-        self.on_vms = on_vms  # given: the VMs of every message waiting, newest state of each, in one call
         self._ctx = context or zmq.Context.instance()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -101,13 +98,7 @@ class EventSubscriber:
                     if sock is mon:
                         self._monitor(recv_monitor_message(mon))
                     else:
-                        frames = [sub.recv_multipart()]
-                        while len(frames) < self.BATCH:
-                            try:
-                                frames.append(sub.recv_multipart(zmq.NOBLOCK))
-                            except zmq.Again:
-                                break
-                        self._messages(frames)
+                        self._message(sub.recv_multipart())
         finally:
             sub.disable_monitor()
             mon.close(0)
@@ -122,23 +113,15 @@ class EventSubscriber:
             log.warning("oned's event publisher at %s went away; reconnecting", self.endpoint)
             self.connected.clear()
 
-    def _messages(self, messages: list[list[bytes]]) -> None:
-        vms: dict[int, OneVM] = {}
-        for frames in messages:
-            if len(frames) != 2:
-                continue
-            ev = parse_event(frames[0], frames[1])
-            self.received += 1
-            if isinstance(ev, OneVM):
-                if self.on_vms is None:
-                    self._call(self.on_vm, ev)
-                else:
-                    vms.pop(ev.id, None)
-                    vms[ev.id] = ev  # its newest state, in arrival order
-            elif isinstance(ev, HostEvent) and self.on_host is not None:
-                self._call(self.on_host, ev)
-        if vms:
-            self._call(self.on_vms, list(vms.values()))
+    def _message(self, frames: list[bytes]) -> None:
+        if len(frames) != 2:
+            return
+        ev = parse_event(frames[0], frames[1])
+        self.received += 1
+        if isinstance(ev, OneVM):
+            self._call(self.on_vm, ev)
+        elif isinstance(ev, HostEvent) and self.on_host is not None:
+            self._call(self.on_host, ev)
 
     @staticmethod
     def _call(fn, *args) -> None:  # noqa: ANN001

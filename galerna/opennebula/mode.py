@@ -172,7 +172,7 @@ class OpenNebulaMode:
         self.reconciler = PoolReconciler(lambda: self.client.vms(attempts=3), self.reconcile,
                                          self.config.reconcile_interval).start()
         # a HOST state event (a host created, monitored, in error...) asks for a full read: hosts and VMs
-        self.subscriber = EventSubscriber(self.zmq_endpoint, lambda vm: self.ingest([vm]), on_vms=self.ingest,
+        self.subscriber = EventSubscriber(self.zmq_endpoint, lambda vm: self.ingest([vm]),
                                           on_host=lambda ev: self.reconciler.request(),
                                           on_connect=self.reconciler.request).start()
         if self.config.placement is Placement.SCHED_MAD:
@@ -230,7 +230,6 @@ class OpenNebulaMode:
                 got = collect(fresh, self.clock(), self.config)
                 for r in got.refusals:
                     self._refuse(r, {v.id: v for v in fresh})
-                todo = []
                 for lease in got.leases:
                     group = self._group_key(lease)
                     earlier = self._groups.get(group) if group else None
@@ -239,10 +238,7 @@ class OpenNebulaMode:
                                                            f"{earlier}; a group's VMs must be created within "
                                                            f"{self.config.group_settle:g} s of each other"), {})
                         continue
-                    todo.append(lease)
-                for lease, answer in zip(todo, self._submit_all(todo)):
-                    group = self._group_key(lease)
-                    lid = self._accept(lease, answer)
+                    lid = self._submit(lease)
                     if group and lid:
                         self._groups[group] = lid
         self.directory.changed()
@@ -287,24 +283,11 @@ class OpenNebulaMode:
         x = lease.request.extra
         return (x["opennebula_owner"], x["opennebula_group"]) if "opennebula_group" in x else None
 
-    def _submit_all(self, leases: Sequence[OneLease]) -> list[Answer | Exception]:
-        """The daemon's answers, in order: all submitted before any is waited for (one scheduling batch for a burst
-        of VMs, not one round trip each) when the sink can."""
-        many = getattr(self.sink, "submit_many", None)
-        if many is not None and len(leases) > 1:
-            return many(leases)
-        out: list[Answer | Exception] = []
-        for lease in leases:
-            try:
-                out.append(self.sink.submit(lease))
-            except Exception as e:  # noqa: BLE001 - a refusal of the daemon, handed on to _accept
-                out.append(e)
-        return out
-
-    def _accept(self, lease: OneLease, answer: Answer | Exception) -> str | None:
+    def _submit(self, lease: OneLease) -> str | None:
         """The lease id the daemon gave it (None when the daemon refused to take it at all)."""
-        if isinstance(answer, Exception):
-            e = answer
+        try:
+            answer = self.sink.submit(lease)
+        except Exception as e:  # noqa: BLE001 - a refusal of the daemon (e.g. unknown resource)
             self._refuse(Refusal(lease.vm_ids, f"Galerna refused the lease: {e}",
                                  hold=lease.request.type in (LeaseType.AR, LeaseType.IM)), {})
             return None

@@ -108,30 +108,3 @@ def test_reconciler_survives_oned_being_down():
     finally:
         rec.stop()
     assert rec.passes == 0
-
-
-def test_waiting_messages_reach_on_vms_as_one_list_with_each_vms_newest_state(oned):
-    """A burst read at once is handed on in one call (one scheduling batch), each VM once, in its newest state."""
-    from .oned_double.zmq_pub import vm_state_keys, vm_state_message
-
-    oned.add_host("node1", 4, 8192)
-    one = pyone.OneServer(oned.url, session=oned.session)
-    ids = [one.vm.allocate(VM_TEMPLATE, False) for _ in range(3)]
-    frames = []
-    for vid in ids:
-        with oned.model.lock:
-            v = oned.model.vms[vid]
-            frames.append([vm_state_keys(v)[1].encode(), base64.b64encode(vm_state_message(v).encode())])
-    one.vm.deploy(ids[0], 0, True, 0)
-    with oned.model.lock:
-        v = oned.model.vms[ids[0]]
-        frames.append([vm_state_keys(v)[1].encode(), base64.b64encode(vm_state_message(v).encode())])
-    batches, singles = [], []
-    sub = EventSubscriber("tcp://127.0.0.1:9", singles.append, on_vms=batches.append)
-    sub._messages(frames)
-    assert singles == [] and len(batches) == 1
-    assert [v.id for v in batches[0]] == [ids[1], ids[2], ids[0]]
-    assert batches[0][-1].state_name.startswith("ACTIVE") and batches[0][0].state_name == "PENDING"
-    plain = EventSubscriber("tcp://127.0.0.1:9", singles.append)
-    plain._messages(frames)
-    assert [v.id for v in singles] == ids + [ids[0]]  # without on_vms: one call per message, as before
