@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Placement(StrEnum):
@@ -44,3 +44,25 @@ class OpenNebulaConfig(BaseModel):
     write_back: bool = Field(True, description="write each lease's id, state and planned start to its VMs")
     plan_socket: str = Field("", description="Unix socket the SCHED_MAD driver asks; empty = <data_dir>/one-plan.sock")
     sched_log: str = Field("", description="SCHED_MAD log file; empty = /var/log/one/galerna-sched.log")
+    tenants: dict[str, list[str]] = Field(
+        default_factory=dict, description='"user:NAME" or "group:NAME" -> the tenants its VMs may use; the first '
+        "is the default. Empty: GALERNA/TENANT is trusted and the default tenant is the owner's user name")
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_keys(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        bad = [k for k in v if not (k.startswith(("user:", "group:")) and k.split(":", 1)[1])]
+        if bad:
+            raise ValueError(f"keys must be user:NAME or group:NAME, not {', '.join(map(repr, bad))}")
+        empty = [k for k, tenants in v.items() if not tenants or not all(t.strip() for t in tenants)]
+        if empty:
+            raise ValueError(f"{', '.join(map(repr, empty))}: give at least one non-empty tenant")
+        return v
+
+    def tenants_of(self, user: str, group: str) -> list[str] | None:
+        """The tenants an OpenNebula user (in its group) may use, user entries first; None: no map configured."""
+        if not self.tenants:
+            return None
+        out = list(self.tenants.get(f"user:{user}", []))
+        out += [t for t in self.tenants.get(f"group:{group}", []) if t not in out]
+        return out

@@ -112,6 +112,13 @@ class HostRegistry:
         """Where test:/// hosts added at run time may live (``[daemon] test_uri_dir``)."""
         return self.settings.daemon.test_uri_dir or str(Path(self.data_dir()) / "test-hosts")
 
+    def provide(self, uri: str, driver) -> None:
+        """A driver for a URI the registry cannot open itself (an OpenNebula host found while the daemon runs); the
+        next ``add`` of that URI uses it."""
+        if self._drivers is None:
+            self._drivers = {}
+        self._drivers.setdefault(uri, driver)
+
     def driver(self, uri: str):
         """The driver of the hypervisor at ``uri`` (one per URI, made on first use)."""
         from galerna.enact.libvirt import LibvirtDriver

@@ -44,6 +44,7 @@ class Batch:
     touched: set[str] = field(default_factory=set)  # leases whose rows change
     new: list[tuple[LeaseRequest, str | None]] = field(default_factory=list)  # (request, name) of new leases
     rebuild: bool = False  # the hosts changed: rebuild the core from the database after the commit
+    fresh: list[str] = field(default_factory=list)  # hosts added or enabled: capacity the rebuilt core may use
 
     @property
     def core(self) -> LeaseScheduler:
@@ -212,6 +213,8 @@ class HostChange(Op):
         if removed_uri:
             ctx.enactment.forget_host(removed_uri)
         ctx.rebuild = True
+        if self.action in ("add", "enable"):
+            ctx.fresh.append(self.name)
         ctx.notifier.host_changed(self.name, self.action, ctx.now)
         return out
 

@@ -17,7 +17,7 @@ import threading
 import time
 from concurrent.futures import Future
 from math import inf
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import func, select
 
@@ -181,8 +181,9 @@ class Service:
         return self.live.to_core(t)
 
     # ================================================================ rebuild
-    def _rebuild(self) -> list[tuple[int, Action]]:
-        """(Re)build the core from the database: every non-final lease at its persisted plan."""
+    def _rebuild(self, fresh: Sequence[str] = ()) -> list[tuple[int, Action]]:
+        """(Re)build the core from the database: every non-final lease at its persisted plan. Hosts in ``fresh``
+        (just added or enabled) are capacity given back, so that waiting leases and reservations can move onto them."""
         live = self.live
         now = live.to_core(self.clock())
         finals = [x.value for x in S if x.final]
@@ -195,6 +196,11 @@ class Service:
         gone: dict[str, snap.Gone] = {}
         live.core = snap.restore(site, self.settings.config, now, items, disabled, gone)
         live.gone = gone  # history phases on removed hosts, by lease: written back with its snapshot
+        for name in fresh:
+            i = self.hosts.index(name)
+            if i is not None and i not in disabled:
+                live.core.set_host_enabled(i, False, now)
+                live.core.set_host_enabled(i, True, now)  # back: compression and a queue round at the advance below
         self.notifier.clear()
         for lease in live.core.leases.values():
             if lease.state is S.ACTIVE and lease.phases and lease.phases[0].activity is A.RUN:
@@ -296,7 +302,7 @@ class Service:
             except Exception:  # noqa: BLE001 - one failing step must not drop the others
                 log.exception("after the commit of batch %d: %s failed", self.batches, what)
         if ctx.rebuild:
-            self.enactment.hand_over(self._rebuild())
+            self.enactment.hand_over(self._rebuild(ctx.fresh))
 
     def _commit(self, new: list, events: list[Event], touched: set[str]) -> list[tuple[int, Action]]:
         """The batch in one transaction (the journal), with the actions its events call for."""

@@ -149,7 +149,7 @@ class VMInfo:
 class HostInfo:
     uri: str
     hypervisor: str
-    cpus: int
+    cpus: float  # whole for libvirt; OpenNebula's MAX_CPU / 100 may be fractional
     memory_mb: int
     reachable: bool = True
 

@@ -16,11 +16,15 @@ from typing import Mapping, Sequence
 
 from galerna.daemon.service import Service
 from galerna.daemon.settings import Settings
+from galerna.opennebula.client import host_uri
 from galerna.opennebula.mode import Answer, LeaseNames, OpenNebulaMode
+from galerna.opennebula.objects import OneHost
 from galerna.opennebula.templates import OneLease
 from galerna.store.db import Store
 
 log = logging.getLogger(__name__)
+
+HOST_SCHEME = "opennebula:"  # host_uri(id) = opennebula:<id>
 
 _STATE_OF_EVENT = {"lease.started": "running", "lease.resumed": "running", "lease.suspended": "suspended",
                    "lease.preempted": "preempted", "lease.ended": "done", "lease.cancelled": "cancelled",
@@ -72,6 +76,7 @@ class OpenNebulaService(Service):
         self.mode = mode
         self.sink = ServiceSink(self, settings.daemon.decision_timeout * 3)
         mode.sink = self.sink  # the directory resolves leases from the database during the start-up reconcile
+        mode.on_hosts = self.sync_hosts
 
     def load(self) -> None:
         """The core from the database, then the VM directory from its leases (before the start-up reconcile)."""
@@ -86,6 +91,32 @@ class OpenNebulaService(Service):
     def stop(self, timeout: float = 10.0) -> None:
         self.mode.stop()
         super().stop(timeout)
+
+    def sync_hosts(self, hosts: Sequence[OneHost]) -> None:
+        """OpenNebula's host pool read again (a HOST event, or the slow full read): a monitored host Galerna does not
+        have is added with its driver, no restart needed; a host deleted in OpenNebula is removed (disabled while
+        leases still use it). A host in ERROR or DISABLED stays: the monitor already treats it as lost."""
+        timeout = self.settings.daemon.decision_timeout * 3
+        have = dict(self.hosts.name_of_uri)  # URI -> name
+        for h in hosts:
+            uri = host_uri(h.id)
+            if uri in have or not h.monitored or h.max_cpu <= 0:
+                continue
+            self.hosts.provide(uri, self.mode.driver_for(h.id))
+            try:
+                self.change_host("add", h.name, uri=uri).result(timeout)
+                log.info("OpenNebula host %s (%s) added", h.id, h.name)
+            except Exception as e:  # noqa: BLE001 - e.g. a Galerna host of that name already
+                log.warning("OpenNebula host %s (%s) not added: %s", h.id, h.name, e)
+        present = {host_uri(h.id) for h in hosts}
+        for uri, name in have.items():
+            if uri.startswith(HOST_SCHEME) and uri not in present and name in self.hosts.names:
+                try:
+                    self.change_host("remove", name).result(timeout)
+                    log.info("OpenNebula host %s deleted in OpenNebula: removed", name)
+                except Exception as e:  # noqa: BLE001 - still used by leases: no new placements there
+                    log.warning("OpenNebula host %s deleted in OpenNebula but %s; disabling it", name, e)
+                    self.change_host("disable", name).result(timeout)
 
     def _on_event(self, msg: dict) -> None:
         """Lease state changes written back to their VMs; an ended or cancelled lease's VMs are terminated."""

@@ -308,6 +308,11 @@ class OpenNebulaHostDriver(Driver):
         assert isinstance(dest, OpenNebulaHostDriver)
         vm_id = self._vm_id(name, Op.MIGRATE)
         vm = self._get(vm_id)
+        if vm is not None and vm.state in (S.STOPPED, S.UNDEPLOYED):
+            # a preempted lease resuming elsewhere: its saved state is on the system datastore, and oned moves it
+            # when it deploys the VM on the new host (PROLOG_RESUME, BOOT_STOPPED). That is the cold migration;
+            # one.vm.migrate is refused for a STOPPED VM.
+            return dest._place(name, Op.MIGRATE)
         if not dest._running_here(vm):
             self.client.migrate(vm_id, dest.host_id, live=self.live_migration, ds_id=self.config.system_datastore,
                                 enforce=True)
@@ -345,7 +350,8 @@ class OpenNebulaHostDriver(Driver):
 
     def host_info(self) -> HostInfo:
         h = self._host()
-        return HostInfo(self.uri, "opennebula", int(h.cpu), int(h.memory), reachable=h.monitored)
+        # cores as OpenNebula counts them (MAX_CPU / 100): 150 is 1.5 cores, and the core plans fractional cpu
+        return HostInfo(self.uri, "opennebula", h.cpu, int(h.memory), reachable=h.monitored)
 
     def _host(self):
         from galerna.opennebula.objects import host_from_binding

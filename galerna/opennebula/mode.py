@@ -30,13 +30,13 @@ from typing import Callable, Mapping, Protocol, Sequence
 
 from galerna.enact.config import HostConfig
 from galerna.model.lease import LeaseType
-from galerna.opennebula.client import OneCallError, OneClient, host_uri
+from galerna.opennebula.client import NO_EXISTS, OneCallError, OneClient, host_uri
 from galerna.config.opennebula import OpenNebulaConfig, Placement
 from galerna.opennebula.credentials import Credentials, load_credentials, safe_url, xmlrpc_endpoint, zmq_endpoint
 from galerna.opennebula.directory import Directory
 from galerna.opennebula.driver import OpenNebulaHostDriver, PoolCache
 from galerna.opennebula.events import EventSubscriber, PoolReconciler
-from galerna.opennebula.objects import OneVM, VMState as S
+from galerna.opennebula.objects import OneHost, OneVM, VMState as S
 from galerna.opennebula.planbook import PlanBook, PlanServer
 from galerna.opennebula.templates import OneLease, Refusal, collect, write_back
 
@@ -121,6 +121,7 @@ class OpenNebulaMode:
         self.data_dir = Path(data_dir)
         self.clock = clock
         self.sink: LeaseSink | None = None
+        self.on_hosts: Callable[[list[OneHost]], None] | None = None  # each full read of oned's host pool
         self._lock = threading.RLock()
         self._refused: dict[int, str] = {}  # VM id -> the template text that was refused
         self._held: set[int] = set()
@@ -144,11 +145,15 @@ class OpenNebulaMode:
         if not hosts:
             raise RuntimeError(f"OpenNebula at {safe_url(self.endpoint)} has no monitored host with capacity")
         self._hosts = [HostConfig(uri=host_uri(h.id), name=h.name, storage_pool=None) for h in hosts]
-        self._drivers = {host_uri(h.id): OpenNebulaHostDriver(
-            self.client, h.id, self.directory, self.config, wait_timeout=self.wait_timeout, pool=self.pool,
-            live_migration=self.live_migration, timeouts=self.timeouts, book=self.book if self.config.placement is Placement.SCHED_MAD
-            else None) for h in hosts}
+        self._drivers = {host_uri(h.id): self.driver_for(h.id) for h in hosts}
         return list(self._hosts)
+
+    def driver_for(self, host_id: int) -> OpenNebulaHostDriver:
+        """The enactment driver of OpenNebula host ``host_id`` (at start, or for a host added later)."""
+        return OpenNebulaHostDriver(
+            self.client, host_id, self.directory, self.config, wait_timeout=self.wait_timeout, pool=self.pool,
+            live_migration=self.live_migration, timeouts=self.timeouts,
+            book=self.book if self.config.placement is Placement.SCHED_MAD else None)
 
     def drivers(self) -> dict[str, OpenNebulaHostDriver]:
         return dict(self._drivers)
@@ -164,9 +169,11 @@ class OpenNebulaMode:
     def start(self) -> None:
         self._writer = threading.Thread(target=self._write_loop, name="one-write-back", daemon=True)
         self._writer.start()
-        self.reconciler = PoolReconciler(lambda: self.client.vms(attempts=3), self.ingest,
+        self.reconciler = PoolReconciler(lambda: self.client.vms(attempts=3), self.reconcile,
                                          self.config.reconcile_interval).start()
+        # a HOST state event (a host created, monitored, in error...) asks for a full read: hosts and VMs
         self.subscriber = EventSubscriber(self.zmq_endpoint, lambda vm: self.ingest([vm]),
+                                          on_host=lambda ev: self.reconciler.request(),
                                           on_connect=self.reconciler.request).start()
         if self.config.placement is Placement.SCHED_MAD:
             path = self.config.plan_socket or str(self.data_dir / "one-plan.sock")
@@ -208,10 +215,8 @@ class OpenNebulaMode:
             for vm in vms:
                 entry = self.directory.by_vm(vm.id)
                 if entry is not None:
-                    if vm.state == S.DONE and not self.directory.is_over(entry.lease_id) \
-                            and not self.sink.is_final(entry.lease_id):
-                        self.directory.end_lease(entry.lease_id)
-                        self.sink.cancel(entry.lease_id, f"OpenNebula VM {vm.id} was terminated in OpenNebula")
+                    if vm.state == S.DONE:
+                        self._finished(vm.id)
                     continue
                 if vm.state != S.PENDING:
                     continue  # only pending VMs ask for a lease (HOLD ones wait for their owner's release)
@@ -237,6 +242,41 @@ class OpenNebulaMode:
                     if group and lid:
                         self._groups[group] = lid
         self.directory.changed()
+
+    def _finished(self, vm_id: int, how: str = "was terminated in OpenNebula") -> None:
+        """A VM of a live lease is DONE (or gone) in OpenNebula: its lease is cancelled."""
+        entry = self.directory.by_vm(vm_id)
+        if entry is None or self.directory.is_over(entry.lease_id) or self.sink.is_final(entry.lease_id):
+            return
+        self.directory.end_lease(entry.lease_id)
+        self.sink.cancel(entry.lease_id, f"OpenNebula VM {vm_id} {how}")
+
+    def reconcile(self, vms: Sequence[OneVM]) -> None:
+        """A full read of the pool: :meth:`ingest` it, then look up each VM of a live lease that it lacks (the read
+        leaves DONE VMs out), so a VM finished while its event was lost still ends its lease."""
+        self.ingest(vms)
+        if self.sink is None:
+            return
+        if self.on_hosts is not None:
+            try:
+                self.on_hosts(self.client.hosts(attempts=3))
+            except Exception:  # noqa: BLE001 - the next pass tries again
+                log.exception("re-reading oned's host pool")
+        seen = {v.id for v in vms}
+        for vm_id in sorted(self.directory.known() - seen):
+            entry = self.directory.by_vm(vm_id)
+            if entry is None or self.directory.is_over(entry.lease_id):
+                continue
+            try:
+                vm = self.client.vm(vm_id)
+            except OneCallError as e:
+                if e.code == NO_EXISTS:
+                    with self._lock:
+                        self._finished(vm_id, "no longer exists in OpenNebula")
+                continue
+            if vm.state == S.DONE:
+                with self._lock:
+                    self._finished(vm_id)
 
     @staticmethod
     def _group_key(lease: OneLease) -> tuple[str, str] | None:

@@ -97,6 +97,7 @@ class OneVM:
     host_id: int | None = None  # of the last history record
     ds_id: int | None = None
     uname: str = ""
+    gname: str = ""  # the owner's group
 
     @property
     def state_name(self) -> str:
@@ -184,6 +185,7 @@ def vm_from_xml(elem: ET.Element) -> OneVM:
         name=elem.findtext("NAME") or "",
         uid=_int(elem, "UID"),
         uname=elem.findtext("UNAME") or "",
+        gname=elem.findtext("GNAME") or "",
         state=_int(elem, "STATE"),
         lcm_state=_int(elem, "LCM_STATE"),
         stime=float(_int(elem, "STIME")),
@@ -227,6 +229,7 @@ def vm_from_binding(vm: Any) -> OneVM:
         name=str(vm.NAME or ""),
         uid=int(vm.UID or 0),
         uname=str(getattr(vm, "UNAME", "") or ""),
+        gname=str(getattr(vm, "GNAME", "") or ""),
         state=int(vm.STATE),
         lcm_state=int(vm.LCM_STATE),
         stime=float(vm.STIME or 0),

@@ -166,6 +166,16 @@ def parse_vm(vm: OneVM, defaults: OpenNebulaConfig | None = None) -> VMAsk:
 
     group = vec.get("GROUP") or None
     tenant = vec.get("TENANT") or None
+    mapped = d.tenants_of(vm.uname, vm.gname)
+    if mapped is not None:  # checked against the owner, not trusted
+        if not mapped:
+            problems.append(f"GALERNA/TENANT: OpenNebula user {vm.uname} (group {vm.gname}) has no Galerna tenant; "
+                            "an administrator maps it in [opennebula.tenants]")
+        elif tenant is None:
+            tenant = mapped[0]
+        elif tenant not in mapped:
+            problems.append(f"GALERNA/TENANT: user {vm.uname} (group {vm.gname}) may not use tenant {tenant!r}; "
+                            f"allowed: {', '.join(mapped)}")
     memory = vm.memory
     if memory is None or memory <= 0:
         problems.append("TEMPLATE/MEMORY: missing (MB)")

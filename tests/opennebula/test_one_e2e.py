@@ -30,14 +30,17 @@ def template(start="now", duration="00:00:30", extra="", memory=512, name="vm"):
 
 
 class Daemon:
-    def __init__(self, oned, tmp, enactment=None, **one):
-        cfg = OpenNebulaConfig(action_poll=0.05, terminate_timeout=2, reconcile_interval=1, group_settle=3,
-                               zmq_endpoint=oned.zmq_endpoint or "tcp://127.0.0.1:9", placement="xmlrpc", **one)
+    def __init__(self, oned, tmp, enactment=None, scheduling=None, **one):
+        cfg = OpenNebulaConfig(**{"action_poll": 0.05, "terminate_timeout": 2, "reconcile_interval": 1,
+                                  "group_settle": 3, "zmq_endpoint": oned.zmq_endpoint or "tcp://127.0.0.1:9",
+                                  "placement": "xmlrpc", **one})
         self.settings = Settings(
             daemon=DaemonConfig(db=f"sqlite:///{tmp / 'g.db'}", data_dir=str(tmp), log_json=False),
             enactment=enactment or EnactmentConfig(data_dir=""))
-        self.settings = self.settings.model_copy(update={"config": self.settings.config.model_copy(
-            update={"opennebula": cfg})})
+        config = {"opennebula": cfg}
+        if scheduling:
+            config["scheduling"] = self.settings.config.scheduling.model_copy(update=scheduling)
+        self.settings = self.settings.model_copy(update={"config": self.settings.config.model_copy(update=config)})
         self.oned = oned
         self.service = build_service(self.settings, oned.url, credentials=parse_one_auth(oned.session, "test"),
                                      wait_timeout=20)
@@ -224,3 +227,34 @@ def test_a_boot_failure_is_retried_and_the_lease_runs(oned_zmq, one, tmp_path):
         wait_until(lambda: vm(oned_zmq, vid).state == VmState.ACTIVE and vm(oned_zmq, vid).lcm_state == Lcm.RUNNING,
              timeout=30, what="running after the boot failure")
     assert "one.vm.recover" in calls and calls.count("one.vm.deploy") == 1
+
+
+def test_a_host_with_fractional_max_cpu_is_planned_with_its_fractional_cores(oned_zmq, tmp_path):
+    """MAX_CPU = 150 is 1.5 cores, not 1: two VMs of CPU = 0.75 both run on it, at once."""
+    oned_zmq.add_host("half", 1.5, 2048)
+    one = pyone.OneServer(oned_zmq.url, session=oned_zmq.session)
+    with Daemon(oned_zmq, tmp_path) as svc:
+        assert svc.core.site.hosts[0].capacity == {"cpu": 1.5, "memory": 2048.0}
+        ids = [one.vm.allocate(f'NAME = "q{i}"\nCPU = 0.75\nMEMORY = 256\n'
+                               'HAIZEA = [ START = "now", DURATION = "00:05:00", PREEMPTIBLE = "no" ]\n', False)
+               for i in range(2)]
+        wait_until(lambda: all(vm(oned_zmq, v).state == VmState.ACTIVE and vm(oned_zmq, v).lcm_state == Lcm.RUNNING
+                               for v in ids), what="both VMs running on the 1.5-core host")
+        with oned_zmq.model.lock:
+            assert oned_zmq.model.hosts[0].cpu_usage == 150
+
+
+def test_galerna_tenant_is_checked_against_the_owner_and_a_forbidden_one_is_refused_on_the_vm(oned_zmq, one,
+                                                                                             tmp_path):
+    oned_zmq.model.add_user("alice", "pw")  # group "users"
+    alice = pyone.OneServer(oned_zmq.url, session="alice:pw")
+    vec = 'GALERNA = [ START = "best_effort", DURATION = "00:05:00", TENANT = "{}" ]\n'
+    with Daemon(oned_zmq, tmp_path, tenants={"user:alice": ["physics"], "group:users": ["shared"]}) as svc:
+        ok = alice.vm.allocate('NAME = "ok"\nCPU = 1\nMEMORY = 256\n' + vec.format("shared"), False)
+        bad = alice.vm.allocate('NAME = "bad"\nCPU = 1\nMEMORY = 256\n' + vec.format("finance"), False)
+        wait_until(lambda: user_attr(oned_zmq, ok, "GALERNA_LEASE_ID") and user_attr(oned_zmq, bad, "SCHED_MESSAGE"),
+                   what="one lease and one refusal")
+        assert svc.core.leases[user_attr(oned_zmq, ok, "GALERNA_LEASE_ID")].req.tenant == "shared"
+        assert "may not use tenant 'finance'; allowed: physics, shared" in user_attr(oned_zmq, bad, "SCHED_MESSAGE")
+        assert user_attr(oned_zmq, bad, "GALERNA_LEASE_ID") in (None, "")
+        assert vm(oned_zmq, bad).state == VmState.PENDING  # a best-effort VM is refused, not held

@@ -72,7 +72,7 @@ def test_serve_opennebula_end_to_end(oned_secret, tmp_path):
         try:
             api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"},
                                timeout=10)
-            wait(lambda: api.get("/v1/health").status_code == 200, what="the daemon")
+            wait(lambda: api.get("/v1/health").status_code == 200, timeout=90, what="the daemon")  # a loaded CI box
             hosts = api.get("/v1/hosts").json()
             assert [(h["name"], h["cpu"], h["memory"]) for h in hosts] == [("node1", 4.0, 4096.0)]
             one = pyone.OneServer(oned_zmq.url, session=oned_zmq.session)
@@ -109,6 +109,6 @@ def test_serve_opennebula_without_credentials_says_where_it_looked(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path), "ONE_AUTH": str(tmp_path / "none")}
     r = subprocess.run([sys.executable, "-m", "galerna.cli", "serve", "--opennebula", "http://127.0.0.1:9/RPC2",
                         "--db", f"sqlite:///{tmp_path / 'g.db'}"], env=env, capture_output=True, text=True,
-                       timeout=60, cwd=tmp_path)
+                       timeout=120, cwd=tmp_path)
     assert r.returncode == 2
     assert "no OpenNebula credentials" in r.stderr and str(tmp_path / "none") in r.stderr

@@ -216,3 +216,32 @@ def test_values_outside_the_lease_bounds_are_named_as_every_inlet_names_them(use
     with pytest.raises(TemplateError) as e:
         parse_vm(vm(user=user, cpu=cpu))
     assert needle in str(e.value)
+
+
+TENANTS = OpenNebulaConfig(tenants={"user:alice": ["physics", "chem"], "group:users": ["shared"]})
+
+
+def owned(user, uname, gname):
+    v = vm(user=user, uid=5, uname=uname)
+    return OneVM(**{**v.__dict__, "gname": gname})
+
+
+def test_tenant_is_checked_against_the_owners_mapping_not_trusted():
+    be = {"START": "best_effort", "DURATION": "01:00:00"}
+    assert parse_vm(owned({"GALERNA": {**be, "TENANT": "chem"}}, "alice", "users"), TENANTS).tenant == "chem"
+    assert parse_vm(owned({"GALERNA": {**be, "TENANT": "shared"}}, "alice", "users"), TENANTS).tenant == "shared"
+    assert parse_vm(owned({"HAIZEA": be}, "alice", "users"), TENANTS).tenant == "physics"  # the user's first
+    assert parse_vm(owned({"HAIZEA": be}, "bob", "users"), TENANTS).tenant == "shared"  # by its group
+    with pytest.raises(TemplateError, match=r"user bob \(group users\) may not use tenant 'physics'; allowed: shared"):
+        parse_vm(owned({"GALERNA": {**be, "TENANT": "physics"}}, "bob", "users"), TENANTS)
+    with pytest.raises(TemplateError, match=r"OpenNebula user carol \(group ops\) has no Galerna tenant"):
+        parse_vm(owned({"HAIZEA": be}, "carol", "ops"), TENANTS)
+    # no map configured: as written (the owner's name by default, in collect)
+    assert parse_vm(owned({"GALERNA": {**be, "TENANT": "anything"}}, "bob", "users")).tenant == "anything"
+
+
+def test_tenant_map_keys_and_values_are_validated():
+    with pytest.raises(ValueError, match="user:NAME or group:NAME"):
+        OpenNebulaConfig(tenants={"alice": ["physics"]})
+    with pytest.raises(ValueError, match="at least one non-empty tenant"):
+        OpenNebulaConfig(tenants={"user:alice": []})

@@ -156,19 +156,35 @@ def deploy(model: Model, vid: int, hid: int, enforce: bool, ds_id: int, nic_temp
         vm.template.set("TM_MAD_SYSTEM", ds.tm_mad)
         model.add_capacity(vm, host)
         vm.deploy_id = ""
-        fault = model.deploy_faults.get(hid, [])
-        failure = fault.pop(0) if fault else None
+        failure, message = _next_fault(model, hid)
         boot_enter = _set_deploy_id(vm)
         if failure == Lcm.PROLOG_FAILURE:
-            steps = [(VmState.ACTIVE, prolog, None), (VmState.ACTIVE, prolog_failure, None)]
+            steps = [(VmState.ACTIVE, prolog, None),
+                     (VmState.ACTIVE, prolog_failure, _driver_error(model, vm, "TRANSFER", message))]
         elif failure == Lcm.BOOT_FAILURE:
             steps = [(VmState.ACTIVE, prolog, None), (VmState.ACTIVE, boot, None),
-                     (VmState.ACTIVE, boot_failure, None)]
+                     (VmState.ACTIVE, boot_failure, _driver_error(model, vm, "DEPLOY", message))]
         else:
             steps = [(VmState.ACTIVE, prolog, None), (VmState.ACTIVE, boot, boot_enter),
                      (VmState.ACTIVE, Lcm.RUNNING, _running_since(model, vm))]
         model.run_steps(vm, steps)
         return vid
+
+
+def _next_fault(model: Model, hid: int) -> tuple[Lcm | None, str]:
+    """The failure (and driver message) injected for the next deploy to host `hid`, if any."""
+    fault = model.deploy_faults.get(hid, [])
+    return fault.pop(0) if fault else (None, "")
+
+
+def _driver_error(model: Model, vm: Vm, kind: str, message: str):
+    """`VirtualMachineManager::log_error`: a driver's failure answer becomes USER_TEMPLATE/ERROR = "<ctime> : KIND:
+    <payload>" (`src/vmm/VirtualMachineManagerProtocol.cc`; the transfer manager's is "TRANSFER"), when the
+    payload is not empty."""
+    def enter() -> None:
+        if message:
+            model.set_error_message(vm, f"{kind}: {message}")
+    return enter
 
 
 def _set_deploy_id(vm: Vm):
@@ -449,8 +465,16 @@ def recover(model: Model, vid: int, op: int) -> int:
             raise action_error(f"Could not perform a recover operation on VM {vid}, wrong state "
                                f"{state_str(vm.state, vm.lcm_state)}.")
         if op == 2 and vm.lcm_state in (Lcm.BOOT_FAILURE, Lcm.PROLOG_FAILURE):
-            model.run_steps(vm, [(VmState.ACTIVE, Lcm.BOOT, _set_deploy_id(vm)),
-                                 (VmState.ACTIVE, Lcm.RUNNING, _running_since(model, vm))])
+            # retry runs the failed driver action again on the same host: a host still broken fails it again
+            failure, message = _next_fault(model, vm.last_history.hid)
+            if failure is None:
+                model.run_steps(vm, [(VmState.ACTIVE, Lcm.BOOT, _set_deploy_id(vm)),
+                                     (VmState.ACTIVE, Lcm.RUNNING, _running_since(model, vm))])
+            else:
+                again = vm.lcm_state
+                kind = "TRANSFER" if again == Lcm.PROLOG_FAILURE else "DEPLOY"
+                model.run_steps(vm, [(VmState.ACTIVE, Lcm.PROLOG if again == Lcm.PROLOG_FAILURE else Lcm.BOOT,
+                                      None), (VmState.ACTIVE, again, _driver_error(model, vm, kind, message))])
         elif op == 1 and vm.lcm_state in (Lcm.BOOT_FAILURE, Lcm.PROLOG_FAILURE, Lcm.BOOT, Lcm.PROLOG):
             model.cancel_steps(vm)
             _set_deploy_id(vm)()

@@ -52,14 +52,32 @@ class OnedDouble:
     def add_host(self, name: str, cpu_cores: float = 4, memory_mb: int = 8192):
         return self.model.add_host(name, cpu_cores, memory_mb)
 
+    def create_host(self, name: str, cpu_cores: float = 4, memory_mb: int = 8192):
+        """`onehost create` on a running cloud: the host starts in INIT and becomes MONITORED at its first
+        monitoring, each change a HOST state event (`HookStateHost`), unlike `add_host`'s quiet set-up."""
+        with self.model.lock:
+            host = self.model.add_host(name, cpu_cores, memory_mb)
+            host.state = host.prev_state = HostState.INIT
+            self.model.set_host_state(host, HostState.MONITORED)
+            return host
+
+    def delete_host(self, host_id: int) -> None:
+        """`onehost delete` (`HostDelete`: refused while VMs are on it); no state event follows."""
+        with self.model.lock:
+            host = self.model.hosts[host_id]
+            assert not host.vm_ids, "oned refuses to delete a host with VMs"
+            del self.model.hosts[host_id]
+
     def set_delays(self, **delays: float) -> None:
         """Seconds per transient state, e.g. set_delays(PROLOG=1.0, BOOT=0.5)."""
         self.model.delays.set(**delays)
 
-    def fail_next_deploy(self, host_id: int, failure: Lcm = Lcm.BOOT_FAILURE) -> None:
-        """The next deploy to this host ends in BOOT_FAILURE (or PROLOG_FAILURE) instead of RUNNING."""
+    def fail_next_deploy(self, host_id: int, failure: Lcm = Lcm.BOOT_FAILURE, message: str = "",
+                         times: int = 1) -> None:
+        """The next `times` deploys to this host (or recover-retries of them) end in BOOT_FAILURE (or
+        PROLOG_FAILURE) instead of RUNNING; `message` is the driver's answer, which oned writes to ERROR."""
         with self.model.lock:
-            self.model.deploy_faults.setdefault(host_id, []).append(failure)
+            self.model.deploy_faults.setdefault(host_id, []).extend([(failure, message)] * times)
 
     def fail_next_call(self, method: str, code: ErrorCode = ErrorCode.INTERNAL,
                        message: str = "Internal error") -> None:

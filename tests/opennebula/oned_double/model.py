@@ -230,7 +230,7 @@ class Model:
         self.place_listeners: list[Callable[[Vm], None]] = []
         self.changed = threading.Condition(self.lock)
         # Fault injection (see faults.py): host id -> LCM failure for the next deploy there.
-        self.deploy_faults: dict[int, list[Lcm]] = {}
+        self.deploy_faults: dict[int, list[tuple[Lcm, str]]] = {}  # host -> (failure, driver message), in order
 
     # ---- time -------------------------------------------------------------------------------------------------
     def now(self) -> int:
