@@ -30,7 +30,6 @@ transient error carrying OpenNebula's message, so the executor's retries and
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Mapping
@@ -51,6 +50,7 @@ from galerna.config.opennebula import OpenNebulaConfig, PreemptBy
 from galerna.opennebula.directory import Directory
 from galerna.opennebula.objects import HostState as OneHostState, LCMState, OneVM, VMState as S
 from galerna.opennebula.planbook import PlanBook
+from galerna.opennebula.poolcache import PoolCache
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class OpenNebulaHostDriver(Driver):
     def __init__(self, client: OneClient, host_id: int, directory: Directory,
                  config: OpenNebulaConfig | None = None, *, wait_timeout: float = 600.0,
                  clock: Callable[[], float] = time.monotonic, live_migration: bool = True,
-                 pool: "PoolCache | None" = None, book: "PlanBook | None" = None,
+                 pool: PoolCache | None = None, book: "PlanBook | None" = None,
                  timeouts: "Mapping[Op, float] | None" = None):
         self.client = client
         self.timeouts = dict(timeouts or {})  # per operation: stop polling when the executor gives up
@@ -370,23 +370,6 @@ class OpenNebulaHostDriver(Driver):
 
     def default_state_file(self, name: str) -> str:
         return "opennebula:stopped"
-
-
-class PoolCache:
-    """One read of oned's VM pool shared by the host drivers of one monitor pass (``ttl`` seconds)."""
-
-    def __init__(self, client: OneClient, ttl: float = 1.0, clock: Callable[[], float] = time.monotonic):
-        self.client, self.ttl, self._clock = client, ttl, clock
-        self._lock = threading.Lock()
-        self._at = -1e18
-        self._vms: list[OneVM] = []
-
-    def vms(self) -> list[OneVM]:
-        with self._lock:
-            if self._clock() - self._at > self.ttl:
-                self._vms = self.client.vms()
-                self._at = self._clock()
-            return list(self._vms)
 
 
 def _error_of(vm: OneVM) -> str:

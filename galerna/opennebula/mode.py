@@ -34,7 +34,8 @@ from galerna.opennebula.client import NO_EXISTS, OneCallError, OneClient, host_u
 from galerna.config.opennebula import OpenNebulaConfig, Placement
 from galerna.opennebula.credentials import Credentials, load_credentials, safe_url, xmlrpc_endpoint, zmq_endpoint
 from galerna.opennebula.directory import Directory
-from galerna.opennebula.driver import OpenNebulaHostDriver, PoolCache
+from galerna.opennebula.driver import OpenNebulaHostDriver
+from galerna.opennebula.poolcache import PoolCache
 from galerna.opennebula.events import EventSubscriber, PoolReconciler
 from galerna.opennebula.objects import OneHost, OneVM, VMState as S
 from galerna.opennebula.planbook import PlanBook, PlanServer

@@ -130,20 +130,22 @@ def test_listening_beyond_loopback_warns(host, warns):
 
 
 def test_serve_logs_the_warning(monkeypatch, tmp_path, caplog):
-    """`galerna serve --host 0.0.0.0` says it at start-up (uvicorn is not started here)."""
+    """`galerna serve --host 0.0.0.0` says it at start-up (the server is not run here)."""
     import uvicorn as uv
     from typer.testing import CliRunner
 
     from galerna.cli import app
 
-    monkeypatch.setattr(uv, "run", lambda *a, **kw: None)
+    monkeypatch.setattr(uv.Server, "run", lambda self, *a, **kw: None)  # serve binds its own socket, then this
     monkeypatch.setattr("galerna.api.logformat.setup_logging", lambda *a, **kw: None)
     caplog.set_level(logging.INFO)
-    r = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--no-enact", "--db",
+    r = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--port", "0", "--no-enact", "--db",
                                  f"sqlite:///{tmp_path / 'g.db'}"])
     assert r.exit_code == 0, r.output
     warned = [rec for rec in caplog.records if rec.levelno == logging.WARNING and "reachable" in rec.getMessage()]
     assert len(warned) == 1 and "every network interface" in warned[0].getMessage()
     caplog.clear()
-    assert CliRunner().invoke(app, ["serve", "--no-enact", "--db", f"sqlite:///{tmp_path / 'g.db'}"]).exit_code == 0
+    # another database: the first run's lock is still held by this process (its lifespan never ran)
+    assert CliRunner().invoke(app, ["serve", "--port", "0", "--no-enact", "--db",
+                                    f"sqlite:///{tmp_path / 'h.db'}"]).exit_code == 0
     assert not [rec for rec in caplog.records if "reachable" in rec.getMessage()]
