@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import httpx
+from served import server_cpu, wait_for_health
 
 
 def client(url: str, token: str, seconds: float, q, kind: str = "httpx") -> None:  # noqa: ANN001
@@ -88,15 +89,6 @@ def proc_gone(url: str) -> bool:
         return True
 
 
-def server_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc; nan elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=8)
@@ -124,16 +116,7 @@ def main() -> int:
         cmd += ["--config", str(work / "big.toml")]
     proc = subprocess.Popen(cmd, stdout=open(work / "server.log", "w"), stderr=subprocess.STDOUT, env=env)
     try:
-        for _ in range(300):
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited with {proc.returncode}; see {work / 'server.log'}")
-            try:
-                if httpx.get(url + "/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit(f"the server did not come up; see {work / 'server.log'}")
+        wait_for_health(proc, url, work / 'server.log', tries=300)
         cpu0 = server_cpu(proc.pid)
         q: mp.Queue = mp.Queue()
         procs = [mp.Process(target=client, args=(url, token, a.seconds, q, a.client)) for _ in range(a.clients)]

@@ -32,16 +32,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import httpx
+from served import server_cpu, wait_for_health
 
 TENANTS = 10
 KINDS = ("submit", "list", "read", "cancel")
-
-
-def server_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Load(threading.Thread):
@@ -204,16 +198,7 @@ def main() -> int:
     proc = subprocess.Popen(cmd, stdout=open(work / "server.log", "w"), stderr=subprocess.STDOUT,
                             env=dict(os.environ, XDG_DATA_HOME=str(work)))
     try:
-        for _ in range(600):
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited with {proc.returncode}; see {work / 'server.log'}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit(f"the server did not come up; see {work / 'server.log'}")
+        wait_for_health(proc, f"http://127.0.0.1:{port}", work / 'server.log')
         results = [phase(port, proc.pid, tokens, n, a.threads, a.seconds, a.stream_tenants) for n in phases]
     finally:
         os.kill(proc.pid, signal.SIGTERM)

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+from served import wait_for_health
 
 
 def cpu_and_memory(pid: int) -> tuple[float, float, float]:
@@ -84,14 +84,7 @@ def main() -> int:
                             stdout=open(work / "server.log", "w"), stderr=subprocess.STDOUT,
                             env=dict(os.environ, XDG_DATA_HOME=str(work)))
     try:
-        for _ in range(600):
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited with {proc.returncode}; see {work / 'server.log'}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_for_health(proc, f"http://127.0.0.1:{port}", work / 'server.log')
         print(f"{a.mb:.0f} MB bodies to POST /v1/leases, load ~{os.getloadavg()[0]:.1f}")
         print(f"{'case':<22} {'answer':<34} {'sent MB':>8} {'wall s':>7} {'server cpu s':>12} {'rss MB':>7} "
               f"{'peak MB':>8}")
