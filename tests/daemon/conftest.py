@@ -28,6 +28,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from galerna.daemon.service import Service
+from galerna.daemon.settings import DaemonConfig, Settings
 from galerna.store.db import Store
 
 PG_URL = os.environ.get("GALERNA_TEST_PG_URL")
@@ -183,3 +185,14 @@ def fresh(request, tmp_path):
     for srv, drop in made:
         srv.stop()
         drop()
+
+
+@pytest.fixture
+def svc(tmp_path):
+    """An in-process Service on SQLite in ``tmp_path``, enactment off, its scheduler thread running."""
+    st = Settings(daemon=DaemonConfig(enact=False, db=f"sqlite:///{tmp_path / 'g.db'}", data_dir=str(tmp_path)))
+    s = Service(Store(st.daemon.db), st)
+    s.start()
+    yield s
+    s.stop()
+    s.store.close()

@@ -6,20 +6,6 @@ import time
 
 import pytest
 
-from galerna.daemon.service import Service
-from galerna.daemon.settings import DaemonConfig, Settings
-from galerna.store.db import Store
-
-
-@pytest.fixture
-def svc(tmp_path):
-    st = Settings(daemon=DaemonConfig(enact=False, db=f"sqlite:///{tmp_path / 'g.db'}", data_dir=str(tmp_path)))
-    s = Service(Store(st.daemon.db), st)
-    s.start()
-    yield s
-    s.stop()
-    s.store.close()
-
 
 def whole_host(svc):
     site = svc.settings.config.site

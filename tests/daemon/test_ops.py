@@ -5,21 +5,8 @@ import pytest
 
 from galerna.daemon import ops
 from galerna.daemon.errors import ErrorKind, Refused
-from galerna.daemon.service import Service
-from galerna.daemon.settings import DaemonConfig, Settings
-from galerna.store.db import Store
 
 BE = {"type": "be", "duration": 3600, "nodes": [{"cpu": 0.5, "memory": 16}], "tenant": "t"}
-
-
-@pytest.fixture
-def svc(tmp_path):
-    st = Settings(daemon=DaemonConfig(enact=False, db=f"sqlite:///{tmp_path / 'g.db'}", data_dir=str(tmp_path)))
-    s = Service(Store(st.daemon.db), st)
-    s.start()
-    yield s
-    s.stop()
-    s.store.close()
 
 
 def refusal(fut) -> Refused:
