@@ -42,6 +42,25 @@ def vms_by_lease(c: httpx.Client) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+def assert_nothing_lost_nor_run_twice(c: httpx.Client, leases: dict[str, dict], acked: dict[str, str]) -> None:
+    """After a crash: every acknowledged lease is there in a state its acknowledged one can lead to, none is left
+    pending, every running lease's VMs run exactly once on the hosts its record names, and no final lease has a VM."""
+    missing = sorted(set(acked) - set(leases))
+    assert not missing, f"acknowledged but lost: {missing[:10]}"
+    for lid, state in acked.items():
+        assert leases[lid]["state"] in LATER[state], (lid, state, leases[lid]["state"])
+    assert not [x for x in leases.values() if x["state"] == "pending"]
+    vms = vms_by_lease(c)
+    for lid, lease in leases.items():
+        mine = vms.get(lid, [])
+        if lease["state"] == "active":
+            names = [n for n, _ in mine]
+            assert sorted(names) == sorted(set(names)) and len(names) == len(lease["nodes"]), (lid, mine)
+            assert sorted(h for _, h in mine) == sorted(lease["hosts"])
+        elif lease["state"] in FINAL:
+            assert not mine, (lid, lease["state"], mine)
+
+
 def body(i: int) -> dict:
     k = i % 4
     if k == 0:
@@ -91,21 +110,7 @@ def test_kill9_during_burst_loses_no_acknowledged_lease(fresh, backend):
     with srv.client() as c:
         leases = {x["id"]: x for x in all_leases(c)}
         assert len(leases) >= n_acked
-        missing = sorted(set(acked) - set(leases))
-        assert not missing, f"acknowledged but lost: {missing[:10]}"
-        for lid, state in acked.items():
-            assert leases[lid]["state"] in LATER[state], (lid, state, leases[lid]["state"])
-        assert not [x for x in leases.values() if x["state"] == "pending"]
-        # every running lease's VMs run exactly once, on the hosts its record names; no final lease has a VM
-        vms = vms_by_lease(c)
-        for lid, lease in leases.items():
-            mine = vms.get(lid, [])
-            if lease["state"] == "active":
-                names = [n for n, _ in mine]
-                assert sorted(names) == sorted(set(names)) and len(names) == len(lease["nodes"]), (lid, mine)
-                assert sorted(h for _, h in mine) == sorted(lease["hosts"])
-            elif lease["state"] in FINAL:
-                assert not mine, (lid, lease["state"], mine)
+        assert_nothing_lost_nor_run_twice(c, leases, acked)
         # and the service keeps working
         r = c.post("/v1/leases", json={"type": "best_effort", "duration": 60, "cpu": 0.1, "memory": 16})
         assert r.status_code == 201 and int(r.json()["id"]) > max(int(x) for x in leases)

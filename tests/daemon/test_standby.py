@@ -12,7 +12,7 @@ import pytest
 
 from tests.daemon.conftest import Server, free_port, make_server
 from tests.daemon.ownership_helpers import health, spawn
-from tests.daemon.test_durability import FINAL, LATER, all_leases, body, vms_by_lease
+from tests.daemon.test_durability import all_leases, assert_nothing_lost_nor_run_twice, body
 from tests.helpers import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("daemon-standby")]
@@ -95,18 +95,5 @@ def test_standby_takes_over_after_kill9_of_the_active(pair):
     assert code == 200 and h["role"] == "active" and h["status"] == "ok", h
     with standby.client() as c:
         leases = {x["id"]: x for x in all_leases(c)}
-        missing = sorted(set(acked) - set(leases))
-        assert not missing, f"acknowledged but lost: {missing[:10]}"
-        for lid, state in acked.items():
-            assert leases[lid]["state"] in LATER[state], (lid, state, leases[lid]["state"])
-        assert not [x for x in leases.values() if x["state"] == "pending"]
-        vms = vms_by_lease(c)
-        for lid, lease in leases.items():
-            mine = vms.get(lid, [])
-            if lease["state"] == "active":  # each VM runs once, where the record says
-                names = [n for n, _ in mine]
-                assert sorted(names) == sorted(set(names)) and len(names) == len(lease["nodes"]), (lid, mine)
-                assert sorted(h for _, h in mine) == sorted(lease["hosts"])
-            elif lease["state"] in FINAL:
-                assert not mine, (lid, lease["state"], mine)
+        assert_nothing_lost_nor_run_twice(c, leases, acked)
     print(f"standby test took {time.monotonic() - t0:.1f} s")
