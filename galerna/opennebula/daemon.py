@@ -6,14 +6,19 @@ reconciliation run unchanged) and an :class:`OpenNebulaMode` started after
 it and stopped before it. ``ServiceSink`` is how the mode submits and
 cancels leases: through the same ``Service.call`` operations as the REST API,
 so OpenNebula leases are ordinary leases in the API, CLI and event stream.
+A lease requested through Galerna's own API (REST, XML-RPC) is refused in
+this mode with a 409 that says how to request one: it would have no
+OpenNebula VM to deploy (creating VMs for it is not done, docs/opennebula.md).
 """
 from __future__ import annotations
 
 import logging
 import secrets
+from concurrent.futures import Future
 from datetime import datetime
 from typing import Mapping, Sequence
 
+from galerna.daemon.errors import ErrorKind, Refused
 from galerna.daemon.service import Service
 from galerna.daemon.settings import Settings
 from galerna.opennebula.client import host_uri
@@ -25,6 +30,9 @@ from galerna.store.db import Store
 log = logging.getLogger(__name__)
 
 HOST_SCHEME = "opennebula:"  # host_uri(id) = opennebula:<id>
+NOT_HERE = ("in OpenNebula mode a lease is made of OpenNebula VMs: create them in OpenNebula (onevm create, or "
+            "one.vm.allocate, with a HAIZEA or GALERNA vector in the template; see docs/opennebula.md); Galerna's API "
+            "lists, changes and cancels those leases")
 
 _STATE_OF_EVENT = {"lease.started": "running", "lease.resumed": "running", "lease.suspended": "suspended",
                    "lease.preempted": "preempted", "lease.ended": "done", "lease.cancelled": "cancelled",
@@ -44,7 +52,7 @@ class ServiceSink:
     def submit(self, lease: OneLease) -> Answer:
         r = lease.request
         name = self.names.name(lease.vm_ids)
-        view = self.service.submit(
+        view = self.service.submit_for_vms(
             type=r.type.value, duration=r.duration, nodes=[dict(n) for n in r.nodes], start=r.start,
             deadline=r.deadline, preemptible=r.preemptible, tenant=r.tenant, name=name).result(self.timeout)
         start = view.get("start")
@@ -77,6 +85,16 @@ class OpenNebulaService(Service):
         self.sink = ServiceSink(self, settings.daemon.decision_timeout * 3)
         mode.sink = self.sink  # the directory resolves leases from the database during the start-up reconcile
         mode.on_hosts = self.sync_hosts
+
+    def submit(self, **request) -> Future:
+        """A lease from Galerna's own API: refused (409, :data:`NOT_HERE`), since no OpenNebula VM would carry it."""
+        fut: Future = Future()
+        fut.set_exception(Refused(NOT_HERE, ErrorKind.CONFLICT))
+        return fut
+
+    def submit_for_vms(self, **request) -> Future:
+        """A lease for VMs OpenNebula holds (the mode's only way in): the daemon's ordinary submit."""
+        return super().submit(**request)
 
     def load(self) -> None:
         """The core from the database, then the VM directory from its leases (before the start-up reconcile)."""

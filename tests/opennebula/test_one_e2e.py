@@ -10,6 +10,7 @@ import time
 import pyone
 import pytest
 
+from galerna.daemon.errors import ErrorKind, Refused
 from galerna.daemon.settings import DaemonConfig, Settings
 from galerna.enact.config import EnactmentConfig, RecoveryConfig
 from galerna.enact.driver import HostState
@@ -161,18 +162,21 @@ def test_vm_terminated_in_opennebula_cancels_its_lease(oned_zmq, one, tmp_path):
         wait_until(lambda: svc.core.leases.get(lid) is None or svc.core.leases[lid].state.final, what="lease cancelled")
 
 
-def test_an_api_lease_cannot_claim_an_opennebula_vm_by_its_name(oned_zmq, one, tmp_path):
+def test_an_api_lease_is_refused_so_none_can_claim_an_opennebula_vm_by_its_name(oned_zmq, one, tmp_path):
+    """A lease from Galerna's own API has no OpenNebula VM: it is refused (not accepted, then failed at its deploy),
+    so none can take an OpenNebula VM's name either; the mode's own submits still go through."""
     with Daemon(oned_zmq, tmp_path) as svc:
         vid = one.vm.allocate(template("+01:00:00", "00:10:00"), False)
         wait_until(lambda: user_attr(oned_zmq, vid, "GALERNA_LEASE_ID"), what="the AR's lease")
         real = svc.core.leases[user_attr(oned_zmq, vid, "GALERNA_LEASE_ID")].req.extra["name"]
-        forged = svc.submit(type="im", duration=60.0, nodes=[{"cpu": 1.0, "memory": 256.0}], tenant="mallory",
-                          name=f"opennebula:{vid}").result(10)
-        forged_tag = svc.submit(type="im", duration=60.0, nodes=[{"cpu": 1.0, "memory": 256.0}],
-                              tenant="mallory", name=f"opennebula:{vid}:0123456789abcdef").result(10)
+        for name in (f"opennebula:{vid}", f"opennebula:{vid}:0123456789abcdef", None):
+            with pytest.raises(Refused) as e:
+                svc.submit(type="im", duration=60.0, nodes=[{"cpu": 1.0, "memory": 256.0}], tenant="mallory",
+                           name=name).result(10)
+            assert e.value.kind is ErrorKind.CONFLICT and "one.vm.allocate" in e.value.reason
+        assert list(svc.core.leases) == [user_attr(oned_zmq, vid, "GALERNA_LEASE_ID")]  # nothing else queued
         known = svc.sink.known_leases()
-        assert forged["id"] not in known and forged_tag["id"] not in known
-        assert known[user_attr(oned_zmq, vid, "GALERNA_LEASE_ID")] == (vid,) and real.count(":") == 2
+        assert known == {user_attr(oned_zmq, vid, "GALERNA_LEASE_ID"): (vid,)} and real.count(":") == 2
         time.sleep(1.0)
         assert vm(oned_zmq, vid).state == VmState.PENDING  # the AR's VM was not deployed for mallory
 

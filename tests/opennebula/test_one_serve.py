@@ -82,6 +82,11 @@ def test_serve_opennebula_end_to_end(oned_secret, tmp_path):
                  what="the lease in the API")
             (lease,) = [x for x in api.get("/v1/leases").json() if (x["name"] or "").startswith(f"opennebula:{vid}:")]
             assert lease["type"] == "immediate" and lease["nodes"] == [{"cpu": 1.0, "memory": 1024.0}]
+            # A lease asked of Galerna's own API would have no OpenNebula VM: refused, saying how to ask for one.
+            r = api.post("/v1/leases", json={"type": "best_effort", "duration": 60, "n_nodes": 1, "cpu": 1,
+                                             "memory": 512})
+            assert r.status_code == 409 and "one.vm.allocate" in r.json()["detail"], r.text
+            assert [x["id"] for x in api.get("/v1/leases").json()] == [lease["id"]]  # nothing was queued
 
             def running():
                 with oned_zmq.model.lock:
