@@ -14,6 +14,7 @@ from math import inf
 
 import numpy as np
 
+from galerna.schedule.gridsearch import earliest_on_enough
 from galerna.schedule.timeline import EPS
 
 
@@ -112,23 +113,8 @@ class StretchSearches:
         """Earliest start in [earliest, before) at which at least ``count`` of ``hosts``
         each have ``need`` free for ``length``, or up to ``before`` (past which the
         asker does not look). Exact, for all starts at once: the earliest such start
-        is always where a segment begins."""
-        times = self.times
-        i0 = max(bisect_right(times, earliest) - 1, 0)
-        i1 = bisect_left(times, before)
-        m = i1 - i0
-        if m <= 0 or count > len(hosts):
-            return None
-        ok = (self._grid[i0:i1, hosts] + EPS >= np.asarray(need, dtype=float)).all(axis=2)
-        t = self.times_array()[i0 : i1 + 1].copy()
-        t[0] = max(t[0], earliest)
-        t[m] = before
-        rows = np.arange(m)[:, None]
-        next_bad = np.minimum.accumulate(np.where(ok, m, rows)[::-1], axis=0)[::-1]
-        starts = t[:m]
-        enough = (t[next_bad] + EPS >= np.minimum(starts + length, before)[:, None]).sum(axis=1) >= count
-        k = np.flatnonzero(enough)
-        return float(starts[k[0]]) if len(k) else None
+        is always where a segment begins. Compiled (``gridsearch.pyx``): one call, no numpy temporaries."""
+        return earliest_on_enough(self._grid, self.times_array(), hosts, need, count, length, earliest, before)
 
     def _may_fit_in_place(self, host: int, need: tuple[float, ...], length: float, earliest: float,
                           before: float) -> bool:

@@ -240,6 +240,7 @@ class SlotTable(StretchSearches):
             self._shift(lo + k + 1, lo + k, n - k - 1)  # rows (k, n) one to the left
         del self.times[k]
         self.n = n - 1
+        self.version += 1  # times_array() is cached per version (tidy() merges outside an edit)
 
     def begin(self) -> None:
         """Start recording changes so that :meth:`rollback` can undo them."""
