@@ -5,7 +5,7 @@
 # is not built with them. Leak checking is off: CPython keeps its objects until exit.
 set -euo pipefail
 # The tests that drive the compiled core with random edits and questions against Python oracles.
-PROPERTY_TESTS="tests/test_gridsearch.py"
+PROPERTY_TESTS="tests/test_gridsearch.py tests/test_timeline.py"
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hst
 
 from galerna.model.site import Site
-from galerna.schedule import gridsearch
+from galerna.schedule import gridedit, gridsearch
 from galerna.schedule.slottable import SlotTable
 from galerna.schedule.timeline import EPS
 
@@ -136,3 +136,77 @@ def test_a_missing_compiler_is_named_clearly(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0
     assert "needs a C compiler and the Python headers" in proc.stderr and "apt-get install gcc python3-dev" in proc.stderr
+
+
+def oracle_total_fits(table: SlotTable, start, end, demand):
+    """Walk the segments from the one holding ``start``: the first that lacks ``demand``
+    site-wide (summed over the per-host timelines) blocks; then the first after it that
+    has it is the answer (inf if none); none blocking over [start, end) gives ``start``."""
+    times = table.times
+    ends = times[1:] + [inf]
+
+    def has(k):
+        free = [sum(table.hosts[h].free_at(times[k])[r] for h in range(table.nhosts)) for r in range(len(demand))]
+        return all(f + EPS >= x for f, x in zip(free, demand))
+
+    first = max([k for k, t in enumerate(times) if t <= start], default=0)
+    inside = [k for k in range(first, len(times)) if k == first or times[k] < end]
+    blocked = next((k for k in inside if not has(k)), None)
+    if blocked is None:
+        return start
+    return next((times[k] for k in range(blocked + 1, len(times)) if has(k)), inf)
+
+
+@settings(max_examples=300, deadline=None)
+@given(hst.lists(edit, max_size=25), hst.lists(edit, max_size=6),
+       hst.lists(hst.tuples(hst.floats(-5, 60, allow_nan=False), hst.integers(0, 40).map(float),
+                            hst.sampled_from([(1.0, 512.0), (3.0, 2048.0), (5.0, 0.0), (6.0, 6144.0)])), max_size=8))
+def test_grid_edits_and_total_fits_match_the_per_host_timelines(edits, trial_edits, questions):
+    """Every grid row equals each host's own timeline at that instant and the totals
+    their sum, after reserves, releases, untidy releases, rollbacks and pruning; and
+    the compiled site-wide search agrees with a walk over those sums."""
+    table = build(edits, trial_edits)
+    grid = table.grid
+    for k, t in enumerate(table.times):
+        for h in range(table.nhosts):
+            assert tuple(grid[k, h]) == table.hosts[h].free_at(t), (k, h, table.times)
+        assert tuple(table._tot[k]) == tuple(sum(table.hosts[h].free_at(t)[r] for h in range(table.nhosts))
+                                             for r in range(table.nres))
+    for k in range(1, table.n):  # the merge test, against the numpy one it replaced
+        assert gridedit.rows_equal(grid, k) == bool((abs(grid[k] - grid[k - 1]) <= EPS).all())
+    for start, length, demand in questions:
+        got = table.total_fits(start, start + length, demand)
+        assert got == oracle_total_fits(table, start, start + length, demand), (start, length, demand, table.times)
+
+
+def test_grid_kernels_reject_bad_arguments_clearly():
+    table = SlotTable(Site.uniform(2))
+    delta = np.ones((1, 2))
+    with pytest.raises(IndexError, match="host 5"):
+        gridedit.add_rows(table._grid, table._tot, 0, 1, [5], delta, 1.0)
+    with pytest.raises(IndexError, match="rows"):
+        gridedit.add_rows(table._grid, table._tot, 0, 999, [0], delta, 1.0)
+    with pytest.raises(ValueError, match="delta is 1x2 for 2 hosts"):
+        gridedit.add_rows(table._grid, table._tot, 0, 1, [0, 1], delta, 1.0)
+    with pytest.raises(IndexError, match="row 0"):
+        gridedit.rows_equal(table._grid, 0)
+    with pytest.raises(ValueError, match="demand has 1 resources"):
+        gridsearch.total_fits(table._tot, table.times, 0.0, 1.0, (1.0,))
+
+
+@settings(max_examples=300, deadline=None)
+@given(hst.lists(hst.tuples(hst.integers(0, 8).map(lambda x: x / 2), hst.integers(0, 16).map(float)),
+                 min_size=1, max_size=6),
+       hst.sampled_from([(1.0, 512.0), (0.5, 0.0), (0.0, 0.0), (2.0, 1024.0)]),
+       hst.integers(1, 5), hst.lists(hst.integers(0, 5), max_size=3))
+def test_fit_counts_match_the_obvious_formula(rows, want, n, blocked):
+    """Per host: copies of ``want`` that fit, at the tightest resource; n if it asks for nothing; 0 if blocked."""
+    least = np.array(rows, dtype=float) * (1.0, 256.0)
+    blocked = [h for h in blocked if h < len(rows)]
+    got = gridsearch.fit_counts(least, want, float(n), blocked or None)
+    for h, free in enumerate(least):
+        fits = [int((f + EPS) // w) for f, w in zip(free, want) if w > 0]
+        expected = 0 if h in blocked else (min(fits) if fits else n)
+        assert got[h] == expected, (h, free, want)
+    with pytest.raises(IndexError, match="host 9"):
+        gridsearch.fit_counts(least, want, float(n), [9])

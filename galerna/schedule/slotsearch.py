@@ -10,12 +10,12 @@ enough of a set of hosts. Kept apart so that the table's storage and edits
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from math import inf
 
 import numpy as np
 
-from galerna.schedule.gridsearch import earliest_on_enough
 from galerna.schedule.timeline import EPS
+
+from galerna.schedule.gridsearch import earliest_on_enough
 
 
 class StretchSearches:
@@ -28,37 +28,7 @@ class StretchSearches:
         ``mine`` is an interval the asking lease itself holds on this host: there
         one of its VMs fits by definition, so it counts as free.
         """
-        tl = self.hosts[host]
-        times, free = tl.times, tl.free
-        nres = tl.nres
-        n = len(times)
-        m0, m1 = mine if mine is not None else (inf, -inf)
-
-        def ok(k: int) -> bool:
-            if m0 <= times[k] and (k + 1 >= n or times[k + 1] <= m1):
-                return True
-            for r in range(nres):
-                if free[r][k] + EPS < demand[r]:
-                    return False
-            return True
-
-        i = max(bisect_right(times, a) - 1, 0)
-        best = (a, a)
-        while i < n and times[i] < b:
-            if not ok(i):
-                i += 1
-                continue
-            lo = i
-            while lo > 0 and ok(lo - 1):
-                lo -= 1
-            hi = i
-            while hi + 1 < n and ok(hi + 1):
-                hi += 1
-            end = times[hi + 1] if hi + 1 < n else inf
-            if end - times[lo] > best[1] - best[0]:
-                best = (times[lo], end)
-            i = hi + 1
-        return best
+        return self.hosts[host].longest_run(a, b, demand, mine)  # compiled: timeline.pyx
 
     def earliest_in_place(
         self, need: dict[int, tuple[float, ...]], length: float, earliest: float, before: float,
@@ -121,22 +91,7 @@ class StretchSearches:
         """One host's share of :meth:`earliest_in_place`, walked on its own timeline: a
         stretch that fits ``need`` and runs up to ``before``, or one at least ``length``
         long before it. A cheap necessary condition before asking all hosts at once."""
-        tl = self.hosts[host]
-        times, free = tl.times, tl.free
-        n = len(times)
-        i = max(bisect_right(times, earliest) - 1, 0)
-        run_from = None
-        while i < n and times[i] < before:
-            if all(free[r][i] + EPS >= x for r, x in enumerate(need)):
-                if run_from is None:
-                    run_from = max(times[i], earliest)
-                end = min(times[i + 1] if i + 1 < n else inf, before)
-                if end >= before or end - run_from >= length - EPS:
-                    return True
-            else:
-                run_from = None
-            i += 1
-        return False
+        return self.hosts[host].may_fit_in_place(need, length, earliest, before)  # compiled: timeline.pyx
 
     def forget(self, key: object) -> None:
         """Drop what :meth:`earliest_in_place` remembers about ``key``."""
