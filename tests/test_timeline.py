@@ -63,8 +63,11 @@ def oracle_longest_run(tl, o, a, b, need, mine):
     if cur is not None:
         runs.append(cur)
     best = (a, a)
+    # The walk starts at the segment holding ``a`` and visits segments that begin before
+    # ``b``: for an empty [a, a) a run counts only when ``a`` lies inside a segment.
+    first = max([t for t in tl.times if t <= a], default=tl.times[0])
     for s, e in runs:  # in time order; the first of the longest wins
-        if s < b and e > a and e - s > best[1] - best[0]:
+        if max(s, first) < b and e > a and e - s > best[1] - best[0]:
             best = (s, e)
     return best
 
