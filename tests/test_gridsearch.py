@@ -142,10 +142,12 @@ def test_a_missing_compiler_is_named_clearly(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    for name in ("setup.py", "pyproject.toml", "README.md"):
+    for name in ("setup.py", "pyproject.toml", "README.md", "galerna/console/build_assets.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(root / name, tmp_path / name)
     (tmp_path / "galerna" / "schedule").mkdir(parents=True)
-    shutil.copy(root / "galerna" / "schedule" / "gridsearch.pyx", tmp_path / "galerna" / "schedule")
+    # one tiny module: Cython translates it at once, then the C compiler is called
+    (tmp_path / "galerna" / "schedule" / "tiny.pyx").write_text("def one():\n    return 1\n")
     env = {"PATH": "/usr/bin:/bin", "CC": str(tmp_path / "no-such-gcc"), "HOME": str(tmp_path)}
     proc = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
