@@ -134,27 +134,6 @@ def test_gridsearch_rejects_bad_arguments_clearly():
         gridsearch.earliest_on_enough(np.zeros((2, 2)), table.times_array(), [0], V, 1, 1.0, 0.0, 10.0)
 
 
-def test_a_missing_compiler_is_named_clearly(tmp_path):
-    """setup.py turns the compiler's failure into one message saying what to install."""
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    for name in ("setup.py", "pyproject.toml", "README.md", "galerna/console/build_assets.py"):
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(root / name, tmp_path / name)
-    (tmp_path / "galerna" / "schedule").mkdir(parents=True)
-    # one tiny module: Cython translates it at once, then the C compiler is called
-    (tmp_path / "galerna" / "schedule" / "tiny.pyx").write_text("def one():\n    return 1\n")
-    env = {"PATH": "/usr/bin:/bin", "CC": str(tmp_path / "no-such-gcc"), "HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode != 0
-    assert "needs a C compiler and the Python headers" in proc.stderr and "apt-get install gcc python3-dev" in proc.stderr
-
-
 def oracle_total_fits(table: SlotTable, start, end, demand):
     """Walk the segments from the one holding ``start``: the first that lacks ``demand``
     site-wide (summed over the per-host timelines) blocks; then the first after it that
