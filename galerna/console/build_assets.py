@@ -1,6 +1,6 @@
 """Build step: puts the console's JavaScript library (Apache ECharts, from ``npm ci``) into the wheel.
 
-setuptools runs ``ConsoleBuildPy`` (named in pyproject.toml's ``[tool.setuptools.cmdclass]``) instead of its own
+setuptools runs ``ConsoleBuildPy`` (named in setup.py's ``cmdclass``) instead of its own
 ``build_py``: after the usual copy it adds ``galerna/console/vendor/`` with ECharts' built ES module and its licence
 files, so an installed wheel serves the console with no node_modules and nothing fetched. npm packages are not kept
 in git (package-lock.json pins them); a build without ``npm ci`` fails and says so. An editable install needs no copy:

@@ -11,7 +11,7 @@ another lease brought is used once it has arrived.
 """
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from math import inf
 
@@ -295,22 +295,7 @@ class ImageRepository:
     # ---------------------------------------------------------------- holes
     def _first_hole(self, now: float, length: float) -> float:
         """Start of the first free stretch of the link at least ``length`` long, from ``now``."""
-        tl = self.link
-        times, free = tl.times, tl.free[0]
-        n = len(times)
-        i = max(bisect_right(times, now) - 1, 0)
-        start = None  # start of the free stretch being walked
-        while i < n:
-            if free[i] >= 1.0 - EPS:
-                if start is None:
-                    start = max(times[i], now)
-                end = times[i + 1] if i + 1 < n else inf
-                if end - start >= length - EPS:
-                    return start
-            else:
-                start = None
-            i += 1
-        return max(now, times[-1])
+        return self.link.first_hole(now, length)  # compiled: timeline.pyx
 
     def _last_hole(self, now: float, deadline: float, length: float) -> float | None:
         tl = self.link

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from galerna.schedule.gridsearch import fit_counts
 from galerna.schedule.policies.host_selection import Ordering
 from galerna.schedule.slottable import SlotTable, demand_per_host
 from galerna.schedule.timeline import EPS
@@ -46,14 +47,10 @@ class Mapper:
         free = slots.window(start, end)  # (hosts, resources): least free over the window
         uniform = all(v == vecs[0] for v in vecs)
         want = vecs[0] if uniform else min_vec(vecs)
-        cols = [r for r, x in enumerate(want) if x > 0]
-        if cols:
-            counts = np.floor((free[:, cols] + EPS) / np.array([want[r] for r in cols])).min(axis=1)
-        else:
-            counts = np.full(slots.nhosts, float(n))
+        blocked = None
         if exclude or not all(slots.enabled):
-            counts = counts.copy()
-            counts[[h for h in range(slots.nhosts) if not slots.enabled[h] or h in exclude]] = 0
+            blocked = [h for h in range(slots.nhosts) if not slots.enabled[h] or h in exclude]
+        counts = fit_counts(free, want, n, blocked)  # compiled: gridsearch.pyx
         fitting = np.flatnonzero(counts > 0)
         if not len(fitting) or (uniform and counts.sum() < n):
             return None

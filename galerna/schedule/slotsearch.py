@@ -10,11 +10,12 @@ enough of a set of hosts. Kept apart so that the table's storage and edits
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from math import inf
 
 import numpy as np
 
 from galerna.schedule.timeline import EPS
+
+from galerna.schedule.gridsearch import earliest_on_enough
 
 
 class StretchSearches:
@@ -27,37 +28,7 @@ class StretchSearches:
         ``mine`` is an interval the asking lease itself holds on this host: there
         one of its VMs fits by definition, so it counts as free.
         """
-        tl = self.hosts[host]
-        times, free = tl.times, tl.free
-        nres = tl.nres
-        n = len(times)
-        m0, m1 = mine if mine is not None else (inf, -inf)
-
-        def ok(k: int) -> bool:
-            if m0 <= times[k] and (k + 1 >= n or times[k + 1] <= m1):
-                return True
-            for r in range(nres):
-                if free[r][k] + EPS < demand[r]:
-                    return False
-            return True
-
-        i = max(bisect_right(times, a) - 1, 0)
-        best = (a, a)
-        while i < n and times[i] < b:
-            if not ok(i):
-                i += 1
-                continue
-            lo = i
-            while lo > 0 and ok(lo - 1):
-                lo -= 1
-            hi = i
-            while hi + 1 < n and ok(hi + 1):
-                hi += 1
-            end = times[hi + 1] if hi + 1 < n else inf
-            if end - times[lo] > best[1] - best[0]:
-                best = (times[lo], end)
-            i = hi + 1
-        return best
+        return self.hosts[host].longest_run(a, b, demand, mine)  # compiled: timeline.pyx
 
     def earliest_in_place(
         self, need: dict[int, tuple[float, ...]], length: float, earliest: float, before: float,
@@ -112,45 +83,15 @@ class StretchSearches:
         """Earliest start in [earliest, before) at which at least ``count`` of ``hosts``
         each have ``need`` free for ``length``, or up to ``before`` (past which the
         asker does not look). Exact, for all starts at once: the earliest such start
-        is always where a segment begins."""
-        times = self.times
-        i0 = max(bisect_right(times, earliest) - 1, 0)
-        i1 = bisect_left(times, before)
-        m = i1 - i0
-        if m <= 0 or count > len(hosts):
-            return None
-        ok = (self._grid[i0:i1, hosts] + EPS >= np.asarray(need, dtype=float)).all(axis=2)
-        t = self.times_array()[i0 : i1 + 1].copy()
-        t[0] = max(t[0], earliest)
-        t[m] = before
-        rows = np.arange(m)[:, None]
-        next_bad = np.minimum.accumulate(np.where(ok, m, rows)[::-1], axis=0)[::-1]
-        starts = t[:m]
-        enough = (t[next_bad] + EPS >= np.minimum(starts + length, before)[:, None]).sum(axis=1) >= count
-        k = np.flatnonzero(enough)
-        return float(starts[k[0]]) if len(k) else None
+        is always where a segment begins. Compiled (``gridsearch.pyx``): one call, no numpy temporaries."""
+        return earliest_on_enough(self._grid, self.times_array(), hosts, need, count, length, earliest, before)
 
     def _may_fit_in_place(self, host: int, need: tuple[float, ...], length: float, earliest: float,
                           before: float) -> bool:
         """One host's share of :meth:`earliest_in_place`, walked on its own timeline: a
         stretch that fits ``need`` and runs up to ``before``, or one at least ``length``
         long before it. A cheap necessary condition before asking all hosts at once."""
-        tl = self.hosts[host]
-        times, free = tl.times, tl.free
-        n = len(times)
-        i = max(bisect_right(times, earliest) - 1, 0)
-        run_from = None
-        while i < n and times[i] < before:
-            if all(free[r][i] + EPS >= x for r, x in enumerate(need)):
-                if run_from is None:
-                    run_from = max(times[i], earliest)
-                end = min(times[i + 1] if i + 1 < n else inf, before)
-                if end >= before or end - run_from >= length - EPS:
-                    return True
-            else:
-                run_from = None
-            i += 1
-        return False
+        return self.hosts[host].may_fit_in_place(need, length, earliest, before)  # compiled: timeline.pyx
 
     def forget(self, key: object) -> None:
         """Drop what :meth:`earliest_in_place` remembers about ``key``."""

@@ -26,6 +26,8 @@ from typing import Iterable
 import numpy as np
 
 from galerna.model.site import Site
+from galerna.schedule.gridedit import add_rows, rows_equal
+from galerna.schedule.gridsearch import total_fits
 from galerna.schedule.slotsearch import StretchSearches
 from galerna.schedule.timeline import EPS, Timeline
 
@@ -160,13 +162,7 @@ class SlotTable(StretchSearches):
         for h, row in zip(hosts, rows):
             self.hosts[h].add(start, end, tuple(row), sign)
         self._stale.update(hosts)
-        d = delta * sign
-        if len(hosts) == 1:
-            self._grid[i:j, hosts[0]] += d[0]
-            self._tot[i:j] += d[0]
-        else:
-            self._grid[i:j, hosts] += d
-            self._tot[i:j] += d.sum(axis=0)
+        add_rows(self._grid, self._tot, i, j, hosts, delta, sign)  # compiled: gridedit.pyx
         if sign > 0 and tidy:
             self._merge(j)
             self._merge(i)
@@ -228,8 +224,7 @@ class SlotTable(StretchSearches):
         n = self.n
         if k <= 0 or k >= n:
             return
-        g = self._grid
-        if np.abs(g[k] - g[k - 1]).max() > EPS:
+        if not rows_equal(self._grid, k):
             return
         lo = self._lo
         if k < n - k:
@@ -240,6 +235,7 @@ class SlotTable(StretchSearches):
             self._shift(lo + k + 1, lo + k, n - k - 1)  # rows (k, n) one to the left
         del self.times[k]
         self.n = n - 1
+        self.version += 1  # times_array() is cached per version (tidy() merges outside an edit)
 
     def begin(self) -> None:
         """Start recording changes so that :meth:`rollback` can undo them."""
@@ -270,35 +266,8 @@ class SlotTable(StretchSearches):
     def total_fits(self, start: float, end: float, demand: tuple[float, ...]) -> float:
         """``start`` if the site as a whole has ``demand`` over [start, end), else
         the earliest instant after the run of blocking segments that stops it (a
-        lower bound on any feasible start). A few segments are walked in Python,
-        where a numpy call costs more than it saves; a long window is one
-        vectorised test."""
-        i, j = self.rows(start, end)
-        times, item = self.times, self._tot.item
-        if j - i <= 8:
-            for k in range(i, j):
-                for r, x in enumerate(demand):
-                    if item(k, r) + EPS < x:
-                        return self._after_blocked(k + 1, demand)
-            return start
-        bad = (self._tot[i:j] + EPS < demand).any(axis=1)
-        first = np.flatnonzero(bad)
-        if not len(first):
-            return start
-        free = np.flatnonzero(~bad[first[0] :])
-        return times[i + first[0] + free[0]] if len(free) else self._after_blocked(j, demand)
-
-    def _after_blocked(self, k: int, demand: tuple[float, ...]) -> float:
-        """Start of the first segment from ``k`` on where the site has ``demand`` (inf if none)."""
-        item, n = self._tot.item, self.n
-        while k < n:
-            for r, x in enumerate(demand):
-                if item(k, r) + EPS < x:
-                    break
-            else:
-                return self.times[k]
-            k += 1
-        return inf
+        lower bound on any feasible start)."""
+        return total_fits(self._tot, self.times, start, end, demand)  # compiled: gridsearch.pyx
 
     def window(self, start: float, end: float) -> np.ndarray:
         """Per host and resource, the least free over [start, end): ``(hosts, resources)``."""

@@ -1,5 +1,5 @@
-"""The wheel carries the console's library: built from a copy of the source tree, installed into a directory of its
-own, its `galerna view` serves ECharts with no node_modules next to it."""
+"""The wheel carries the console's library and the compiled core: built from a copy of the source tree (no .so in
+it), installed into a directory of its own, its `galerna view` serves ECharts with no node_modules next to it."""
 from __future__ import annotations
 
 import os
@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -50,6 +51,10 @@ def test_an_installed_wheel_serves_the_console_and_its_library(tmp_path):
     subprocess.run([*pip, "wheel", ".", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "whl")],
                    cwd=src, check=True, capture_output=True)
     (wheel,) = (tmp_path / "whl").glob("galerna-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for pyx in sorted((ROOT / "galerna" / "schedule").glob("*.pyx")):  # setup.py builds every one
+        assert [n for n in names if n.startswith(f"galerna/schedule/{pyx.stem}.") and n.endswith(".so")], pyx.name
+    assert not [n for n in names if n.endswith((".c", ".pyx"))], "the compiled core's sources are not shipped"
     site = tmp_path / "site"
     subprocess.run([*pip, "install", "--no-deps", "-q", "--target", str(site), str(wheel)], check=True,
                    capture_output=True)
@@ -58,6 +63,9 @@ def test_an_installed_wheel_serves_the_console_and_its_library(tmp_path):
     where = subprocess.run([sys.executable, "-c", "import galerna.console.assets as a; print(a.__file__)"], env=env,
                            cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
     assert Path(where).is_relative_to(site)
+    compiled = subprocess.run([sys.executable, "-c", "import galerna.schedule.timeline as t; print(t.__file__)"],
+                              env=env, cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
+    assert Path(compiled).is_relative_to(site) and compiled.endswith(".so")
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "galerna.cli", "view", str(_tiny_output(tmp_path / "run")),
                              "--port", str(port)], env=env, cwd=tmp_path, stdout=subprocess.PIPE,

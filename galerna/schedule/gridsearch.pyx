@@ -1,0 +1,204 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Searches over the slot table's grid, compiled: each call answers one whole
+scheduling question (no numpy temporaries, no per-cell Python), because call
+overhead on small arrays, not arithmetic, is what the core spent its time on.
+
+The grid is the table's ``(segments, hosts, resources)`` array of free capacity
+and ``times`` its breakpoints with ``inf`` appended (``SlotTable.times_array``).
+The comparisons are written exactly as the numpy versions they replaced
+(``free + EPS >= need``), so schedules stay byte-identical.
+"""
+from libc.math cimport INFINITY, floor
+from libc.stdlib cimport free, malloc
+
+import numpy as np
+
+cdef double EPS = 1e-9
+
+
+cdef Py_ssize_t _bisect_right(const double[::1] a, Py_ssize_t n, double x) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+cdef Py_ssize_t _bisect_left(const double[::1] a, Py_ssize_t lo, Py_ssize_t n, double x) noexcept nogil:
+    cdef Py_ssize_t hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def earliest_on_enough(const double[:, :, ::1] grid, const double[::1] times, hosts, need, int count,
+                       double length, double earliest, double before):
+    """Earliest start in [earliest, before) at which at least ``count`` of ``hosts``
+    each have ``need`` free for ``length``, or up to ``before``; None if there is none.
+    The earliest such start is always where a segment begins (or ``earliest``)."""
+    cdef Py_ssize_t n = times.shape[0] - 1  # live segments; times[n] is inf
+    cdef Py_ssize_t nh = len(hosts), nr = grid.shape[2], nhosts = grid.shape[1]
+    cdef Py_ssize_t i0 = _bisect_right(times, n, earliest) - 1
+    if i0 < 0:
+        i0 = 0
+    cdef Py_ssize_t i1 = _bisect_left(times, 0, n, before)
+    cdef Py_ssize_t m = i1 - i0
+    if m <= 0 or count > nh:
+        return None
+    if len(need) != nr:
+        raise ValueError(f"need has {len(need)} resources, the grid {nr}")
+    cdef Py_ssize_t k, h, r, c, b, col
+    cdef double start, reach, end, t0, res = 0.0
+    cdef bint found = False
+    cdef long *hs = <long *>malloc(nh * sizeof(long))
+    cdef double *nd = <double *>malloc(nr * sizeof(double))
+    cdef Py_ssize_t *next_bad = <Py_ssize_t *>malloc(m * nh * sizeof(Py_ssize_t))
+    if hs == NULL or nd == NULL or next_bad == NULL:
+        free(hs); free(nd); free(next_bad)
+        raise MemoryError()
+    try:
+        for h in range(nh):
+            col = hosts[h]
+            if col < 0 or col >= nhosts:
+                raise IndexError(f"host {col} is not in the grid's {nhosts} hosts")
+            hs[h] = col
+        for r in range(nr):
+            nd[r] = need[r]
+        with nogil:
+            # Per host and row, the first row from there on where ``need`` does not fit (m if none).
+            for h in range(nh):
+                c = m
+                for k in range(m - 1, -1, -1):
+                    for r in range(nr):
+                        if not (grid[i0 + k, hs[h], r] + EPS >= nd[r]):
+                            c = k
+                            break
+                    next_bad[k * nh + h] = c
+            t0 = times[i0] if times[i0] > earliest else earliest
+            for k in range(m):
+                start = t0 if k == 0 else times[i0 + k]
+                reach = start + length
+                if reach > before:
+                    reach = before
+                c = 0
+                for h in range(nh):
+                    b = next_bad[k * nh + h]
+                    end = before if b == m else (t0 if b == 0 else times[i0 + b])
+                    if end + EPS >= reach:
+                        c += 1
+                if c >= count:
+                    res = start
+                    found = True
+                    break
+    finally:
+        free(hs)
+        free(nd)
+        free(next_bad)
+    return res if found else None
+
+
+cdef Py_ssize_t _list_bisect_right(list a, Py_ssize_t lo, double x):
+    cdef Py_ssize_t hi = len(a), mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < <double>a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+cdef Py_ssize_t _list_bisect_left(list a, Py_ssize_t lo, double x):
+    cdef Py_ssize_t hi = len(a), mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if <double>a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def total_fits(const double[:, ::1] tot, list times, start, end, demand):
+    """``start`` if the site-wide free capacity ``tot`` (one row per segment of
+    ``times``) has ``demand`` over [start, end), else the start of the first segment
+    after the first blocking one where it has (inf if none): a lower bound on any
+    feasible start. The answer is ``start`` itself or an element of ``times``."""
+    cdef Py_ssize_t n = len(times), nr = tot.shape[1], r, k, bad = -1
+    if tot.shape[0] < n:
+        raise ValueError(f"{tot.shape[0]} rows of totals for {n} segments")
+    if len(demand) != nr:
+        raise ValueError(f"demand has {len(demand)} resources, the totals {nr}")
+    cdef double nd[16]
+    if nr > 16:
+        raise ValueError(f"at most 16 resource types, not {nr}")
+    for r in range(nr):
+        nd[r] = demand[r]
+    cdef Py_ssize_t i = _list_bisect_right(times, 0, start) - 1
+    if i < 0:
+        i = 0
+    cdef Py_ssize_t j = _list_bisect_left(times, i + 1, end)
+    if j < i + 1:
+        j = i + 1
+    for k in range(i, j):
+        for r in range(nr):
+            if tot[k, r] + EPS < nd[r]:
+                bad = k
+                break
+        if bad >= 0:
+            break
+    if bad < 0:
+        return start
+    for k in range(bad + 1, n):
+        for r in range(nr):
+            if tot[k, r] + EPS < nd[r]:
+                break
+        else:
+            return times[k]
+    return float("inf")
+
+
+def fit_counts(const double[:, ::1] least, want, double n, blocked=None):
+    """Per host, how many copies of ``want`` fit in ``least`` (one row per host, the
+    least free over a window): floor((least + EPS) / want) at its tightest resource,
+    ``n`` when ``want`` asks for nothing, 0 on the hosts listed in ``blocked``. A
+    float array, as the numpy expression it replaced gave."""
+    cdef Py_ssize_t nh = least.shape[0], nr = least.shape[1], h, r
+    if len(want) != nr:
+        raise ValueError(f"want has {len(want)} resources, the hosts {nr}")
+    cdef double w[16]
+    if nr > 16:
+        raise ValueError(f"at most 16 resource types, not {nr}")
+    cdef bint any_col = False
+    for r in range(nr):
+        w[r] = want[r]
+        if w[r] > 0:
+            any_col = True
+    out = np.empty(nh)
+    cdef double[::1] counts = out
+    cdef double c, k
+    for h in range(nh):
+        if not any_col:
+            counts[h] = n
+            continue
+        c = INFINITY
+        for r in range(nr):
+            if w[r] > 0:
+                k = floor((least[h, r] + EPS) / w[r])
+                if k < c:
+                    c = k
+        counts[h] = c
+    if blocked is not None:
+        for b in blocked:
+            h = b
+            if h < 0 or h >= nh:
+                raise IndexError(f"host {h} is not among the {nh} hosts")
+            counts[h] = 0.0
+    return out

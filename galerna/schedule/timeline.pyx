@@ -1,0 +1,298 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""A step function of free capacity over time, for one host or for the image link.
+
+Breakpoints live in a sorted Python list and each resource's free amount in a
+parallel list, so splitting, reserving and window queries are a bisection plus
+a short scan of the segments inside the window — cost grows with the number
+of reservations overlapping the window, not with the length of the queue.
+Segments ending before ``now`` are dropped by :meth:`prune`, so a long
+simulation does not drag its past along.
+
+Compiled (Cython) because these walks are called millions of times per run and
+their cost was interpreter overhead per segment. The lists stay Python lists
+holding the very objects the Python version held (readers such as the image
+link's deadline search walk them), and every comparison and sum is the same
+double arithmetic, so schedules are byte-identical. Whole walks over one
+timeline (the longest unbroken stretch, the first hole of the link) are methods
+here, one call per question.
+"""
+from libc.math cimport INFINITY
+
+EPS = 1e-9
+cdef double _EPS = 1e-9
+
+
+cdef inline double _at(list xs, Py_ssize_t k):
+    return <double>xs[k]
+
+
+cdef Py_ssize_t _bisect_right(list a, double x):
+    """bisect.bisect_right on a sorted list of numbers."""
+    cdef Py_ssize_t lo = 0, hi = len(a), mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < <double>a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+cdef Py_ssize_t _bisect_left(list a, double x):
+    cdef Py_ssize_t lo = 0, hi = len(a), mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if <double>a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef class Timeline:
+    cdef public list times
+    cdef public list free
+    cdef public tuple capacity
+    cdef public Py_ssize_t nres
+    cdef public long version  # bumped by every change of free capacity
+
+    def __init__(self, capacity, origin=0.0):
+        self.capacity = tuple(capacity)
+        self.nres = len(self.capacity)
+        self.times = [origin]
+        self.free = [[c] for c in self.capacity]
+        self.version = 0
+
+    def __reduce__(self):
+        return (_rebuild, (self.capacity, self.times, self.free, self.version))
+
+    # ------------------------------------------------------------------ edit
+    cdef Py_ssize_t _split(self, object t):
+        """Index of the segment starting at ``t``, inserting a breakpoint if needed."""
+        cdef list times = self.times, col
+        cdef Py_ssize_t i = _bisect_right(times, t) - 1, r
+        if i < 0:
+            # Before the origin: extend backwards with full capacity.
+            times.insert(0, t)
+            for r in range(self.nres):
+                col = self.free[r]
+                col.insert(0, self.capacity[r])
+            return 0
+        if <double>times[i] == <double>t:
+            return i
+        times.insert(i + 1, t)
+        for col in self.free:
+            col.insert(i + 1, col[i])
+        return i + 1
+
+    def add(self, start, end, delta, double sign):
+        """Subtract (sign=-1) or give back (sign=+1) ``delta`` over [start, end)."""
+        if not (<double>end > <double>start):
+            return
+        self.version += 1
+        cdef Py_ssize_t i = self._split(start)
+        cdef Py_ssize_t j = self._split(end)
+        cdef Py_ssize_t r, k
+        cdef double d
+        cdef list col
+        for r in range(self.nres):
+            d = <double>delta[r] * sign
+            if d != 0.0:
+                col = self.free[r]
+                for k in range(i, j):
+                    col[k] = <double>col[k] + d
+        if sign > 0:
+            self._merge(j)
+            self._merge(i)
+
+    def coalesce(self, start, end):
+        """Merge the breakpoints at ``start`` and ``end`` away where they separate equal
+        segments. A reserve does not (a host's breakpoints count its leases), but on
+        a busy link back-to-back transfers are then one segment to walk past."""
+        cdef list times = self.times
+        cdef Py_ssize_t k
+        for t in (end, start):
+            k = _bisect_left(times, t)
+            if k < len(times) and <double>times[k] == <double>t:
+                self._merge(k)
+
+    def reserve(self, start, end, demand):
+        self.add(start, end, demand, -1.0)
+
+    def release(self, start, end, demand):
+        self.add(start, end, demand, 1.0)
+
+    cdef void _merge(self, Py_ssize_t i):
+        """Drop breakpoint ``i`` when it separates two equal segments."""
+        cdef list col
+        if i <= 0 or i >= len(self.times):
+            return
+        for col in self.free:
+            if abs(<double>col[i] - <double>col[i - 1]) > _EPS:
+                return
+        del self.times[i]
+        for col in self.free:
+            del col[i]
+
+    def prune(self, now):
+        """Forget segments that ended before ``now``."""
+        cdef Py_ssize_t i = _bisect_right(self.times, now) - 1
+        cdef list col
+        if i > 0:
+            del self.times[:i]
+            for col in self.free:
+                del col[:i]
+
+    # ----------------------------------------------------------------- query
+    cdef Py_ssize_t _fits_at(self, Py_ssize_t k, const double *need) noexcept:
+        """Whether ``need`` fits in segment ``k`` (free + EPS >= need, resource by resource)."""
+        cdef Py_ssize_t r
+        for r in range(self.nres):
+            if <double>(<list>self.free[r])[k] + _EPS < need[r]:
+                return 0
+        return 1
+
+    def slots(self, start, end, demand, long cap):
+        """How many copies of ``demand`` fit over the whole of [start, end), at most ``cap``."""
+        cdef list times = self.times, free = self.free
+        cdef Py_ssize_t i = _bisect_right(times, start) - 1, n = len(times), r
+        cdef double e = end, need, f
+        cdef long best = cap, k
+        if i < 0:
+            i = 0
+        while True:
+            for r in range(self.nres):
+                need = demand[r]
+                if need > 0:
+                    f = <double>(<list>free[r])[i] + _EPS
+                    if f < need:
+                        return 0
+                    k = <long>(f / need)
+                    if k < best:
+                        best = k
+            i += 1
+            if i >= n or <double>times[i] >= e:
+                return best
+
+    def fits(self, start, end, demand):
+        return self.slots(start, end, demand, 1) >= 1
+
+    def free_at(self, t):
+        cdef Py_ssize_t i = _bisect_right(self.times, t) - 1
+        if i < 0:
+            i = 0
+        return tuple([col[i] for col in self.free])
+
+    def next_change(self, t):
+        """First breakpoint strictly after ``t`` (inf if none)."""
+        cdef Py_ssize_t i = _bisect_right(self.times, t)
+        return self.times[i] if i < len(self.times) else float("inf")
+
+    def __len__(self):
+        return len(self.times)
+
+    # ------------------------------------------------------- whole walks
+    def longest_run(self, a, b, demand, mine=None):
+        """Of the intervals in which one ``demand`` fits without a break, the longest one
+        that overlaps [a, b): its (start, end), or (a, a) if none. ``mine`` is an
+        interval the asking lease itself holds here: there one of its VMs fits by
+        definition, so it counts as free."""
+        cdef list times = self.times
+        cdef Py_ssize_t n = len(times), i, lo, hi, r
+        cdef double m0 = INFINITY, m1 = -INFINITY, db = b, end, best_len, blo
+        cdef double need[16]
+        if self.nres > 16:
+            raise ValueError(f"at most 16 resource types, not {self.nres}")
+        for r in range(self.nres):
+            need[r] = demand[r]
+        if mine is not None:
+            m0, m1 = mine
+        i = _bisect_right(times, a) - 1
+        if i < 0:
+            i = 0
+        best = (a, a)
+        best_len = <double>a - <double>a
+        while i < n and <double>times[i] < db:
+            if not self._ok(i, n, need, m0, m1):
+                i += 1
+                continue
+            lo = i
+            while lo > 0 and self._ok(lo - 1, n, need, m0, m1):
+                lo -= 1
+            hi = i
+            while hi + 1 < n and self._ok(hi + 1, n, need, m0, m1):
+                hi += 1
+            end = <double>times[hi + 1] if hi + 1 < n else INFINITY
+            blo = <double>times[lo]
+            if end - blo > best_len:
+                best = (times[lo], times[hi + 1] if hi + 1 < n else float("inf"))
+                best_len = end - blo
+            i = hi + 1
+        return best
+
+    cdef bint _ok(self, Py_ssize_t k, Py_ssize_t n, const double *need, double m0, double m1) noexcept:
+        if m0 <= <double>self.times[k] and (k + 1 >= n or <double>self.times[k + 1] <= m1):
+            return True
+        return self._fits_at(k, need)
+
+    def may_fit_in_place(self, need, length, earliest, before):
+        """A stretch from ``earliest`` on that fits ``need`` and runs up to ``before``, or
+        one at least ``length`` long before it (see SlotTable.earliest_in_place)."""
+        cdef list times = self.times
+        cdef Py_ssize_t n = len(times), i, r
+        cdef double dlen = length, de = earliest, dbefore = before, run_from = 0.0, end, t
+        cdef bint running = False
+        cdef double nd[16]
+        if self.nres > 16:
+            raise ValueError(f"at most 16 resource types, not {self.nres}")
+        for r in range(self.nres):
+            nd[r] = need[r]
+        i = _bisect_right(times, earliest) - 1
+        if i < 0:
+            i = 0
+        while i < n and <double>times[i] < dbefore:
+            if self._fits_at(i, nd):
+                if not running:
+                    t = times[i]
+                    run_from = de if de > t else t
+                    running = True
+                end = <double>times[i + 1] if i + 1 < n else INFINITY
+                if dbefore < end:
+                    end = dbefore
+                if end >= dbefore or end - run_from >= dlen - _EPS:
+                    return True
+            else:
+                running = False
+            i += 1
+        return False
+
+    def first_hole(self, now, length):
+        """Start of the first stretch from ``now`` at least ``length`` long in which the
+        first resource is wholly free (free >= 1 - EPS): the image link's next send."""
+        cdef list times = self.times, free = self.free[0]
+        cdef Py_ssize_t n = len(times), i
+        cdef double dnow = now, dlen = length, end, s = 0.0
+        start = None  # start of the free stretch being walked (the object, as a time)
+        i = _bisect_right(times, now) - 1
+        if i < 0:
+            i = 0
+        while i < n:
+            if <double>free[i] >= 1.0 - _EPS:
+                if start is None:
+                    start = now if dnow > <double>times[i] else times[i]  # max(times[i], now)
+                    s = start
+                end = <double>times[i + 1] if i + 1 < n else INFINITY
+                if end - s >= dlen - _EPS:
+                    return start
+            else:
+                start = None
+            i += 1
+        return max(now, times[n - 1])
+
+
+def _rebuild(capacity, times, free, version):
+    tl = Timeline(capacity)
+    tl.times = list(times)
+    tl.free = [list(col) for col in free]
+    tl.version = version
+    return tl

@@ -1,0 +1,208 @@
+"""The compiled grid searches (galerna/schedule/gridsearch.pyx) against a tiny Python oracle.
+
+The oracle answers the same question from the per-host timelines (plain Python lists,
+edited by their own code), trying every candidate start one by one; random edits of a
+slot table (reserves, releases, untidy releases, journaled rollbacks, pruning) are
+followed by random questions, compared answer by answer.
+"""
+from math import inf
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hst
+
+from galerna.model.site import Site
+from galerna.schedule import gridedit, gridsearch
+from galerna.schedule.slottable import SlotTable
+from galerna.schedule.timeline import EPS
+
+V = (1.0, 1024.0)
+
+
+def oracle_earliest_on_enough(table: SlotTable, hosts, need, count, length, earliest, before):
+    """Try, in order, every segment that begins before ``before`` and does not end by
+    ``earliest``, from its start (or ``earliest``, for the first); a host counts when its
+    own timeline fits ``need`` over [start, min(start + length, before)). The table knows
+    nothing before its first breakpoint, and a start is never earlier than ``earliest``
+    (which may reach ``before``)."""
+    if count > len(hosts):
+        return None
+    times = table.times
+    ends = times[1:] + [inf]
+    starts = [max(t, earliest) for t, e in zip(times, ends) if t < before and (e > earliest or e == inf)]
+    for s in starts:
+        reach = min(s + length, before)
+        empty = reach - s <= EPS  # an empty stay fits on any host
+        if sum(empty or table.hosts[h].fits(s, reach, need) for h in hosts) >= count:
+            return s
+    return None
+
+
+edit = hst.tuples(
+    hst.sampled_from(["reserve", "release", "untidy", "prune"]),
+    hst.integers(0, 2),                     # host
+    hst.integers(0, 40).map(float),         # start
+    hst.integers(1, 30).map(float),         # length
+    hst.sampled_from([(1.0, 512.0), (1.0, 1024.0), (2.0, 0.0)]),
+)
+question = hst.tuples(
+    hst.lists(hst.integers(0, 2), min_size=1, max_size=3, unique=True),
+    hst.sampled_from([(1.0, 512.0), (1.0, 1024.0), (2.0, 1024.0), (0.0, 0.0)]),
+    hst.integers(1, 3),                     # count
+    hst.just(0.0) | hst.integers(1, 40).map(float),  # length, 0 often
+    hst.floats(-5, 60, allow_nan=False),    # earliest
+    hst.floats(0, 90, allow_nan=False) | hst.just(inf),  # how far past earliest ``before`` is
+)
+
+
+def build(edits, trial_edits):
+    """A slot table after ``edits``, then ``trial_edits`` journaled and rolled back (half the time kept).
+
+    The edits keep the core's order of time (Scheduler.advance): ``now`` only grows, the
+    table is pruned at ``now`` and never inside a trial, and nothing is reserved or released
+    before ``now`` (a release gives back what is held from ``now`` on, as Book.release
+    does). Edits before a pruned origin are outside the table's contract: the grid has
+    forgotten those rows (and extends back with full capacity) while a host's timeline
+    may still hold the segment that began before ``now``.
+    """
+    table = SlotTable(Site.uniform(3, cpu=2.0, memory=2048.0))
+    held = []
+    now = 0.0
+
+    def do(op, h, s, n, d, trial):
+        nonlocal now
+        if op == "reserve":
+            s = max(s, now)
+            if table.hosts[h].fits(s, s + n, d):
+                table.reserve(h, s, s + n, d)
+                held.append((h, s, s + n, d))
+        elif op in ("release", "untidy") and held:
+            h, a, b, d = held.pop(h % len(held))
+            a = max(a, now)
+            if b > a:
+                table.release_all(a, b, [(h, d)], tidy=op == "release")
+                if op == "untidy" and h % 2:
+                    table.tidy(a, b)
+        elif op == "prune" and not trial:
+            now = max(now, min(table.times[-1], s / 4))
+            table.prune(now)
+
+    for e in edits:
+        do(*e, trial=False)
+    table.begin()
+    for e in trial_edits:
+        do(*e, trial=True)
+    if len(trial_edits) % 2:
+        table.rollback()
+    else:
+        table._journal = None
+    return table
+
+
+@settings(max_examples=300, deadline=None)
+@given(hst.lists(edit, max_size=25), hst.lists(edit, max_size=6), hst.lists(question, min_size=1, max_size=8))
+def test_earliest_on_enough_matches_the_oracle(edits, trial_edits, questions):
+    table = build(edits, trial_edits)
+    for hosts, need, count, length, earliest, ahead in questions:
+        before = earliest + ahead
+        got = table.earliest_on_enough(hosts, need, count, length, earliest, before)
+        assert got == oracle_earliest_on_enough(table, hosts, need, count, length, earliest, before), \
+            (hosts, need, count, length, earliest, before, table.times)
+
+
+def test_earliest_on_enough_waits_for_enough_hosts_and_honours_before():
+    table = SlotTable(Site.uniform(3))
+    table.reserve(0, 0, 10, V)
+    table.reserve(1, 0, 20, V)
+    assert table.earliest_on_enough([0, 1, 2], V, 1, 5, 0, inf) == 0  # host 2 is free now
+    assert table.earliest_on_enough([0, 1, 2], V, 2, 5, 0, inf) == 10
+    assert table.earliest_on_enough([0, 1, 2], V, 3, 5, 0, inf) == 20
+    assert table.earliest_on_enough([0, 1], V, 2, 5, 0, 15) is None  # host 1 is busy up to 20
+    assert table.earliest_on_enough([0, 1], V, 2, 5, 0, 18) is None
+    assert table.earliest_on_enough([0, 1, 2], V, 4, 5, 0, inf) is None  # more than there are
+    assert table.earliest_on_enough([0], V, 1, 0, 0, 20) == 0  # an empty stay fits a busy host
+
+
+def test_gridsearch_rejects_bad_arguments_clearly():
+    table = SlotTable(Site.uniform(2))
+    with pytest.raises(IndexError, match="host 7"):
+        gridsearch.earliest_on_enough(table._grid, table.times_array(), [0, 7], V, 1, 1.0, 0.0, 10.0)
+    with pytest.raises(ValueError, match="need has 1 resources"):
+        gridsearch.earliest_on_enough(table._grid, table.times_array(), [0], (1.0,), 1, 1.0, 0.0, 10.0)
+    with pytest.raises(ValueError):  # a grid that is not (segments, hosts, resources) of float64
+        gridsearch.earliest_on_enough(np.zeros((2, 2)), table.times_array(), [0], V, 1, 1.0, 0.0, 10.0)
+
+
+def oracle_total_fits(table: SlotTable, start, end, demand):
+    """Walk the segments from the one holding ``start``: the first that lacks ``demand``
+    site-wide (summed over the per-host timelines) blocks; then the first after it that
+    has it is the answer (inf if none); none blocking over [start, end) gives ``start``."""
+    times = table.times
+    ends = times[1:] + [inf]
+
+    def has(k):
+        free = [sum(table.hosts[h].free_at(times[k])[r] for h in range(table.nhosts)) for r in range(len(demand))]
+        return all(f + EPS >= x for f, x in zip(free, demand))
+
+    first = max([k for k, t in enumerate(times) if t <= start], default=0)
+    inside = [k for k in range(first, len(times)) if k == first or times[k] < end]
+    blocked = next((k for k in inside if not has(k)), None)
+    if blocked is None:
+        return start
+    return next((times[k] for k in range(blocked + 1, len(times)) if has(k)), inf)
+
+
+@settings(max_examples=300, deadline=None)
+@given(hst.lists(edit, max_size=25), hst.lists(edit, max_size=6),
+       hst.lists(hst.tuples(hst.floats(-5, 60, allow_nan=False), hst.integers(0, 40).map(float),
+                            hst.sampled_from([(1.0, 512.0), (3.0, 2048.0), (5.0, 0.0), (6.0, 6144.0)])), max_size=8))
+def test_grid_edits_and_total_fits_match_the_per_host_timelines(edits, trial_edits, questions):
+    """Every grid row equals each host's own timeline at that instant and the totals
+    their sum, after reserves, releases, untidy releases, rollbacks and pruning; and
+    the compiled site-wide search agrees with a walk over those sums."""
+    table = build(edits, trial_edits)
+    grid = table.grid
+    for k, t in enumerate(table.times):
+        for h in range(table.nhosts):
+            assert tuple(grid[k, h]) == table.hosts[h].free_at(t), (k, h, table.times)
+        assert tuple(table._tot[k]) == tuple(sum(table.hosts[h].free_at(t)[r] for h in range(table.nhosts))
+                                             for r in range(table.nres))
+    for k in range(1, table.n):  # the merge test, against the numpy one it replaced
+        assert gridedit.rows_equal(grid, k) == bool((abs(grid[k] - grid[k - 1]) <= EPS).all())
+    for start, length, demand in questions:
+        got = table.total_fits(start, start + length, demand)
+        assert got == oracle_total_fits(table, start, start + length, demand), (start, length, demand, table.times)
+
+
+def test_grid_kernels_reject_bad_arguments_clearly():
+    table = SlotTable(Site.uniform(2))
+    delta = np.ones((1, 2))
+    with pytest.raises(IndexError, match="host 5"):
+        gridedit.add_rows(table._grid, table._tot, 0, 1, [5], delta, 1.0)
+    with pytest.raises(IndexError, match="rows"):
+        gridedit.add_rows(table._grid, table._tot, 0, 999, [0], delta, 1.0)
+    with pytest.raises(ValueError, match="delta is 1x2 for 2 hosts"):
+        gridedit.add_rows(table._grid, table._tot, 0, 1, [0, 1], delta, 1.0)
+    with pytest.raises(IndexError, match="row 0"):
+        gridedit.rows_equal(table._grid, 0)
+    with pytest.raises(ValueError, match="demand has 1 resources"):
+        gridsearch.total_fits(table._tot, table.times, 0.0, 1.0, (1.0,))
+
+
+@settings(max_examples=300, deadline=None)
+@given(hst.lists(hst.tuples(hst.integers(0, 8).map(lambda x: x / 2), hst.integers(0, 16).map(float)),
+                 min_size=1, max_size=6),
+       hst.sampled_from([(1.0, 512.0), (0.5, 0.0), (0.0, 0.0), (2.0, 1024.0)]),
+       hst.integers(1, 5), hst.lists(hst.integers(0, 5), max_size=3))
+def test_fit_counts_match_the_obvious_formula(rows, want, n, blocked):
+    """Per host: copies of ``want`` that fit, at the tightest resource; n if it asks for nothing; 0 if blocked."""
+    least = np.array(rows, dtype=float) * (1.0, 256.0)
+    blocked = [h for h in blocked if h < len(rows)]
+    got = gridsearch.fit_counts(least, want, float(n), blocked or None)
+    for h, free in enumerate(least):
+        fits = [int((f + EPS) // w) for f, w in zip(free, want) if w > 0]
+        expected = 0 if h in blocked else (min(fits) if fits else n)
+        assert got[h] == expected, (h, free, want)
+    with pytest.raises(IndexError, match="host 9"):
+        gridsearch.fit_counts(least, want, float(n), [9])
