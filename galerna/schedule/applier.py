@@ -287,6 +287,11 @@ class Applier:
         self.finish(d.lease, S.FAILED)
         self.emit(now, d.lease, Notice.CANCELLED, refusal=d.refusal)
 
+    def rebind(self, lease: Lease, phases: list[Phase], now: float) -> None:
+        """The queue round moved the lease's reservation to other hosts, same instants (``rebind.py``)."""
+        self.book.release(lease, now, track=False)
+        self.move(lease, phases, now)
+
     def move(self, lease: Lease, phases: list[Phase], now: float) -> None:
         """Compression moved the lease's reservation earlier."""
         self.book.adopt(lease, phases)
