@@ -123,3 +123,19 @@ def test_with_image_transfers_modelled_rebinding_declines():
 
 def test_rebinding_is_on_by_default():
     assert config().scheduling.rebind is True
+
+
+@pytest.mark.parametrize("mode, first, last", [("aggressive", 600, 1000), ("conservative", 700, 1000)])
+def test_blue_horizon_jobs_with_rebinding_pass_the_independent_checker(mode, first, last, traces_dir, tmp_path):
+    # A slice of the 30-day Blue Horizon trace (144 nodes, no suspension) in which reservations get re-bound.
+    from galerna.readers import load_workload
+    from galerna.sim.engine import Simulation
+
+    c = config(site={"nodes": 144, "cpu": 1, "memory": 1024}, trace={"swf_cancelled": "drop"},
+               scheduling={"backfilling": mode, "suspension": "none", "rebind": True})
+    reqs = load_workload(traces_dir / "blue" / "30days.swf", c.trace).requests[first:last]
+    sim = Simulation(Site.uniform(144), c, reqs)
+    r = sim.run()
+    assert sim.core.stats.rebinds > 0
+    write(r, tmp_path)
+    check(tmp_path, last - first)
