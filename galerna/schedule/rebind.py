@@ -11,8 +11,10 @@ always rolled back:
 
 1. release the future reservations that overlap the lease's interval, latest in
    the queue first, until the lease fits;
-2. hold the lease there, and map each released reservation again over its own
-   interval (same start, same end) on hosts free for all of it;
+2. hold the lease there; each released reservation whose own hosts are still
+   free keeps them, and the others are mapped again over their own interval
+   (same start, same end) on hosts free for all of it (if that fails, all are
+   mapped again, in queue order);
 3. if every one fits, return the moves (``decisions.Move``, same instants, other
    hosts) and the lease's phases for the front door to apply; else nothing.
 
@@ -66,7 +68,7 @@ def make_room(ctx: CoreContext, search: Search, lease: Lease, at: float) -> Room
     want = want_of(lease)
     if not isinstance(want, Fresh):
         return None
-    book, slots, mapper, now = ctx.book, ctx.slots, ctx.mapper, ctx.now
+    book, slots, now = ctx.book, ctx.slots, ctx.now
     end = at + ctx.phases.fresh_length(lease)
     if slots.total_fits(at, end, total_demand(lease.vecs)) != at:
         return None  # the site lacks the capacity: hosts do not matter
@@ -93,15 +95,38 @@ def make_room(ctx: CoreContext, search: Search, lease: Lease, at: float) -> Room
         if phases is None:
             return None
         book.hold(lease, phases)
-        moves = []
-        for r, (s, e, old) in sorted(released, key=lambda x: (x[0].req.submit, x[0].seq)):
-            hosts = mapper.map_at(r.vecs, s, e, r.avoid)
-            if hosts is None:
-                return None
-            slots.reserve_all(s, e, list(zip(hosts, r.vecs)))
-            if hosts != old:
-                moves.append(Move(r, [Phase(p.activity, p.start, p.end, hosts) for p in r.phases]))
+        released.sort(key=lambda x: (x[0].req.submit, x[0].seq))
+        moves = _rehome(ctx, released, keep=True)
+        if moves is None:
+            moves = _rehome(ctx, released, keep=False)
+        if moves is None:
+            return None
         ctx.stats.rebinds += len(moves)
         return Room(moves, phases)
     finally:
         slots.rollback()
+
+
+def _rehome(ctx: CoreContext, released: list, keep: bool) -> list[Move] | None:
+    """Hold each released reservation again at its instants: with ``keep``, those whose own hosts are still free
+    keep them and only the others are mapped anew (fewest moves); else all are mapped anew, in queue order.
+    The moves, or None (with what it held given back) when one does not fit."""
+    slots, mapper = ctx.slots, ctx.mapper
+    held, moves, homeless = [], [], []
+    for r, (s, e, old) in released:
+        if keep and mapper.map_fixed(r.vecs, old, s, e):
+            slots.reserve_all(s, e, list(zip(old, r.vecs)))
+            held.append((s, e, list(zip(old, r.vecs))))
+        else:
+            homeless.append((r, s, e, old))
+    for r, s, e, old in homeless:
+        hosts = mapper.map_at(r.vecs, s, e, r.avoid)
+        if hosts is None:
+            for s2, e2, placed in held:
+                slots.release_all(s2, e2, placed)
+            return None
+        slots.reserve_all(s, e, list(zip(hosts, r.vecs)))
+        held.append((s, e, list(zip(hosts, r.vecs))))
+        if hosts != old:
+            moves.append(Move(r, [Phase(p.activity, p.start, p.end, hosts) for p in r.phases]))
+    return moves
