@@ -184,3 +184,26 @@ def test_aggressive_backfilling_with_rebinding_starts_every_job_when_plain_easy_
     reference = {ran.job.id: ran.start for ran in easy.easy_schedule(jobs, 144)}
     assert starts[True] == reference
     assert starts[False] != reference  # bound to hosts, some backfills waited
+
+
+def test_a_released_reservation_whose_hosts_are_still_free_keeps_them():
+    # Conservative, 5 hosts: lease 1 (3 nodes) on h0, h1, h2 until 1000; the head (3 nodes) reserved at
+    # [1000, 3000) on h3, h4 (fewest leases) and h0; lease 4 (3 nodes, 1000 s, at 1.5) reserved after it, at
+    # [3000, 4000) on h0, h1, h2. Lease 3 (1 node, 5000 s, at 2) fits on the free count (two hosts free
+    # throughout). Trying, lease 4 is released first (latest in the queue), which does not help, then the head:
+    # lease 3 takes h3 or h4. Lease 4's own hosts are still free, so it keeps them; only the head moves.
+    reqs = [be(1, 0, 1000, nodes=3), be(2, 1, 2000, nodes=3), be(4, 1.5, 1000, nodes=3), be(3, 2, 5000)]
+    core = LeaseScheduler(Site.uniform(5), cfg("conservative", True))
+    for r in reqs[:3]:
+        core.submit(r, r.submit)
+    assert set(core.leases["2"].phases[0].hosts) == {0, 3, 4}
+    four = core.leases["4"].phases[0]
+    assert (four.start, four.end, set(four.hosts)) == (3000, 4000, {0, 1, 2})
+    events = core.submit(reqs[3], 2)
+    assert [e.lease_id for e in events if e.moved] == ["2"]
+    assert core.leases["4"].phases[0].hosts == four.hosts
+    (h3,) = core.leases["3"].phases[0].hosts
+    assert core.leases["3"].phases[0].start == 2 and h3 in (3, 4)
+    head = core.leases["2"].phases[0]
+    assert (head.start, head.end) == (1000, 3000) and h3 not in head.hosts and len(set(head.hosts)) == 3
+    assert core.stats.rebinds == 1
