@@ -59,7 +59,7 @@ def test_the_move_is_announced_as_a_moved_reservation_before_the_backfill_is_pla
     before = core.leases["2"].phases[0].hosts
     events = core.submit(THREE_JOBS[2], 2)
     moved = [e for e in events if e.notice is Notice.SCHEDULED and e.moved]
-    assert [(e.lease_id, e.until) for e in moved] == [("2", 1000)]
+    assert [(e.lease_id, e.until, e.detail) for e in moved] == [("2", 1000, "same start, other hosts")]
     assert set(moved[0].hosts) != set(before)
     placed = next(i for i, e in enumerate(events) if e.lease_id == "3" and e.notice is Notice.SCHEDULED)
     assert events.index(moved[0]) < placed

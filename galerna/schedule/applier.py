@@ -290,7 +290,9 @@ class Applier:
     def rebind(self, lease: Lease, phases: list[Phase], now: float) -> None:
         """The queue round moved the lease's reservation to other hosts, same instants (``rebind.py``)."""
         self.book.release(lease, now, track=False)
-        self.move(lease, phases, now)
+        self.book.adopt(lease, phases)
+        self.emit(now, lease, Notice.SCHEDULED, phases[0].hosts, phases[0].start, moved=True,
+                  reason="same start, other hosts")
 
     def move(self, lease: Lease, phases: list[Phase], now: float) -> None:
         """Compression moved the lease's reservation earlier."""
