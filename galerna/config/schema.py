@@ -92,6 +92,8 @@ class SiteConfig(_Section):
 class SchedulingConfig(_Section):
     backfilling: Backfilling = Backfilling.CONSERVATIVE
     backfilling_reservations: int = Field(1, ge=0, description="reservations kept when backfilling = intermediate")
+    rebind: bool = Field(True, description="a lease that fits on the free count now may move a future "
+                         "reservation to other hosts free for its whole interval (same start and end)")
     host_selection: HostSelection = HostSelection.GREEDY
     admission: Admission = Admission.ACCEPT_ALL
     preemption: Preemption = Preemption.AR_PREEMPTS_EVERYTHING

@@ -287,6 +287,13 @@ class Applier:
         self.finish(d.lease, S.FAILED)
         self.emit(now, d.lease, Notice.CANCELLED, refusal=d.refusal)
 
+    def rebind(self, lease: Lease, phases: list[Phase], now: float) -> None:
+        """The queue round moved the lease's reservation to other hosts, same instants (``rebind.py``)."""
+        self.book.release(lease, now, track=False)
+        self.book.adopt(lease, phases)
+        self.emit(now, lease, Notice.SCHEDULED, phases[0].hosts, phases[0].start, moved=True,
+                  reason="same start, other hosts")
+
     def move(self, lease: Lease, phases: list[Phase], now: float) -> None:
         """Compression moved the lease's reservation earlier."""
         self.book.adopt(lease, phases)

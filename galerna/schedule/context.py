@@ -31,6 +31,7 @@ class Stats:
     filter_hits: int = 0  # reservations compression ruled out without a search
     preemptions: int = 0  # victims preempted
     trials: int = 0  # trial preemptions rolled back on the slot table
+    rebinds: int = 0  # reservations the queue round moved to other hosts to let a lease start (rebind.py)
 
 
 @dataclass

@@ -46,6 +46,7 @@ class Fail:
 
 @dataclass(frozen=True)
 class Move:
-    """Compression moves ``lease``'s reservation earlier, to ``phases``."""
+    """Compression moves ``lease``'s reservation earlier, to ``phases``; or the queue round re-binds it to
+    other hosts at the same instants (``rebind.py``)."""
     lease: Lease
     phases: list[Phase]

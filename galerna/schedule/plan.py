@@ -112,8 +112,8 @@ class Event:
     activity: Activity | None = None  # PHASE_STARTED / PHASE_ENDED
     preemption: PreemptMode | None = None  # PREEMPTED
     refusal: Refusal | None = None  # REJECTED, and CANCELLED of a deadline lease that failed in the queue
-    reason: str = ""  # CANCELLED: the reason the shell gave
-    moved: bool = False  # SCHEDULED: an existing reservation moved earlier (compression)
+    reason: str = ""  # CANCELLED: the reason the shell gave; SCHEDULED with moved: why, when not "earlier"
+    moved: bool = False  # SCHEDULED: an existing reservation moved earlier (compression) or to other hosts (rebind)
 
     @property
     def detail(self) -> str:
@@ -131,7 +131,7 @@ def describe(e: Event, instant: Callable[[float], str] = _g) -> str:
     if e.refusal is not None:
         return e.refusal.text(instant)
     if e.moved:
-        return "earlier"
+        return e.reason or "earlier"
     return e.reason
 
 

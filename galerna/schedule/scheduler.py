@@ -10,7 +10,7 @@ place where a lease's plan and state change, carries them out:
 
 - ``admission.py``   a new AR / immediate / deadline lease -> Accept | Refuse | Preempt
 - ``preemption.py``  who makes way for it -> PreemptionPlan
-- ``backfill.py``    the queue round -> Place | Fail, one lease at a time
+- ``backfill.py``    the queue round -> Place | Fail, one lease at a time (and Move: ``rebind.py``)
 - ``compression.py`` capacity freed early -> Move, one reservation at a time
 - ``lifecycle.py``   the state machine of phases starting and ending, by activity
 
@@ -33,7 +33,7 @@ from galerna.schedule.backfill import queue_round
 from galerna.schedule.book import Book
 from galerna.schedule.compression import Compressor
 from galerna.schedule.context import CoreContext, Stats
-from galerna.schedule.decisions import Place
+from galerna.schedule.decisions import Move, Place
 from galerna.schedule.images import ImageRepository
 from galerna.schedule.lease import Activity, Lease, Phase
 from galerna.schedule.mapper import Mapper
@@ -236,6 +236,8 @@ class LeaseScheduler:
             for d in queue_round(self.ctx, self.search, now):
                 if isinstance(d, Place):
                     apply.place(d.lease, d.phases, now)
+                elif isinstance(d, Move):
+                    apply.rebind(d.lease, d.phases, now)
                 else:
                     apply.fail_in_queue(d, now)
             self.slots.prune(now)
