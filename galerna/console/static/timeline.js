@@ -2,6 +2,7 @@
 // one bar per allocation. Apache ECharts gives the axes, zoom and pan, the host labels and the "now" line; the bars
 // (and the shading of marked hosts' rows) are painted by bars.js on a canvas under ECharts' one.
 import * as echarts from "./vendor/echarts.esm.min.js";
+import { TimeAxis } from "./axis.js";
 import { ACTIVITIES, ACTIVITY_COLOR, BarIndex, TYPES, TYPE_COLOR, packed, paintBars, styleTable } from "./bars.js";
 
 export { ACTIVITIES, ACTIVITY_COLOR, PAST, PLANNED, RUNNING, TYPES, TYPE_COLOR } from "./bars.js";
@@ -49,6 +50,7 @@ export class Timeline {
     this.canvas.className = "tl-bars";
     el.appendChild(this.canvas);
     this.counts = { perHost: [] };
+    this.axis = new TimeAxis(el, this.relative);
     this.tip = document.createElement("div");
     this.tip.className = "tl-tip hidden";
     el.appendChild(this.tip);
@@ -100,9 +102,10 @@ export class Timeline {
       useUTC: true,
       grid: { left: 120, right: 46, top: 16, bottom: 64 },
       xAxis: {
-        type: "time", min: lo, max: hi, scale: true,
-        axisLabel: { formatter: (v) => axisTime(v, relative), hideOverlap: true },
-        splitLine: { show: false },  // painted under the bars (paint)
+        // a plain number axis: its ticks and labels are axis.js' (evenly spaced at every zoom), its grid lines are
+        // painted under the bars (paint)
+        type: "value", min: lo, max: hi, scale: true,
+        axisLabel: { show: false }, axisTick: { show: false }, splitLine: { show: false },
       },
       yAxis: {
         type: "category", inverse: true, data: hosts.map((h) => h.name),
@@ -153,8 +156,8 @@ export class Timeline {
     const [lo, hi] = this.visibleWindow();
     const p0 = this.chart.convertToPixel({ gridIndex: 0 }, [lo, 0]), p1 = this.chart.convertToPixel({ gridIndex: 0 }, [hi, 1]);
     const kx = (p1[0] - p0[0]) / (hi - lo);
-    const ticks = m.getComponent("xAxis", 0).axis.scale.getTicks().map((t) => p0[0] + (t.value - lo) * kx);
     const clip = { x: rect.x, y: rect.y, width: rect.width, height: rect.height };
+    const ticks = this.axis.update(lo, hi, p0[0] - lo * kx, kx, clip);
     return { view: { x0: p0[0] - lo * kx, kx, y0: p0[1], band: p1[1] - p0[1], clip }, win: [lo, hi], ticks };
   }
 
