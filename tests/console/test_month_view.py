@@ -1,5 +1,6 @@
-"""The time axis of `galerna view` in Chromium: at every zoom from a month to a minute its tick labels are evenly
-spaced on screen, do not overlap, and stand where the times they name are drawn."""
+"""`galerna view` on a month-long run in Chromium: at every zoom from a month to a minute the time axis' tick labels
+are evenly spaced on screen, do not overlap and stand where the times they name are drawn; at month zoom the merged
+level of detail paints what every bar painted one by one does."""
 from __future__ import annotations
 
 import re
@@ -19,7 +20,7 @@ LABELS = """() => Array.from(document.querySelectorAll('.tl-axis span')).filter(
 @pytest.fixture(scope="module")
 def month(tmp_path_factory):
     out = tmp_path_factory.mktemp("axis") / "month-run"
-    synthetic(out, 3000, hosts=20, days=30)
+    synthetic(out, 12000, hosts=20, days=30)  # a bar is about a pixel wide at month zoom
     srv = ViewServer(out, out.parent / "view.log").start()
     yield srv
     srv.stop()
@@ -70,3 +71,26 @@ def test_tick_labels_are_evenly_spaced_and_readable_from_a_month_to_a_minute(pag
     assert steps["hour"] <= 15 * MINUTE and steps["minute"] <= 15e3
     spans = list(steps.values())
     assert spans == sorted(spans, reverse=True) and len(set(spans)) >= 5, steps
+
+
+def test_the_merged_level_of_detail_paints_what_the_bars_do_one_by_one(page, month):
+    page.goto(month.url)
+    page.wait_for_selector("#timeline[data-drawn]", timeout=30000)
+    got = page.evaluate("""() => {
+      const tl = window.galerna.timeline, ix = tl.index;
+      const shot = () => { tl.paint(); return tl.pixels.slice(); };
+      const merged = shot(), levels = [...ix.levels.values()].map((lv) => lv.n);
+      const drawn = tl.drawnTotal();
+      ix.merging = false;
+      const each = shot();
+      ix.merging = true;
+      let filled = 0, differ = 0;
+      for (let k = 0; k < each.length; k++) {
+        if (each[k] >>> 24) filled++;
+        if (each[k] !== merged[k]) differ++;
+      }
+      return { n: ix.n, levels, drawn, drawnEach: tl.drawnTotal(), filled, differ };
+    }""")
+    assert got["levels"] and got["levels"][0] < got["n"] * 0.8, got  # merging happened
+    assert got["drawn"] == got["drawnEach"] == got["n"]
+    assert got["filled"] > 100000 and got["differ"] <= got["filled"] * 0.02, got
