@@ -76,6 +76,7 @@ def test_tick_labels_are_evenly_spaced_and_readable_from_a_month_to_a_minute(pag
 def test_the_merged_level_of_detail_paints_what_the_bars_do_one_by_one(page, month):
     page.goto(month.url)
     page.wait_for_selector("#timeline[data-drawn]", timeout=30000)
+    page.wait_for_function("window.galerna.timeline.index.levels.size > 0", timeout=10000)  # built after first paint
     got = page.evaluate("""() => {
       const tl = window.galerna.timeline, ix = tl.index;
       const shot = () => { tl.paint(); return tl.pixels.slice(); };

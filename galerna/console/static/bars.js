@@ -151,6 +151,28 @@ export class BarIndex {
     return lv;
   }
 
+  /**
+   * The merged level for `gap` if it is built, else null, and it is built in a task of its own (a first frame at a
+   * new level, the first paint among them, paints every bar rather than wait for the merge).
+   */
+  levelFor(gap) {
+    if (!gap) return null;
+    const lv = this.levels.get(gap);
+    if (lv) return lv;
+    if (!this.pending) {
+      this.pending = setTimeout(() => { this.pending = 0; this.level(gap); }, 0);
+    }
+    return null;
+  }
+
+  /** Builds the levels up to `maxGap` ms, coarsest first, one per task, before a zoom needs them (after first paint). */
+  warm(maxGap) {
+    const gaps = [];
+    for (let g = maxGap; g >= 16e3; g /= 2) if (!this.levels.has(g)) gaps.push(g);
+    const next = () => { const g = gaps.shift(); if (g === undefined) return; this.level(g); setTimeout(next, 0); };
+    setTimeout(next, 0);
+  }
+
   /** How many of row h's bars overlap the window (a, b) ms: those starting before b less those ending by a. */
   countIn(h, a, b) {
     const { hostFrom, order, startMs, endsSorted } = this;
@@ -211,6 +233,13 @@ export class BarIndex {
   }
 }
 
+/** The merge gap (ms) of the level of detail at `kx` device pixels per ms, or 0 (none) while a pixel is under a
+ * minute: half a pixel rounded down to a power of two of seconds, so a few levels serve every zoom. */
+export function mergeGap(kx) {
+  const msPerPx = 1 / kx;
+  return msPerPx >= 60e3 ? 1000 * 2 ** Math.floor(Math.log2(msPerPx / 2000)) : 0;
+}
+
 /**
  * Paints the bars of `index` in view into `px` (W x H pixels, one Uint32 each) and counts them per host.
  * view: {x0, kx (px per ms), y0, band, clip: {x, y, width, height}} in CSS pixels; win: [a, b] ms shown.
@@ -255,9 +284,8 @@ export function paintBars(px, W, H, index, styles, view, win, ticks, dpr, rowFil
     px.fill(rowFill[h], r1 * W, r2 * W);
   }
   // the level of detail: at a zoom where a pixel is over a minute, bars of a lane less than half a pixel apart are
-  // merged beforehand (the gap a power of two of seconds, so a few levels serve every zoom)
-  const msPerPx = 1 / (kx * dpr);
-  const c = msPerPx >= 60e3 && index.merging ? index.level(1000 * 2 ** Math.floor(Math.log2(msPerPx / 2000))) : index.sorted;
+  // merged beforehand
+  const c = (index.merging && index.levelFor(mergeGap(kx * dpr))) || index.sorted;
   const { from: rowFrom, reach, a: ca, b: cb, style, slot, lanes, running } = c;
   const rowH = band * 0.84;  // as in BarIndex.band
   const tH = Math.max(rowH * 0.18, 1);
