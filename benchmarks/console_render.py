@@ -18,9 +18,7 @@ Targets (issue 16): first paint < 2 s, zoom and pan without visible stutter.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -31,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.console.browser import available, cpu_seconds, launch  # noqa: E402
+from tests.console.synthetic import synthetic  # noqa: E402
 from tests.console.viewserver import ViewServer  # noqa: E402
 
 SHARED = Path(os.environ.get("GALERNA_SHARED", ROOT.parent / "shared")) / "data" / "haizea-traces" / "blue"
@@ -83,48 +82,6 @@ SCRIPT = """async ([steps]) => {
 }"""
 
 
-def synthetic(out: Path, n: int, hosts: int = 144, days: int = 30, seed: int = 1) -> None:
-    """An output directory with about ``n`` allocations: back-to-back leases on every host, a few suspended and
-    resumed, so each host's row is full for the whole month (the worst case for drawing)."""
-    rng = random.Random(seed)
-    out.mkdir(parents=True, exist_ok=True)
-    horizon = days * 86400.0
-    per_host = n // hosts
-    mean = horizon / per_host
-    leases, allocs = [], []
-    for h in range(hosts):
-        t = rng.uniform(0, mean)
-        while len(allocs) < (h + 1) * per_host and t < horizon:
-            lid = len(leases) + 1
-            d = rng.expovariate(1 / mean) * 0.9 + 60
-            kind = rng.choice(["be", "be", "be", "ar", "im", "deadline"])
-            leases.append([lid, kind, max(0, t - 600), "", "", d, d, 1, 1, 1024, "true", "done", t, t + d, 600, "",
-                           0, f"node{h + 1}"])
-            if rng.random() < 0.05 and d > 1200:
-                half = d / 2
-                allocs += [[lid, 0, f"node{h + 1}", t, t + half, "run"], [lid, 0, f"node{h + 1}", t + half, t + half + 60, "suspend"],
-                           [lid, 0, f"node{h + 1}", t + half + 60, t + half + 120, "resume"],
-                           [lid, 0, f"node{h + 1}", t + half + 120, t + d + 120, "run"]]
-                d += 120
-            else:
-                allocs.append([lid, 0, f"node{h + 1}", t, t + d, "run"])
-            t += d + rng.uniform(0, mean * 0.2)
-    with open(out / "hosts.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["host", "cpu", "memory"])
-        w.writerows([f"node{h + 1}", 1, 1024] for h in range(hosts))
-    with open(out / "leases.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["lease_id", "type", "submit", "start_requested", "deadline", "duration", "real_duration", "nodes",
-                    "cpu", "memory", "preemptible", "state", "start", "end", "wait", "bounded_slowdown",
-                    "suspensions", "hosts"])
-        w.writerows(leases)
-    with open(out / "allocations.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["lease_id", "node", "host", "start", "end", "activity", "cpu", "memory"])
-        w.writerows([*a, 1, 1024] for a in allocs)
-
-
 def blue_output() -> Path:
     """The 30-day Blue Horizon output, simulated once and kept for later runs."""
     out = Path(tempfile.gettempdir()) / "galerna-console-bench" / "blue-30days"
@@ -175,6 +132,9 @@ def main() -> None:
     ap.add_argument("--synthetic", type=int, metavar="N", help="a synthetic output of N allocations instead")
     ap.add_argument("--steps", type=int, default=120, help="frames of each zoom/pan phase")
     ap.add_argument("--runs", type=int, default=3, help="page loads, each followed by the zoom and pan")
+    ap.add_argument("--against", type=Path, metavar="TREE",
+                    help="another source tree (e.g. a `git worktree` of main): its `galerna view` is measured too, "
+                         "page loads alternating with this tree's, and the ratios printed (fair under load)")
     args = ap.parse_args()
     why = available()
     if why:
@@ -190,17 +150,26 @@ def main() -> None:
     with open(out / "hosts.csv") as fh:
         hosts = sum(1 for _ in fh) - 1
     load0 = os.getloadavg()
-    srv = ViewServer(out, tmp / "view.log").start()
+    servers = [ViewServer(out, tmp / "view.log")]
+    if args.against:
+        servers.append(ViewServer(out, tmp / "view-against.log", tree=args.against.resolve()))
     from playwright.sync_api import sync_playwright
 
     try:
+        for srv in servers:
+            srv.start()
         with sync_playwright() as p:
             ctx = launch(p, viewport=(1600, 900))
-            runs = [one_run(ctx, srv.url, args.steps) for _ in range(args.runs)]
+            per_tree = [[] for _ in servers]
+            for _ in range(args.runs):  # alternating, so that both see the same load
+                for k, srv in enumerate(servers):
+                    per_tree[k].append(one_run(ctx, srv.url, args.steps))
             ctx.close()
     finally:
-        srv.stop()
+        for srv in servers:
+            srv.stop()
     load1 = os.getloadavg()
+    runs = per_tree[0]
     print(f"output: {out} ({hosts} hosts, {rows} allocations; {runs[0]['drawn']} bars drawn at full extent)")
     print(f"load average (1/5/15 min) before: {'/'.join(f'{x:.1f}' for x in load0)}, after: "
           f"{'/'.join(f'{x:.1f}' for x in load1)}, on {os.cpu_count()} cores; viewport 1600x900, --disable-gpu")
@@ -221,12 +190,38 @@ def main() -> None:
             w = r["work"][name] if name != "all" else [x for v in r["work"].values() for x in v]
             print(f"{k:<5}{name:<10}{len(g):>5}{pct(g, 50):>8.1f}{pct(g, 95):>8.1f}{max(g):>8.1f}{dropped(g):>9}"
                   f"{pct(w, 50):>10.1f}{pct(w, 95):>10.1f}{max(w):>10.1f}")
-    alls = [[x for v in r["gaps"].values() for x in v] for r in runs]
-    works = [[x for v in r["work"].values() for x in v] for r in runs]
+    summary("this tree", runs)
+    if args.against:
+        summary(f"against {args.against}", per_tree[1])
+        compare(runs, per_tree[1])
+
+
+def pooled(runs: list[dict], key: str, phase: str | None = None) -> list[float]:
+    return [x for r in runs for name, v in r[key].items() if phase in (None, name) for x in v]
+
+
+def summary(name: str, runs: list[dict]) -> None:
+    alls = [pooled([r], "gaps") for r in runs]
+    works = [pooled([r], "work") for r in runs]
     i = min(range(len(runs)), key=lambda j: pct(alls[j], 95))
-    print(f"best of {len(runs)} (lowest p95): frame p50 {pct(alls[i], 50):.1f} / p95 {pct(alls[i], 95):.1f} / max "
-          f"{max(alls[i]):.1f} ms, {dropped(alls[i])} frames dropped over {len(alls[i])} steps; work p50 {pct(works[i], 50):.1f} / "
-          f"p95 {pct(works[i], 95):.1f} ms; median first paint {statistics.median(r['paint'] for r in runs):.0f} ms")
+    print(f"{name}, best of {len(runs)} (lowest p95): frame p50 {pct(alls[i], 50):.1f} / p95 {pct(alls[i], 95):.1f} / "
+          f"max {max(alls[i]):.1f} ms, {dropped(alls[i])} frames dropped over {len(alls[i])} steps; work p50 "
+          f"{pct(works[i], 50):.1f} / p95 {pct(works[i], 95):.1f} ms; median first paint "
+          f"{statistics.median(r['paint'] for r in runs):.0f} ms")
+
+
+def compare(mine: list[dict], theirs: list[dict]) -> None:
+    """Ratios of the other tree's figures to this one's, every run pooled (above 1: this tree is faster)."""
+    print("other tree / this tree, all runs pooled:")
+    for phase in ["zoom-in", "pan", "zoom-out", None]:
+        a, b = pooled(mine, "gaps", phase), pooled(theirs, "gaps", phase)
+        wa, wb = pooled(mine, "work", phase), pooled(theirs, "work", phase)
+        print(f"  {phase or 'all':<9} frame p50 {pct(b, 50) / pct(a, 50):.2f}x, p95 {pct(b, 95) / pct(a, 95):.2f}x, "
+              f"dropped {dropped(b)} vs {dropped(a)}; work p50 {pct(wb, 50) / pct(wa, 50):.2f}x, "
+              f"p95 {pct(wb, 95) / pct(wa, 95):.2f}x")
+    cpu = statistics.median(r["frame_cpu"] for r in theirs) / statistics.median(r["frame_cpu"] for r in mine)
+    print(f"  browser CPU per frame {cpu:.2f}x; first paint median "
+          f"{statistics.median(r['paint'] for r in theirs) / statistics.median(r['paint'] for r in mine):.2f}x")
 
 
 if __name__ == "__main__":

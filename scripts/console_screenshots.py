@@ -5,7 +5,7 @@
 1. docs/img/console-timeline.png: a real `galerna serve` (libvirt test-driver hosts, SQLite) with a few dozen leases
    of every type (running, planned, over), one host in maintenance, signed in as admin.
 2. docs/img/view-blue.png: `galerna view` on the 30-day Blue Horizon output, at a day and a half, with one lease
-   picked and a bar hovered; view-blue-month.png and view-blue-hour.png (not in the README) at month and hour zoom.
+   picked and a bar hovered; view-blue-month.png, -day, -hour and -minute.png (not in the README) at those zooms.
 """
 from __future__ import annotations
 
@@ -99,6 +99,10 @@ def main() -> None:
             page.evaluate(f"window.galerna.timeline.zoomTo({15 * day}, {15 * day + 3600e3})")
             page.wait_for_timeout(800)
             page.screenshot(path=str(args.dest / "view-blue-hour.png"))
+            for name, span in [("day", day), ("minute", 60e3)]:
+                page.evaluate(f"window.galerna.timeline.zoomTo({15 * day}, {15 * day + span})")
+                page.wait_for_timeout(800)
+                page.screenshot(path=str(args.dest / f"view-blue-{name}.png"))
             ctx.close()
     finally:
         view.stop()

@@ -1,4 +1,6 @@
-"""Browser fixtures for the console tests: one Chromium per module, a page per test, a screenshot on failure.
+"""Fixtures of the console tests: one Chromium per test session (per xdist worker), a page per test, a screenshot on
+failure; one real `galerna serve` per backend shared by the modules that drive it (test_console.py, test_plan_api.py:
+one xdist group), each test cleaning up the leases it makes.
 
 Screenshots of failed tests go to ``$GALERNA_TEST_ARTIFACTS`` (default ``test-artifacts/console/``).
 """
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.console.browser import available, launch
-from tests.daemon.conftest import fresh, server  # noqa: F401  (the daemon's real-server fixtures)
+from tests.daemon.conftest import BACKENDS, make_server
 
 ARTIFACTS = Path(os.environ.get("GALERNA_TEST_ARTIFACTS", "test-artifacts/console"))
 
@@ -23,7 +25,17 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{rep.when}", rep)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(request, tmp_path_factory):
+    """A real `galerna serve` (libvirt test-driver hosts) for the whole session, not one per module."""
+    srv, drop = make_server(request.param, tmp_path_factory.mktemp(f"console-{request.param}"))
+    srv.start()
+    yield srv
+    srv.stop()
+    drop()
+
+
+@pytest.fixture(scope="session")
 def browser():
     why = available()
     if why:

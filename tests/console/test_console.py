@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-pytestmark = pytest.mark.xdist_group("console-ui")
+pytestmark = pytest.mark.xdist_group("console-serve")
 
 
 def sign_in(page, server, who: str) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-pytestmark = pytest.mark.xdist_group("console-api")
+pytestmark = pytest.mark.xdist_group("console-serve")
 
 
 def _iso(dt: datetime) -> str:

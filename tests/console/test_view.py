@@ -95,9 +95,12 @@ def test_a_malformed_output_directory_fails_with_file_and_line(tmp_path, sim_out
     assert f"{bad / 'allocations.csv'}:4:" in r.stderr
 
 
-def test_the_run_report_links_to_galerna_view(tmp_path, sim_out):
+def test_the_run_report_links_to_galerna_view(tmp_path, sim_out, monkeypatch):
+    from galerna.report import run_figures
     from galerna.report.build import report_run
 
+    # the page, not its figures (tests/report draws those): drawing them took most of this test's time
+    monkeypatch.setattr(run_figures, "run_figures", lambda run_dir, out_dir, **k: out_dir.mkdir(parents=True) or [])
     index = report_run(sim_out, tmp_path / "report", max_bars=500)
     page = index.read_text()
     assert f"<code>galerna view {sim_out.resolve()}</code>" in page and "127.0.0.1:7071" in page

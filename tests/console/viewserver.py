@@ -1,6 +1,7 @@
 """`galerna view` in a subprocess on a free loopback port (for the tests and the benchmark)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -12,8 +13,9 @@ from tests.daemon.conftest import free_port
 
 
 class ViewServer:
-    def __init__(self, out: Path, log: Path):
-        self.out, self.log_path, self.proc, self.port = out, log, None, 0
+    def __init__(self, out: Path, log: Path, tree: Path | None = None):
+        """tree: run the `galerna` of that source tree instead of this one (the benchmark's --against)."""
+        self.out, self.log_path, self.proc, self.port, self.tree = out, log, None, 0, tree
 
     @property
     def url(self) -> str:
@@ -24,7 +26,8 @@ class ViewServer:
             self.port = free_port()
             log = open(self.log_path, "w")
             self.proc = subprocess.Popen([sys.executable, "-m", "galerna.cli", "view", str(self.out),
-                                          "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT)
+                                          "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT,
+                                         **self._tree_env())
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
@@ -42,6 +45,11 @@ class ViewServer:
             else:
                 raise RuntimeError("galerna view did not come up")
         raise RuntimeError("galerna view could not bind a port")
+
+    def _tree_env(self) -> dict:
+        if self.tree is None:
+            return {}
+        return {"cwd": self.tree, "env": {**os.environ, "PYTHONPATH": str(self.tree)}}
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -17,6 +17,7 @@ export const PAST = 0, RUNNING = 1, PLANNED = 2;
 const TRANSFER = ACTIVITIES.indexOf("transfer");
 const RUN = 0;
 const EPS = 1e-3;  // ms
+let GRID = 0;  // the grid lines' packed colour (parsed once)
 
 /** A bar's style: activity, lease type and status in one small number (a row of the style table). */
 const styleKey = (act, type, status) => (act * TYPES.length + type) * 3 + status;
@@ -82,6 +83,105 @@ export class BarIndex {
     }
     for (let h = n ? host[order[n - 1]] + 1 : 0; h <= hosts; h++) from[h] = n;
     this.assignLanes();
+    this.sorted = this.columns();
+    this.levels = new Map();  // merge threshold (ms) -> merged columns, built when a zoom first needs them
+    this.merging = true;  // paint from the merged levels at coarse zoom (off: every bar, to compare)
+  }
+
+  /**
+   * What painting reads, as columns in `order` (read one after another, not at random: at month zoom a frame visits
+   * every bar): start, end, style, slot (lane, or `mostLanes` for a transfer), lanes of its cluster; the rows'
+   * slices (`from`), running maximum end (`reach`), and each row's ends sorted (to count bars in a window).
+   */
+  columns() {
+    const { n, order, startMs, endMs, style, lane, lanes, hostFrom, reach, bars } = this;
+    const c = { n, from: hostFrom, reach, a: new Float64Array(n), b: new Float64Array(n), style: new Uint8Array(n),
+      slot: new Uint16Array(n), lanes: new Uint16Array(n), running: new Uint8Array(n) };
+    for (let p = 0; p < n; p++) {
+      const i = order[p];
+      c.a[p] = startMs[i]; c.b[p] = endMs[i]; c.style[p] = style[i]; c.lanes[p] = lanes[i];
+      c.slot[p] = bars.act[i] === TRANSFER ? this.mostLanes : lane[i];
+      c.running[p] = bars.status && bars.status[i] === RUNNING ? 1 : 0;
+    }
+    const ends = (this.endsSorted = c.b.slice());
+    for (let h = 0; h + 1 < hostFrom.length; h++) ends.subarray(hostFrom[h], hostFrom[h + 1]).sort();
+    return c;
+  }
+
+  /**
+   * The columns with neighbouring bars of one row, slot and style merged when the gap between them is at most
+   * `gap` ms (a level of detail: at month zoom, where a pixel is an hour, back-to-back bars become one span).
+   * Outlined bars (running, planned) are never merged. Built once per gap.
+   */
+  level(gap) {
+    let lv = this.levels.get(gap);
+    if (lv) return lv;
+    const c = this.sorted, rows = c.from.length - 1, slots = this.mostLanes + 1;
+    const keep = new Int32Array(c.n), end = new Float64Array(c.n);
+    const open = new Int32Array(slots);
+    let m = 0;
+    const from = new Int32Array(rows + 1);
+    for (let h = 0; h < rows; h++) {
+      from[h] = m;
+      open.fill(-1);
+      for (let p = c.from[h]; p < c.from[h + 1]; p++) {
+        const k = c.slot[p], q = open[k];
+        if (q >= 0 && c.style[p] % 3 === PAST && c.style[keep[q]] === c.style[p] && c.lanes[keep[q]] === c.lanes[p] &&
+            c.a[p] - end[q] <= gap) {
+          if (c.b[p] > end[q]) end[q] = c.b[p];
+          continue;
+        }
+        keep[m] = p; end[m] = c.b[p];
+        open[k] = c.style[p] % 3 === PAST ? m : -1;
+        m++;
+      }
+    }
+    from[rows] = m;
+    lv = { n: m, from, reach: new Float64Array(m), a: new Float64Array(m), b: end.slice(0, m),
+      style: new Uint8Array(m), slot: new Uint16Array(m), lanes: new Uint16Array(m), running: new Uint8Array(m) };
+    for (let h = 0; h < rows; h++) {
+      for (let q = from[h]; q < from[h + 1]; q++) {
+        const p = keep[q];
+        lv.a[q] = c.a[p]; lv.style[q] = c.style[p]; lv.slot[q] = c.slot[p]; lv.lanes[q] = c.lanes[p];
+        lv.running[q] = c.running[p];
+        lv.reach[q] = q > from[h] && lv.reach[q - 1] > lv.b[q] ? lv.reach[q - 1] : lv.b[q];
+      }
+    }
+    this.levels.set(gap, lv);
+    return lv;
+  }
+
+  /**
+   * The merged level for `gap` if it is built, else null, and it is built in a task of its own (a first frame at a
+   * new level, the first paint among them, paints every bar rather than wait for the merge).
+   */
+  levelFor(gap) {
+    if (!gap) return null;
+    const lv = this.levels.get(gap);
+    if (lv) return lv;
+    if (!this.pending) {
+      this.pending = setTimeout(() => { this.pending = 0; this.level(gap); }, 0);
+    }
+    return null;
+  }
+
+  /** Builds the levels up to `maxGap` ms, coarsest first, one per task, before a zoom needs them (after first paint). */
+  warm(maxGap) {
+    const gaps = [];
+    for (let g = maxGap; g >= 16e3; g /= 2) if (!this.levels.has(g)) gaps.push(g);
+    const next = () => { const g = gaps.shift(); if (g === undefined) return; this.level(g); setTimeout(next, 0); };
+    setTimeout(next, 0);
+  }
+
+  /** How many of row h's bars overlap the window (a, b) ms: those starting before b less those ending by a. */
+  countIn(h, a, b) {
+    const { hostFrom, order, startMs, endsSorted } = this;
+    let l = hostFrom[h], r = hostFrom[h + 1];
+    while (l < r) { const m = (l + r) >> 1; if (startMs[order[m]] < b) l = m + 1; else r = m; }
+    const before = l;
+    l = hostFrom[h]; r = hostFrom[h + 1];
+    while (l < r) { const m = (l + r) >> 1; if (endsSorted[m] <= a) l = m + 1; else r = m; }
+    return before - l;
   }
 
   /** Lane of each bar and lanes of its cluster (a run of bars overlapping one another shares its lanes). */
@@ -133,6 +233,13 @@ export class BarIndex {
   }
 }
 
+/** The merge gap (ms) of the level of detail at `kx` device pixels per ms, or 0 (none) while a pixel is under a
+ * minute: half a pixel rounded down to a power of two of seconds, so a few levels serve every zoom. */
+export function mergeGap(kx) {
+  const msPerPx = 1 / kx;
+  return msPerPx >= 60e3 ? 1000 * 2 ** Math.floor(Math.log2(msPerPx / 2000)) : 0;
+}
+
 /**
  * Paints the bars of `index` in view into `px` (W x H pixels, one Uint32 each) and counts them per host.
  * view: {x0, kx (px per ms), y0, band, clip: {x, y, width, height}} in CSS pixels; win: [a, b] ms shown.
@@ -146,7 +253,7 @@ export function paintBars(px, W, H, index, styles, view, win, ticks, dpr, rowFil
   const hosts = index.hostFrom.length - 1;
   const perHost = new Int32Array(hosts);
   px.fill(0);
-  const grid = packed("#eef0f3");
+  const grid = GRID ||= packed("#eef0f3");
   for (const t of ticks) {
     const x = Math.round((t - clip.x) * dpr);
     if (x >= 0 && x < W) for (let r = 0; r < H; r++) px[r * W + x] = grid;
@@ -176,26 +283,34 @@ export function paintBars(px, W, H, index, styles, view, win, ticks, dpr, rowFil
     const r2 = Math.min(H, Math.round((y0 + (h + 0.5) * band - clip.y) * dpr));
     px.fill(rowFill[h], r1 * W, r2 * W);
   }
-  const { order, startMs, endMs, style, lane, lanes, bars } = index;
+  // the level of detail: at a zoom where a pixel is over a minute, bars of a lane less than half a pixel apart are
+  // merged beforehand
+  const c = (index.merging && index.levelFor(mergeGap(kx * dpr))) || index.sorted;
+  const { from: rowFrom, reach, a: ca, b: cb, style, slot, lanes, running } = c;
   const rowH = band * 0.84;  // as in BarIndex.band
+  const tH = Math.max(rowH * 0.18, 1);
   for (let pass = 0; pass < (index.running ? 2 : 1); pass++) {
     for (let h = first; h <= last; h++) {
-      const [from, to] = index.slice(h, wa, wb);
-      for (let p = from; p < to; p++) {
-        const i = order[p];
-        if (endMs[i] <= wa || startMs[i] >= wb) continue;
-        if (index.running && (bars.status[i] === RUNNING) !== (pass === 1)) continue;
-        const top = y0 + h * band - rowH / 2;
+      if (pass === 0) perHost[h] = index.countIn(h, wa, wb);
+      const top = y0 + h * band - rowH / 2;
+      if (top > bottom || top + rowH < clip.y) continue;
+      // the row's bars that reach into the window: the first whose running maximum end is past wa, on to the
+      // first that starts at or after wb
+      let p = rowFrom[h], to = rowFrom[h + 1];
+      for (let r = to; p < r;) { const m = (p + r) >> 1; if (reach[m] > wa) r = m; else p = m + 1; }
+      for (let l = p; l < to;) { const m = (l + to) >> 1; if (ca[m] < wb) l = m + 1; else to = m; }
+      for (; p < to; p++) {
+        if (cb[p] <= wa) continue;
+        if (index.running && (running[p] === 1) !== (pass === 1)) continue;
+        const k = slot[p];
         let y, hgt;
-        if (bars.act[i] === TRANSFER) { hgt = Math.max(rowH * 0.18, 1); y = top + rowH - hgt; }
-        else { const n = lanes[i], laneH = (rowH * 0.8) / n; hgt = Math.max(laneH - (n > 1 ? 0.5 : 0), 0.6); y = top + lane[i] * laneH; }
-        if (y > bottom || y + hgt < clip.y) continue;
-        perHost[h]++;
-        let a = x0 + startMs[i] * kx, b = x0 + endMs[i] * kx;
+        if (k === slots - 1) { hgt = tH; y = top + rowH - hgt; }
+        else { const n = lanes[p], laneH = (rowH * 0.8) / n; hgt = Math.max(laneH - (n > 1 ? 0.5 : 0), 0.6); y = top + k * laneH; }
+        let a = x0 + ca[p] * kx, b = x0 + cb[p] * kx;
         if (a < clip.x) a = clip.x;
         if (b > right) b = right;
         if (b - a < 1) b = a + 1;
-        const k = bars.act[i] === TRANSFER ? slots - 1 : lane[i], st = style[i];
+        const st = style[p];
         const stroked = styles[st].stroke !== undefined;
         if (pb[k] > -Infinity && y === py[k] && hgt === ph[k] && st === ps[k] && a <= pb[k] + 0.75 &&
             (!stroked || (pb[k] - pa[k] < 3 && b - a < 3))) {

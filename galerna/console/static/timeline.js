@@ -2,7 +2,9 @@
 // one bar per allocation. Apache ECharts gives the axes, zoom and pan, the host labels and the "now" line; the bars
 // (and the shading of marked hosts' rows) are painted by bars.js on a canvas under ECharts' one.
 import * as echarts from "./vendor/echarts.esm.min.js";
-import { ACTIVITIES, ACTIVITY_COLOR, BarIndex, TYPES, TYPE_COLOR, packed, paintBars, styleTable } from "./bars.js";
+import { TimeAxis } from "./axis.js";
+import { HostLabels } from "./hostlabels.js";
+import { ACTIVITIES, ACTIVITY_COLOR, BarIndex, TYPES, TYPE_COLOR, mergeGap, packed, paintBars, styleTable } from "./bars.js";
 
 export { ACTIVITIES, ACTIVITY_COLOR, PAST, PLANNED, RUNNING, TYPES, TYPE_COLOR } from "./bars.js";
 export const TYPE_LABEL = { ar: "advance reservation", best_effort: "best-effort", immediate: "immediate", deadline: "deadline" };
@@ -49,6 +51,8 @@ export class Timeline {
     this.canvas.className = "tl-bars";
     el.appendChild(this.canvas);
     this.counts = { perHost: [] };
+    this.axis = new TimeAxis(el, this.relative);
+    this.hostLabels = new HostLabels(el);
     this.tip = document.createElement("div");
     this.tip.className = "tl-tip hidden";
     el.appendChild(this.tip);
@@ -84,38 +88,28 @@ export class Timeline {
     this.bars = bars;
     this.now = now;
     this.index = new BarIndex(bars, hosts.length);
+    this.warmed = false;
     if (!this.firstPaint) performance.mark("galerna-bars-indexed");
     this.styles = styleTable(now !== null);
     let [lo, hi] = range ? [range[0] * 1000, range[1] * 1000] : this.index.bounds;  // the window asked for, if any
     if (!isFinite(lo)) { lo = 0; hi = 3600e3; }
     this.extent = [lo, hi];
-    const marks = hosts.map((h, i) => [i, h.mark]).filter((m) => m[1]);
-    // a marked host's row is shaded under its bars (painted with them), its label says why (ECharts)
+    // a marked host's row is shaded under its bars (painted with them), its label says why (hostlabels.js)
     this.rowFill = Uint32Array.from(hosts, (h) => (h.mark ? packed(MARK_COLOR[h.mark] || MARK_COLOR.disabled) : 0));
-    const labelPx = marks.length ? 30 : 15;  // a marked host's label has two lines
     const relative = this.relative;
-    const self = this;
     const option = {
       animation: false,
       useUTC: true,
       grid: { left: 120, right: 46, top: 16, bottom: 64 },
       xAxis: {
-        type: "time", min: lo, max: hi, scale: true,
-        axisLabel: { formatter: (v) => axisTime(v, relative), hideOverlap: true },
-        splitLine: { show: false },  // painted under the bars (paint)
+        // a plain number axis: its ticks and labels are axis.js' (evenly spaced at every zoom), its grid lines are
+        // painted under the bars (paint)
+        type: "value", min: lo, max: hi, scale: true,
+        axisLabel: { show: false }, axisTick: { show: false }, splitLine: { show: false },
       },
       yAxis: {
         type: "category", inverse: true, data: hosts.map((h) => h.name),
-        axisLabel: {
-          // one label every so many rows, so that labels never overlap (ECharts' "auto" misjudges two-line ones)
-          interval: (i) => i % Math.max(1, Math.ceil(labelPx / (self.view ? self.view.band : labelPx))) === 0,
-          fontSize: 11, lineHeight: 14,
-          // rich text (the marks' two-line labels) costs several ms a frame: only when some host is marked
-          ...(marks.length ? {
-            formatter: (name, i) => { const m = hosts[i] && hosts[i].mark; return m ? `{mark|⚠ ${m}}\n${name}` : name; },
-            rich: { mark: { color: "#b91c1c", fontWeight: "bold", fontSize: 11, lineHeight: 14 } },
-          } : {}),
-        },
+        axisLabel: { show: false }, axisTick: { show: false },  // the labels are hostlabels.js'
         splitLine: { show: hosts.length <= 40, lineStyle: { color: "#f1f3f5" } },
       },
       // throttle: ECharts applies a wheel or drag at most every 16 ms; the bars follow at the next frame
@@ -153,8 +147,8 @@ export class Timeline {
     const [lo, hi] = this.visibleWindow();
     const p0 = this.chart.convertToPixel({ gridIndex: 0 }, [lo, 0]), p1 = this.chart.convertToPixel({ gridIndex: 0 }, [hi, 1]);
     const kx = (p1[0] - p0[0]) / (hi - lo);
-    const ticks = m.getComponent("xAxis", 0).axis.scale.getTicks().map((t) => p0[0] + (t.value - lo) * kx);
     const clip = { x: rect.x, y: rect.y, width: rect.width, height: rect.height };
+    const ticks = this.axis.update(lo, hi, p0[0] - lo * kx, kx, clip);
     return { view: { x0: p0[0] - lo * kx, kx, y0: p0[1], band: p1[1] - p0[1], clip }, win: [lo, hi], ticks };
   }
 
@@ -175,6 +169,7 @@ export class Timeline {
       this.image = this.ctx.createImageData(w, h);
       this.pixels = new Uint32Array(this.image.data.buffer);
     }
+    this.hostLabels.update(this.hosts, view.y0, view.band, clip);
     const perHost = paintBars(this.pixels, w, h, this.index, this.styles, view, win, ticks, dpr, this.rowFill);
     this.ctx.putImageData(this.image, 0, 0);
     this.counts = { perHost };
@@ -182,6 +177,11 @@ export class Timeline {
     if (!this.firstPaint && this.index.n) {
       this.firstPaint = performance.now();
       performance.mark("galerna-bars-drawn");
+    }
+    if (!this.warmed && this.index.n) {  // the merged levels for the whole extent, in the idle time after it
+      this.warmed = true;
+      const [lo, hi] = this.extent;
+      this.index.warm(mergeGap((clip.width * dpr) / (hi - lo)));
     }
     this.el.dataset.drawn = String(this.drawnTotal());
   }
