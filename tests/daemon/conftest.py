@@ -4,14 +4,11 @@ PostgreSQL runs need GALERNA_TEST_PG_URL (``bash scripts/postgres_ci.sh start``
 prints it); each server gets a database of its own, created here and dropped
 at the end.
 
-Nothing here relies on ``xdist_group`` marks keeping a module on one worker:
-with pytest 9.2 and pytest-xdist 3.8, ``--dist loadgroup`` groups nothing
-(pytest-dev/pytest-xdist#1386), so a module's tests are spread over both
-workers and each worker starts the module's server for itself. Every server
-has its own directory, database and port (``Server.start`` retries when
-another process took the port first), and every test runs alone as well as
-after the others. The marks stay: when grouping works again they save those
-extra server starts.
+The ``xdist_group`` marks keep a module on one worker, so its module-scoped
+server starts once (with pytest 9 only through the root conftest's fix, see
+tests/conftest.py). Nothing relies on it for correctness: every server has its
+own directory, database and port (``Server.start`` retries when another process
+took the port first), and every test runs alone as well as after the others.
 """
 from __future__ import annotations
 
