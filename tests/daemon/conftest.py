@@ -159,13 +159,25 @@ def make_server(backend: str, workdir: Path) -> tuple[Server, callable]:
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(request, tmp_path_factory):
-    srv, drop = make_server(request.param, tmp_path_factory.mktemp(f"daemon-{request.param}"))
+def _served(backend: str, tmp_path_factory):
+    srv, drop = make_server(backend, tmp_path_factory.mktemp(f"daemon-{backend}"))
     srv.start()
     yield srv
     srv.stop()
     drop()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request, tmp_path_factory):
+    yield from _served(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="package", params=BACKENDS)
+def shared_server(request, tmp_path_factory):
+    """One server per backend for test_api.py and test_limits_body.py (one xdist group, so one worker), where a
+    server start is most of their time: the body-limit tests refuse requests and make one 60 s lease of alice's,
+    which takes nothing test_api's tests count on (they book their own hours 30 days ahead, or little now)."""
+    yield from _served(request.param, tmp_path_factory)
 
 
 @pytest.fixture
