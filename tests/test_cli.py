@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from galerna.cli import app
@@ -12,9 +13,15 @@ from helpers import check
 runner = CliRunner()
 
 
-def test_simulate_embedded_default_writes_a_valid_output(tmp_path):
-    out = tmp_path / "out"
-    res = runner.invoke(app, ["simulate", "--out", str(out), "--no-progress"])
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """One `galerna simulate` of the embedded default workload, read by the tests below (none writes to it)."""
+    out = tmp_path_factory.mktemp("default") / "out"
+    return out, runner.invoke(app, ["simulate", "--out", str(out), "--no-progress"])
+
+
+def test_simulate_embedded_default_writes_a_valid_output(default_run):
+    out, res = default_run
     assert res.exit_code == 0, res.output
     assert "Simulation summary" in res.output
     for name in ("hosts.csv", "leases.csv", "allocations.csv", "summary.json", "queue.csv"):
@@ -29,10 +36,10 @@ def test_simulate_embedded_default_writes_a_valid_output(tmp_path):
     check(out, summary["leases"])
 
 
-def test_simulate_is_deterministic(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    for d in (a, b):
-        assert runner.invoke(app, ["simulate", "--out", str(d), "--no-progress"]).exit_code == 0
+def test_simulate_is_deterministic(default_run, tmp_path):
+    a, first = default_run
+    b = tmp_path / "b"
+    assert first.exit_code == 0 and runner.invoke(app, ["simulate", "--out", str(b), "--no-progress"]).exit_code == 0
     assert (a / "allocations.csv").read_text() == (b / "allocations.csv").read_text()
 
 

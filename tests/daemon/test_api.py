@@ -15,6 +15,12 @@ from helpers import poll
 pytestmark = pytest.mark.xdist_group("daemon")
 
 
+@pytest.fixture
+def server(shared_server):
+    """The server this module shares with the other of test_api.py / test_limits_body.py (conftest)."""
+    return shared_server
+
+
 def iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).isoformat()
 

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from galerna.client.command import register
 from galerna.daemon.command import register as register_daemon
+from tests.daemon.conftest import make_server
 
 pytestmark = pytest.mark.xdist_group("daemon-cli")
 
@@ -52,9 +53,13 @@ def cli(server, *args: str, who: str = "alice"):
     return runner.invoke(app, [*args], env={"GALERNA_URL": server.url, "GALERNA_TOKEN": server.tokens[who]})
 
 
-@pytest.fixture(params=["sqlite"])
-def srv(request, fresh):
-    return fresh(request.param).start()
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    """One server for the module: each test makes leases and hosts of its own names, which the others do not read."""
+    server, drop = make_server("sqlite", tmp_path_factory.mktemp("cli"))
+    yield server.start()
+    server.stop()
+    drop()
 
 
 def test_lease_request_with_haizea_options(srv):

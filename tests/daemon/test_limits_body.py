@@ -14,9 +14,15 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.xdist_group("daemon-limits")
+pytestmark = pytest.mark.xdist_group("daemon")  # with test_api.py: they share its server
 
 MIB = 1024 * 1024
+
+
+@pytest.fixture
+def server(shared_server):
+    """The server this module shares with the other of test_api.py / test_limits_body.py (conftest)."""
+    return shared_server
 
 
 def _head(server, length: int | None, token: str | None = None, path: str = "/v1/leases") -> bytes:

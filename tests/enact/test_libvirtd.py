@@ -8,8 +8,8 @@ started, by pid.
 
 The tests share that libvirtd across xdist workers, so each holds a shared lock on a
 lock file and the outage test an exclusive one: no test runs while libvirtd is down,
-however the tests are distributed. (The xdist_group mark alone does not do it: with
-pytest 9 and pytest-xdist 3.8, --dist loadgroup no longer groups anything.)
+however the tests are distributed. (The xdist_group mark alone does not do it: another
+pytest run on the same machine shares the CI libvirtd too.)
 """
 from __future__ import annotations
 
