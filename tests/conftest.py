@@ -25,8 +25,10 @@ def pytest_collection_modifyitems(config, items):
     leaves alone an id that already has the suffix (an xdist that does it again)."""
     if "PYTEST_XDIST_WORKER" not in os.environ or not config.getvalue("loadgroup"):
         return
-    from _pytest.nodeid import NodeId
-
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # pytest 8: node ids are strings, and xdist's own hook does it
+        return
     for item in items:
         names = {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
         if names and "@" not in item.nodeid.rpartition("]")[2].rpartition("::")[2]:
