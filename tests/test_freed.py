@@ -49,7 +49,9 @@ def oracle_spans(spans, now):
     return out
 
 
-def oracle_window(table, spans, small, length, before, own, mine, now):
+def oracle_window(table, spans, stretches, small, length, before, own, mine, now):
+    """``stretches`` are the spans' as measured when they were first asked for: capacity
+    taken since (here the asker's own slot) only shortens them, so they stay a superset."""
     lo_start, hi_start = inf, -inf
     for h, a, b in spans:
         if h in own and a < before + length:
@@ -58,7 +60,7 @@ def oracle_window(table, spans, small, length, before, own, mine, now):
             if hi - lo >= length - EPS and lo < before:
                 lo_start = min(lo_start, max(lo, a - length))
                 hi_start = max(hi_start, min(b, hi - length, before))
-    long_enough = [(a, b) for h, a, b in spans if oracle_stretch(table, h, a, b, small, now) >= length - EPS]
+    long_enough = [(a, b) for (h, a, b), x in zip(spans, stretches) if x >= length - EPS]
     if long_enough and min(a for a, _ in long_enough) < before + length:
         lo_start = min(lo_start, max(min(a for a, _ in long_enough) - length, now))
         hi_start = max(hi_start, min(max(b for _, b in long_enough), before))
@@ -93,7 +95,7 @@ def check(table, freed, now, asks):
             table.reserve(h, before, before + length, small)  # the asker's own slot
         try:
             assert freed.window(small, length, before, held, mine) == oracle_window(
-                table, spans, small, length, before, held, mine, now)
+                table, spans, want, small, length, before, held, mine, now)
         finally:
             for h in held:
                 table.release(h, before, before + length, small)
@@ -139,3 +141,28 @@ def _held(table, h, s, e, v) -> bool:
                for i, t in enumerate(tl.times)
                if t < e and (tl.times[i + 1] if i + 1 < len(tl.times) else inf) > s
                for r, x in enumerate(v))
+
+
+def oracle_hosts_could_start(table, own, small, count, duration, earliest, held_from) -> bool:
+    """Try every site breakpoint in [earliest, held_from), ``earliest`` itself and the
+    midpoints between them; a host counts when its own timeline fits ``small`` over the
+    start's window (cut at ``held_from`` on the hosts ``own``)."""
+    ts = sorted({earliest, *(t for t in table.times if earliest < t < held_from)})
+    starts = ts + [(a + b) / 2 for a, b in zip(ts, ts[1:] + [held_from])]
+    for s in (s for s in starts if earliest <= s < held_from):
+        ok = sum(table.hosts[h].fits(s, min(s + duration, held_from) if h in own else s + duration, small)
+                 for h in range(table.nhosts))
+        if ok >= count:
+            return True
+    return False
+
+
+@settings(max_examples=200, deadline=None)
+@given(table_edits, hst.sets(hst.integers(0, 3), max_size=3), hst.sampled_from(SMALLS), hst.integers(1, 4),
+       hst.integers(1, 40).map(float), times, hst.integers(0, 90).map(float))
+def test_hosts_could_start_answers_as_the_oracle(edits, own, small, count, duration, earliest, held_from):
+    from galerna.schedule.compression import hosts_could_start
+
+    table = build(edits)
+    got = hosts_could_start(table.grid, table.times_array(), own, small, count, duration, earliest, held_from)
+    assert got == oracle_hosts_could_start(table, own, small, count, duration, earliest, held_from)
