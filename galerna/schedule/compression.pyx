@@ -1,3 +1,4 @@
+# cython: language_level=3
 """Compression: move future reservations earlier into capacity freed before their time.
 
 One pass in queue order. A lease is re-planned only when capacity freed since
@@ -11,35 +12,41 @@ Known limit: capacity a move vacated serves the leases after it in this pass,
 not those it had already passed by (re-planning every lease at every
 compression would give them a chance; on the squeezed Blue trace that costs 4x
 the time).
-"""
-from __future__ import annotations
 
-from typing import Iterator
+Compiled (Cython) because this loop runs over every reservation after every
+premature end: its own interpreter overhead (the filters' attribute walks and
+the site-wide fit loop) was a large share of compression. It is the Python code
+it was, compiled, with C doubles only where values are compared and never
+handed on (``_site_could_fit``), so plans are byte-identical.
+"""
+cimport cython
+
+import numpy as np
 
 from galerna.config.schema import MigrationMode
 from galerna.model.state import LeaseState as S
-from galerna.schedule.context import CoreContext
 from galerna.schedule.decisions import Move
 from galerna.schedule.freed import FreedSpans
-from galerna.schedule.lease import Lease, Phase
 from galerna.schedule.mapper import total_demand
 from galerna.schedule.phases import begins
-from galerna.schedule.search import Search, want_of
+from galerna.schedule.search import want_of
 from galerna.schedule.slottable import demand_per_host
 from galerna.schedule.timeline import EPS
 
+cdef double _EPS = 1e-9
+
 
 class Compressor:
-    def __init__(self, ctx: CoreContext, search: Search):
+    def __init__(self, ctx, search):
         self.ctx = ctx
         self.search = search
-        self._copies_start: dict[str, tuple] = {}  # see _copies_could_serve
+        self._copies_start = {}  # see _copies_could_serve
 
-    def forget(self, lease_id: str) -> None:
+    def forget(self, lease_id):
         """The lease reached a final state: drop its memo."""
         self._copies_start.pop(lease_id, None)
 
-    def compress(self, now: float) -> Iterator[Move]:
+    def compress(self, now):
         ctx = self.ctx
         book, slots, stats = ctx.book, ctx.slots, ctx.stats
         stats.compressions += 1
@@ -58,7 +65,7 @@ class Compressor:
             if earliest > latest:
                 continue
             window = self._start_range(lease, held, freed, now, old_start, earliest, latest)
-            if window is None:
+            if window is None or not self._hosts_could_take(lease, held, max(earliest, window[0])):
                 stats.filter_hits += 1
                 continue
             stats.replans += 1
@@ -77,8 +84,7 @@ class Compressor:
                 book.hold(lease, old)
         book.spans = []
 
-    def _start_range(self, lease: Lease, held: list[Phase], freed: FreedSpans, now: float, old_start: float,
-                     earliest: float, latest: float) -> tuple[float, float] | None:
+    def _start_range(self, lease, held, freed, now, old_start, earliest, latest):
         """The range of starts worth searching for ``lease``, or None when capacity freed
         since the last pass surely cannot give it a start before ``old_start``."""
         ctx = self.ctx
@@ -100,7 +106,7 @@ class Compressor:
             copies = images.copies_of(lease.req)
             planned = first.start if first.transfer is not None else None
 
-            def own_copies() -> bool:
+            def own_copies():
                 return first.transfer is None and copies == len(own) and all(
                     images.has(h, images.image_of(lease.req)[0], old_start, lease.id, now) for h in own)
 
@@ -139,8 +145,7 @@ class Compressor:
                 return None
         return window
 
-    def _copies_could_serve(self, lease: Lease, held: list[Phase], small: tuple[float, ...], length: float,
-                            earliest: float, latest: float, now: float) -> bool:
+    def _copies_could_serve(self, lease, held, small, length, earliest, latest, now):
         """Whether the hosts holding copies of the lease's image (other than those its
         planned transfer brings) could take it by ``latest``, when no send can.
 
@@ -179,7 +184,23 @@ class Compressor:
         self._copies_start[lease.id] = (stamp, order, versions, start_from, start)
         return start is not None and start <= latest + EPS
 
-    def _site_could_fit(self, lease: Lease, length: float, window: tuple[float, float], held_from: float) -> bool:
+    def _hosts_could_take(self, lease, held, earliest):
+        """Whether enough hosts could each take one of a fresh lease's VMs for its whole
+        run, from some start in [earliest, its held start): told only where each host
+        fits at most one of its VMs (then it needs that many distinct hosts), without
+        images (a transfer can only delay a start). Its own slot counts as free on its
+        own hosts, the rest of the table as it is; true when not told."""
+        ctx = self.ctx
+        if ctx.images is not None or not held or lease.state in (S.SUSPENDED_QUEUED, S.SUSPENDED_SCHEDULED):
+            return True
+        slots = ctx.slots
+        small = ctx.shapes.smallest(lease.vecs)
+        if len(ctx.shapes.one_vm_hosts(small)) != slots.nhosts:
+            return True
+        return hosts_could_start(slots.grid, slots.times_array(), set(held[0].hosts), small, len(lease.vecs),
+                                 ctx.phases.fresh_length(lease), earliest, held[0].start)
+
+    def _site_could_fit(self, lease, double length, window, double held_from):
         """Whether the site as a whole has room for ``lease`` to start in ``window``.
 
         Checked without releasing the lease's own slot: from ``held_from`` on
@@ -187,11 +208,108 @@ class Compressor:
         candidate window before it needs free capacity.
         """
         need = total_demand(lease.vecs)
-        t, last = window
-        slots = self.ctx.slots
+        cdef double t = window[0], last = window[1], t2, end
+        total_fits = self.ctx.slots.total_fits
         while t <= last + EPS:
-            t2 = slots.total_fits(t, min(t + length, held_from), need)
+            end = t + length
+            if held_from < end:
+                end = held_from
+            t2 = total_fits(t, end, need)
             if t2 == t:
                 return True
             t = t2
         return False
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef Py_ssize_t _bisect_right(const double[::1] a, Py_ssize_t n, double x) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef Py_ssize_t _bisect_left(const double[::1] a, Py_ssize_t n, double x) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def hosts_could_start(const double[:, :, ::1] grid, const double[::1] t, own, small, Py_ssize_t count,
+                      double duration, double earliest, double held_from):
+    """Whether some start s in [earliest, held_from) has at least ``count`` hosts on each
+    of which one ``small`` fits (free + EPS >= need) in every grid row of [s, s + duration)
+    -- on the hosts ``own``, of [s, min(s + duration, held_from)), the asker's own slot
+    covering the rest. ``t`` is the table's breakpoints with inf appended. Only segment
+    starts (and ``earliest``) are tried: the earliest start of such a set of hosts is one.
+    Per host the rows known to fit from the current start on are remembered, so each
+    row of each host is read about once."""
+    cdef Py_ssize_t n = grid.shape[0], nh = grid.shape[1], nr = grid.shape[2], h, k, r, i0, i1, j, ja, jo, c
+    if count > nh or not (earliest < held_from):
+        return False
+    if len(small) != nr:
+        raise ValueError(f"small has {len(small)} resources, the grid {nr}")
+    need = np.asarray(small, dtype=float)
+    cdef const double[::1] nd = need
+    mine = np.zeros(nh, dtype=np.uint8)
+    okto_a = np.zeros(nh, dtype=np.intp)
+    bad_a = np.zeros(nh, dtype=np.uint8)
+    cdef unsigned char[::1] isown = mine, bad = bad_a
+    cdef Py_ssize_t[::1] okto = okto_a
+    for h in own:
+        isown[h] = 1
+    cdef double s
+    cdef bint fits, found = False
+    i0 = _bisect_right(t, n, earliest) - 1
+    if i0 < 0:
+        i0 = 0
+    i1 = _bisect_left(t, n, held_from)
+    with nogil:
+        for h in range(nh):
+            okto[h] = i0  # rows [k, okto[h]) fit; okto[h] itself does not when bad[h]
+        for k in range(i0, i1):
+            s = earliest if k == i0 else t[k]
+            ja = _bisect_left(t, n, s + duration)
+            if ja < k + 1:
+                ja = k + 1
+            jo = _bisect_left(t, n, s + duration if s + duration < held_from else held_from)
+            if jo < k + 1:
+                jo = k + 1
+            c = 0
+            for h in range(nh):
+                j = jo if isown[h] else ja
+                if okto[h] < k:
+                    okto[h] = k
+                    bad[h] = 0
+                while okto[h] < j and not bad[h]:
+                    fits = True
+                    for r in range(nr):
+                        if nd[r] > 0 and not (grid[okto[h], h, r] + _EPS >= nd[r]):
+                            fits = False
+                            break
+                    if fits:
+                        okto[h] += 1
+                    else:
+                        bad[h] = 1
+                if okto[h] >= j:
+                    c += 1
+                    if c >= count:
+                        break
+            if c >= count:
+                found = True
+                break
+    return found

@@ -1,0 +1,287 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Host-intervals given back since the last compression, and whom they could serve.
+
+Compression (moving reservations earlier after a premature end) must not
+re-plan every reservation: only a lease for which some freed host-interval
+lies inside a stretch long enough for one of its VMs can have gained an
+earlier start. For every freed span this answers "how long is the longest
+free stretch for one VM of this size that overlaps it?" for all spans at once
+from the slot table's grid, cached per VM size until more spans are freed
+(capacity taken meanwhile only shortens stretches, so the filter stays a
+superset), and ranked so that the per-lease filter is a bisection.
+
+Compiled (Cython) because compression asks this after every premature end,
+for every reservation in the queue: the walks over the grid's columns and
+the per-lease window were interpreter and numpy-call overhead. The grid is
+read through the slot table's ``grid`` and ``times_array()``, its per-host
+longest runs through ``longest_run``; every comparison is written as the
+numpy/Python version it replaced (``free + EPS >= need``), so schedules stay
+byte-identical.
+"""
+from libc.math cimport INFINITY
+
+import numpy as np
+
+cdef double EPS = 1e-9
+
+
+def merge_spans(spans):
+    """Per host, the union of the spans as disjoint intervals."""
+    cdef list out = []
+    cdef Py_ssize_t m
+    for h, a, b in sorted(spans):
+        m = len(out) - 1
+        if m >= 0 and out[m][0] == h and a <= out[m][2] + EPS:
+            if b > out[m][2]:
+                out[m] = (h, out[m][1], b)
+        else:
+            out.append((h, a, b))
+    return out
+
+
+cdef Py_ssize_t _bisect_right(const double[::1] a, Py_ssize_t n, double x) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+cdef Py_ssize_t _bisect_left(const double[::1] a, Py_ssize_t n, double x) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline bint _fits(const double[:, :, ::1] grid, Py_ssize_t k, Py_ssize_t h, const double[::1] need,
+                       Py_ssize_t nr) noexcept nogil:
+    """One VM of size ``need`` fits in row ``k`` of host ``h`` (resources it does not use are ignored)."""
+    cdef Py_ssize_t r
+    for r in range(nr):
+        if need[r] > 0 and not (grid[k, h, r] + EPS >= need[r]):
+            return False
+    return True
+
+
+cdef class FreedSpans:
+    cdef public object slots
+    cdef public double now
+    cdef public list spans
+    cdef public object host, a, b  # per span, numpy arrays (spans are sorted by host, then begin)
+    cdef Py_ssize_t[::1] _first, _count  # per host: index of its first span, and how many
+    cdef double[::1] _a, _b
+    cdef Py_ssize_t[::1] _host
+    cdef dict _cache  # small -> (per-span stretch array, longest)
+    cdef dict _ranks  # small -> (minus stretch sorted, running min begin, running max end)
+
+    def __init__(self, slots, spans, now):
+        self.slots = slots
+        self.now = now
+        self.spans = merge_spans([(h, max(a, now), b) for h, a, b in spans if b > now + EPS])
+        self._cache = {}
+        self._ranks = {}
+        self._index()
+
+    def __bool__(self):
+        return bool(self.spans)
+
+    cdef void _index(self):
+        """Spans are sorted by host (see merge_spans): each host's are one run."""
+        cdef Py_ssize_t m = len(self.spans), k, h, nh = self.slots.nhosts
+        host = np.empty(m, dtype=np.intp)
+        a = np.empty(m)
+        b = np.empty(m)
+        first = np.zeros(nh, dtype=np.intp)
+        count = np.zeros(nh, dtype=np.intp)
+        cdef Py_ssize_t[::1] hv = host, fv = first, cv = count
+        cdef double[::1] av = a, bv = b
+        for k in range(m):
+            s = self.spans[k]
+            h = s[0]
+            hv[k] = h
+            av[k] = s[1]
+            bv[k] = s[2]
+            if cv[h] == 0:
+                fv[h] = k
+            cv[h] += 1
+        self.host, self.a, self.b = host, a, b
+        self._host, self._a, self._b, self._first, self._count = hv, av, bv, fv, cv
+
+    def add(self, spans, taken=()):
+        """More freed spans: a reservation moved away from them, to hosts ``taken``.
+        Stretches are measured anew on the hosts whose capacity changed; on the
+        others they are as they were (their spans, too, are as they were)."""
+        cdef double now = self.now
+        cdef Py_ssize_t nh = self.slots.nhosts, h, i, c
+        new = [(h, max(a, now), b) for h, a, b in spans if b > now + EPS]
+        touched = np.zeros(nh, dtype=np.uint8)
+        cdef unsigned char[::1] tv = touched
+        for s in new:
+            tv[<Py_ssize_t>s[0]] = 1
+        for h in taken:
+            tv[h] = 1
+        old_first, old_count = self._first, self._count
+        cdef Py_ssize_t[::1] of = old_first, oc = old_count
+        self.spans = merge_spans(self.spans + new)
+        self._index()
+        cdef Py_ssize_t[::1] nf = self._first, ncnt = self._count
+        cdef double[::1] oldv, bestv
+        fresh = [h for h in range(nh) if tv[h] and ncnt[h]]
+        for small, (old, _) in list(self._cache.items()):
+            best = np.empty(len(self.spans))
+            bestv = best
+            oldv = old
+            for h in range(nh):
+                if not tv[h]:
+                    c = ncnt[h]
+                    for i in range(c):
+                        bestv[nf[h] + i] = oldv[of[h] + i]
+            self._stretches_into(small, fresh, bestv)
+            self._cache[small] = (best, float(best.max()) if len(best) else -INFINITY)
+        self._ranks.clear()
+
+    def any_before(self, hosts, double t):
+        """Whether some span on one of ``hosts`` begins before ``t`` (a host's first span
+        begins first)."""
+        cdef Py_ssize_t h, nh = self._count.shape[0]
+        for h in hosts:
+            if 0 <= h < nh and self._count[h] and self._a[self._first[h]] < t - EPS:
+                return True
+        return False
+
+    def longest(self, small):
+        """Per span, the length (from now) of the longest stretch in which one VM of
+        size ``small`` fits on the span's host without a break and that overlaps the
+        span; and the longest of those."""
+        got = self._cache.get(small)
+        if got is None:
+            best = np.empty(len(self.spans))
+            hosts = [h for h in range(self._count.shape[0]) if self._count[h]]
+            self._stretches_into(small, hosts, best)
+            got = self._cache[small] = (best, float(best.max()) if len(best) else -INFINITY)
+        return got
+
+    cdef void _stretches_into(self, small, list hosts, double[::1] best):
+        """For every span on ``hosts``, the longest stretch overlapping it (see
+        :meth:`longest`), written at its index in ``best``: the run of rows that fit
+        around each row the span covers, from max(run start, now) to the run's end."""
+        if not hosts:
+            return
+        cdef const double[:, :, ::1] grid = self.slots.grid
+        cdef const double[::1] t = self.slots.times_array()  # n + 1 entries, the last one inf
+        cdef const double[::1] need = np.asarray(small, dtype=float)
+        cdef Py_ssize_t n = grid.shape[0], nr = grid.shape[2], h, k, ka, kb, kk, s, e, rs, re
+        cdef double now = self.now, v, top, start
+        for h in hosts:
+            rs, re = -1, -1  # the last run walked on this host, rows [rs, re)
+            for k in range(self._first[h], self._first[h] + self._count[h]):
+                ka = _bisect_right(t, n, self._a[k]) - 1
+                if ka < 0:
+                    ka = 0
+                kb = _bisect_left(t, n, self._b[k])
+                if kb < ka + 1:
+                    kb = ka + 1
+                top = -INFINITY
+                kk = ka
+                while kk < kb:
+                    if rs <= kk < re:
+                        s, e = rs, re
+                    elif _fits(grid, kk, h, need, nr):
+                        s = kk
+                        while s > 0 and _fits(grid, s - 1, h, need, nr):
+                            s -= 1
+                        e = kk + 1
+                        while e < n and _fits(grid, e, h, need, nr):
+                            e += 1
+                        rs, re = s, e
+                    else:
+                        kk += 1
+                        continue
+                    start = t[s]
+                    if now > start:
+                        start = now
+                    v = t[e] - start
+                    if v > top:
+                        top = v
+                    kk = e
+                best[k] = top
+
+    def _ranked(self, small):
+        """Spans by decreasing stretch: minus the stretch, and running min begin / max end."""
+        got = self._ranks.get(small)
+        if got is not None:
+            return got
+        best, _ = self.longest(small)
+        order = np.argsort(-best, kind="stable")
+        ranked = (np.ascontiguousarray(-best[order]), np.minimum.accumulate(self.a[order]),
+                  np.maximum.accumulate(self.b[order]))
+        self._ranks[small] = ranked
+        return ranked
+
+    def window(self, small, double length, double before, own, mine):
+        """The range of starts at which freed capacity could serve a lease, or None.
+
+        A start can only have become feasible if its window touches a freed span
+        lying in a stretch of that host long enough for one of the lease's VMs.
+        On the lease's own hosts its own slot counts as free, so those spans are
+        measured one by one.
+        """
+        cdef double now = self.now, lo_start = INFINITY, hi_start = -INFINITY, a, b, lo, hi, x
+        cdef Py_ssize_t h, k, nh = self._count.shape[0], kr
+        cdef const double[::1] neg_best, first_a, last_b
+        best, longest = self.longest(small)
+        slots = self.slots
+        for h in own:
+            if not (0 <= h < nh) or not self._count[h]:
+                continue
+            for k in range(self._first[h], self._first[h] + self._count[h]):
+                a = self._a[k]
+                b = self._b[k]
+                if a >= before + length:
+                    continue
+                span = self.spans[k]
+                lo, hi = slots.longest_run(h, span[1], span[2], small, mine)
+                if now > lo:
+                    lo = now
+                if hi - lo >= length - EPS and lo < before:
+                    x = a - length
+                    if lo > x:
+                        x = lo
+                    if x < lo_start:
+                        lo_start = x
+                    x = b
+                    if hi - length < x:
+                        x = hi - length
+                    if before < x:
+                        x = before
+                    if x > hi_start:
+                        hi_start = x
+        if longest >= length - EPS:
+            # Spans whose stretch is long enough: the k longest (a bisection), and over
+            # them the earliest begin and the latest end (prefix extremes). Hit spans
+            # are in there with their stretch measured without the lease's own slot,
+            # a shorter one, so the range stays a superset.
+            neg_best, first_a, last_b = self._ranked(small)
+            kr = _bisect_right(neg_best, neg_best.shape[0], -(length - EPS))
+            if kr and first_a[kr - 1] < before + length:
+                x = first_a[kr - 1] - length
+                if now > x:
+                    x = now
+                if x < lo_start:
+                    lo_start = x
+                x = last_b[kr - 1]
+                if before < x:
+                    x = before
+                if x > hi_start:
+                    hi_start = x
+        if lo_start > hi_start + EPS:
+            return None
+        return lo_start, hi_start
