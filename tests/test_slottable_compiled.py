@@ -18,6 +18,7 @@ from hypothesis import strategies as hst
 from galerna.model.site import Host, Site
 from galerna.schedule.gridedit import demand_rows
 from galerna.schedule.gridsearch import fit_counts
+from galerna.schedule.mapper import Mapper
 from galerna.schedule.placement import GREEDY, PACKING, STRIPING, place_alike
 from galerna.schedule.policies.host_selection import greedy, packing, striping
 from galerna.schedule.slottable import SlotTable, demand_per_host
@@ -240,3 +241,38 @@ def test_compiled_edit_refuses_an_unknown_host():
     with pytest.raises(IndexError, match="host 3 is not in the table's 1 hosts"):
         table.reserve(3, 0.0, 1.0, (1.0, 512.0))
     assert table.times == [0.0] and table.version == 0  # refused before any change
+
+
+# ------------------------------------------- the compiled walk over candidate starts
+def python_walk(policy):
+    """The same policy, wrapped so that the Mapper does not recognise it: its Python walk."""
+    return lambda hosts, free, load: policy(hosts, free, load)
+
+
+reservation = hst.tuples(hst.integers(0, 5), hst.integers(0, 30), hst.integers(1, 12),
+                         hst.sampled_from([(1.0, 1024.0), (0.5, 512.0), (1.0, 0.0)]))
+
+
+@settings(max_examples=250, deadline=None)
+@given(reservations=hst.lists(reservation, max_size=30), policy=hst.sampled_from([greedy, packing, striping]),
+       vm=hst.sampled_from([(1.0, 1024.0), (0.5, 512.0), (0.5, 0.0)]), n=hst.integers(1, 8),
+       duration=hst.integers(1, 15).map(float), earliest=hst.integers(0, 40).map(lambda x: x / 2),
+       latest=hst.none() | hst.integers(0, 60).map(float), exclude=hst.frozensets(hst.integers(0, 5), max_size=2),
+       disabled=hst.none() | hst.integers(0, 5))
+def test_compiled_earliest_matches_the_python_walk(reservations, policy, vm, n, duration, earliest, latest, exclude,
+                                                   disabled):
+    table = SlotTable(Site.uniform(6, cpu=2.0, memory=2048.0))
+    for h, s, length, d in reservations:
+        if table.hosts[h].fits(float(s), float(s + length), d):
+            table.reserve(h, float(s), float(s + length), d)
+    if disabled is not None:
+        table.enabled[disabled] = False
+    compiled, walked = Mapper(table, policy), Mapper(table, python_walk(policy))
+    assert compiled._compiled is not None and walked._compiled is None
+    vecs = [vm] * n
+    late = inf if latest is None else latest
+    got = compiled.earliest(vecs, duration, earliest, late, exclude)
+    assert got == walked.earliest(vecs, duration, earliest, late, exclude)
+    if got is not None:
+        assert type(got[0]) is float
+        assert compiled.map_at(vecs, got[0], got[0] + duration, exclude) == got[1]

@@ -13,7 +13,8 @@ from typing import Sequence
 import numpy as np
 
 from galerna.schedule.gridsearch import fit_counts
-from galerna.schedule.placement import GREEDY, PACKING, STRIPING, alike, place_alike, total_demand
+from galerna.schedule.placement import (GREEDY, PACKING, STRIPING, alike, earliest_alike, place_alike,
+                                        total_demand)
 from galerna.schedule.policies.host_selection import Ordering, greedy, packing, striping
 from galerna.schedule.slottable import SlotTable, demand_per_host
 from galerna.schedule.timeline import EPS
@@ -114,6 +115,12 @@ class Mapper:
         """Earliest start >= ``earliest`` (and <= ``latest_start``) where all VMs fit for ``duration``."""
         need = total_demand(vecs)
         slots = self.slots
+        if self._compiled is not None and alike(vecs):
+            blocked = None
+            if exclude or not all(slots.enabled):
+                blocked = [h for h in range(slots.nhosts) if not slots.enabled[h] or h in exclude]
+            return earliest_alike(slots, vecs[0], len(vecs), need, duration, earliest, latest_start, blocked,
+                                  self._compiled)  # compiled: placement.pyx, the same walk as below
         t = earliest
         while t <= latest_start + EPS and t != inf:
             t2 = slots.total_fits(t, t + duration, need)

@@ -14,6 +14,8 @@ from libc.stdlib cimport free as cfree, malloc
 
 import numpy as np
 
+from galerna.schedule.gridsearch import total_fits
+
 cdef double EPS = 1e-9
 
 # Policy codes (see Mapper): the orderings this module ranks hosts by.
@@ -205,3 +207,78 @@ def alike(vecs):
         if not (v == first):
             return False
     return True
+
+
+cdef Py_ssize_t _bisect_right(list a, double x, Py_ssize_t lo):
+    cdef Py_ssize_t hi = len(a), mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < <double>a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+cdef Py_ssize_t _bisect_left(list a, double x, Py_ssize_t lo):
+    cdef Py_ssize_t hi = len(a), mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if <double>a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_start, blocked, int policy):
+    """Mapper.earliest for ``n`` alike VMs of size ``want`` (``need`` their total), as
+    one call: the earliest start >= ``earliest`` (and <= ``latest_start``) where they
+    all fit on ``table`` for ``duration``, and their hosts; or None. The walk is the
+    Python one's: the site-wide fit first (jumping past blocking segments), then the
+    least free per host over the window (the table's ``window``, taken from the grid
+    here, the table's own cache for a window over every live segment), placed by
+    :func:`place_alike`, else on to the next breakpoint. The starts returned are the
+    very objects the Python walk returned (``earliest`` or breakpoints)."""
+    cdef list times = table.times
+    cdef const double[:, :, ::1] grid = table._grid
+    cdef Py_ssize_t nt = table.n, nh = grid.shape[1], nr = grid.shape[2], i, j, h, r, k
+    cdef double late = latest_start, dt, x, m
+    if len(times) != nt:
+        raise ValueError(f"{len(times)} breakpoints for {nt} segments")
+    tot = table._tot
+    load = table.load
+    least = np.empty((nh, nr))
+    cdef double[:, ::1] lv = least
+    t = earliest
+    while <double>t <= late + EPS and <double>t != INFINITY:
+        end = t + duration
+        t2 = total_fits(tot, times, t, end, need)
+        if <double>t2 != <double>t:
+            t = t2
+            continue
+        dt = t
+        i = _bisect_right(times, dt, 0) - 1
+        if i < 0:
+            i = 0
+        j = _bisect_left(times, <double>end, i + 1)
+        if j < i + 1:
+            j = i + 1
+        if i == 0 and j == nt and j > 16:
+            free = table.window(t, end)  # over every live segment: the table's per-column cache
+        else:
+            for h in range(nh):
+                for r in range(nr):
+                    m = grid[i, h, r]
+                    for k in range(i + 1, j):
+                        x = grid[k, h, r]
+                        if x < m:
+                            m = x
+                    lv[h, r] = m
+            free = least
+        hosts = place_alike(free, want, n, blocked, load, policy)
+        if hosts is not None:
+            return t, hosts
+        i = _bisect_right(times, dt, 0)
+        t = times[i] if i < nt else INFINITY
+    return None
