@@ -7,7 +7,10 @@ The arithmetic is the numpy versions' own (``grid[i:j, hosts] += delta * sign``,
 totals plus the per-host rows summed in host order), so schedules stay
 byte-identical.
 """
-from libc.math cimport fabs
+from libc.math cimport INFINITY, fabs
+from libc.string cimport memmove
+
+import numpy as np
 
 cdef double EPS = 1e-9
 
@@ -53,3 +56,150 @@ def rows_equal(const double[:, :, ::1] grid, Py_ssize_t k):
             if fabs(grid[k, h, r] - grid[k - 1, h, r]) > EPS:
                 return False
     return True
+
+
+def demand_rows(placed, Py_ssize_t nres):
+    """What VMs placed as (host, demand) add up to on each host, as (hosts in order of
+    first appearance, one row per host): ``demand_per_host`` and the array the grid
+    edit takes, in one pass, the sums in the same order."""
+    cdef list items = placed if type(placed) is list else list(placed)
+    cdef list hosts = []
+    cdef dict row_of = {}
+    cdef Py_ssize_t r, k, m = 0
+    buf = np.empty((len(items), nres))
+    cdef double[:, ::1] d = buf
+    for h, v in items:
+        if len(v) != nres:
+            raise ValueError(f"demand {v!r} has {len(v)} resources, the table {nres}")
+        got = row_of.get(h)
+        if got is None:
+            row_of[h] = m
+            hosts.append(h)
+            for r in range(nres):
+                d[m, r] = <double>v[r]
+            m += 1
+        else:
+            k = got
+            for r in range(nres):
+                d[k, r] = d[k, r] + <double>v[r]
+    return hosts, buf[:m]
+
+
+# ------------------------------------------------------------------ whole edits
+# One call per change of the slot table (SlotTable._edit and tidy): split the
+# breakpoints, add the demand to the per-host timelines, the grid and the totals,
+# merge breakpoints away. The table's storage is read and written through its own
+# attributes: ``times`` (the breakpoint objects, as given), ``_buf``/``_tbuf`` (the
+# grid and totals in a buffer with room on both sides, from row ``_lo``), ``n``.
+
+cdef Py_ssize_t _bisect_right_obj(list a, double x):
+    cdef Py_ssize_t lo = 0, hi = len(a), mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < <double>a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+cdef void _shift(double[:, :, ::1] buf, double[:, ::1] tbuf, Py_ssize_t src, Py_ssize_t dst,
+                 Py_ssize_t count) noexcept:
+    """Copy ``count`` buffer rows from ``src`` to ``dst`` (overlap allowed), grid and totals."""
+    if count <= 0 or src == dst:
+        return
+    memmove(&buf[dst, 0, 0], &buf[src, 0, 0], count * buf.shape[1] * buf.shape[2] * sizeof(double))
+    memmove(&tbuf[dst, 0], &tbuf[src, 0], count * tbuf.shape[1] * sizeof(double))
+
+
+cdef Py_ssize_t _split(table, t):
+    """Index of the segment starting at ``t``, inserting a breakpoint if needed."""
+    cdef list times = table.times
+    cdef double dt = t
+    cdef Py_ssize_t i = _bisect_right_obj(times, dt) - 1
+    if i >= 0 and <double>times[i] == dt:
+        return i
+    cdef Py_ssize_t n = table.n, lo = table._lo, k = i + 1
+    cdef double[:, :, ::1] buf = table._buf
+    cdef double[:, ::1] tbuf = table._tbuf
+    if k < n - k and lo > 0:
+        _shift(buf, tbuf, lo, lo - 1, k)  # rows [0, k) one to the left
+        lo -= 1
+        table._lo = lo
+        table._views()
+    else:
+        if lo + n == buf.shape[0]:
+            table._regrow(n + 1)
+            lo = table._lo
+            buf = table._buf
+            tbuf = table._tbuf
+        _shift(buf, tbuf, lo + k, lo + k + 1, n - k)  # rows [k, n) one to the right
+    if i < 0:
+        # Before the origin: extend backwards with full capacity.
+        table._buf[lo] = table.cap
+        table._tbuf[lo] = table.total_capacity
+    else:
+        _shift(buf, tbuf, lo + i, lo + k, 1)
+    times.insert(k, t)
+    table.n = n + 1
+    return k
+
+
+cdef bint _merge(table, Py_ssize_t k):
+    """Drop breakpoint ``k`` when it separates two equal segments; whether it did."""
+    cdef Py_ssize_t n = table.n
+    if k <= 0 or k >= n:
+        return False
+    cdef Py_ssize_t lo = table._lo, h, r
+    cdef double[:, :, ::1] buf = table._buf
+    cdef double[:, ::1] tbuf = table._tbuf
+    for h in range(buf.shape[1]):
+        for r in range(buf.shape[2]):
+            if fabs(buf[lo + k, h, r] - buf[lo + k - 1, h, r]) > EPS:
+                return False
+    if k < n - k:
+        _shift(buf, tbuf, lo, lo + 1, k)  # rows [0, k) one to the right, over row k
+        table._lo = lo + 1
+        table._views()
+    else:
+        _shift(buf, tbuf, lo + k + 1, lo + k, n - k - 1)  # rows (k, n) one to the left
+    del (<list>table.times)[k]
+    table.n = n - 1
+    table.version += 1  # times_array() is cached per version (tidy() merges outside an edit)
+    return True
+
+
+def merge_at(table, Py_ssize_t k):
+    """SlotTable._merge: drop breakpoint ``k`` of ``table`` when it separates two equal segments."""
+    _merge(table, k)
+
+
+def split_at(table, t):
+    """SlotTable._split: the index of the segment of ``table`` starting at ``t``, inserted if needed."""
+    return _split(table, t)
+
+
+def edit(table, start, end, list hosts, delta, double sign, bint tidy):
+    """SlotTable._edit: add ``delta * sign`` (one row per host of ``hosts``) over
+    [start, end) to the per-host timelines, the grid and the totals; a release
+    (``sign > 0``) with ``tidy`` merges the breakpoints at both ends away where they
+    no longer separate different segments."""
+    cdef const double[:, ::1] d = delta
+    cdef Py_ssize_t nh = len(hosts), nr = d.shape[1], k, r, col, i, j
+    if d.shape[0] != nh:
+        raise ValueError(f"delta has {d.shape[0]} rows for {nh} hosts")
+    cdef list tls = table.hosts
+    for k in range(nh):
+        col = hosts[k]
+        if col < 0 or col >= len(tls):
+            raise IndexError(f"host {col} is not in the table's {len(tls)} hosts")
+    table.version += 1
+    i = _split(table, start)
+    j = _split(table, end) if <double>end != INFINITY else table.n
+    for k in range(nh):
+        tls[<Py_ssize_t>hosts[k]].add(start, end, tuple([d[k, r] for r in range(nr)]), sign)
+    table._stale.update(hosts)
+    add_rows(table._grid, table._tot, i, j, hosts, delta, sign)
+    if sign > 0 and tidy:
+        _merge(table, j)
+        _merge(table, i)

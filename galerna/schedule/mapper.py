@@ -13,21 +13,25 @@ from typing import Sequence
 import numpy as np
 
 from galerna.schedule.gridsearch import fit_counts
-from galerna.schedule.policies.host_selection import Ordering
+from galerna.schedule.placement import (GREEDY, PACKING, STRIPING, alike, earliest_alike, place_alike,
+                                        total_demand)
+from galerna.schedule.policies.host_selection import Ordering, greedy, packing, striping
 from galerna.schedule.slottable import SlotTable, demand_per_host
 from galerna.schedule.timeline import EPS
 
 Vec = tuple[float, ...]
 
 
-def total_demand(vecs: Sequence[Vec]) -> Vec:
-    return tuple(sum(v[r] for v in vecs) for r in range(len(vecs[0])))
+# total_demand(vecs) -> Vec: the VMs' demands summed resource by resource (compiled: placement.pyx).
 
 
 class Mapper:
     def __init__(self, slots: SlotTable, ordering: Ordering):
         self.slots = slots
         self.ordering = ordering
+        # The policies placement.pyx ranks by itself (alike VMs, two or more resources).
+        code = {greedy: GREEDY, packing: PACKING, striping: STRIPING}.get(ordering)
+        self._compiled = code if code is not None and slots.nres >= 2 else None
 
     def map_fixed(self, vecs: Sequence[Vec], hosts: Sequence[int], start: float, end: float) -> bool:
         """Whether each VM fits on the host given for it (resuming in place)."""
@@ -45,11 +49,13 @@ class Mapper:
         slots = self.slots
         n = len(vecs)
         free = slots.window(start, end)  # (hosts, resources): least free over the window
-        uniform = all(v == vecs[0] for v in vecs)
+        uniform = alike(vecs)
         want = vecs[0] if uniform else min_vec(vecs)
         blocked = None
         if exclude or not all(slots.enabled):
             blocked = [h for h in range(slots.nhosts) if not slots.enabled[h] or h in exclude]
+        if uniform and self._compiled is not None:
+            return place_alike(free, want, n, blocked, slots.load, self._compiled)  # compiled: placement.pyx
         counts = fit_counts(free, want, n, blocked)  # compiled: gridsearch.pyx
         fitting = np.flatnonzero(counts > 0)
         if not len(fitting) or (uniform and counts.sum() < n):
@@ -109,6 +115,12 @@ class Mapper:
         """Earliest start >= ``earliest`` (and <= ``latest_start``) where all VMs fit for ``duration``."""
         need = total_demand(vecs)
         slots = self.slots
+        if self._compiled is not None and alike(vecs):
+            blocked = None
+            if exclude or not all(slots.enabled):
+                blocked = [h for h in range(slots.nhosts) if not slots.enabled[h] or h in exclude]
+            return earliest_alike(slots, vecs[0], len(vecs), need, duration, earliest, latest_start, blocked,
+                                  self._compiled)  # compiled: placement.pyx, the same walk as below
         t = earliest
         while t <= latest_start + EPS and t != inf:
             t2 = slots.total_fits(t, t + duration, need)

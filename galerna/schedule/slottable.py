@@ -26,10 +26,10 @@ from typing import Iterable
 import numpy as np
 
 from galerna.model.site import Site
-from galerna.schedule.gridedit import add_rows, rows_equal
+from galerna.schedule.gridedit import demand_rows, edit, merge_at, split_at
 from galerna.schedule.gridsearch import total_fits
 from galerna.schedule.slotsearch import StretchSearches
-from galerna.schedule.timeline import EPS, Timeline
+from galerna.schedule.timeline import EPS, Timeline, lengths, prune_all
 
 
 def demand_per_host(placed: Iterable[tuple[int, tuple[float, ...]]]) -> dict[int, list[float]]:
@@ -119,7 +119,7 @@ class SlotTable(StretchSearches):
         """Per host, the breakpoints on its own timeline from now on (a proxy for how
         many leases it carries)."""
         if self._load is None or self._load[0] != self.version:
-            self._load = (self.version, np.array([len(tl.times) for tl in self.hosts]))
+            self._load = (self.version, lengths(self.hosts))  # compiled: timeline.pyx
         return self._load[1]
 
     # ------------------------------------------------------------------ edit
@@ -146,26 +146,15 @@ class SlotTable(StretchSearches):
                tidy: bool = True) -> None:
         if end - start <= EPS:
             return
-        per_host = demand_per_host(placed)
-        hosts = list(per_host)
-        delta = np.array([per_host[h] for h in hosts], dtype=float).reshape(len(hosts), self.nres)
+        hosts, delta = demand_rows(placed, self.nres)  # compiled: gridedit.pyx
         self._edit(start, end, hosts, delta, sign, tidy)
         if self._journal is not None:
             self._journal.append((start, end, hosts, delta, sign))
 
     def _edit(self, start: float, end: float, hosts: list[int], delta: np.ndarray, sign: float,
               tidy: bool = True) -> None:
-        self.version += 1
-        i = self._split(start)
-        j = self._split(end) if end != inf else self.n
-        rows = delta.tolist()
-        for h, row in zip(hosts, rows):
-            self.hosts[h].add(start, end, tuple(row), sign)
-        self._stale.update(hosts)
-        add_rows(self._grid, self._tot, i, j, hosts, delta, sign)  # compiled: gridedit.pyx
-        if sign > 0 and tidy:
-            self._merge(j)
-            self._merge(i)
+        """Split, add to the timelines, grid and totals, merge: one call (compiled: gridedit.pyx)."""
+        edit(self, start, end, hosts, delta, sign, tidy)
 
     def tidy(self, start: float, end: float) -> None:
         """Merge away the grid's breakpoints at ``start`` and ``end`` where they no
@@ -176,31 +165,9 @@ class SlotTable(StretchSearches):
                 self._merge(k)
 
     def _split(self, t: float) -> int:
-        """Index of the segment starting at ``t``, inserting a breakpoint if needed."""
-        times = self.times
-        i = bisect_right(times, t) - 1
-        if i >= 0 and times[i] == t:
-            return i
-        n, lo = self.n, self._lo
-        k = i + 1  # the new row
-        if k < n - k and lo > 0:
-            self._shift(lo, lo - 1, k)  # rows [0, k) one to the left
-            self._lo = lo = lo - 1
-            self._views()
-        else:
-            if lo + n == len(self._buf):
-                self._regrow(n + 1)
-                lo = self._lo
-            self._shift(lo + k, lo + k + 1, n - k)  # rows [k, n) one to the right
-        if i < 0:
-            # Before the origin: extend backwards with full capacity.
-            self._buf[lo] = self.cap
-            self._tbuf[lo] = self.total_capacity
-        else:
-            self._shift(lo + i, lo + k, 1)
-        times.insert(k, t)
-        self.n = n + 1
-        return k
+        """Index of the segment starting at ``t``, inserting a breakpoint if needed
+        (shifting the shorter side of the buffer; compiled: gridedit.pyx)."""
+        return split_at(self, t)
 
     def _regrow(self, need: int) -> None:
         """A new buffer with room for twice ``need`` rows, the grid in its middle."""
@@ -214,28 +181,9 @@ class SlotTable(StretchSearches):
         self._buf, self._tbuf, self._lo = buf, tbuf, lo
         self._views()
 
-    def _shift(self, src: int, dst: int, count: int) -> None:
-        """Copy ``count`` buffer rows from ``src`` to ``dst``, grid and totals alike."""
-        self._buf[dst : dst + count] = self._buf[src : src + count]
-        self._tbuf[dst : dst + count] = self._tbuf[src : src + count]
-
     def _merge(self, k: int) -> None:
-        """Drop breakpoint ``k`` when it separates two equal segments."""
-        n = self.n
-        if k <= 0 or k >= n:
-            return
-        if not rows_equal(self._grid, k):
-            return
-        lo = self._lo
-        if k < n - k:
-            self._shift(lo, lo + 1, k)  # rows [0, k) one to the right, over row k
-            self._lo = lo + 1
-            self._views()
-        else:
-            self._shift(lo + k + 1, lo + k, n - k - 1)  # rows (k, n) one to the left
-        del self.times[k]
-        self.n = n - 1
-        self.version += 1  # times_array() is cached per version (tidy() merges outside an edit)
+        """Drop breakpoint ``k`` when it separates two equal segments (compiled: gridedit.pyx)."""
+        merge_at(self, k)
 
     def begin(self) -> None:
         """Start recording changes so that :meth:`rollback` can undo them."""
@@ -259,8 +207,7 @@ class SlotTable(StretchSearches):
             del self.times[:i]
             self.n -= i
             self.version += 1
-        for tl in self.hosts:
-            tl.prune(now)
+        prune_all(self.hosts, now)  # compiled: timeline.pyx
 
     # ----------------------------------------------------------------- query
     def total_fits(self, start: float, end: float, demand: tuple[float, ...]) -> float:

@@ -18,6 +18,8 @@ here, one call per question.
 """
 from libc.math cimport INFINITY
 
+import numpy as np
+
 EPS = 1e-9
 cdef double _EPS = 1e-9
 
@@ -296,3 +298,21 @@ def _rebuild(capacity, times, free, version):
     tl.free = [list(col) for col in free]
     tl.version = version
     return tl
+
+
+def lengths(list timelines):
+    """Per timeline, how many breakpoints it has (the slot table's host load), as an
+    int64 array: one call for all hosts."""
+    cdef Py_ssize_t n = len(timelines), h
+    out = np.empty(n, dtype=np.int64)
+    cdef long long[::1] v = out
+    for h in range(n):
+        v[h] = len((<Timeline>timelines[h]).times)
+    return out
+
+
+def prune_all(list timelines, now):
+    """:meth:`Timeline.prune` on every timeline of the list: one call for all hosts."""
+    cdef Py_ssize_t h
+    for h in range(len(timelines)):
+        (<Timeline>timelines[h]).prune(now)
