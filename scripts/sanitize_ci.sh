@@ -7,7 +7,7 @@
 # first. Nothing is left behind: the scratch copy is removed on exit.
 set -euo pipefail
 # The tests that drive the compiled core with random edits and questions against Python oracles.
-PROPERTY_TESTS="tests/test_gridsearch.py tests/test_timeline.py"
+PROPERTY_TESTS="tests/test_gridsearch.py tests/test_timeline.py tests/test_slottable_compiled.py tests/test_freed.py"
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
