@@ -35,8 +35,10 @@ def server(request, tmp_path_factory):
     drop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium per module, not per session: Playwright's sync API keeps an asyncio loop running in the main
+    thread while it is open, so a later test of the same worker that calls asyncio.run() would fail."""
     why = available()
     if why:
         pytest.skip(why)
