@@ -32,7 +32,8 @@ def test_simulate_embedded_default_writes_a_valid_output(default_run):
         assert summary[k] > 0, k
     # starvation is visible on the console, not only in summary.json
     assert f"lease {summary['longest_wait_lease']}" in res.output
-    assert f"lease {summary['most_preempted_lease']}, {summary['most_preemptions']} times" in res.output
+    n = summary["most_preemptions"]
+    assert f"lease {summary['most_preempted_lease']}, {n} time{'' if n == 1 else 's'}" in res.output
     check(out, summary["leases"])
 
 

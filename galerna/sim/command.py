@@ -93,7 +93,8 @@ def _print_summary(summary: dict, out: Path) -> None:
         ("max queue", summary["max_queue"]),
         ("longest wait (BE)", f"{summary['max_wait']:.0f} s, lease {summary['longest_wait_lease']}"
          if summary.get("longest_wait_lease") else "-"),
-        ("most preempted", f"lease {summary['most_preempted_lease']}, {summary['most_preemptions']} times"
+        ("most preempted", f"lease {summary['most_preempted_lease']}, {summary['most_preemptions']} "
+                           f"time{'' if summary['most_preemptions'] == 1 else 's'}"
          if summary.get("most_preempted_lease") else "-"),
         ("wall time", f"{summary['wall_seconds']:.2f} s"),
     ]
