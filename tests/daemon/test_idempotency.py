@@ -2,7 +2,8 @@
 returns the first lease, never a second one; over REST, XML-RPC and the CLI client.
 
 The server runs in this process so that the test can slow the scheduler's commit down past a decision timeout forced
-small (0.2 s): the first request is answered 503 while its lease is still being written."""
+small (1.5 s, so that an ordinary decision on a loaded CI machine still comes in time; a slowed commit takes 3 s):
+the first request is answered 503 while its lease is still being written."""
 from __future__ import annotations
 
 import threading
@@ -33,19 +34,19 @@ LWF = """<lease preemptible="true"><nodes><node-set numnodes="1"><res type="CPU"
 
 class SlowServer:
     def __init__(self, tmp):
-        st = Settings(daemon=DaemonConfig(db=f"sqlite:///{tmp / 'g.db'}", enact=False, decision_timeout=0.2,
+        st = Settings(daemon=DaemonConfig(db=f"sqlite:///{tmp / 'g.db'}", enact=False, decision_timeout=1.5,
                                           log_json=False, xmlrpc=True))
         self.store = Store(st.daemon.db)
         self.alice = self.store.create_token("alice", tenant="alice")[1]
         self.bob = self.store.create_token("bob", tenant="bob")[1]
         self.service = Service(self.store, st)
-        self.slow = 0  # the next this-many commits each take 0.6 s (past the 0.2 s decision timeout)
+        self.slow = 0  # the next this-many commits each take 3 s (past the 1.5 s decision timeout)
         commit = self.service.journal.commit
 
         def slow_commit(*a, **kw):
             if self.slow:
                 self.slow -= 1
-                time.sleep(0.6)
+                time.sleep(3.0)
             return commit(*a, **kw)
 
         self.service.journal.commit = slow_commit
