@@ -310,3 +310,39 @@ def test_sweep_workers_keep_glibc_malloc_defaults(monkeypatch):
         client.close()
         cluster.close()
     assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # nor left in this process for later workers
+
+
+def test_study_waits_tabulates_profiles_and_compares_variants(tmp_path):
+    """benchmarks/study_waits.py (issue 14's before/after tables): per-profile p99 and longest waits recomputed
+    from leases.csv, and a `BASE-VARIANT` profile compared run by run with `BASE` (which runs differ)."""
+    import math
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import study_waits
+
+    out = tmp_path / "sweep"
+    for profile, seed in (("p", 1), ("p-variant", 2)):
+        for inj in ("none", "work_10-x", "work_20-y"):
+            run = make_run_dir(out / "runs" / f"{profile}--t--{inj}", n_be=30, seed=seed if inj == "work_20-y" else 1)
+            summary = json.loads((run / "summary.json").read_text())
+            summary.update(ar_requested=4, ar_accepted=3 if (profile, inj) == ("p", "work_20-y") else 4, most_preemptions=seed)
+            (run / "summary.json").write_text(json.dumps(summary))
+    (out / "runs" / "p--t--unfinished").mkdir()  # no summary yet: ignored
+    runs = study_waits.load(out)
+    assert set(runs) == {"p", "p-variant"} and set(runs["p"]) == {"none", "work_10-x", "work_20-y"}
+    with open(out / "runs" / "p--t--work_20-y" / "leases.csv", newline="") as f:
+        waits = sorted(float(r["wait"]) for r in csv.DictReader(f) if r["type"] == "be")
+    fig = runs["p"]["work_20-y"]
+    assert fig["max_wait"] == waits[-1] and fig["p99_wait"] == waits[math.ceil(0.99 * len(waits)) - 1]
+    assert math.isclose(fig["mean_wait"], sum(waits) / len(waits)) and fig["ar_acceptance"] == 0.75
+    assert runs["p"]["work_10-x"]["ar_acceptance"] == 1.0 == runs["p-variant"]["work_20-y"]["ar_acceptance"]
+    assert runs["p"]["work_10-x"]["digest"] == runs["p-variant"]["work_10-x"]["digest"]  # same seed: same schedule
+    assert runs["p"]["work_20-y"]["digest"] != runs["p-variant"]["work_20-y"]["digest"]
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "study_waits.py"), str(out), "--markdown"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    pair = next(line for line in r.stdout.splitlines() if line.startswith("| p-variant → p |"))
+    assert pair.startswith("| p-variant → p | 2 (1 differ) |") and pair.endswith("| 100.0 % → 87.5 % |"), pair
+    bad = subprocess.run([sys.executable, str(REPO / "benchmarks" / "study_waits.py"), str(tmp_path)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "not a sweep's output" in bad.stderr
