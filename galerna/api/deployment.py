@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from galerna.api.auth import Admin
 from galerna.api.context import Ctx
-from galerna.api.errors import REFUSALS
+from galerna.api.errors import REFUSALS, WITH_BODY
 
 router = APIRouter(tags=["deployment"])
 
@@ -45,7 +45,7 @@ def deployment(p: Admin, ctx: Ctx) -> Any:
     return ctx.service.deployment.view(ctx.service.hosts.name)
 
 
-@router.post("/v1/deployment/destroy-foreign", response_model=Destroyed, responses=REFUSALS)
+@router.post("/v1/deployment/destroy-foreign", response_model=Destroyed, responses=WITH_BODY)
 async def destroy_foreign(body: DestroyForeign, p: Admin, ctx: Ctx) -> Any:
     """The operator's explicit action: destroy the foreign VMs named (each only if it still carries the stamp it was
     listed with)."""

@@ -16,6 +16,8 @@ REFUSALS = {409: {"model": Refusal, "description": "refused, with the reason"},
             401: {"model": Refusal, "description": "missing or unknown token"},
             403: {"model": Refusal, "description": "not allowed for this token"},
             503: {"model": Refusal, "description": "the daemon is stopping or busy"}}
+# An operation that takes a body may also be answered 413 by api/bodygate.py, before the body is read
+WITH_BODY = {**REFUSALS, 413: {"model": Refusal, "description": "the request body is larger than [api] max_body_bytes"}}
 
 
 def invalid(loc: tuple, msg: str, value: Any = None) -> RequestValidationError:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from galerna.api.auth import Admin, Who
 from galerna.api.context import ApiContext, Ctx
-from galerna.api.errors import REFUSALS, invalid
+from galerna.api.errors import REFUSALS, WITH_BODY, invalid
 from galerna.api.schemas import HostCreate, HostOut
 from galerna.api.views import host_out, vm_out
 from galerna.daemon.errors import ErrorKind, Refused
@@ -36,7 +36,7 @@ def list_hosts(p: Who, ctx: Ctx) -> Any:
         return [host_out(r) for r in s.scalars(select(HostRow).order_by(HostRow.position, HostRow.name))]
 
 
-@router.post("/v1/hosts", status_code=201, response_model=HostOut, responses=REFUSALS, tags=["hosts"])
+@router.post("/v1/hosts", status_code=201, response_model=HostOut, responses=WITH_BODY, tags=["hosts"])
 async def add_host(body: HostCreate, p: Admin, ctx: Ctx) -> Any:
     if body.uri is None and (body.cpu is None or body.memory is None):
         raise invalid(("cpu",), "cpu and memory are needed for a host without a hypervisor URI")

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from galerna.api.auth import Principal, Who
 from galerna.api.context import Ctx
-from galerna.api.errors import REFUSALS, invalid, unknown_resource
+from galerna.api.errors import REFUSALS, WITH_BODY, invalid, unknown_resource
 from galerna.api.schemas import CORE_TYPE, EventOut, LeaseCreate, LeaseKind, LeaseOut, LeaseUpdate, QueueEntry
 from galerna.api.views import event_out, lease_out
 from galerna.daemon import idempotency
@@ -45,7 +45,7 @@ def load(store: Store, lease_id: str, p: Principal) -> LeaseRow:
     return row
 
 
-@router.post("/v1/leases", status_code=201, response_model=LeaseOut, responses=REFUSALS, tags=["leases"])
+@router.post("/v1/leases", status_code=201, response_model=LeaseOut, responses=WITH_BODY, tags=["leases"])
 async def create_lease(body: LeaseCreate, p: Who, ctx: Ctx,
                        idempotency_key: Annotated[str | None, Header(
                            max_length=idempotency.MAX_KEY, pattern=r"^[ -~]+$",
@@ -121,7 +121,7 @@ async def cancel_lease(lease_id: LeaseId, p: Who, ctx: Ctx) -> Any:
     return lease_out(await asyncio.to_thread(load, ctx.store, lease_id, p))
 
 
-@router.patch("/v1/leases/{lease_id}", response_model=LeaseOut, responses=REFUSALS, tags=["leases"])
+@router.patch("/v1/leases/{lease_id}", response_model=LeaseOut, responses=WITH_BODY, tags=["leases"])
 async def update_lease(lease_id: LeaseId, body: LeaseUpdate, p: Who, ctx: Ctx) -> Any:
     """Extend or shorten an advance reservation, or end it now (as OpenStack Blazar allows)."""
     given = [k for k in ("end", "extend_by", "shorten_by", "end_now") if getattr(body, k) not in (None, False)]
