@@ -18,6 +18,7 @@ const TRANSFER = ACTIVITIES.indexOf("transfer");
 const RUN = 0;
 const EPS = 1e-3;  // ms
 let GRID = 0;  // the grid lines' packed colour (parsed once)
+export const WHITE = 0xffffffff;  // the background, packed
 
 /** A bar's style: activity, lease type and status in one small number (a row of the style table). */
 const styleKey = (act, type, status) => (act * TYPES.length + type) * 3 + status;
@@ -252,7 +253,7 @@ export function paintBars(px, W, H, index, styles, view, win, ticks, dpr, rowFil
   const right = clip.x + clip.width, bottom = clip.y + clip.height;
   const hosts = index.hostFrom.length - 1;
   const perHost = new Int32Array(hosts);
-  px.fill(0);
+  px.fill(WHITE);  // the canvas is opaque (no blending with the page when composited)
   const grid = GRID ||= packed("#eef0f3");
   for (const t of ticks) {
     const x = Math.round((t - clip.x) * dpr);
