@@ -7,7 +7,7 @@
 import * as echarts from "./vendor/echarts.esm.min.js";
 import { TimeAxis } from "./axis.js";
 import { HostLabels } from "./hostlabels.js";
-import { ACTIVITIES, ACTIVITY_COLOR, BarIndex, TYPES, TYPE_COLOR, mergeGap, packed, paintBars, styleTable } from "./bars.js";
+import { ACTIVITIES, ACTIVITY_COLOR, BarIndex, TYPES, TYPE_COLOR, idle, mergeGap, packed, paintBars, styleTable } from "./bars.js";
 import { Settle, ZoomPan } from "./zoom.js";
 
 export { ACTIVITIES, ACTIVITY_COLOR, PAST, PLANNED, RUNNING, TYPES, TYPE_COLOR } from "./bars.js";
@@ -222,9 +222,28 @@ export class Timeline {
     if (!this.warmed && this.index.n) {  // the merged levels for the whole extent, in the idle time after it
       this.warmed = true;
       const [lo, hi] = this.extent;
-      this.index.warm(mergeGap((clip.width * dpr) / (hi - lo)));
+      this.index.warm(mergeGap((clip.width * dpr) / (hi - lo)), () => this.warmPainter(w, h, dpr));
     }
     this.el.dataset.drawn = String(this.drawnTotal());
+  }
+
+  /**
+   * Paints a few zooms (a day, an hour, a minute about the middle of the run) into a scratch image, one per idle
+   * period, so that the painter's code is compiled for the paths a first zoom takes before the user zooms: the first
+   * paint ran only the month-zoom one.
+   */
+  warmPainter(w, h, dpr) {
+    const [lo, hi] = this.extent, mid = (lo + hi) / 2, scratch = new Uint32Array(w * h), index = this.index;
+    const spans = [86400e3, 3600e3, 60e3].filter((s) => s < hi - lo);
+    const next = () => {
+      const span = spans.shift();
+      if (span === undefined || index !== this.index || !this.view) return;  // new data meanwhile: its own warm-up
+      const { clip, y0, band } = this.view, kx = clip.width / span, a = mid - span / 2;
+      paintBars(scratch, w, h, index, this.styles, { x0: clip.x - a * kx, kx, y0, band, clip }, [a, a + span], [],
+        dpr, this.rowFill);
+      idle(next);
+    };
+    idle(next);
   }
 
   /** The bar under pixel (x, y) of the chart, or -1: its host row, then its time, then its lane. */

@@ -30,7 +30,8 @@ export class ZoomPan {
 
   /** Client (x, y) as chart pixels, and whether they lie in the grid. */
   local(e) {
-    const box = this.el.getBoundingClientRect(), x = e.clientX - box.left, y = e.clientY - box.top;
+    const box = this.el.getBoundingClientRect();  // the chart's origin is inside the element's border
+    const x = e.clientX - box.left - this.el.clientLeft, y = e.clientY - box.top - this.el.clientTop;
     const r = this.tl.plotRect();
     return { x, y, inside: !!r && x >= r.x && x <= r.x + r.width && y >= r.y && y <= r.y + r.height };
   }
@@ -110,7 +111,7 @@ export class ZoomPan {
     const [[x1, y1], [x2, y2]] = pts;
     const box = this.el.getBoundingClientRect();
     const factor = d.dist / (Math.hypot(x2 - x1, y2 - y1) || 1);
-    const t = this.timeAt(d.mid - box.left, d.window);
+    const t = this.timeAt(d.mid - box.left - this.el.clientLeft, d.window);
     const [a, b] = this.scaled(d.window, factor, t);
     const shift = (((x1 + x2) / 2 - d.mid) / r.width) * (b - a);  // the fingers' midpoint also pans
     this.tl.setWindow(...this.clamp(a - shift, b - a));
