@@ -21,7 +21,8 @@ def _grid(page):
 
 def _time_at(page, x_page):
     box = page.locator("#timeline > div").first.bounding_box()
-    return page.evaluate(f"(() => {{ const v = window.galerna.timeline.view; return ({x_page - box['x']} - v.x0) / v.kx; }})()")
+    x = x_page - box["x"]
+    return page.evaluate(f"(() => {{ const v = window.galerna.timeline.view; return ({x} - v.x0) / v.kx; }})()")
 
 
 def test_the_wheel_zooms_in_about_the_pointer_and_back_out(page, view):
@@ -73,7 +74,8 @@ def test_the_slider_follows_the_window_once_zoom_steps_pause(page, view):
     zoom = page.evaluate("window.galerna.timeline.chart.getOption().dataZoom[0]")
     assert (zoom["startValue"], zoom["endValue"]) == (pytest.approx(a), pytest.approx(b))
     # and the other way: the slider moved by the user sets the window
-    page.evaluate("window.galerna.timeline.chart.dispatchAction({type: 'dataZoom', dataZoomId: 'x', start: 60, end: 80})")
+    page.evaluate("window.galerna.timeline.chart.dispatchAction("
+                  "{type: 'dataZoom', dataZoomId: 'x', start: 60, end: 80})")
     page.wait_for_function(f"Math.abs({WIN}[0] - {lo + (hi - lo) * 0.6}) < 1", timeout=10000)
     assert page.evaluate(WIN)[1] == pytest.approx(lo + (hi - lo) * 0.8)
 
@@ -101,3 +103,26 @@ def test_after_wheel_zooming_the_bars_drawn_match_allocations_and_hover_finds_th
     tip = page.locator(".bar-tip").first
     tip.wait_for(timeout=10000)
     assert f"lease {rows[i]['lease_id']}" in tip.inner_text()
+
+
+def test_two_fingers_pinching_apart_zoom_in_about_their_midpoint(page, view):
+    _open(page, view)
+    lo, hi = page.evaluate(WIN)
+    gx, cy, width = _grid(page)
+    cx = gx - width / 4  # the fingers' midpoint a quarter of the way in: it must stay where it is
+    t = _time_at(page, cx)
+    # touch pointers as a touch screen sends them (Playwright has no two-finger gesture): 100 px apart, then 300
+    page.evaluate(f"""() => {{
+      const el = document.getElementById("timeline");
+      const ev = (type, id, x) => (type === "pointerdown" ? el : window).dispatchEvent(new PointerEvent(type,
+        {{ pointerId: id, pointerType: "touch", clientX: x, clientY: {cy}, bubbles: true, isPrimary: id === 1 }}));
+      ev("pointerdown", 1, {cx - 50}); ev("pointerdown", 2, {cx + 50});
+      for (let k = 1; k <= 10; k++) {{
+        ev("pointermove", 1, {cx - 50} - 10 * k);
+        ev("pointermove", 2, {cx + 50} + 10 * k);
+      }}
+      ev("pointerup", 1, {cx - 150}); ev("pointerup", 2, {cx + 150});
+    }}""")
+    a, b = page.evaluate(WIN)
+    assert b - a == pytest.approx((hi - lo) / 3, rel=1e-3)  # the fingers three times as far apart
+    assert a + (b - a) / 4 == pytest.approx(t, abs=(hi - lo) / width * 2)  # about their midpoint (within 2 px)
