@@ -8,8 +8,8 @@ With no OUT_DIR, the Blue Horizon output is simulated once (README's command: 30
 ARs, 144 nodes, aggressive backfilling) into $TMPDIR/galerna-console-bench/blue-30days and reused by later runs.
 `galerna view` serves it; Debian's Chromium (through Playwright) opens it ``--runs`` times. First paint is from the
 start of navigation to the performance mark the timeline sets when the bars are drawn, from the page's own marks
-(data parsed, library loaded, bars indexed are printed too); the first load of each tree (nothing cached, nothing
-compiled) is reported apart from the others. On each page, ``--repeats`` times, a scripted zoom (the whole month down
+(data parsed, library loaded, bars indexed are printed too); a cold load of each tree (in a browser of its own:
+nothing cached, nothing compiled) is reported apart from the others. On each page, ``--repeats`` times, a scripted zoom (the whole month down
 to one minute), pan (a day-wide window moved across ten days) and zoom out, one step per animation frame: the gaps
 between animation frames are the frame times (16.7 ms is 60 frames/s; a gap of k frames drops k - 1), and the main
 thread's own work per frame (the zoom call plus painting the bars) is timed in the page. The summary pools every
@@ -110,9 +110,9 @@ def dropped(gaps: list[float]) -> int:
     return sum(max(0, round(g / FRAME) - 1) for g in gaps)
 
 
-def one_run(ctx, url: str, steps: int, repeats: int = 1) -> list[dict]:
+def one_run(ctx, url: str, steps: int, repeats: int = 1) -> tuple[dict, list[dict]]:
     """A page load (first paint, its marks, the browser's CPU time) and the scripted zoom and pan on that page,
-    `repeats` times: one dict per scripted run (the load's figures in each)."""
+    `repeats` times: the load's figures, and one dict per scripted run."""
     page = ctx.new_page()
     c0 = cpu_seconds(ctx.profile_dir)
     page.goto(url)
@@ -127,10 +127,22 @@ def one_run(ctx, url: str, steps: int, repeats: int = 1) -> list[dict]:
         gaps, work = page.evaluate(SCRIPT, [steps])
         frames = sum(len(g) for g in gaps.values())
         frame_cpu = (cpu_seconds(ctx.profile_dir) - c0) * 1000 / frames
-        runs.append({"paint": marks[-1], "marks": marks, "drawn": drawn, "load_cpu": load_cpu, "gaps": gaps,
-                     "work": work, "frame_cpu": frame_cpu})
+        runs.append({"gaps": gaps, "work": work, "frame_cpu": frame_cpu})
     page.close()
-    return runs
+    return {"paint": marks[-1], "marks": marks, "drawn": drawn, "load_cpu": load_cpu}, runs
+
+
+def cold_load(p, url: str) -> dict:
+    """The page's first load in a browser of its own (nothing cached, nothing compiled: Chromium reuses a script
+    compiled for one tree's page for the other's, the same ECharts), the browser's own start-up not counted."""
+    ctx = launch(p, viewport=(1600, 900))
+    try:
+        blank = ctx.new_page()
+        blank.goto("data:text/html,<script>performance.now()</script>")
+        blank.close()
+        return one_run(ctx, url, 0, 0)[0]
+    finally:
+        ctx.close()
 
 
 def main() -> None:
@@ -167,10 +179,10 @@ def main() -> None:
         for srv in servers:
             srv.start()
         with sync_playwright() as p:
+            cold = [cold_load(p, srv.url) for srv in servers]
             ctx = launch(p, viewport=(1600, 900))
-            blank = ctx.new_page()  # the browser's own start-up, not counted in the first (cold) load of a tree
-            blank.goto("data:text/html,<script>performance.now()</script>")
-            blank.close()
+            for srv in servers:  # an unmeasured first load of each: the measured ones find the page cached
+                one_run(ctx, srv.url, 0, 0)
             per_tree = [[] for _ in servers]
             for i in range(args.runs):  # alternating, and which tree goes first too, so that both see the same load
                 for k in [(i + j) % len(servers) for j in range(len(servers))]:
@@ -181,18 +193,20 @@ def main() -> None:
             srv.stop()
     load1 = os.getloadavg()
     loads = [[r[0] for r in tree] for tree in per_tree]  # per tree, one entry per page load
-    per_tree = [[x for r in tree for x in r] for tree in per_tree]  # per tree, every scripted run
+    per_tree = [[x for r in tree for x in r[1]] for tree in per_tree]  # per tree, every scripted run
     runs = per_tree[0]
-    print(f"output: {out} ({hosts} hosts, {rows} allocations; {runs[0]['drawn']} bars drawn at full extent)")
+    print(f"output: {out} ({hosts} hosts, {rows} allocations; {loads[0][0]['drawn']} bars drawn at full extent)")
     print(f"load average (1/5/15 min) before: {'/'.join(f'{x:.1f}' for x in load0)}, after: "
           f"{'/'.join(f'{x:.1f}' for x in load1)}, on {os.cpu_count()} cores; viewport 1600x900, --disable-gpu")
     ld = loads[0]
     best = min(ld, key=lambda r: r["paint"])
     print(f"first paint (navigation start to bars drawn), {len(ld)} loads: "
-          + ", ".join(f"{r['paint']:.0f} ms" for r in ld) + f"; the first (cold) {ld[0]['paint']:.0f} ms, best "
-          f"{best['paint']:.0f} ms (target < 2000)")
+          + ", ".join(f"{r['paint']:.0f} ms" for r in ld) + f"; best {best['paint']:.0f} ms (target < 2000); cold "
+          f"(a fresh browser) {cold[0]['paint']:.0f} ms, marks "
+          + ", ".join(f"{m.removeprefix('galerna-')} {t:.0f}" for m, t in zip(MARKS, cold[0]["marks"])))
     print("  best load's marks: " + ", ".join(f"{m.removeprefix('galerna-')} {t:.0f} ms" for m, t in zip(MARKS, best["marks"])))
-    print("browser CPU time (all its processes) per page load: " + ", ".join(f"{r['load_cpu']:.0f} ms" for r in ld)
+    print(f"browser CPU time (all its processes) per page load: cold {cold[0]['load_cpu']:.0f} ms, then "
+          + ", ".join(f"{r['load_cpu']:.0f} ms" for r in ld)
           + "; per zoom/pan frame: " + ", ".join(f"{r['frame_cpu']:.1f} ms" for r in runs))
     print(f"frames (each run: {sum(len(g) for g in runs[0]['gaps'].values())} steps; gaps between animation frames, "
           f"and the page's own work per frame: the zoom call + painting the bars)")
@@ -205,29 +219,30 @@ def main() -> None:
             w = r["work"][name] if name != "all" else [x for v in r["work"].values() for x in v]
             print(f"{k:<5}{name:<10}{len(g):>5}{pct(g, 50):>8.1f}{pct(g, 95):>8.1f}{max(g):>8.1f}{dropped(g):>9}"
                   f"{pct(w, 50):>10.1f}{pct(w, 95):>10.1f}{max(w):>10.1f}")
-    summary("this tree", runs, loads[0])
+    summary("this tree", runs, loads[0], cold[0])
     if args.against:
-        summary(f"against {args.against}", per_tree[1], loads[1])
-        compare(runs, per_tree[1], loads[0], loads[1])
+        summary(f"against {args.against}", per_tree[1], loads[1], cold[1])
+        compare(runs, per_tree[1], [cold[0], *loads[0]], [cold[1], *loads[1]])
 
 
 def pooled(runs: list[dict], key: str, phase: str | None = None) -> list[float]:
     return [x for r in runs for name, v in r[key].items() if phase in (None, name) for x in v]
 
 
-def summary(name: str, runs: list[dict], loads: list[dict]) -> None:
-    """Every frame of every run pooled; first paint: the cold first load apart from the median of the others."""
+def summary(name: str, runs: list[dict], loads: list[dict], cold: dict) -> None:
+    """Every frame of every run pooled; first paint: the cold load apart from the median of the others."""
     g, w = pooled(runs, "gaps"), pooled(runs, "work")
     cpu = sorted(r["frame_cpu"] for r in runs)
-    warm = statistics.median(r["paint"] for r in loads[1:]) if len(loads) > 1 else float("nan")
+    warm = statistics.median(r["paint"] for r in loads)
     print(f"{name}, {len(runs)} runs pooled: frame p50 {pct(g, 50):.1f} / p95 {pct(g, 95):.1f} / max {max(g):.1f} ms, "
           f"{dropped(g)} frames dropped over {len(g)} steps; work p50 {pct(w, 50):.1f} / p95 {pct(w, 95):.1f} / max "
           f"{max(w):.1f} ms; browser CPU per frame {cpu[0]:.1f}-{cpu[-1]:.1f} ms (median "
-          f"{statistics.median(cpu):.1f}); first paint cold {loads[0]['paint']:.0f} ms, then median {warm:.0f} ms")
+          f"{statistics.median(cpu):.1f}); first paint cold {cold['paint']:.0f} ms, then median {warm:.0f} ms")
 
 
 def compare(mine: list[dict], theirs: list[dict], my_loads: list[dict], their_loads: list[dict]) -> None:
-    """Ratios of the other tree's figures to this one's, every run pooled (above 1: this tree is faster)."""
+    """Ratios of the other tree's figures to this one's, every run pooled (above 1: this tree is faster); the loads:
+    the cold one first."""
     print("other tree / this tree, all runs pooled:")
     for phase in ["zoom-in", "pan", "zoom-out", None]:
         a, b = pooled(mine, "gaps", phase), pooled(theirs, "gaps", phase)
@@ -237,9 +252,9 @@ def compare(mine: list[dict], theirs: list[dict], my_loads: list[dict], their_lo
               f"work p50 {pct(wb, 50) / pct(wa, 50):.2f}x, "
               f"p95 {pct(wb, 95) / pct(wa, 95):.2f}x")
     cpu = statistics.median(r["frame_cpu"] for r in theirs) / statistics.median(r["frame_cpu"] for r in mine)
-    print(f"  browser CPU per frame {cpu:.2f}x; first paint median "
-          f"{statistics.median(r['paint'] for r in their_loads) / statistics.median(r['paint'] for r in my_loads):.2f}x"
-          f", cold {their_loads[0]['paint'] / my_loads[0]['paint']:.2f}x")
+    warm = statistics.median(r["paint"] for r in their_loads[1:]) / statistics.median(r["paint"] for r in my_loads[1:])
+    print(f"  browser CPU per frame {cpu:.2f}x; first paint median {warm:.2f}x, cold (a fresh browser each) "
+          f"{their_loads[0]['paint'] / my_loads[0]['paint']:.2f}x")
 
 
 if __name__ == "__main__":
