@@ -270,6 +270,7 @@ export class Timeline {
   barBand(i) { return this.index.band(i, this.view.y0, this.view.band); }
 
   hover(x, y) {
+    if (this.zoom.panning) { this.tip.classList.add("hidden"); return; }  // the cursor is zoom.js' meanwhile
     const i = this.barAt(x, y);
     if (i < 0) { this.tip.classList.add("hidden"); this.el.style.cursor = ""; return; }
     this.el.style.cursor = "pointer";

@@ -7,7 +7,7 @@
 export const SETTLE_MS = 120;  // the slider (and ECharts' own axis) follow this long after the last zoom/pan step
 const LINE_PX = 16, PAGE_PX = 800;  // wheel deltas in lines or pages, as pixels
 const WHEEL_ZOOM = 0.002, PINCH_ZOOM = 0.01;  // e^(k * px): a notch of a mouse wheel (100 px) zooms by 1.22x
-const DRAG_PX = 3;  // a press that moves less than this is a click, not a pan
+const DRAG_PX = 5;  // a press that moves less than this is a click, not a pan (zrender: a click within 4 px)
 
 /**
  * Wheel, drag and pinch on `el`, inside the rectangle `tl.plotRect()` returns (the grid: not the sliders), turned into
@@ -27,6 +27,9 @@ export class ZoomPan {
     window.addEventListener("pointerup", (e) => this.up(e));
     window.addEventListener("pointercancel", (e) => this.up(e));
   }
+
+  /** A drag or pinch is moving the window. */
+  get panning() { return !!(this.drag && this.drag.moved); }
 
   /** Client (x, y) as chart pixels, and whether they lie in the grid. */
   local(e) {
