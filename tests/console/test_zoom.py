@@ -126,3 +126,20 @@ def test_two_fingers_pinching_apart_zoom_in_about_their_midpoint(page, view):
     a, b = page.evaluate(WIN)
     assert b - a == pytest.approx((hi - lo) / 3, rel=1e-3)  # the fingers three times as far apart
     assert a + (b - a) / 4 == pytest.approx(t, abs=(hi - lo) / width * 2)  # about their midpoint (within 2 px)
+
+
+def test_new_data_keeps_a_zoomed_window_and_an_unzoomed_one_follows_the_range(page, view):
+    # the console calls setData(..., keepZoom) every 15 s with a range that has moved on with the clock
+    _open(page, view)
+    got = page.evaluate("""() => {
+      const tl = window.galerna.timeline, [lo, hi] = tl.extent.map((t) => t / 1000);
+      const again = (shift) => tl.setData(tl.hosts, tl.bars, tl.now, true, [lo + shift, hi + shift]);
+      again(60);
+      const whole = tl.visibleWindow();
+      tl.zoomTo((lo + 3600) * 1000, (lo + 7200) * 1000);
+      again(120);
+      return { lo, hi, whole, zoomed: tl.visibleWindow() };
+    }""")
+    lo, hi = got["lo"] * 1000, got["hi"] * 1000
+    assert got["whole"] == [pytest.approx(lo + 60e3), pytest.approx(hi + 60e3)]
+    assert got["zoomed"] == [pytest.approx(lo + 3600e3), pytest.approx(lo + 7200e3)]

@@ -107,8 +107,9 @@ export class Timeline {
     this.styles = styleTable(now !== null);
     let [lo, hi] = range ? [range[0] * 1000, range[1] * 1000] : this.index.bounds;  // the window asked for, if any
     if (!isFinite(lo)) { lo = 0; hi = 3600e3; }
+    const whole = !this.window || !this.extent || (this.window[0] <= this.extent[0] && this.window[1] >= this.extent[1]);
     this.extent = [lo, hi];
-    if (!keepZoom || !this.window) this.window = [lo, hi];
+    if (!keepZoom || whole) this.window = [lo, hi];  // not zoomed in: the whole new range (the console's moves on)
     this.window = [Math.max(lo, this.window[0]), Math.min(hi, this.window[1])];
     if (!(this.window[1] - this.window[0] > 0)) this.window = [lo, hi];
     // a marked host's row is shaded under its bars (painted with them), its label says why (hostlabels.js)
