@@ -84,7 +84,7 @@ def main() -> None:
             day = 86400e3
             page.evaluate(f"window.galerna.timeline.zoomTo({14.5 * day}, {16 * day})")
             page.wait_for_timeout(800)
-            box = page.locator("#timeline canvas").first.bounding_box()
+            box = page.locator("#timeline > div").first.bounding_box()  # ECharts' layer: the chart's origin
             i = page.evaluate("""() => { const tl = window.galerna.timeline, b = tl.bars, [lo, hi] = tl.visibleWindow();
                 let best = -1;  // a long run bar in the middle of the window, to pick and hover
                 for (let k = 0; k < b.host.length; k++) if (b.act[k] === 0 && b.start[k] * 1000 > lo + (hi - lo) * 0.3 &&

@@ -20,8 +20,8 @@ VENDOR = {name: next((p for p in paths if p.is_file()), paths[-1]) for name, pat
                            HERE / "node_modules" / "echarts" / "dist" / "echarts.esm.min.js"]}.items()}
 MISSING = ("the console's JavaScript library is not installed: run `bash scripts/setup.sh` "
            "(or `npm ci` in galerna/console/)")
-FILES = {"timeline.js", "axis.js", "hostlabels.js", "bars.js", "console.js", "view.js", "sse.js", "api.js", "style.css",
-         "index.html", "view.html"}
+FILES = {"timeline.js", "axis.js", "hostlabels.js", "bars.js", "zoom.js", "console.js", "view.js", "sse.js", "api.js",
+         "style.css", "index.html", "view.html"}
 MEDIA = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
 
 

@@ -87,7 +87,7 @@ def test_the_merged_level_of_detail_paints_what_the_bars_do_one_by_one(page, mon
       ix.merging = true;
       let filled = 0, differ = 0;
       for (let k = 0; k < each.length; k++) {
-        if (each[k] >>> 24) filled++;
+        if (each[k] !== 0xffffffff) filled++;  // not the (opaque white) background
         if (each[k] !== merged[k]) differ++;
       }
       return { n: ix.n, levels, drawn, drawnEach: tl.drawnTotal(), filled, differ };

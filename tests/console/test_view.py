@@ -55,7 +55,7 @@ def test_hovering_a_sampled_bar_shows_its_start_end_and_lease(page, view, sim_ou
                  key=lambda ir: float(ir[1]["end"]) - float(ir[1]["start"]))
     _open(page, view)
     x, y = page.evaluate(f"window.galerna.timeline.barCentre({i})")
-    box = page.locator("#timeline canvas").first.bounding_box()
+    box = page.locator("#timeline > div").first.bounding_box()  # ECharts' layer: the chart's origin
     page.mouse.move(box["x"] + x, box["y"] + y)
     tip = page.locator(".bar-tip").first
     tip.wait_for(timeout=10000)

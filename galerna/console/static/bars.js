@@ -18,6 +18,10 @@ const TRANSFER = ACTIVITIES.indexOf("transfer");
 const RUN = 0;
 const EPS = 1e-3;  // ms
 let GRID = 0;  // the grid lines' packed colour (parsed once)
+export const WHITE = 0xffffffff;  // the background, packed
+
+/** `fn` when the page is idle (between frames, nothing else to do), within a second at most. */
+export const idle = (fn) => (window.requestIdleCallback ? requestIdleCallback(fn, { timeout: 1000 }) : setTimeout(fn, 0));
 
 /** A bar's style: activity, lease type and status in one small number (a row of the style table). */
 const styleKey = (act, type, status) => (act * TYPES.length + type) * 3 + status;
@@ -165,12 +169,20 @@ export class BarIndex {
     return null;
   }
 
-  /** Builds the levels up to `maxGap` ms, coarsest first, one per task, before a zoom needs them (after first paint). */
-  warm(maxGap) {
+  /**
+   * Builds the levels up to `maxGap` ms, coarsest first, one per idle period, before a zoom needs them (after first
+   * paint), then calls `then` (if given) in the next idle period.
+   */
+  warm(maxGap, then) {
     const gaps = [];
     for (let g = maxGap; g >= 16e3; g /= 2) if (!this.levels.has(g)) gaps.push(g);
-    const next = () => { const g = gaps.shift(); if (g === undefined) return; this.level(g); setTimeout(next, 0); };
-    setTimeout(next, 0);
+    const next = () => {
+      const g = gaps.shift();
+      if (g === undefined) { if (then) idle(then); return; }
+      this.level(g);
+      idle(next);
+    };
+    idle(next);
   }
 
   /** How many of row h's bars overlap the window (a, b) ms: those starting before b less those ending by a. */
@@ -252,7 +264,7 @@ export function paintBars(px, W, H, index, styles, view, win, ticks, dpr, rowFil
   const right = clip.x + clip.width, bottom = clip.y + clip.height;
   const hosts = index.hostFrom.length - 1;
   const perHost = new Int32Array(hosts);
-  px.fill(0);
+  px.fill(WHITE);  // the canvas is opaque (no blending with the page when composited)
   const grid = GRID ||= packed("#eef0f3");
   for (const t of ticks) {
     const x = Math.round((t - clip.x) * dpr);

@@ -1,10 +1,14 @@
 // The timeline shared by the console (`galerna serve`) and `galerna view`: hosts as rows, time as the axis,
-// one bar per allocation. Apache ECharts gives the axes, zoom and pan, the host labels and the "now" line; the bars
-// (and the shading of marked hosts' rows) are painted by bars.js on a canvas under ECharts' one.
+// one bar per allocation. Apache ECharts (its SVG renderer) gives the grid, the axis lines and the sliders; the bars
+// (and the shading of marked hosts' rows) are painted by bars.js on an opaque canvas under ECharts' layer; the time
+// axis' labels, the host labels and the "now" line are a few positioned elements. Zoom and pan of the time axis are
+// zoom.js' (the wheel, a drag, a pinch): a step moves the window and paints the next frame, and ECharts' slider is
+// told once the steps pause.
 import * as echarts from "./vendor/echarts.esm.min.js";
 import { TimeAxis } from "./axis.js";
 import { HostLabels } from "./hostlabels.js";
-import { ACTIVITIES, ACTIVITY_COLOR, BarIndex, TYPES, TYPE_COLOR, mergeGap, packed, paintBars, styleTable } from "./bars.js";
+import { ACTIVITIES, ACTIVITY_COLOR, BarIndex, TYPES, TYPE_COLOR, idle, mergeGap, packed, paintBars, styleTable } from "./bars.js";
+import { Settle, ZoomPan } from "./zoom.js";
 
 export { ACTIVITIES, ACTIVITY_COLOR, PAST, PLANNED, RUNNING, TYPES, TYPE_COLOR } from "./bars.js";
 export const TYPE_LABEL = { ar: "advance reservation", best_effort: "best-effort", immediate: "immediate", deadline: "deadline" };
@@ -36,17 +40,20 @@ export class Timeline {
    * el: the element to draw in. opts.relative: times are seconds from the workload start (`galerna view`);
    * opts.onSelect(leaseIndex): a bar was clicked; opts.describe(barIndex): tooltip HTML for a bar.
    *
-   * ECharts draws the axes, zoom controls, host labels and "now" line on a transparent canvas; the bars are painted
-   * on a canvas of our own under it, at most once per animation frame, after ECharts has moved the axes.
+   * ECharts draws the grid, axis lines and sliders as SVG; the bars are painted on a canvas of our own under it, at
+   * most once per animation frame. `window` ([start, end] ms) is the time axis' window; ECharts' x axis and slider
+   * follow it SETTLE_MS after the last zoom step (sync).
    */
   constructor(el, opts = {}) {
     this.el = el;
     this.relative = !!opts.relative;
     this.onSelect = opts.onSelect || (() => {});
     this.describe = opts.describe || (() => "");
-    this.chart = echarts.init(el, null, { renderer: "canvas" });
+    // SVG: ECharts' layer changes only when the slider moves, and is composited, not rasterised, at a zoom step
+    this.chart = echarts.init(el, null, { renderer: "svg" });
     el.style.position = "relative";
     el.firstElementChild.style.zIndex = "1";  // ECharts' own layer, over the bars
+    this.minSpan = 60e3;
     this.canvas = document.createElement("canvas");
     this.canvas.className = "tl-bars";
     el.appendChild(this.canvas);
@@ -56,17 +63,24 @@ export class Timeline {
     this.tip = document.createElement("div");
     this.tip.className = "tl-tip hidden";
     el.appendChild(this.tip);
+    this.nowLine = document.createElement("div");
+    this.nowLine.className = "tl-now hidden";
+    this.nowLine.innerHTML = "<span>now</span>";
+    el.appendChild(this.nowLine);
     this.frame = 0;
     const zr = this.chart.getZr();
     zr.on("mousemove", (e) => this.hover(e.offsetX, e.offsetY));
     zr.on("globalout", () => this.tip.classList.add("hidden"));
     zr.on("click", (e) => { const i = this.barAt(e.offsetX, e.offsetY); if (i >= 0) this.onSelect(this.bars.lease[i]); });
-    this.chart.on("datazoom", () => {
-      this.window = this.visibleWindow();
+    // the sliders (ours are dispatched silently): the time slider sets the window, the host slider moves the rows
+    this.chart.on("datazoom", (e) => {
+      if ((e.batch || [e]).some((b) => b.dataZoomId === "x")) this.window = this.axisWindow();
       this.tip.classList.add("hidden");  // the bar it described has moved
       this.schedule();
     });
-    new ResizeObserver(() => { this.chart.resize(); this.schedule(); }).observe(el);
+    this.sync = new Settle(() => this.syncAxis());
+    this.zoom = new ZoomPan(el, this);
+    new ResizeObserver(() => { this.chart.resize(); this.rect = null; this.schedule(); }).observe(el);
   }
 
   get drawnPerHost() { return Array.from(this.counts.perHost); }
@@ -93,7 +107,11 @@ export class Timeline {
     this.styles = styleTable(now !== null);
     let [lo, hi] = range ? [range[0] * 1000, range[1] * 1000] : this.index.bounds;  // the window asked for, if any
     if (!isFinite(lo)) { lo = 0; hi = 3600e3; }
+    const whole = !this.window || !this.extent || (this.window[0] <= this.extent[0] && this.window[1] >= this.extent[1]);
     this.extent = [lo, hi];
+    if (!keepZoom || whole) this.window = [lo, hi];  // not zoomed in: the whole new range (the console's moves on)
+    this.window = [Math.max(lo, this.window[0]), Math.min(hi, this.window[1])];
+    if (!(this.window[1] - this.window[0] > 0)) this.window = [lo, hi];
     // a marked host's row is shaded under its bars (painted with them), its label says why (hostlabels.js)
     this.rowFill = Uint32Array.from(hosts, (h) => (h.mark ? packed(MARK_COLOR[h.mark] || MARK_COLOR.disabled) : 0));
     const relative = this.relative;
@@ -112,44 +130,62 @@ export class Timeline {
         axisLabel: { show: false }, axisTick: { show: false },  // the labels are hostlabels.js'
         splitLine: { show: hosts.length <= 40, lineStyle: { color: "#f1f3f5" } },
       },
-      // throttle: ECharts applies a wheel or drag at most every 16 ms; the bars follow at the next frame
+      // the wheel, drag and pinch on the grid are zoom.js'; the sliders are ECharts' (the time slider is moved to
+      // the window when zoom steps pause)
       dataZoom: [
-        { type: "inside", xAxisIndex: 0, filterMode: "none", minValueSpan: 60e3, throttle: 16, zoomOnMouseWheel: true, moveOnMouseMove: true },
-        { type: "slider", xAxisIndex: 0, filterMode: "none", minValueSpan: 60e3, throttle: 16, showDataShadow: false, height: 22, bottom: 12, labelFormatter: (v) => axisTime(v, relative) },
-        { type: "slider", yAxisIndex: 0, filterMode: "empty", throttle: 16, showDataShadow: false, width: 16, right: 8, showDetail: false },
+        { id: "x", type: "slider", xAxisIndex: 0, filterMode: "none", minValueSpan: this.minSpan, throttle: 16, showDataShadow: false, height: 22, bottom: 12, labelFormatter: (v) => axisTime(v, relative),
+          startValue: this.window[0], endValue: this.window[1] },
+        { id: "y", type: "slider", yAxisIndex: 0, filterMode: "empty", throttle: 16, showDataShadow: false, width: 16, right: 8, showDetail: false },
       ],
       series: [
         {
           // the time axis' extent; the bars themselves are on the canvas underneath
           id: "frame", type: "custom", silent: true, encode: { x: [1, 2] }, data: [[0, lo, hi]],
           renderItem: () => ({ type: "group", children: [] }),
-          markLine: now === null ? undefined : {
-            silent: true, symbol: "none", animation: false,
-            label: { formatter: "now", position: "start", color: "#b91c1c" },
-            lineStyle: { color: "#b91c1c", width: 1.5, type: "solid" }, data: [{ xAxis: now * 1000 }],
-          },
         },
       ],
     };
-    if (keepZoom && this.window) {
-      option.dataZoom[0].startValue = option.dataZoom[1].startValue = this.window[0];
-      option.dataZoom[0].endValue = option.dataZoom[1].endValue = this.window[1];
-    }
+    this.nowLine.classList.toggle("hidden", now === null);
     this.tip.classList.add("hidden");
     this.chart.setOption(option, { notMerge: true, lazyUpdate: false });
+    this.rect = null;
     this.schedule();
   }
 
-  /** Where the grid and the visible window are now: ECharts' axes after its last update. */
+  /** The grid's rectangle (chart pixels), as ECharts laid it out (kept until a resize or new data). */
+  plotRect() {
+    if (!this.rect) {
+      const m = this.chart.getModel(), grid = m && m.getComponent("grid", 0);
+      if (!grid || !grid.coordinateSystem) return null;
+      const r = grid.coordinateSystem.getRect();
+      this.rect = { x: r.x, y: r.y, width: r.width, height: r.height };
+    }
+    return this.rect;
+  }
+
+  /** Show [a, b] ms (a zoom or pan step): painted at the next frame, ECharts' axis and slider told once they pause. */
+  setWindow(a, b) {
+    this.window = [a, b];
+    this.tip.classList.add("hidden");  // the bar it described has moved
+    this.schedule();
+    this.sync.poke();
+  }
+
+  /** ECharts' time axis and slider to the window, without a datazoom event of its own. */
+  syncAxis() {
+    const [a, b] = this.window;
+    this.chart.dispatchAction({ type: "dataZoom", dataZoomId: "x", startValue: a, endValue: b }, { silent: true });
+  }
+
+  /** Where the grid and the visible window are now: the window is ours, the rows are ECharts' category axis'. */
   measure() {
-    const m = this.chart.getModel();
-    const rect = m.getComponent("grid", 0).coordinateSystem.getRect();
-    const [lo, hi] = this.visibleWindow();
-    const p0 = this.chart.convertToPixel({ gridIndex: 0 }, [lo, 0]), p1 = this.chart.convertToPixel({ gridIndex: 0 }, [hi, 1]);
-    const kx = (p1[0] - p0[0]) / (hi - lo);
-    const clip = { x: rect.x, y: rect.y, width: rect.width, height: rect.height };
-    const ticks = this.axis.update(lo, hi, p0[0] - lo * kx, kx, clip);
-    return { view: { x0: p0[0] - lo * kx, kx, y0: p0[1], band: p1[1] - p0[1], clip }, win: [lo, hi], ticks };
+    const rect = this.plotRect();
+    const [lo, hi] = this.window;
+    const kx = rect.width / (hi - lo), x0 = rect.x - lo * kx;
+    const p0 = this.chart.convertToPixel({ yAxisIndex: 0 }, 0), p1 = this.chart.convertToPixel({ yAxisIndex: 0 }, 1);
+    const clip = rect;
+    const ticks = this.axis.update(lo, hi, x0, kx, clip);
+    return { view: { x0, kx, y0: p0, band: p1 - p0, clip }, win: [lo, hi], ticks };
   }
 
   /** The bars in view, painted as pixels on our canvas at the grid's place. */
@@ -165,11 +201,17 @@ export class Timeline {
     if (cv.width !== w || cv.height !== h) {
       cv.width = w; cv.height = h;
       Object.assign(cv.style, { left: `${clip.x}px`, top: `${clip.y}px`, width: `${clip.width}px`, height: `${clip.height}px` });
-      this.ctx = cv.getContext("2d");
+      this.ctx = cv.getContext("2d", { alpha: false });  // opaque: composited without blending
       this.image = this.ctx.createImageData(w, h);
       this.pixels = new Uint32Array(this.image.data.buffer);
     }
     this.hostLabels.update(this.hosts, view.y0, view.band, clip);
+    if (this.now !== null) {
+      const x = view.x0 + this.now * 1000 * view.kx;
+      this.nowLine.style.visibility = x < clip.x || x > clip.x + clip.width ? "hidden" : "";
+      this.nowLine.style.transform = `translate(${x.toFixed(1)}px, ${clip.y}px)`;
+      this.nowLine.style.height = `${clip.height}px`;
+    }
     const perHost = paintBars(this.pixels, w, h, this.index, this.styles, view, win, ticks, dpr, this.rowFill);
     this.ctx.putImageData(this.image, 0, 0);
     this.counts = { perHost };
@@ -181,9 +223,28 @@ export class Timeline {
     if (!this.warmed && this.index.n) {  // the merged levels for the whole extent, in the idle time after it
       this.warmed = true;
       const [lo, hi] = this.extent;
-      this.index.warm(mergeGap((clip.width * dpr) / (hi - lo)));
+      this.index.warm(mergeGap((clip.width * dpr) / (hi - lo)), () => this.warmPainter(w, h, dpr));
     }
     this.el.dataset.drawn = String(this.drawnTotal());
+  }
+
+  /**
+   * Paints a few zooms (a day, an hour, a minute about the middle of the run) into a scratch image, one per idle
+   * period, so that the painter's code is compiled for the paths a first zoom takes before the user zooms: the first
+   * paint ran only the month-zoom one.
+   */
+  warmPainter(w, h, dpr) {
+    const [lo, hi] = this.extent, mid = (lo + hi) / 2, scratch = new Uint32Array(w * h), index = this.index;
+    const spans = [86400e3, 3600e3, 60e3].filter((s) => s < hi - lo);
+    const next = () => {
+      const span = spans.shift();
+      if (span === undefined || index !== this.index || !this.view) return;  // new data meanwhile: its own warm-up
+      const { clip, y0, band } = this.view, kx = clip.width / span, a = mid - span / 2;
+      paintBars(scratch, w, h, index, this.styles, { x0: clip.x - a * kx, kx, y0, band, clip }, [a, a + span], [],
+        dpr, this.rowFill);
+      idle(next);
+    };
+    idle(next);
   }
 
   /** The bar under pixel (x, y) of the chart, or -1: its host row, then its time, then its lane. */
@@ -210,6 +271,7 @@ export class Timeline {
   barBand(i) { return this.index.band(i, this.view.y0, this.view.band); }
 
   hover(x, y) {
+    if (this.zoom.panning) { this.tip.classList.add("hidden"); return; }  // the cursor is zoom.js' meanwhile
     const i = this.barAt(x, y);
     if (i < 0) { this.tip.classList.add("hidden"); this.el.style.cursor = ""; return; }
     this.el.style.cursor = "pointer";
@@ -221,16 +283,20 @@ export class Timeline {
   }
 
   /** The visible [start, end] in ms. */
-  visibleWindow() {
-    const m = this.chart.getModel();
-    if (!m) return this.extent;
-    const ext = m.getComponent("xAxis", 0).axis.scale.getExtent();
+  visibleWindow() { return this.window ? this.window.slice() : this.extent; }
+
+  /** ECharts' x axis' [start, end] ms (the slider's window; the visible one SETTLE_MS after a zoom step). */
+  axisWindow() {
+    const ext = this.chart.getModel().getComponent("xAxis", 0).axis.scale.getExtent();
     return [ext[0], ext[1]];
   }
 
-  /** Zoom to [start, end] in ms. */
+  /** Zoom to [start, end] in ms (clamped to the extent, at least a minute). */
   zoomTo(startMs, endMs) {
-    this.chart.dispatchAction({ type: "dataZoom", batch: [0, 1].map((k) => ({ dataZoomIndex: k, startValue: startMs, endValue: endMs })) });
+    const [lo, hi] = this.extent;
+    const span = Math.min(hi - lo, Math.max(this.minSpan, endMs - startMs));
+    const a = Math.min(Math.max(startMs, lo), hi - span);
+    this.setWindow(a, a + span);
   }
 
   /** Pixel centre of bar i (for tests and the benchmark) at the current zoom. */
