@@ -3,9 +3,19 @@
 `galerna simulate` must start fast (issue 13: under 0.25 s on a tiny workload), so naming a command imports only
 the area that owns it: `simulate` never loads the HTTP client, the daemon's database layer or the report's plots.
 `galerna --help` (or an unknown name) loads every area to list them all.
+
+Two defaults are set before numpy and pydantic are first used, each only when the user has not set it:
+OPENBLAS_NUM_THREADS=1 (OpenBLAS starts a thread per core when numpy is imported, on every start, for the core's
+small arrays that never use them) and PYDANTIC_DISABLE_PLUGINS (pydantic scans the installed packages' entry points
+for its plugins when the first model is built; set it to the empty string to have plugins loaded).
 """
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+# (typer imports pydantic; the areas import numpy: both after the two lines above)
 from types import ModuleType
 from typing import Callable
 

@@ -5,10 +5,12 @@ The import check runs in a fresh interpreter, since this test process has long s
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -62,6 +64,59 @@ def test_simulate_loads_no_heavy_module(tmp_path):
     assert "galerna.sim.command" in loaded and "numpy" in loaded  # the probe saw the modules it used
     heavy = sorted(m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY))
     assert heavy == []
+
+
+# What the `galerna` entry leaves in place for a simulation: the two defaults it sets unless the user did, the
+# threads of the process (OpenBLAS starts one per core when numpy loads, unless told one), and whether pydantic
+# scanned the installed packages for its plugins (entry_points(group="pydantic")).
+DEFAULTS_PROBE = """
+import importlib.metadata as md, json, os, sys
+scans = []
+real = md.entry_points
+def counting(*args, **kw):
+    scans.append(kw.get("group"))
+    return real(*args, **kw)
+md.entry_points = counting
+from galerna.cli import app
+try:
+    app(["simulate", sys.argv[1], "--out", sys.argv[2]])
+except SystemExit as e:
+    assert e.code in (0, None), e.code
+print(json.dumps({"env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "PYDANTIC_DISABLE_PLUGINS")},
+                  "threads": len(os.listdir("/proc/self/task")), "scans": scans,
+                  "numpy": "numpy" in sys.modules, "models": "galerna.config.schema" in sys.modules}))
+"""
+
+
+def run_defaults_probe(tmp_path, **env) -> dict:
+    trace = tmp_path / "tiny.lwf"
+    trace.write_text(TINY_LWF)
+    proc = subprocess.run([sys.executable, "-c", DEFAULTS_PROBE, str(trace), str(tmp_path / "out")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **env})
+    assert proc.returncode == 0, proc.stderr
+    probe = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert probe["numpy"] and probe["models"]  # numpy was loaded and the config models were built
+    return probe
+
+
+needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc/self/task")
+
+
+@needs_proc
+def test_simulate_runs_on_one_thread_without_a_pydantic_plugin_scan(tmp_path):
+    probe = run_defaults_probe(tmp_path)
+    assert probe["env"] == {"OPENBLAS_NUM_THREADS": "1", "PYDANTIC_DISABLE_PLUGINS": "__all__"}
+    assert probe["threads"] == 1
+    assert "pydantic" not in probe["scans"]
+
+
+@needs_proc
+def test_the_users_own_settings_of_the_two_defaults_are_kept(tmp_path):
+    probe = run_defaults_probe(tmp_path, OPENBLAS_NUM_THREADS="2", PYDANTIC_DISABLE_PLUGINS="")
+    assert probe["env"] == {"OPENBLAS_NUM_THREADS": "2", "PYDANTIC_DISABLE_PLUGINS": ""}
+    assert probe["threads"] >= 2  # OpenBLAS's second thread: what the default saves
+    assert "pydantic" in probe["scans"]  # pydantic looked for plugins, as it does by default
 
 
 def test_each_area_registers_exactly_the_commands_the_table_names():
