@@ -2,7 +2,8 @@
 
 `galerna simulate` must start fast (issue 13: under 0.25 s on a tiny workload), so naming a command imports only
 the area that owns it: `simulate` never loads the HTTP client, the daemon's database layer or the report's plots.
-`galerna --help` (or an unknown name) loads every area to list them all.
+`galerna --help` (and an unknown name's "Did you mean ...?") is answered from the one-line summaries kept here
+(SUMMARIES), without loading any area; tests/test_startup.py checks that they are what the areas say.
 
 Two defaults are set before numpy and pydantic are first used, each only when the user has not set it:
 OPENBLAS_NUM_THREADS=1 (OpenBLAS starts a thread per core when numpy is imported, on every start, for the core's
@@ -20,7 +21,7 @@ from types import ModuleType
 from typing import Callable
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 
 def _sim() -> ModuleType:
@@ -80,19 +81,53 @@ AREAS: dict[str, Callable[[], ModuleType]] = {
 }
 
 
+# What `galerna --help` says of each command: the first paragraph of its help, as its area gives it (checked by
+# tests/test_startup.py; edit both together).
+SUMMARIES: dict[str, str] = {
+    "simulate": "Simulate a workload and write hosts.csv, leases.csv, allocations.csv and summary.json.",
+    "sweep": "Run a sweep: every combination is one Dask task; results go to OUT/results.{csv,parquet}.",
+    "report": "Figures (PNG) and an HTML page of a run (Gantt, utilization, queue, waits) or of a sweep\n"
+              "(each metric against AR share, one line per profile).",
+    "serve": "Run the daemon: the scheduling core on the real clock, with a REST API and a database.",
+    "queue": "Leases waiting, in submit order.",
+    "events": "Follow the daemon's event stream (Server-Sent Events), one JSON object per line.",
+    "view": "Open the timeline of a simulation output directory in the browser (read-only).",
+    "token": "Bearer tokens (stored hashed; a token is shown once, when created).",
+    "lease": "Request, list, show, cancel and extend leases.",
+    "host": "List, add, enable and disable hosts (admin token).",
+    "deployment": "this database's deployment id; VMs of other deployments on its hosts",
+}
+
+
+class Summary(TyperCommand):
+    """A command not loaded yet: its name and summary only, enough for the root's help and for suggestions."""
+
+
 class LazyAreaGroup(TyperGroup):
-    """The root group: a command's click object is built from its area's `register` on first use."""
+    """The root group: a command's click object is built from its area's `register` on first use; until then
+    `self.commands` holds its Summary, so typer's "Did you mean ...?" sees every name without loading an area."""
+
+    def __init__(self, **attrs) -> None:
+        super().__init__(**attrs)
+        self.commands.update({name: Summary(name=name, help=SUMMARIES[name]) for name in AREAS})
+        self._listing = False
 
     def list_commands(self, ctx) -> list[str]:
         return list(AREAS)
 
     def get_command(self, ctx, cmd_name: str):
-        if cmd_name not in self.commands:
-            # An unknown name loads every area, so typer's "Did you mean ...?" sees all the names.
-            loaders = [AREAS[cmd_name]] if cmd_name in AREAS else list(dict.fromkeys(AREAS.values()))
-            for loader in loaders:
-                self.commands.update(area_commands(loader()))
-        return self.commands.get(cmd_name)
+        cmd = self.commands.get(cmd_name)
+        if isinstance(cmd, Summary) and not self._listing:
+            self.commands.update(area_commands(AREAS[cmd_name]()))
+            cmd = self.commands[cmd_name]
+        return cmd
+
+    def format_help(self, ctx, formatter) -> None:
+        self._listing = True  # the root's help lists the summaries: no area is loaded for it
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
 
 def area_commands(module: ModuleType) -> dict:

@@ -4,6 +4,7 @@ under 0.25 s), and the lazy command table in galerna/cli.py stays true to what e
 The import check runs in a fresh interpreter, since this test process has long since loaded everything."""
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from galerna import cli
@@ -133,6 +135,45 @@ def test_help_lists_every_command_and_a_typo_gets_a_suggestion():
     assert [n for n in cli.AREAS if f" {n} " in out] == list(cli.AREAS)
     typo = runner.invoke(cli.app, ["simulat"])
     assert typo.exit_code == 2 and "Did you mean 'simulate'?" in typo.output
+
+
+def test_the_summaries_are_what_each_area_says_of_its_commands():
+    for name, loader in cli.AREAS.items():
+        real = cli.area_commands(loader())[name]
+        assert inspect.cleandoc(real.short_help or real.help or "").split("\n\n")[0] == cli.SUMMARIES[name], name
+        # what else the root's help shows of a command (its panel, a hidden or deprecated one) is the Summary's too
+        assert not real.hidden and not real.deprecated and not getattr(real, "rich_help_panel", None), name
+
+
+def test_help_from_the_summaries_reads_as_help_from_the_loaded_areas(monkeypatch):
+    runner = CliRunner()
+    from_summaries = runner.invoke(cli.app, ["--help"], env={"COLUMNS": "120"})
+    monkeypatch.setattr(cli.LazyAreaGroup, "format_help", TyperGroup.format_help)  # lists the real commands
+    from_areas = runner.invoke(cli.app, ["--help"], env={"COLUMNS": "120"})
+    assert from_summaries.exit_code == from_areas.exit_code == 0
+    assert " deployment " in from_summaries.output and from_summaries.output == from_areas.output
+
+
+HELP_PROBE = """
+import json, sys
+from galerna.cli import app
+try:
+    app(sys.argv[1:])
+except SystemExit as e:
+    code = e.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_help_and_a_typo_load_no_area(tmp_path):
+    cases = ((["--help"], 0, " simulate "), (["simulat"], 2, "Did you mean 'simulate'?"), ([], 2, " view "))
+    for args, code, says in cases:
+        proc = subprocess.run([sys.executable, "-c", HELP_PROBE, *args], cwd=ROOT, capture_output=True, text=True,
+                              env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "COLUMNS": "120"}, timeout=120)
+        probe = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert probe["code"] == code and says in proc.stdout + proc.stderr, (args, proc.stdout, proc.stderr)
+        galerna = [m for m in probe["modules"] if m.split(".")[0] == "galerna"]
+        assert galerna == ["galerna", "galerna.cli"] and "numpy" not in probe["modules"], args
 
 
 def test_a_group_command_resolves_through_the_lazy_table():
