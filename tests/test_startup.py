@@ -72,7 +72,7 @@ def test_simulate_loads_no_heavy_module(tmp_path):
 # threads of the process (OpenBLAS starts one per core when numpy loads, unless told one), and whether pydantic
 # scanned the installed packages for its plugins (entry_points(group="pydantic")).
 DEFAULTS_PROBE = """
-import importlib.metadata as md, json, os, sys
+import gc, importlib.metadata as md, json, os, sys
 scans = []
 real = md.entry_points
 def counting(*args, **kw):
@@ -86,7 +86,8 @@ except SystemExit as e:
     assert e.code in (0, None), e.code
 print(json.dumps({"env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "PYDANTIC_DISABLE_PLUGINS")},
                   "threads": len(os.listdir("/proc/self/task")), "scans": scans,
-                  "numpy": "numpy" in sys.modules, "models": "galerna.config.schema" in sys.modules}))
+                  "numpy": "numpy" in sys.modules, "models": "galerna.config.schema" in sys.modules,
+                  "collector": gc.isenabled(), "frozen": gc.get_freeze_count()}))
 """
 
 
@@ -119,6 +120,22 @@ def test_the_users_own_settings_of_the_two_defaults_are_kept(tmp_path):
     assert probe["env"] == {"OPENBLAS_NUM_THREADS": "2", "PYDANTIC_DISABLE_PLUGINS": ""}
     assert probe["threads"] >= 2  # OpenBLAS's second thread: what the default saves
     assert "pydantic" in probe["scans"]  # pydantic looked for plugins, as it does by default
+
+
+def test_the_program_freezes_what_its_imports_built_and_runs_with_the_collector_on(tmp_path):
+    probe = run_defaults_probe(tmp_path)
+    assert probe["collector"] and probe["frozen"] > 10_000  # the modules' objects, not walked again
+
+
+def test_a_library_caller_keeps_its_collector_as_it_was(tmp_path):
+    import gc
+
+    trace = tmp_path / "tiny.lwf"
+    trace.write_text(TINY_LWF)
+    frozen = gc.get_freeze_count()
+    result = CliRunner().invoke(cli.app, ["simulate", str(trace), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
 
 
 def test_each_area_registers_exactly_the_commands_the_table_names():
@@ -161,7 +178,9 @@ try:
     app(sys.argv[1:])
 except SystemExit as e:
     code = e.code
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+import gc
+print(json.dumps({"code": code, "modules": sorted(sys.modules), "collector": gc.isenabled(),
+                  "frozen": gc.get_freeze_count()}))
 """
 
 
@@ -174,6 +193,7 @@ def test_help_and_a_typo_load_no_area(tmp_path):
         assert probe["code"] == code and says in proc.stdout + proc.stderr, (args, proc.stdout, proc.stderr)
         galerna = [m for m in probe["modules"] if m.split(".")[0] == "galerna"]
         assert galerna == ["galerna", "galerna.cli"] and "numpy" not in probe["modules"], args
+        assert probe["collector"] and probe["frozen"] == 0, args  # paused for no area, then back on
 
 
 def test_a_group_command_resolves_through_the_lazy_table():
