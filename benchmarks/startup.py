@@ -1,21 +1,31 @@
 """Start-up of `galerna simulate` on a tiny workload (issue 13's target: under 0.25 s), as a user sees it.
 
 Each run is a fresh interpreter doing what the `galerna` console script does (``from galerna.cli import app;
-app()``) on a two-lease LWF trace, writing its output directory. Prints the wall time and the process CPU time
-(best and median of N runs after one warm-up), then the imports that cost most, from one ``-X importtime`` run:
-the modules imported directly by the command (cumulative, children included) and the slowest modules by their
-own time. Times from ``-X importtime`` are inflated by the tracing itself; read them as proportions.
+app()``) on a two-lease LWF trace, writing its output directory, and then ``galerna --help``. Prints the wall time
+and the process CPU time (best and median of N runs after one warm-up), the load average before and after, then
+the imports that cost most, from one ``-X importtime`` run: the modules imported directly by the command
+(cumulative, children included) and the slowest modules by their own time. Times from ``-X importtime`` are
+inflated by the tracing itself; read them as proportions.
+
+The children start as an installed `galerna` does: with bytecode caching. The shell of the development machines
+exports PYTHONDONTWRITEBYTECODE=1, under which every start compiles every module again (0.65 s instead of 0.25 s);
+the children get no PYTHONDONTWRITEBYTECODE and a PYTHONPYCACHEPREFIX in a temporary directory, filled by the
+untimed warm-up run, so the checkouts are left as they are.
 
 ``--against REV`` also runs the code of git revision REV (a worktree in a temporary directory), alternating
-with this tree's, and prints the ratio of the medians.
+with this tree's, and prints the ratio of the medians. ``--callgrind`` counts the instructions of one start of
+each tree under valgrind's callgrind instead (the same count on a loaded machine as on an idle one, so an A/B
+on a machine shared with other jobs still means something; about 50 times slower than a plain run).
 
-Usage: python benchmarks/startup.py [--runs N] [--top K] [--trace FILE] [--against REV]
+Usage: python benchmarks/startup.py [--runs N] [--top K] [--trace FILE] [--against REV] [--callgrind]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -45,16 +55,27 @@ def command(trace: Path, out: Path) -> list[str]:
     return [sys.executable, "-c", CONSOLE_SCRIPT, "simulate", str(trace), "--out", str(out)]
 
 
-def one_run(tree: Path, trace: Path, out: Path) -> tuple[float, float]:
-    """(wall, CPU) seconds of one `galerna simulate` process importing galerna from ``tree``."""
-    env = dict(os.environ, PYTHONPATH=str(tree), COLUMNS="100")
+def help_command() -> list[str]:
+    return [sys.executable, "-c", CONSOLE_SCRIPT, "--help"]
+
+
+def child_env(tree: Path, pycache: Path) -> dict[str, str]:
+    """The environment of a timed child: bytecode cached (in ``pycache``), galerna imported from ``tree``."""
+    env = dict(os.environ, PYTHONPATH=str(tree), COLUMNS="100", PYTHONPYCACHEPREFIX=str(pycache))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def one_run(tree: Path, cmd: list[str], pycache: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of one `galerna` process (``cmd``) importing galerna from ``tree``."""
+    env = child_env(tree, pycache)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(command(trace, out), env=env, cwd=tree, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise SystemExit(f"galerna simulate failed with the code of {tree}:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"{' '.join(cmd[3:])} failed with the code of {tree}:\n{proc.stderr[-3000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu
 
@@ -65,9 +86,25 @@ def figures(samples: list[tuple[float, float]]) -> str:
             f"CPU best {min(cpus):.3f} s, median {statistics.median(cpus):.3f} s")
 
 
-def import_times(tree: Path, trace: Path, out: Path) -> list[tuple[int, int, int, str]]:
+def instructions(tree: Path, cmd: list[str], pycache: Path, tmp: Path) -> int:
+    """Instructions executed by one start of ``cmd`` under callgrind (all threads; the hash seed fixed)."""
+    env = dict(child_env(tree, pycache), PYTHONHASHSEED="0")
+    vg = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp / 'callgrind.out'}"]
+    proc = subprocess.run([*vg, *cmd], env=env, cwd=tree, capture_output=True, text=True)
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or not found:
+        raise SystemExit(f"callgrind run failed with the code of {tree}:\n{proc.stderr[-3000:]}")
+    return int(found.group(1))
+
+
+def print_load(when: str) -> None:
+    print("load average {}: {:.2f} {:.2f} {:.2f} (1, 5, 15 min) on {} cores".format(when, *os.getloadavg(),
+                                                                                  os.cpu_count()))
+
+
+def import_times(tree: Path, trace: Path, out: Path, pycache: Path) -> list[tuple[int, int, int, str]]:
     """(self µs, cumulative µs, depth, module) for every import of one run, from ``-X importtime``."""
-    env = dict(os.environ, PYTHONPATH=str(tree), COLUMNS="100")
+    env = child_env(tree, pycache)
     cmd = command(trace, out)
     proc = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], env=env, cwd=tree, capture_output=True, text=True)
     rows = []
@@ -99,12 +136,46 @@ def worktree(rev: str, tmp: Path) -> Path:
     return old
 
 
+def timed(trees: dict[str, Path], cmds: dict[str, list[str]], runs: int, pycache: Path) -> None:
+    """Alternate the trees run by run; print each command's figures per tree and the ratios against REV."""
+    samples = {(c, t): [] for c in cmds for t in trees}
+    for _ in range(runs):
+        for c, cmd in cmds.items():
+            for name, tree in trees.items():
+                samples[c, name].append(one_run(tree, cmd, pycache))
+    for c in cmds:
+        print(f"galerna {c}: {runs} runs per tree")
+        for name in trees:
+            print(f"  {name:<12} {figures(samples[c, name])}")
+        if len(trees) > 1:
+            a, (rev, _) = samples[c, "this tree"], list(trees.items())[1]
+            for i, what in enumerate(("wall", "CPU")):
+                ratio = statistics.median(x[i] for x in samples[c, rev]) / statistics.median(x[i] for x in a)
+                print(f"  {rev}/this tree, median {what}: {ratio:.2f}x")
+
+
+def counted(trees: dict[str, Path], cmds: dict[str, list[str]], pycache: Path, tmp: Path) -> None:
+    """One callgrind run per command and tree: instructions, and the ratio against REV."""
+    if shutil.which("valgrind") is None:
+        print("--callgrind: valgrind is not installed (apt-get install valgrind); no instruction counts")
+        return
+    for c, cmd in cmds.items():
+        counts = {name: instructions(tree, cmd, pycache, tmp) for name, tree in trees.items()}
+        print(f"galerna {c}: instructions under callgrind (one run per tree)")
+        for name, n in counts.items():
+            print(f"  {name:<12} {n / 1e6:,.0f} M")
+        if len(trees) > 1:
+            rev = list(trees)[1]
+            print(f"  {rev}/this tree: {counts[rev] / counts['this tree']:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10, help="counted runs per tree (after one warm-up)")
     ap.add_argument("--top", type=int, default=12, help="how many imports to list")
     ap.add_argument("--trace", type=Path, help="the tiny workload (default: Haizea's preemption.lwf test trace)")
     ap.add_argument("--against", metavar="REV", help="also run the code of git revision REV, alternating")
+    ap.add_argument("--callgrind", action="store_true", help="count instructions under callgrind instead of timing")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="galerna-startup-") as tmp_name:
         tmp = Path(tmp_name)
@@ -112,26 +183,22 @@ def main() -> None:
         if not trace.exists():
             trace = tmp / "tiny.lwf"
             trace.write_text(FALLBACK_TINY)
-        out = tmp / "out"
+        out, pycache = tmp / "out", tmp / "pycache"
+        cmds = {f"simulate {trace.name} --out DIR": command(trace, out), "--help": help_command()}
         trees = {"this tree": ROOT}
         if args.against:
             trees[args.against] = worktree(args.against, tmp)
         try:
-            samples: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+            print_load("before")
             for tree in trees.values():
-                one_run(tree, trace, out)  # warm-up: the page cache and .pyc files
-            for _ in range(args.runs):
-                for name, tree in trees.items():
-                    samples[name].append(one_run(tree, trace, out))
-            print(f"galerna simulate {trace.name} --out DIR: {args.runs} runs per tree")
-            for name, s in samples.items():
-                print(f"  {name:<12} {figures(s)}")
-            if args.against:
-                a, b = samples["this tree"], samples[args.against]
-                for i, what in enumerate(("wall", "CPU")):
-                    ratio = statistics.median(x[i] for x in b) / statistics.median(x[i] for x in a)
-                    print(f"  {args.against}/this tree, median {what}: {ratio:.2f}x")
-            print_top_imports(import_times(ROOT, trace, out), args.top)
+                for cmd in cmds.values():
+                    one_run(tree, cmd, pycache)  # warm-up: the page cache and the .pyc files
+            if args.callgrind:
+                counted(trees, cmds, pycache, tmp)
+            else:
+                timed(trees, cmds, args.runs, pycache)
+            print_load("after")
+            print_top_imports(import_times(ROOT, trace, out, pycache), args.top)
         finally:
             if args.against:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(trees[args.against])],

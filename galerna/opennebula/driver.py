@@ -54,7 +54,7 @@ from galerna.opennebula.poolcache import PoolCache
 
 log = logging.getLogger(__name__)
 
-RECOVER_RETRY, RECOVER_DELETE_RECREATE = 2, 4
+RECOVER_RETRY, RECOVER_DELETE, RECOVER_DELETE_RECREATE = 2, 3, 4
 _DEPLOYABLE = {S.PENDING, S.HOLD, S.STOPPED, S.UNDEPLOYED}
 _OFF_HOST = {S.PENDING, S.HOLD, S.DONE, S.INIT, S.CLONING, S.CLONING_FAILURE}
 
@@ -262,7 +262,15 @@ class OpenNebulaHostDriver(Driver):
         try:
             self.client.action("terminate-hard", vm_id)
         except OneCallError as e:
-            if not not_found(e):
+            if not_found(e):
+                pass
+            elif e.code == ACTION:
+                # oned refuses to terminate a VM in BOOT or PROLOG: after a deploy that failed for good, the
+                # recover-retry of its last failure is still booting it. Its lease is over: delete it, as an operator
+                # would (`onevm recover --delete`), so that it neither keeps its host's capacity nor boots later.
+                log.info("terminate-hard of VM %d refused (%s); recover delete", vm_id, e)
+                self.client.call("vm.recover", vm_id, RECOVER_DELETE, vm=vm_id)
+            else:
                 raise
         self._wait(vm_id, name, Op.DESTROY, lambda v: v is None or v.state == S.DONE)
 

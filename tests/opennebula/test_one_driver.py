@@ -65,6 +65,9 @@ class ScriptedClient:
         self.calls.append((name, vm_id))
         if name in self.ignore:
             return
+        if name == "terminate-hard" and self.pool[vm_id].lcm_state in (L.BOOT, L.PROLOG):
+            raise OneCallError("vm.action", f"Could not terminate VM {vm_id}, wrong state BOOT.", code=ACTION,
+                               transient=False)  # as oned answers (DispatchManager::terminate)
         end = {"terminate": (S.DONE, 0), "terminate-hard": (S.DONE, 0), "stop": (S.STOPPED, 0),
                "undeploy": (S.UNDEPLOYED, 0), "undeploy-hard": (S.UNDEPLOYED, 0), "resume": (S.ACTIVE, L.RUNNING),
                "suspend": (S.SUSPENDED, 0), "reboot": (S.ACTIVE, L.RUNNING)}[name]
@@ -93,6 +96,8 @@ class ScriptedClient:
                 raise OneCallError("vm.recover", "not available", code=ACTION, transient=False)
             if params[1] == 2:
                 self._set(params[0], S.ACTIVE, L.RUNNING)
+            elif params[1] == 3:  # delete
+                self._set(params[0], S.DONE, 0)
             else:
                 self._set(params[0], S.PENDING, 0, None)
             return params[0]
@@ -212,6 +217,16 @@ def test_destroy_of_an_ended_lease_terminates(world):
     d.end_lease("one-7")
     h0.destroy("galerna-one-7-0")
     assert client.calls[-1] == ("terminate-hard", 7) and client.pool[7].state == S.DONE
+
+
+def test_destroy_of_an_ended_lease_still_booting_after_a_retry_deletes_it(world):
+    """A deploy that failed for good leaves the recover-retry of its last failure booting the VM; oned refuses
+    terminate-hard in BOOT, so the failed lease's VM is deleted by recover instead of being left to boot."""
+    client, d, h0, h1 = world
+    client.add(7, S.ACTIVE, L.BOOT, host=0)
+    d.end_lease("one-7")
+    assert h0.destroy("galerna-one-7-0").state is VMState.ABSENT
+    assert client.calls[-2:] == [("terminate-hard", 7), ("vm.recover", 7, 3)] and client.pool[7].state == S.DONE
 
 
 def test_an_action_that_never_completes_times_out(world):
