@@ -21,6 +21,8 @@ handed on (``_site_could_fit``), so plans are byte-identical.
 """
 cimport cython
 
+from galerna.schedule.bisection cimport left, right
+
 import numpy as np
 
 from galerna.config.schema import MigrationMode
@@ -223,32 +225,6 @@ class Compressor:
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-cdef Py_ssize_t _bisect_right(const double[::1] a, Py_ssize_t n, double x) noexcept nogil:
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < a[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-cdef Py_ssize_t _bisect_left(const double[::1] a, Py_ssize_t n, double x) noexcept nogil:
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if a[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def hosts_could_start(const double[:, :, ::1] grid, const double[::1] t, own, small, Py_ssize_t count,
                       double duration, double earliest, double held_from):
     """Whether some start s in [earliest, held_from) has at least ``count`` hosts on each
@@ -274,19 +250,19 @@ def hosts_could_start(const double[:, :, ::1] grid, const double[::1] t, own, sm
         isown[h] = 1
     cdef double s
     cdef bint fits, found = False
-    i0 = _bisect_right(t, n, earliest) - 1
+    i0 = right(&t[0], 0, n, earliest) - 1
     if i0 < 0:
         i0 = 0
-    i1 = _bisect_left(t, n, held_from)
+    i1 = left(&t[0], 0, n, held_from)
     with nogil:
         for h in range(nh):
             okto[h] = i0  # rows [k, okto[h]) fit; okto[h] itself does not when bad[h]
         for k in range(i0, i1):
             s = earliest if k == i0 else t[k]
-            ja = _bisect_left(t, n, s + duration)
+            ja = left(&t[0], 0, n, s + duration)
             if ja < k + 1:
                 ja = k + 1
-            jo = _bisect_left(t, n, s + duration if s + duration < held_from else held_from)
+            jo = left(&t[0], 0, n, s + duration if s + duration < held_from else held_from)
             if jo < k + 1:
                 jo = k + 1
             c = 0

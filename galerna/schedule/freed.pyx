@@ -20,6 +20,8 @@ byte-identical.
 """
 from libc.math cimport INFINITY
 
+from galerna.schedule.bisection cimport left, right
+
 import numpy as np
 
 cdef double EPS = 1e-9
@@ -37,28 +39,6 @@ def merge_spans(spans):
         else:
             out.append((h, a, b))
     return out
-
-
-cdef Py_ssize_t _bisect_right(const double[::1] a, Py_ssize_t n, double x) noexcept nogil:
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < a[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-cdef Py_ssize_t _bisect_left(const double[::1] a, Py_ssize_t n, double x) noexcept nogil:
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if a[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 cdef inline bint _fits(const double[:, :, ::1] grid, Py_ssize_t k, Py_ssize_t h, const double[::1] need,
@@ -183,10 +163,10 @@ cdef class FreedSpans:
         for h in hosts:
             rs, re = -1, -1  # the last run walked on this host, rows [rs, re)
             for k in range(self._first[h], self._first[h] + self._count[h]):
-                ka = _bisect_right(t, n, self._a[k]) - 1
+                ka = right(&t[0], 0, n, self._a[k]) - 1
                 if ka < 0:
                     ka = 0
-                kb = _bisect_left(t, n, self._b[k])
+                kb = left(&t[0], 0, n, self._b[k])
                 if kb < ka + 1:
                     kb = ka + 1
                 top = -INFINITY
@@ -270,7 +250,7 @@ cdef class FreedSpans:
             # are in there with their stretch measured without the lease's own slot,
             # a shorter one, so the range stays a superset.
             neg_best, first_a, last_b = self._ranked(small)
-            kr = _bisect_right(neg_best, neg_best.shape[0], -(length - EPS))
+            kr = right(&neg_best[0], 0, neg_best.shape[0], -(length - EPS))
             if kr and first_a[kr - 1] < before + length:
                 x = first_a[kr - 1] - length
                 if now > x:

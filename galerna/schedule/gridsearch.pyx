@@ -11,31 +11,11 @@ The comparisons are written exactly as the numpy versions they replaced
 from libc.math cimport INFINITY, floor
 from libc.stdlib cimport free, malloc
 
+from galerna.schedule.bisection cimport left, list_left, list_right, right
+
 import numpy as np
 
 cdef double EPS = 1e-9
-
-
-cdef Py_ssize_t _bisect_right(const double[::1] a, Py_ssize_t n, double x) noexcept nogil:
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < a[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-cdef Py_ssize_t _bisect_left(const double[::1] a, Py_ssize_t lo, Py_ssize_t n, double x) noexcept nogil:
-    cdef Py_ssize_t hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if a[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 def earliest_on_enough(const double[:, :, ::1] grid, const double[::1] times, hosts, need, int count,
@@ -45,10 +25,10 @@ def earliest_on_enough(const double[:, :, ::1] grid, const double[::1] times, ho
     The earliest such start is always where a segment begins (or ``earliest``)."""
     cdef Py_ssize_t n = times.shape[0] - 1  # live segments; times[n] is inf
     cdef Py_ssize_t nh = len(hosts), nr = grid.shape[2], nhosts = grid.shape[1]
-    cdef Py_ssize_t i0 = _bisect_right(times, n, earliest) - 1
+    cdef Py_ssize_t i0 = right(&times[0], 0, n, earliest) - 1
     if i0 < 0:
         i0 = 0
-    cdef Py_ssize_t i1 = _bisect_left(times, 0, n, before)
+    cdef Py_ssize_t i1 = left(&times[0], 0, n, before)
     cdef Py_ssize_t m = i1 - i0
     if m <= 0 or count > nh:
         return None
@@ -104,28 +84,6 @@ def earliest_on_enough(const double[:, :, ::1] grid, const double[::1] times, ho
     return res if found else None
 
 
-cdef Py_ssize_t _list_bisect_right(list a, Py_ssize_t lo, double x):
-    cdef Py_ssize_t hi = len(a), mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < <double>a[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-cdef Py_ssize_t _list_bisect_left(list a, Py_ssize_t lo, double x):
-    cdef Py_ssize_t hi = len(a), mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if <double>a[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 def total_fits(const double[:, ::1] tot, list times, start, end, demand):
     """``start`` if the site-wide free capacity ``tot`` (one row per segment of
     ``times``) has ``demand`` over [start, end), else the start of the first segment
@@ -141,10 +99,10 @@ def total_fits(const double[:, ::1] tot, list times, start, end, demand):
         raise ValueError(f"at most 16 resource types, not {nr}")
     for r in range(nr):
         nd[r] = demand[r]
-    cdef Py_ssize_t i = _list_bisect_right(times, 0, start) - 1
+    cdef Py_ssize_t i = list_right(times, 0, start) - 1
     if i < 0:
         i = 0
-    cdef Py_ssize_t j = _list_bisect_left(times, i + 1, end)
+    cdef Py_ssize_t j = list_left(times, i + 1, end)
     if j < i + 1:
         j = i + 1
     for k in range(i, j):

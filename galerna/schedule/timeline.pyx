@@ -18,6 +18,8 @@ here, one call per question.
 """
 from libc.math cimport INFINITY
 
+from galerna.schedule.bisection cimport list_left, list_right
+
 import numpy as np
 
 EPS = 1e-9
@@ -26,29 +28,6 @@ cdef double _EPS = 1e-9
 
 cdef inline double _at(list xs, Py_ssize_t k):
     return <double>xs[k]
-
-
-cdef Py_ssize_t _bisect_right(list a, double x):
-    """bisect.bisect_right on a sorted list of numbers."""
-    cdef Py_ssize_t lo = 0, hi = len(a), mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < <double>a[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-cdef Py_ssize_t _bisect_left(list a, double x):
-    cdef Py_ssize_t lo = 0, hi = len(a), mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if <double>a[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 cdef class Timeline:
@@ -72,7 +51,7 @@ cdef class Timeline:
     cdef Py_ssize_t _split(self, object t):
         """Index of the segment starting at ``t``, inserting a breakpoint if needed."""
         cdef list times = self.times, col
-        cdef Py_ssize_t i = _bisect_right(times, t) - 1, r
+        cdef Py_ssize_t i = list_right(times, 0, t) - 1, r
         if i < 0:
             # Before the origin: extend backwards with full capacity.
             times.insert(0, t)
@@ -114,7 +93,7 @@ cdef class Timeline:
         cdef list times = self.times
         cdef Py_ssize_t k
         for t in (end, start):
-            k = _bisect_left(times, t)
+            k = list_left(times, 0, t)
             if k < len(times) and <double>times[k] == <double>t:
                 self._merge(k)
 
@@ -138,7 +117,7 @@ cdef class Timeline:
 
     def prune(self, now):
         """Forget segments that ended before ``now``."""
-        cdef Py_ssize_t i = _bisect_right(self.times, now) - 1
+        cdef Py_ssize_t i = list_right(self.times, 0, now) - 1
         cdef list col
         if i > 0:
             del self.times[:i]
@@ -157,7 +136,7 @@ cdef class Timeline:
     def slots(self, start, end, demand, long cap):
         """How many copies of ``demand`` fit over the whole of [start, end), at most ``cap``."""
         cdef list times = self.times, free = self.free
-        cdef Py_ssize_t i = _bisect_right(times, start) - 1, n = len(times), r
+        cdef Py_ssize_t i = list_right(times, 0, start) - 1, n = len(times), r
         cdef double e = end, need, f
         cdef long best = cap, k
         if i < 0:
@@ -180,14 +159,14 @@ cdef class Timeline:
         return self.slots(start, end, demand, 1) >= 1
 
     def free_at(self, t):
-        cdef Py_ssize_t i = _bisect_right(self.times, t) - 1
+        cdef Py_ssize_t i = list_right(self.times, 0, t) - 1
         if i < 0:
             i = 0
         return tuple([col[i] for col in self.free])
 
     def next_change(self, t):
         """First breakpoint strictly after ``t`` (inf if none)."""
-        cdef Py_ssize_t i = _bisect_right(self.times, t)
+        cdef Py_ssize_t i = list_right(self.times, 0, t)
         return self.times[i] if i < len(self.times) else float("inf")
 
     def __len__(self):
@@ -209,7 +188,7 @@ cdef class Timeline:
             need[r] = demand[r]
         if mine is not None:
             m0, m1 = mine
-        i = _bisect_right(times, a) - 1
+        i = list_right(times, 0, a) - 1
         if i < 0:
             i = 0
         best = (a, a)
@@ -249,7 +228,7 @@ cdef class Timeline:
             raise ValueError(f"at most 16 resource types, not {self.nres}")
         for r in range(self.nres):
             nd[r] = need[r]
-        i = _bisect_right(times, earliest) - 1
+        i = list_right(times, 0, earliest) - 1
         if i < 0:
             i = 0
         while i < n and <double>times[i] < dbefore:
@@ -275,7 +254,7 @@ cdef class Timeline:
         cdef Py_ssize_t n = len(times), i
         cdef double dnow = now, dlen = length, end, s = 0.0
         start = None  # start of the free stretch being walked (the object, as a time)
-        i = _bisect_right(times, now) - 1
+        i = list_right(times, 0, now) - 1
         if i < 0:
             i = 0
         while i < n:
