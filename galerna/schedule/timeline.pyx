@@ -31,11 +31,7 @@ cdef inline double _at(list xs, Py_ssize_t k):
 
 
 cdef class Timeline:
-    cdef public list times
-    cdef public list free
-    cdef public tuple capacity
-    cdef public Py_ssize_t nres
-    cdef public long version  # bumped by every change of free capacity
+    # attributes and C-level methods are declared in timeline.pxd
 
     def __init__(self, capacity, origin=0.0):
         self.capacity = tuple(capacity)
@@ -178,22 +174,32 @@ cdef class Timeline:
         that overlaps [a, b): its (start, end), or (a, a) if none. ``mine`` is an
         interval the asking lease itself holds here: there one of its VMs fits by
         definition, so it counts as free."""
-        cdef list times = self.times
-        cdef Py_ssize_t n = len(times), i, lo, hi, r
-        cdef double m0 = INFINITY, m1 = -INFINITY, db = b, end, best_len, blo
+        cdef double m0 = INFINITY, m1 = -INFINITY
         cdef double need[16]
+        cdef Py_ssize_t r, lo, hi
         if self.nres > 16:
             raise ValueError(f"at most 16 resource types, not {self.nres}")
         for r in range(self.nres):
             need[r] = demand[r]
         if mine is not None:
             m0, m1 = mine
+        lo = self.longest_c(a, b, need, m0, m1, &hi)
+        if lo < 0:
+            return (a, a)
+        return (self.times[lo], self.times[hi] if hi < len(self.times) else float("inf"))
+
+    cdef Py_ssize_t longest_c(self, double a, double b, const double *need, double m0, double m1,
+                              Py_ssize_t *hi_out) except -2:
+        """:meth:`longest_run` on C doubles: the index of the longest stretch's first
+        segment and, in ``hi_out``, the index of the breakpoint ending it (len(times)
+        for inf); -1 if none (the answer is then (a, a))."""
+        cdef list times = self.times
+        cdef Py_ssize_t n = len(times), i, lo, hi, best_lo = -1, best_hi = -1
+        cdef double end, best_len = a - a, blo
         i = list_right(times, 0, a) - 1
         if i < 0:
             i = 0
-        best = (a, a)
-        best_len = <double>a - <double>a
-        while i < n and <double>times[i] < db:
+        while i < n and <double>times[i] < b:
             if not self._ok(i, n, need, m0, m1):
                 i += 1
                 continue
@@ -206,10 +212,11 @@ cdef class Timeline:
             end = <double>times[hi + 1] if hi + 1 < n else INFINITY
             blo = <double>times[lo]
             if end - blo > best_len:
-                best = (times[lo], times[hi + 1] if hi + 1 < n else float("inf"))
+                best_lo, best_hi = lo, hi + 1
                 best_len = end - blo
             i = hi + 1
-        return best
+        hi_out[0] = best_hi
+        return best_lo
 
     cdef bint _ok(self, Py_ssize_t k, Py_ssize_t n, const double *need, double m0, double m1) noexcept:
         if m0 <= <double>self.times[k] and (k + 1 >= n or <double>self.times[k + 1] <= m1):
@@ -219,16 +226,20 @@ cdef class Timeline:
     def may_fit_in_place(self, need, length, earliest, before):
         """A stretch from ``earliest`` on that fits ``need`` and runs up to ``before``, or
         one at least ``length`` long before it (see SlotTable.earliest_in_place)."""
-        cdef list times = self.times
-        cdef Py_ssize_t n = len(times), i, r
-        cdef double dlen = length, de = earliest, dbefore = before, run_from = 0.0, end, t
-        cdef bint running = False
+        cdef Py_ssize_t r
         cdef double nd[16]
         if self.nres > 16:
             raise ValueError(f"at most 16 resource types, not {self.nres}")
         for r in range(self.nres):
             nd[r] = need[r]
-        i = list_right(times, 0, earliest) - 1
+        return self.may_fit_c(nd, length, earliest, before)
+
+    cdef bint may_fit_c(self, const double *nd, double dlen, double de, double dbefore) except -1:
+        cdef list times = self.times
+        cdef Py_ssize_t n = len(times), i
+        cdef double run_from = 0.0, end, t
+        cdef bint running = False
+        i = list_right(times, 0, de) - 1
         if i < 0:
             i = 0
         while i < n and <double>times[i] < dbefore:
