@@ -21,14 +21,18 @@ handed on (``_site_could_fit``), so plans are byte-identical.
 """
 cimport cython
 
-from galerna.schedule.bisection cimport left, right
+from libc.math cimport INFINITY
+from libc.stdlib cimport calloc, free
+
+from galerna.schedule.bisection cimport left, list_left, list_right, right
+from galerna.schedule.freed cimport FreedSpans
 
 import numpy as np
 
 from galerna.config.schema import MigrationMode
+from galerna.model.lease import LeaseType
 from galerna.model.state import LeaseState as S
 from galerna.schedule.decisions import Move
-from galerna.schedule.freed import FreedSpans
 from galerna.schedule.mapper import total_demand
 from galerna.schedule.phases import begins
 from galerna.schedule.search import want_of
@@ -43,30 +47,66 @@ class Compressor:
         self.ctx = ctx
         self.search = search
         self._copies_start = {}  # see _copies_could_serve
+        self._shapes = {}  # lease id -> (its VM vectors, smallest VM, total demand): see _shape
 
     def forget(self, lease_id):
-        """The lease reached a final state: drop its memo."""
+        """The lease reached a final state: drop its memos."""
         self._copies_start.pop(lease_id, None)
+        self._shapes.pop(lease_id, None)
+
+    def _shape(self, lease):
+        """The lease's smallest VM and total demand, remembered while its VM vectors are
+        the same object (hashing them per candidate, per pass, was a large share)."""
+        vecs = lease.vecs
+        got = self._shapes.get(lease.id)
+        if got is None or got[0] is not vecs:
+            got = self._shapes[lease.id] = (vecs, self.ctx.shapes.smallest(vecs), total_demand(vecs))
+        return got
 
     def compress(self, now):
         ctx = self.ctx
         book, slots, stats = ctx.book, ctx.slots, ctx.stats
         stats.compressions += 1
-        freed, book.spans = FreedSpans(slots, book.spans, now), []
+        cdef FreedSpans freed = FreedSpans(slots, book.spans, now)
+        book.spans = []
+        cdef double dnow = now, length, m0, m1, w0, w1
+        cdef bint plain = ctx.images is None  # then most leases take the compiled filter below
+        cdef bint no_migration = ctx.cfg.migration is MigrationMode.NO
+        nsi = ctx.phases.cfg.non_schedulable_interval
         for lease in list(book.reserved):
-            if not freed:
+            if not freed.spans:
                 break
-            p0 = lease.phases[0]
-            if p0.started or p0.start <= now + EPS:
-                continue
             old = lease.phases
+            p0 = old[0]
+            if p0.started or p0.start <= dnow + _EPS:
+                continue
             held = [p for p in old if p.holds]
-            old_start = begins(old)
-            earliest, latest = ctx.phases.start_window(lease, now)
-            latest = min(latest, old_start - EPS)
+            old_start = held[0].start if held else p0.start  # begins(old)
+            if lease.type is LeaseType.DEADLINE:
+                earliest, latest = ctx.phases.start_window(lease, now)
+                latest = min(latest, old_start - EPS)
+            else:
+                earliest, latest = now + nsi, old_start - EPS  # start_window: (now + interval, inf)
             if earliest > latest:
                 continue
-            window = self._start_range(lease, held, freed, now, old_start, earliest, latest)
+            if plain and not (no_migration and lease.state is S.SUSPENDED_SCHEDULED):
+                # _start_range without images or a resume in place, on C doubles: the
+                # freed window, then whether the site as a whole has room in it.
+                length = 0.0
+                for p in held:
+                    length += p.end - p.start
+                if held:
+                    m0, m1, own = held[0].start, held[-1].end, held[0].hosts
+                else:
+                    m0, m1, own = INFINITY, -INFINITY, ()
+                _, small, need = self._shape(lease)
+                if not freed.window_c(small, length, old_start, own, m0, m1, &w0, &w1) or \
+                        not _site_fits(slots, need, length, w0, w1, old_start):
+                    window = None
+                else:
+                    window = (w0, w1)
+            else:
+                window = self._start_range(lease, held, freed, now, old_start, earliest, latest)
             if window is None or not self._hosts_could_take(lease, held, max(earliest, window[0])):
                 stats.filter_hits += 1
                 continue
@@ -196,10 +236,10 @@ class Compressor:
         if ctx.images is not None or not held or lease.state in (S.SUSPENDED_QUEUED, S.SUSPENDED_SCHEDULED):
             return True
         slots = ctx.slots
-        small = ctx.shapes.smallest(lease.vecs)
+        small = self._shape(lease)[1]
         if len(ctx.shapes.one_vm_hosts(small)) != slots.nhosts:
             return True
-        return hosts_could_start(slots.grid, slots.times_array(), set(held[0].hosts), small, len(lease.vecs),
+        return hosts_could_start(slots.grid, slots.times_array(), held[0].hosts, small, len(lease.vecs),
                                  ctx.phases.fresh_length(lease), earliest, held[0].start)
 
     def _site_could_fit(self, lease, double length, window, double held_from):
@@ -209,18 +249,81 @@ class Compressor:
         that slot covers the lease's whole demand, so only the part of each
         candidate window before it needs free capacity.
         """
-        need = total_demand(lease.vecs)
-        cdef double t = window[0], last = window[1], t2, end
-        total_fits = self.ctx.slots.total_fits
-        while t <= last + EPS:
-            end = t + length
-            if held_from < end:
-                end = held_from
-            t2 = total_fits(t, end, need)
-            if t2 == t:
-                return True
-            t = t2
-        return False
+        return _site_fits(self.ctx.slots, self._shape(lease)[2], length, window[0], window[1], held_from)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef bint _site_fits(slots, need, double length, double t, double last, double held_from) except -1:
+    """Compressor._site_could_fit on the table's totals: from ``t`` on, each try ends at
+    min(t + length, held_from); a blocked try goes on after the run of segments that
+    blocks it (gridsearch.total_fits, the same walk on the same doubles)."""
+    cdef const double[:, ::1] tot = slots._tot
+    cdef list times = slots.times
+    cdef Py_ssize_t n = len(times), nr = tot.shape[1], r, k, i, j, bad
+    cdef double end, t2
+    cdef double nd[16]
+    if tot.shape[0] < n:
+        raise ValueError(f"{tot.shape[0]} rows of totals for {n} segments")
+    if len(need) != nr or nr > 16:
+        raise ValueError(f"demand has {len(need)} resources, the totals {nr} (at most 16)")
+    for r in range(nr):
+        nd[r] = need[r]
+    while t <= last + _EPS:
+        end = t + length
+        if held_from < end:
+            end = held_from
+        # total_fits(t, end, need)
+        i = list_right(times, 0, t) - 1
+        if i < 0:
+            i = 0
+        j = list_left(times, i + 1, end)
+        if j < i + 1:
+            j = i + 1
+        bad = -1
+        for k in range(i, j):
+            for r in range(nr):
+                if tot[k, r] + _EPS < nd[r]:
+                    bad = k
+                    break
+            if bad >= 0:
+                break
+        if bad < 0:
+            return True
+        t2 = INFINITY
+        for k in range(bad + 1, n):
+            for r in range(nr):
+                if tot[k, r] + _EPS < nd[r]:
+                    break
+            else:
+                t2 = <double>times[k]
+                break
+        t = t2
+    return False
+
+
+cdef Py_ssize_t _select(Py_ssize_t *a, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    """The m-th smallest (from 0) of a[0:n], reordering a (quickselect, Hoare partition)."""
+    cdef Py_ssize_t lo = 0, hi = n - 1, i, j, pivot, x
+    while lo < hi:
+        pivot = a[(lo + hi) // 2]
+        i, j = lo, hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                x = a[i]; a[i] = a[j]; a[j] = x
+                i += 1
+                j -= 1
+        if m <= j:
+            hi = j
+        elif m >= i:
+            lo = i
+        else:
+            return a[m]
+    return a[m]
 
 
 @cython.boundscheck(False)
@@ -239,17 +342,32 @@ def hosts_could_start(const double[:, :, ::1] grid, const double[::1] t, own, sm
         return False
     if len(small) != nr:
         raise ValueError(f"small has {len(small)} resources, the grid {nr}")
-    need = np.asarray(small, dtype=float)
-    cdef const double[::1] nd = need
-    mine = np.zeros(nh, dtype=np.uint8)
-    okto_a = np.zeros(nh, dtype=np.intp)
-    bad_a = np.zeros(nh, dtype=np.uint8)
-    cdef unsigned char[::1] isown = mine, bad = bad_a
-    cdef Py_ssize_t[::1] okto = okto_a
-    for h in own:
-        isown[h] = 1
-    cdef double s
+    if t.shape[0] < n + 1:
+        raise ValueError(f"{t.shape[0]} breakpoints for {n} grid rows (and inf)")
+    # One C block: the VM's need, then per host whether it is the asker's, the rows known
+    # to fit from the current start on (okto) and whether okto[h] itself does not (bad).
+    cdef char *block = <char *>calloc(nr * sizeof(double) + nh * (2 * sizeof(Py_ssize_t) + 2) + 1, 1)
+    if block == NULL:
+        raise MemoryError()
+    cdef double *nd = <double *>block
+    cdef Py_ssize_t *okto = <Py_ssize_t *>(block + nr * sizeof(double))
+    cdef Py_ssize_t *failed = okto + nh  # per start tried, the bad rows of the hosts that fail it
+    cdef Py_ssize_t nf
+    cdef unsigned char *isown = <unsigned char *>(block + nr * sizeof(double) + 2 * nh * sizeof(Py_ssize_t))
+    cdef unsigned char *bad = isown + nh
+    cdef double s, u
     cdef bint fits, found = False
+    try:
+        for r in range(nr):
+            nd[r] = small[r]
+        for x in own:
+            h = x
+            if h < 0 or h >= nh:
+                raise IndexError(f"host {h} is not in the grid's {nh} hosts")
+            isown[h] = 1
+    except BaseException:
+        free(block)
+        raise
     i0 = right(&t[0], 0, n, earliest) - 1
     if i0 < 0:
         i0 = 0
@@ -257,15 +375,18 @@ def hosts_could_start(const double[:, :, ::1] grid, const double[::1] t, own, sm
     with nogil:
         for h in range(nh):
             okto[h] = i0  # rows [k, okto[h]) fit; okto[h] itself does not when bad[h]
-        for k in range(i0, i1):
+        k = i0
+        while k < i1:
             s = earliest if k == i0 else t[k]
-            ja = left(&t[0], 0, n, s + duration)
+            u = s + duration
+            ja = left(&t[0], 0, n, u)
             if ja < k + 1:
                 ja = k + 1
-            jo = left(&t[0], 0, n, s + duration if s + duration < held_from else held_from)
+            jo = left(&t[0], 0, n, u if u < held_from else held_from)
             if jo < k + 1:
                 jo = k + 1
             c = 0
+            nf = 0
             for h in range(nh):
                 j = jo if isown[h] else ja
                 if okto[h] < k:
@@ -285,7 +406,17 @@ def hosts_could_start(const double[:, :, ::1] grid, const double[::1] t, own, sm
                     c += 1
                     if c >= count:
                         break
+                else:
+                    failed[nf] = okto[h]  # its row okto[h] < j does not fit
+                    nf += 1
             if c >= count:
                 found = True
                 break
+            # A host failing here fails at every later start up to its bad row (that row
+            # stays inside the window, which only grows): at most c + (those whose bad row
+            # is behind) hosts can take a later start, so skip to where that reaches count.
+            if c + nf < count:
+                break
+            k = _select(failed, nf, count - c - 1) + 1  # every bad row is >= k
+        free(block)
     return found

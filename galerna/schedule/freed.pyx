@@ -21,6 +21,7 @@ byte-identical.
 from libc.math cimport INFINITY
 
 from galerna.schedule.bisection cimport left, right
+from galerna.schedule.timeline cimport Timeline
 
 import numpy as np
 
@@ -52,15 +53,7 @@ cdef inline bint _fits(const double[:, :, ::1] grid, Py_ssize_t k, Py_ssize_t h,
 
 
 cdef class FreedSpans:
-    cdef public object slots
-    cdef public double now
-    cdef public list spans
-    cdef public object host, a, b  # per span, numpy arrays (spans are sorted by host, then begin)
-    cdef Py_ssize_t[::1] _first, _count  # per host: index of its first span, and how many
-    cdef double[::1] _a, _b
-    cdef Py_ssize_t[::1] _host
-    cdef dict _cache  # small -> (per-span stretch array, longest)
-    cdef dict _ranks  # small -> (minus stretch sorted, running min begin, running max end)
+    # attributes and C-level methods are declared in freed.pxd
 
     def __init__(self, slots, spans, now):
         self.slots = slots
@@ -214,11 +207,26 @@ cdef class FreedSpans:
         On the lease's own hosts its own slot counts as free, so those spans are
         measured one by one.
         """
-        cdef double now = self.now, lo_start = INFINITY, hi_start = -INFINITY, a, b, lo, hi, x
-        cdef Py_ssize_t h, k, nh = self._count.shape[0], kr
+        cdef double lo, hi, m0 = INFINITY, m1 = -INFINITY
+        if mine is not None:
+            m0, m1 = mine
+        if not self.window_c(small, length, before, tuple(own), m0, m1, &lo, &hi):
+            return None
+        return lo, hi
+
+    cdef int window_c(self, small, double length, double before, tuple own, double m0, double m1,
+                      double *lo_out, double *hi_out) except -1:
+        """:meth:`window` as a C call: 1 and the range in ``lo_out``/``hi_out``, or 0 for
+        None. ``own`` are the lease's own hosts (repeats allowed), [m0, m1) its own slot
+        (inf, -inf for none)."""
+        cdef double now = self.now, lo_start = INFINITY, hi_start = -INFINITY, a, b, lo, x
+        cdef double hi = 0.0
+        cdef Py_ssize_t h, k, nh = self._count.shape[0], kr, r, nr, lo_i, hi_i
         cdef const double[::1] neg_best, first_a, last_b
+        cdef double need[16]
+        cdef list tls = None, times
+        cdef Timeline tl
         best, longest = self.longest(small)
-        slots = self.slots
         for h in own:
             if not (0 <= h < nh) or not self._count[h]:
                 continue
@@ -227,8 +235,25 @@ cdef class FreedSpans:
                 b = self._b[k]
                 if a >= before + length:
                     continue
-                span = self.spans[k]
-                lo, hi = slots.longest_run(h, span[1], span[2], small, mine)
+                if tls is None:
+                    tls = self.slots.hosts
+                    nr = len(small)
+                    if nr > 16:
+                        raise ValueError(f"at most 16 resource types, not {nr}")
+                    for r in range(nr):
+                        need[r] = small[r]
+                tl = <Timeline>tls[h]
+                if tl.nres != nr:
+                    raise ValueError(f"small has {nr} resources, the host {tl.nres}")
+                # slots.longest_run(h, a, b, small, mine): the span's ends as stored
+                lo_i = tl.longest_c(a, b, need, m0, m1, &hi_i)
+                if lo_i < 0:
+                    lo = a
+                    hi = a
+                else:
+                    times = tl.times
+                    lo = <double>times[lo_i]
+                    hi = <double>times[hi_i] if hi_i < len(times) else INFINITY
                 if now > lo:
                     lo = now
                 if hi - lo >= length - EPS and lo < before:
@@ -263,5 +288,7 @@ cdef class FreedSpans:
                 if x > hi_start:
                     hi_start = x
         if lo_start > hi_start + EPS:
-            return None
-        return lo_start, hi_start
+            return 0
+        lo_out[0] = lo_start
+        hi_out[0] = hi_start
+        return 1
