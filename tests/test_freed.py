@@ -166,3 +166,17 @@ def test_hosts_could_start_answers_as_the_oracle(edits, own, small, count, durat
     table = build(edits)
     got = hosts_could_start(table.grid, table.times_array(), own, small, count, duration, earliest, held_from)
     assert got == oracle_hosts_could_start(table, own, small, count, duration, earliest, held_from)
+
+
+@settings(max_examples=150, deadline=None)
+@given(table_edits, span_lists, span_lists, hst.integers(0, 20).map(float), questions)
+def test_spans_added_on_many_hosts_at_once_merge_as_if_built_afresh(edits, spans, more, now, asks):
+    """A moved lease gives back spans on all its hosts in one ``add``: those hosts' spans are
+    merged anew (hosts that had none included), the others kept as they were."""
+    table = build(edits)
+    freed = FreedSpans(table, spans, now)
+    for small in SMALLS:
+        freed.longest(small)
+    freed.add(more)
+    assert freed.spans == oracle_spans(spans + more, now)
+    check(table, freed, now, asks)

@@ -15,6 +15,7 @@ cdef class FreedSpans:
     cdef dict _ranks  # small -> (minus stretch sorted, running min begin, running max end)
 
     cdef void _index(self)
+    cdef list _merged_with(self, list new)
     cdef void _stretches_into(self, small, list hosts, double[::1] best)
     cdef int window_c(self, small, double length, double before, tuple own, double m0, double m1,
                       double *lo_out, double *hi_out) except -1

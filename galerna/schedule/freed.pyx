@@ -103,7 +103,7 @@ cdef class FreedSpans:
             tv[h] = 1
         old_first, old_count = self._first, self._count
         cdef Py_ssize_t[::1] of = old_first, oc = old_count
-        self.spans = merge_spans(self.spans + new)
+        self.spans = self._merged_with(new)
         self._index()
         cdef Py_ssize_t[::1] nf = self._first, ncnt = self._count
         cdef double[::1] oldv, bestv
@@ -120,6 +120,35 @@ cdef class FreedSpans:
             self._stretches_into(small, fresh, bestv)
             self._cache[small] = (best, float(best.max()) if len(best) else -INFINITY)
         self._ranks.clear()
+
+    cdef list _merged_with(self, list new):
+        """merge_spans(self.spans + new), host by host: the spans of hosts without new
+        ones are taken as they are (they are merged already, and merging never crosses
+        hosts), the others merged with their new ones."""
+        if not new:
+            return self.spans
+        cdef list out = [], old = self.spans, mine
+        cdef Py_ssize_t at = 0, h, f, c, k = 0, m = len(new)
+        new = sorted(new)
+        while k < m:
+            h = new[k][0]
+            mine = []
+            while k < m and new[k][0] == h:
+                mine.append(new[k])
+                k += 1
+            c = self._count[h]
+            f = self._first[h] if c else at
+            if f < at:  # cannot happen: spans are sorted by host
+                raise AssertionError("freed spans out of host order")
+            if c == 0:
+                # where host h's spans would begin: after every span of a lower host
+                while f < len(old) and (<tuple>old[f])[0] < h:
+                    f += 1
+            out.extend(old[at:f])
+            out.extend(merge_spans(old[f:f + c] + mine))
+            at = f + c
+        out.extend(old[at:])
+        return out
 
     def any_before(self, hosts, double t):
         """Whether some span on one of ``hosts`` begins before ``t`` (a host's first span
