@@ -161,7 +161,7 @@ def oracle_hosts_could_start(table, own, small, count, duration, earliest, held_
 @given(table_edits, hst.sets(hst.integers(0, 3), max_size=3), hst.sampled_from(SMALLS), hst.integers(1, 4),
        hst.integers(1, 40).map(float), times, hst.integers(0, 90).map(float))
 def test_hosts_could_start_answers_as_the_oracle(edits, own, small, count, duration, earliest, held_from):
-    from galerna.schedule.compression import hosts_could_start
+    from galerna.schedule.hostfit import hosts_could_start
 
     table = build(edits)
     got = hosts_could_start(table.grid, table.times_array(), own, small, count, duration, earliest, held_from)
