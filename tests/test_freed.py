@@ -161,11 +161,14 @@ def oracle_hosts_could_start(table, own, small, count, duration, earliest, held_
 @given(table_edits, hst.sets(hst.integers(0, 3), max_size=3), hst.sampled_from(SMALLS), hst.integers(1, 4),
        hst.integers(1, 40).map(float), times, hst.integers(0, 90).map(float))
 def test_hosts_could_start_answers_as_the_oracle(edits, own, small, count, duration, earliest, held_from):
-    from galerna.schedule.hostfit import hosts_could_start
+    from galerna.schedule.hostfit import FitRuns, hosts_could_start, hosts_could_start_runs
 
     table = build(edits)
     got = hosts_could_start(table.grid, table.times_array(), own, small, count, duration, earliest, held_from)
     assert got == oracle_hosts_could_start(table, own, small, count, duration, earliest, held_from)
+    runs = FitRuns(small, table.nhosts)
+    assert hosts_could_start_runs(runs, table.hosts, table.times_array(), own, count, duration, earliest,
+                                  held_from) == got
 
 
 @settings(max_examples=150, deadline=None)
@@ -180,3 +183,27 @@ def test_spans_added_on_many_hosts_at_once_merge_as_if_built_afresh(edits, spans
     freed.add(more)
     assert freed.spans == oracle_spans(spans + more, now)
     check(table, freed, now, asks)
+
+
+@settings(max_examples=150, deadline=None)
+@given(table_edits, hst.lists(hst.tuples(hst.integers(0, 3), interval, hst.booleans()), min_size=1, max_size=8),
+       hst.sets(hst.integers(0, 3), max_size=3), hst.sampled_from(SMALLS), hst.integers(1, 4),
+       hst.integers(1, 40).map(float), times)
+def test_fit_runs_follow_the_timelines_through_edits(edits, more, own, small, count, duration, earliest):
+    """One FitRuns kept across reserves and releases (as compression keeps it) answers as the
+    grid walk does after each edit: a host's runs are read anew when its timeline changed."""
+    from galerna.schedule.hostfit import FitRuns, hosts_could_start, hosts_could_start_runs
+
+    table = build(edits)
+    runs = FitRuns(small, table.nhosts)
+    held = []
+    for h, (s, e), release in more:
+        if release and held:
+            table.release(*held.pop())
+        elif table.hosts[h].fits(s, e, V):
+            table.reserve(h, s, e, V)
+            held.append((h, s, e, V))
+        for held_from in (e, 90.0):
+            want = hosts_could_start(table.grid, table.times_array(), own, small, count, duration, earliest, held_from)
+            assert hosts_could_start_runs(runs, table.hosts, table.times_array(), own, count, duration, earliest,
+                                          held_from) == want

@@ -11,7 +11,7 @@ Python list of numbers (a timeline's or the table's breakpoints, compared as C d
 cdef inline Py_ssize_t list_right(list a, Py_ssize_t lo, double x):
     cdef Py_ssize_t hi = len(a), mid
     while lo < hi:
-        mid = (lo + hi) // 2
+        mid = (lo + hi) >> 1  # lo, hi >= 0: (lo + hi) // 2 without Python division semantics
         if x < <double>a[mid]:
             hi = mid
         else:
@@ -22,7 +22,7 @@ cdef inline Py_ssize_t list_right(list a, Py_ssize_t lo, double x):
 cdef inline Py_ssize_t list_left(list a, Py_ssize_t lo, double x):
     cdef Py_ssize_t hi = len(a), mid
     while lo < hi:
-        mid = (lo + hi) // 2
+        mid = (lo + hi) >> 1  # lo, hi >= 0: (lo + hi) // 2 without Python division semantics
         if <double>a[mid] < x:
             lo = mid + 1
         else:
@@ -33,7 +33,7 @@ cdef inline Py_ssize_t list_left(list a, Py_ssize_t lo, double x):
 cdef inline Py_ssize_t right(const double *a, Py_ssize_t lo, Py_ssize_t n, double x) noexcept nogil:
     cdef Py_ssize_t hi = n, mid
     while lo < hi:
-        mid = (lo + hi) // 2
+        mid = (lo + hi) >> 1  # lo, hi >= 0: (lo + hi) // 2 without Python division semantics
         if x < a[mid]:
             hi = mid
         else:
@@ -44,7 +44,7 @@ cdef inline Py_ssize_t right(const double *a, Py_ssize_t lo, Py_ssize_t n, doubl
 cdef inline Py_ssize_t left(const double *a, Py_ssize_t lo, Py_ssize_t n, double x) noexcept nogil:
     cdef Py_ssize_t hi = n, mid
     while lo < hi:
-        mid = (lo + hi) // 2
+        mid = (lo + hi) >> 1  # lo, hi >= 0: (lo + hi) // 2 without Python division semantics
         if a[mid] < x:
             lo = mid + 1
         else:

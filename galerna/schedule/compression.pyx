@@ -29,7 +29,7 @@ from galerna.config.schema import MigrationMode
 from galerna.model.lease import LeaseType
 from galerna.model.state import LeaseState as S
 from galerna.schedule.decisions import Move
-from galerna.schedule.hostfit import hosts_could_start
+from galerna.schedule.hostfit import FitRuns, hosts_could_start, hosts_could_start_runs
 from galerna.schedule.mapper import total_demand
 from galerna.schedule.phases import begins
 from galerna.schedule.search import want_of
@@ -46,6 +46,7 @@ class Compressor:
         self._copies_start = {}  # see _copies_could_serve
         self._shapes = {}  # lease id -> (its VM vectors, smallest VM, total demand): see _shape
         self._needs = {}  # lease id -> (hosts, VM vectors, demand per host): see _need
+        self._fitruns = {}  # VM size -> its FitRuns over the hosts' timelines: see _hosts_could_take
 
     def forget(self, lease_id):
         """The lease reached a final state: drop its memos."""
@@ -259,8 +260,15 @@ class Compressor:
         small = self._shape(lease)[1]
         if len(ctx.shapes.one_vm_hosts(small)) != slots.nhosts:
             return True
-        return hosts_could_start(slots.grid, slots.times_array(), held[0].hosts, small, len(lease.vecs),
-                                 ctx.phases.fresh_length(lease), earliest, held[0].start)
+        length = ctx.phases.fresh_length(lease)
+        if not length > 0:
+            return hosts_could_start(slots.grid, slots.times_array(), held[0].hosts, small, len(lease.vecs),
+                                     length, earliest, held[0].start)
+        runs = self._fitruns.get(small)
+        if runs is None:
+            runs = self._fitruns[small] = FitRuns(small, slots.nhosts)
+        return hosts_could_start_runs(runs, slots.hosts, slots.times_array(), held[0].hosts, len(lease.vecs),
+                                      length, earliest, held[0].start)
 
     def _site_could_fit(self, lease, double length, window, double held_from):
         """Whether the site as a whole has room for ``lease`` to start in ``window``.

@@ -7,9 +7,10 @@ schedules stay byte-identical.
 """
 cimport cython
 from libc.math cimport INFINITY
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, realloc
 
 from galerna.schedule.bisection cimport left, list_left, list_right, right
+from galerna.schedule.timeline cimport Timeline
 
 cdef double _EPS = 1e-9
 
@@ -182,3 +183,161 @@ def hosts_could_start(const double[:, :, ::1] grid, const double[::1] t, own, sm
             k = _select(failed, nf, count - c - 1) + 1  # every bad row is >= k
         free(block)
     return found
+
+
+cdef class FitRuns:
+    """Per host, the stretches of its timeline in which one VM of size ``small`` fits, as C
+    doubles [begin, end) (begin -inf when the timeline's first segment fits: it stands for
+    all time before it; end inf when the last does), each host's rebuilt only when its
+    timeline changed (its version, or another Timeline object). For
+    :func:`hosts_could_start_runs`, asked thousands of times between a host's edits."""
+    cdef double nd[16]
+    cdef Py_ssize_t nr, nh
+    cdef list tls  # the Timeline each host's runs were read from (None: not yet)
+    cdef long *version
+    cdef double **runs  # per host, 2 * nruns doubles
+    cdef Py_ssize_t *nruns
+    cdef Py_ssize_t *cap
+
+    def __cinit__(self, small, Py_ssize_t nhosts):
+        cdef Py_ssize_t r
+        self.nr = len(small)
+        if self.nr > 16:
+            raise ValueError(f"at most 16 resource types, not {self.nr}")
+        for r in range(self.nr):
+            self.nd[r] = small[r]
+        self.nh = nhosts
+        self.tls = [None] * nhosts
+        self.version = <long *>calloc(nhosts + 1, sizeof(long))
+        self.runs = <double **>calloc(nhosts + 1, sizeof(double *))
+        self.nruns = <Py_ssize_t *>calloc(nhosts + 1, sizeof(Py_ssize_t))
+        self.cap = <Py_ssize_t *>calloc(nhosts + 1, sizeof(Py_ssize_t))
+        if self.version == NULL or self.runs == NULL or self.nruns == NULL or self.cap == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        cdef Py_ssize_t h
+        if self.runs != NULL:
+            for h in range(self.nh):
+                free(self.runs[h])
+        free(self.runs)
+        free(self.version)
+        free(self.nruns)
+        free(self.cap)
+
+    cdef int refresh(self, Py_ssize_t h, Timeline tl) except -1:
+        """Host ``h``'s runs, read anew from ``tl`` if it is not the timeline they were read from."""
+        if self.tls[h] is tl and self.version[h] == tl.version:
+            return 0
+        if tl.nres != self.nr:
+            raise ValueError(f"small has {self.nr} resources, host {h} {tl.nres}")
+        cdef list times = tl.times
+        cdef Py_ssize_t n = len(times), j = 0, jj, m = 0
+        cdef double *buf = self.runs[h]
+        while j < n:
+            if not _seg_fits(tl, j, self.nd, self.nr):
+                j += 1
+                continue
+            jj = j
+            while jj + 1 < n and _seg_fits(tl, jj + 1, self.nd, self.nr):
+                jj += 1
+            if 2 * m + 2 > self.cap[h]:
+                self.cap[h] = 2 * self.cap[h] + 8
+                buf = <double *>realloc(buf, self.cap[h] * sizeof(double))
+                if buf == NULL:
+                    self.runs[h] = NULL
+                    self.cap[h] = 0
+                    self.nruns[h] = 0
+                    self.tls[h] = None
+                    raise MemoryError()
+                self.runs[h] = buf
+            buf[2 * m] = -INFINITY if j == 0 else <double>times[j]
+            buf[2 * m + 1] = <double>times[jj + 1] if jj + 1 < n else INFINITY
+            m += 1
+            j = jj + 1
+        self.nruns[h] = m
+        self.version[h] = tl.version
+        self.tls[h] = tl
+        return 0
+
+
+def hosts_could_start_runs(FitRuns fr, list timelines, const double[::1] t, own, Py_ssize_t count,
+                           double duration, double earliest, double held_from):
+    """:func:`hosts_could_start` for the VM size of ``fr``, asked of the hosts' timelines
+    (through ``fr``'s runs) instead of the grid's rows: the same starts are tried
+    (``earliest``, then the breakpoints ``t`` before ``held_from``), and a host can take a
+    start s exactly when s lies in one of its runs and that run reaches s + duration (on the
+    asker's own hosts min(s + duration, held_from)): per run, the starts that can are one
+    range (the reach only grows with the start), found by bisection and counted over all
+    hosts at once. (A host's timeline and its grid column hold the same free capacity.)"""
+    cdef Py_ssize_t n = t.shape[0] - 1, nh = len(timelines), h, i0, i1, m, q, k0, lo, hi, mid, kk, c
+    cdef double cut, a, b, s, u, s_last
+    cdef double *rr
+    if nh != fr.nh:
+        raise ValueError(f"{nh} timelines, the runs are for {fr.nh} hosts")
+    if count > nh or not (earliest < held_from):
+        return False
+    if not (duration > 0):
+        raise ValueError(f"duration must be positive, not {duration}")
+    for x in own:
+        if x < 0 or x >= nh:
+            raise IndexError(f"host {x} is not among the {nh} timelines")
+    i0 = right(&t[0], 0, n, earliest) - 1
+    if i0 < 0:
+        i0 = 0
+    i1 = left(&t[0], 0, n, held_from)
+    m = i1 - i0
+    if m <= 0:
+        return False
+    s_last = earliest if i1 - 1 == i0 else t[i1 - 1]
+    cdef int *diff = <int *>calloc((m + 1) * sizeof(int) + nh + 1, 1)
+    if diff == NULL:
+        raise MemoryError()
+    cdef unsigned char *isown = <unsigned char *>(diff + m + 1)
+    try:
+        for x in own:
+            isown[<Py_ssize_t>x] = 1
+        for h in range(nh):
+            fr.refresh(h, <Timeline>timelines[h])
+            cut = held_from if isown[h] else INFINITY
+            rr = fr.runs[h]
+            for q in range(fr.nruns[h]):
+                a = rr[2 * q]
+                b = rr[2 * q + 1]
+                if b <= earliest:
+                    continue
+                if a > s_last:
+                    break
+                k0 = i0 if a <= earliest else left(&t[0], i0 + 1, i1, a)
+                lo, hi = k0, i1  # the first start from k0 on whose reach leaves the run
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    s = earliest if mid == i0 else t[mid]
+                    u = s + duration
+                    if cut < u:
+                        u = cut
+                    if u <= b and s < b:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                if lo > k0:
+                    diff[k0 - i0] += 1
+                    diff[lo - i0] -= 1
+        c = 0
+        for kk in range(m):
+            c += diff[kk]
+            if c >= count:
+                return True
+        return False
+    finally:
+        free(diff)
+
+
+cdef inline bint _seg_fits(Timeline tl, Py_ssize_t j, const double *nd, Py_ssize_t nr) except -1:
+    """One ``nd`` fits in segment ``j`` of the timeline (free + EPS >= need, resources it
+    does not use ignored), as the grid walk compares."""
+    cdef Py_ssize_t r
+    for r in range(nr):
+        if nd[r] > 0 and not (<double>(<list>tl.free[r])[j] + _EPS >= nd[r]):
+            return False
+    return True
