@@ -11,6 +11,7 @@ from libc.math cimport INFINITY, fabs
 from libc.string cimport memmove
 
 from galerna.schedule.bisection cimport list_right
+from galerna.schedule.timeline cimport Timeline
 
 import numpy as np
 
@@ -184,11 +185,13 @@ def edit(table, start, end, list hosts, delta, double sign, bint tidy):
         col = hosts[k]
         if col < 0 or col >= len(tls):
             raise IndexError(f"host {col} is not in the table's {len(tls)} hosts")
+        if (<Timeline>tls[col]).nres != nr:
+            raise ValueError(f"delta has {nr} resources, host {col} {(<Timeline>tls[col]).nres}")
     table.version += 1
     i = _split(table, start)
     j = _split(table, end) if <double>end != INFINITY else table.n
     for k in range(nh):
-        tls[<Py_ssize_t>hosts[k]].add(start, end, tuple([d[k, r] for r in range(nr)]), sign)
+        (<Timeline>tls[<Py_ssize_t>hosts[k]]).add_c(start, end, &d[k, 0], sign)
     table._stale.update(hosts)
     add_rows(table._grid, table._tot, i, j, hosts, delta, sign)
     if sign > 0 and tidy:

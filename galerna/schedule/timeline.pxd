@@ -12,6 +12,7 @@ cdef class Timeline:
     cdef public long version  # bumped by every change of free capacity
 
     cdef Py_ssize_t _split(self, object t)
+    cdef int add_c(self, start, end, const double *delta, double sign) except -1
     cdef void _merge(self, Py_ssize_t i)
     cdef Py_ssize_t _fits_at(self, Py_ssize_t k, const double *need) noexcept
     cdef bint _ok(self, Py_ssize_t k, Py_ssize_t n, const double *need, double m0, double m1) noexcept

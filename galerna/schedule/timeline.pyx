@@ -64,8 +64,19 @@ cdef class Timeline:
 
     def add(self, start, end, delta, double sign):
         """Subtract (sign=-1) or give back (sign=+1) ``delta`` over [start, end)."""
+        cdef double d[16]
+        cdef Py_ssize_t r
+        if self.nres > 16:
+            raise ValueError(f"at most 16 resource types, not {self.nres}")
+        for r in range(self.nres):
+            d[r] = delta[r]
+        self.add_c(start, end, d, sign)
+
+    cdef int add_c(self, start, end, const double *delta, double sign) except -1:
+        """:meth:`add` with the demand as C doubles (``nres`` of them): gridedit's edit
+        calls it per host without a Python call or a tuple."""
         if not (<double>end > <double>start):
-            return
+            return 0
         self.version += 1
         cdef Py_ssize_t i = self._split(start)
         cdef Py_ssize_t j = self._split(end)
@@ -73,7 +84,7 @@ cdef class Timeline:
         cdef double d
         cdef list col
         for r in range(self.nres):
-            d = <double>delta[r] * sign
+            d = delta[r] * sign
             if d != 0.0:
                 col = self.free[r]
                 for k in range(i, j):
@@ -81,6 +92,7 @@ cdef class Timeline:
         if sign > 0:
             self._merge(j)
             self._merge(i)
+        return 0
 
     def coalesce(self, start, end):
         """Merge the breakpoints at ``start`` and ``end`` away where they separate equal
