@@ -7,13 +7,20 @@
 (trace) the trace alone, conservative backfilling, suspension on (only with --against
     or --only trace).
 
-Prints leases, wall seconds, leases per second and the largest queue for each, and the
-core's counters (``LeaseScheduler.stats``): rounds, compression filter hits, re-plans, moves.
+Prints leases, wall and CPU seconds of the simulation itself (not the interpreter's start-up,
+the imports or reading the trace), leases per second and the largest queue for each, the
+core's counters (``LeaseScheduler.stats``): rounds, compression filter hits, re-plans, moves,
+and the machine's load average.
+
+``GALERNA_BENCH_REBIND=off`` sets ``scheduling.rebind = false`` in every workload (when the
+tree's configuration has that option): a core from before issue 14 (such as 73afa22, the core
+before issue 13) has no re-binding, so only with it off do both trees compute the same schedules.
 
 ``--against REV`` checks REV out as a git worktree under a temporary directory and runs
 every workload twice, once with this tree's code and once with REV's, each in its own
 subprocess with that tree first on PYTHONPATH, alternating A and B so that a change of
-machine load hits both alike; it prints both times and the ratio REV/this. The workloads
+machine load hits both alike; it prints both wall and CPU times and the ratios REV/this
+(the CPU ratio is the one to trust on a shared machine). The workloads
 are defined here, so REV needs only the same simulator entry points; a REV with a compiled
 core (a setup.py) has it built in its worktree first.
 
@@ -41,8 +48,27 @@ WORKLOADS = {
 }
 
 
+def rebind_off(cfg):
+    """``cfg`` with re-binding off if GALERNA_BENCH_REBIND=off and the tree's core has the option."""
+    if os.environ.get("GALERNA_BENCH_REBIND", "").lower() not in ("off", "0", "false", "no"):
+        return cfg
+    if "rebind" not in type(cfg.scheduling).model_fields:
+        return cfg  # a core from before re-binding: nothing to turn off
+    return cfg.model_copy(update={"scheduling": cfg.scheduling.model_copy(update={"rebind": False})})
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
+
+
 def build(name: str):
     """The requests and configuration of workload ``name``, with whatever galerna is importable."""
+    requests, cfg = _build(name)
+    return requests, rebind_off(cfg)
+
+
+def _build(name: str):
     from galerna.config.schema import Config
     from galerna.readers import inject, load_workload
 
@@ -59,16 +85,16 @@ def build(name: str):
 
 
 def measure(name: str) -> dict:
-    """Run workload ``name`` once; its figures (wall seconds of the simulation alone)."""
+    """Run workload ``name`` once; its figures (wall and CPU seconds of the simulation alone)."""
     from galerna.sim.engine import Simulation
     from galerna.sim.run import site_from_config
 
     requests, cfg = build(name)
     sim = Simulation(site_from_config(cfg), cfg, requests)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = sim.run()
-    wall = time.perf_counter() - t0
-    out = {"leases": len(requests), "wall": wall, "peak": max(q for _, q in result.queue)}
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    out = {"leases": len(requests), "wall": wall, "cpu": cpu, "peak": max(q for _, q in result.queue)}
     st = getattr(getattr(sim, "core", None), "stats", None)  # older cores have no counters
     if st is not None:
         out["stats"] = (f"{st.rounds} rounds placing {st.placed}; {st.compressions} compressions: {st.filter_hits} "
@@ -79,8 +105,9 @@ def measure(name: str) -> dict:
 
 def report(name: str, m: dict) -> None:
     title, target = WORKLOADS[name]
-    n, wall = m["leases"], m["wall"]
-    print(f"{title:<48} {n:>6} leases {wall:8.2f} s {n / wall:10.0f} leases/s  max queue {m['peak']:>5}  ({target})")
+    n, wall, cpu = m["leases"], m["wall"], m["cpu"]
+    print(f"{title:<48} {n:>6} leases {wall:8.2f} s ({cpu:.2f} s CPU) {n / wall:10.0f} leases/s  "
+          f"max queue {m['peak']:>5}  ({target})")
     if "stats" in m:
         print(f"{'':<48} {m['stats']}")
 
@@ -105,16 +132,20 @@ def against(rev: str, names: list[str], repeat: int) -> None:
             if (old / "setup.py").exists():  # REV has a compiled core: build it in its worktree
                 subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=old, check=True,
                                capture_output=True)
-            print(f"A = this tree ({ROOT}), B = {rev} ({head}); best of {repeat}, A and B alternating")
+            rb = "off" if os.environ.get("GALERNA_BENCH_REBIND", "").lower() in (
+                "off", "0", "false", "no") else "as configured"
+            print(f"A = this tree ({ROOT}), B = {rev} ({head}); best of {repeat}, A and B alternating; "
+                  f"rebind {rb}; {load()}")
             for name in names:
                 a, b = [], []
                 for _ in range(repeat):
                     a.append(in_subprocess(ROOT, name))
                     b.append(in_subprocess(old, name))
                 ta, tb = min(x["wall"] for x in a), min(x["wall"] for x in b)
+                ca, cb = min(x["cpu"] for x in a), min(x["cpu"] for x in b)
                 n = a[0]["leases"]
-                print(f"{WORKLOADS[name][0]:<48} {n:>6} leases  A {ta:8.2f} s ({n / ta:7.0f}/s)  "
-                      f"B {tb:8.2f} s ({n / tb:7.0f}/s)  B/A {tb / ta:6.2f}x")
+                print(f"{WORKLOADS[name][0]:<48} {n:>6} leases  wall A {ta:8.2f} s B {tb:8.2f} s B/A {tb / ta:6.2f}x"
+                      f"  CPU A {ca:8.2f} s B {cb:8.2f} s B/A {cb / ca:6.2f}x  ({load()})", flush=True)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False)
 
@@ -133,6 +164,7 @@ def main() -> None:
         names = [args.only] if args.only else ["a", "b", "trace"]
         against(args.against, names, args.repeat)
         return
+    print(load())
     for name in [args.only] if args.only else ["a", "b"]:
         report(name, measure(name))
 

@@ -161,8 +161,49 @@ def oracle_hosts_could_start(table, own, small, count, duration, earliest, held_
 @given(table_edits, hst.sets(hst.integers(0, 3), max_size=3), hst.sampled_from(SMALLS), hst.integers(1, 4),
        hst.integers(1, 40).map(float), times, hst.integers(0, 90).map(float))
 def test_hosts_could_start_answers_as_the_oracle(edits, own, small, count, duration, earliest, held_from):
-    from galerna.schedule.compression import hosts_could_start
+    from galerna.schedule.hostfit import FitRuns, hosts_could_start, hosts_could_start_runs
 
     table = build(edits)
     got = hosts_could_start(table.grid, table.times_array(), own, small, count, duration, earliest, held_from)
     assert got == oracle_hosts_could_start(table, own, small, count, duration, earliest, held_from)
+    runs = FitRuns(small, table.nhosts)
+    assert hosts_could_start_runs(runs, table.hosts, table.times_array(), own, count, duration, earliest,
+                                  held_from) == got
+
+
+@settings(max_examples=150, deadline=None)
+@given(table_edits, span_lists, span_lists, hst.integers(0, 20).map(float), questions)
+def test_spans_added_on_many_hosts_at_once_merge_as_if_built_afresh(edits, spans, more, now, asks):
+    """A moved lease gives back spans on all its hosts in one ``add``: those hosts' spans are
+    merged anew (hosts that had none included), the others kept as they were."""
+    table = build(edits)
+    freed = FreedSpans(table, spans, now)
+    for small in SMALLS:
+        freed.longest(small)
+    freed.add(more)
+    assert freed.spans == oracle_spans(spans + more, now)
+    check(table, freed, now, asks)
+
+
+@settings(max_examples=150, deadline=None)
+@given(table_edits, hst.lists(hst.tuples(hst.integers(0, 3), interval, hst.booleans()), min_size=1, max_size=8),
+       hst.sets(hst.integers(0, 3), max_size=3), hst.sampled_from(SMALLS), hst.integers(1, 4),
+       hst.integers(1, 40).map(float), times)
+def test_fit_runs_follow_the_timelines_through_edits(edits, more, own, small, count, duration, earliest):
+    """One FitRuns kept across reserves and releases (as compression keeps it) answers as the
+    grid walk does after each edit: a host's runs are read anew when its timeline changed."""
+    from galerna.schedule.hostfit import FitRuns, hosts_could_start, hosts_could_start_runs
+
+    table = build(edits)
+    runs = FitRuns(small, table.nhosts)
+    held = []
+    for h, (s, e), release in more:
+        if release and held:
+            table.release(*held.pop())
+        elif table.hosts[h].fits(s, e, V):
+            table.reserve(h, s, e, V)
+            held.append((h, s, e, V))
+        for held_from in (e, 90.0):
+            want = hosts_could_start(table.grid, table.times_array(), own, small, count, duration, earliest, held_from)
+            assert hosts_could_start_runs(runs, table.hosts, table.times_array(), own, count, duration, earliest,
+                                          held_from) == want

@@ -206,3 +206,56 @@ def test_fit_counts_match_the_obvious_formula(rows, want, n, blocked):
         assert got[h] == expected, (h, free, want)
     with pytest.raises(IndexError, match="host 9"):
         gridsearch.fit_counts(least, want, float(n), [9])
+
+
+def numpy_in_place_start(table: SlotTable, need, length, earliest, before):
+    """The numpy code gridsearch.in_place_start replaced (SlotTable.earliest_in_place's grid part)."""
+    from bisect import bisect_left, bisect_right
+    times = table.times
+    i0 = max(bisect_right(times, earliest) - 1, 0)
+    i1 = bisect_left(times, before)
+    if i1 <= i0:
+        return None
+    hosts = list(need)
+    want = np.array([need[h] for h in hosts], dtype=float)
+    ok = (table._grid[i0:i1, hosts] + EPS >= want).reshape(i1 - i0, -1).all(axis=1)
+    if ok[-1]:
+        bad = np.flatnonzero(~ok)
+        k = int(bad[-1]) + 1 if len(bad) else 0
+        return max(times[i0 + k], earliest)
+    edge = np.diff(ok.astype(np.int8), prepend=0, append=0)
+    t = table.times_array()[i0 : i1 + 1]
+    starts = np.maximum(t[np.flatnonzero(edge == 1)], earliest)
+    ends = t[np.flatnonzero(edge == -1)]
+    good = np.flatnonzero(ends - starts >= length - EPS)
+    return float(starts[good[0]]) if len(good) else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(hst.lists(edit, max_size=25), hst.lists(edit, max_size=6), hst.lists(question, min_size=1, max_size=8))
+def test_in_place_start_matches_the_numpy_code_it_replaced(edits, trial_edits, questions):
+    table = build(edits, trial_edits)
+    for hosts, need, _, length, earliest, ahead in questions:
+        before = earliest + ahead
+        want = {h: need if k % 2 == 0 else (need[0] / 2, need[1]) for k, h in enumerate(hosts)}
+        got = gridsearch.in_place_start(table._grid, table.times_array(), table.times, list(want),
+                                        list(want.values()), earliest, before, length)
+        expected = numpy_in_place_start(table, want, length, earliest, before)
+        assert got == expected and type(got) is type(expected), (want, length, earliest, before, table.times)
+
+
+def test_in_place_start_prefers_the_stretch_up_to_its_slot_over_an_earlier_hole():
+    table = SlotTable(Site.uniform(2))
+    table.reserve(0, 10, 20, V)   # host 0: free [0, 10), busy [10, 20), free [20, 100) up to its slot
+    table.reserve(0, 40, 50, V)   # ... busy [40, 50): the stretch up to 100 starts at 50
+    need = {0: V}
+    args = (table._grid, table.times_array(), table.times, [0], [V])
+    assert gridsearch.in_place_start(*args, 0.0, 100.0, 10.0) == 50  # not the earlier [0, 10) or [20, 40)
+    table.reserve(0, 90, 100, V)  # now nothing runs up to 100: the first hole long enough
+    args = (table._grid, table.times_array(), table.times, [0], [V])
+    assert gridsearch.in_place_start(*args, 0.0, 100.0, 10.0) == 0.0
+    assert gridsearch.in_place_start(*args, 0.0, 100.0, 15.0) == 20.0
+    assert gridsearch.in_place_start(*args, 0.0, 100.0, 50.0) is None
+    assert table.earliest_in_place(need, 15.0, 0.0, 100.0) == 20.0
+    with pytest.raises(IndexError, match="host 5"):
+        gridsearch.in_place_start(table._grid, table.times_array(), table.times, [5], [V], 0.0, 100.0, 1.0)

@@ -16,6 +16,7 @@ takes capacity the next lease's search must see.
 """
 from __future__ import annotations
 
+from math import inf
 from typing import Iterator
 
 from galerna.model.lease import LeaseType
@@ -36,7 +37,9 @@ def queue_round(ctx: CoreContext, search: Search, now: float) -> Iterator[Place 
         return
     ctx.stats.rounds += 1
     limit = reservation_limit(ctx.cfg)
-    held = sum(1 for L in book.reserved if L.type is LeaseType.BE)
+    # Under conservative backfilling (no limit) every lease may reserve: counting the
+    # reservations held, a walk over all of them per round, would not change that.
+    held = sum(1 for L in book.reserved if L.type is LeaseType.BE) if limit != inf else 0
     strict = blocks(ctx.cfg)
     rebind = rebinds(ctx)
     for lease in list(book.queue):

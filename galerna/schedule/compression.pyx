@@ -15,18 +15,25 @@ the time).
 
 Compiled (Cython) because this loop runs over every reservation after every
 premature end: its own interpreter overhead (the filters' attribute walks and
-the site-wide fit loop) was a large share of compression. It is the Python code
-it was, compiled, with C doubles only where values are compared and never
-handed on (``_site_could_fit``), so plans are byte-identical.
+the site-wide fit loop) was a large share of compression. Without images (the
+common case) a candidate costs no Python call: its held length and own slot are
+C doubles, the freed window is ``FreedSpans.window_c`` (freed.pxd, walking the
+own hosts' timelines through timeline.pxd), the site fit ``hostfit.site_fits``;
+only survivors reach ``hosts_could_start_runs`` and a re-plan. Every value
+compared or handed on is the double the Python code computed, so plans are
+byte-identical.
 """
-cimport cython
 
-import numpy as np
+from libc.math cimport INFINITY
+
+from galerna.schedule.freed cimport FreedSpans
+from galerna.schedule.hostfit cimport site_fits
 
 from galerna.config.schema import MigrationMode
+from galerna.model.lease import LeaseType
 from galerna.model.state import LeaseState as S
 from galerna.schedule.decisions import Move
-from galerna.schedule.freed import FreedSpans
+from galerna.schedule.hostfit import FitRuns, hosts_could_start, hosts_could_start_runs
 from galerna.schedule.mapper import total_demand
 from galerna.schedule.phases import begins
 from galerna.schedule.search import want_of
@@ -41,30 +48,90 @@ class Compressor:
         self.ctx = ctx
         self.search = search
         self._copies_start = {}  # see _copies_could_serve
+        self._shapes = {}  # lease id -> (its VM vectors, smallest VM, total demand): see _shape
+        self._needs = {}  # lease id -> (hosts, VM vectors, demand per host): see _need
+        self._fitruns = {}  # VM size -> its FitRuns over the hosts' timelines: see _hosts_could_take
 
     def forget(self, lease_id):
-        """The lease reached a final state: drop its memo."""
+        """The lease reached a final state: drop its memos."""
         self._copies_start.pop(lease_id, None)
+        self._shapes.pop(lease_id, None)
+        self._needs.pop(lease_id, None)
+
+    def _shape(self, lease):
+        """The lease's smallest VM and total demand, remembered while its VM vectors are
+        the same object (hashing them per candidate, per pass, was a large share)."""
+        vecs = lease.vecs
+        key = lease.req.id
+        got = self._shapes.get(key)
+        if got is None or got[0] is not vecs:
+            got = self._shapes[key] = (vecs, self.ctx.shapes.smallest(vecs), total_demand(vecs))
+        return got
+
+    def _need(self, lease, hosts):
+        """What the lease's VMs add up to on each of ``hosts`` (its held phase's), remembered
+        while the hosts and VM vectors are the same objects. Read, never changed."""
+        vecs = lease.vecs
+        key = lease.req.id
+        got = self._needs.get(key)
+        if got is None or got[0] is not hosts or got[1] is not vecs:
+            got = self._needs[key] = (hosts, vecs, demand_per_host(zip(hosts, vecs)))
+        return got[2]
 
     def compress(self, now):
         ctx = self.ctx
         book, slots, stats = ctx.book, ctx.slots, ctx.stats
         stats.compressions += 1
-        freed, book.spans = FreedSpans(slots, book.spans, now), []
+        cdef FreedSpans freed = FreedSpans(slots, book.spans, now)
+        book.spans = []
+        cdef double dnow = now, length, m0, m1, w0, w1
+        cdef bint plain = ctx.images is None  # then most leases take the compiled filter below
+        cdef bint no_migration = ctx.cfg.migration is MigrationMode.NO
+        nsi = ctx.phases.cfg.non_schedulable_interval
         for lease in list(book.reserved):
-            if not freed:
+            if not freed.spans:
                 break
-            p0 = lease.phases[0]
-            if p0.started or p0.start <= now + EPS:
-                continue
             old = lease.phases
+            p0 = old[0]
+            if p0.started or p0.start <= dnow + _EPS:
+                continue
             held = [p for p in old if p.holds]
-            old_start = begins(old)
-            earliest, latest = ctx.phases.start_window(lease, now)
-            latest = min(latest, old_start - EPS)
+            old_start = held[0].start if held else p0.start  # begins(old)
+            if lease.req.type is LeaseType.DEADLINE:
+                earliest, latest = ctx.phases.start_window(lease, now)
+                latest = min(latest, old_start - EPS)
+            else:
+                earliest, latest = now + nsi, old_start - EPS  # start_window: (now + interval, inf)
             if earliest > latest:
                 continue
-            window = self._start_range(lease, held, freed, now, old_start, earliest, latest)
+            if plain:
+                # _start_range without images, on C doubles where it can be.
+                length = 0.0
+                for p in held:
+                    length += p.end - p.start
+                if held:
+                    m0, m1, own = held[0].start, held[-1].end, held[0].hosts
+                else:
+                    m0, m1, own = INFINITY, -INFINITY, ()
+                if held and no_migration and lease.state is S.SUSPENDED_SCHEDULED:
+                    # It resumes in place: only capacity freed on its own hosts before its
+                    # start can help, and then one exact question says where.
+                    window = None
+                    if freed.any_before(own, old_start):
+                        start = slots.earliest_in_place(self._need(lease, own), length, max(earliest, now),
+                                                        old_start, key=lease.req.id)
+                        if start is not None and not start > latest:
+                            window = (start, latest)
+                else:
+                    # The freed window, then whether the site as a whole has room in it.
+                    _, small, need = self._shape(lease)
+                    if not freed.window_c(small, length, old_start, own, m0, m1, &w0, &w1) or \
+                            not site_fits(slots, need, length, w0, w1, old_start):
+                        window = None
+                    else:
+                        window = (w0, w1)
+            else:
+                window = self._start_range(lease, held, freed, now, old_start, earliest, latest)
             if window is None or not self._hosts_could_take(lease, held, max(earliest, window[0])):
                 stats.filter_hits += 1
                 continue
@@ -194,11 +261,18 @@ class Compressor:
         if ctx.images is not None or not held or lease.state in (S.SUSPENDED_QUEUED, S.SUSPENDED_SCHEDULED):
             return True
         slots = ctx.slots
-        small = ctx.shapes.smallest(lease.vecs)
+        small = self._shape(lease)[1]
         if len(ctx.shapes.one_vm_hosts(small)) != slots.nhosts:
             return True
-        return hosts_could_start(slots.grid, slots.times_array(), set(held[0].hosts), small, len(lease.vecs),
-                                 ctx.phases.fresh_length(lease), earliest, held[0].start)
+        length = ctx.phases.fresh_length(lease)
+        if not length > 0:
+            return hosts_could_start(slots.grid, slots.times_array(), held[0].hosts, small, len(lease.vecs),
+                                     length, earliest, held[0].start)
+        runs = self._fitruns.get(small)
+        if runs is None:
+            runs = self._fitruns[small] = FitRuns(small, slots.nhosts)
+        return hosts_could_start_runs(runs, slots.hosts, slots.times_array(), held[0].hosts, len(lease.vecs),
+                                      length, earliest, held[0].start)
 
     def _site_could_fit(self, lease, double length, window, double held_from):
         """Whether the site as a whole has room for ``lease`` to start in ``window``.
@@ -207,109 +281,4 @@ class Compressor:
         that slot covers the lease's whole demand, so only the part of each
         candidate window before it needs free capacity.
         """
-        need = total_demand(lease.vecs)
-        cdef double t = window[0], last = window[1], t2, end
-        total_fits = self.ctx.slots.total_fits
-        while t <= last + EPS:
-            end = t + length
-            if held_from < end:
-                end = held_from
-            t2 = total_fits(t, end, need)
-            if t2 == t:
-                return True
-            t = t2
-        return False
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-cdef Py_ssize_t _bisect_right(const double[::1] a, Py_ssize_t n, double x) noexcept nogil:
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < a[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-cdef Py_ssize_t _bisect_left(const double[::1] a, Py_ssize_t n, double x) noexcept nogil:
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if a[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-def hosts_could_start(const double[:, :, ::1] grid, const double[::1] t, own, small, Py_ssize_t count,
-                      double duration, double earliest, double held_from):
-    """Whether some start s in [earliest, held_from) has at least ``count`` hosts on each
-    of which one ``small`` fits (free + EPS >= need) in every grid row of [s, s + duration)
-    -- on the hosts ``own``, of [s, min(s + duration, held_from)), the asker's own slot
-    covering the rest. ``t`` is the table's breakpoints with inf appended. Only segment
-    starts (and ``earliest``) are tried: the earliest start of such a set of hosts is one.
-    Per host the rows known to fit from the current start on are remembered, so each
-    row of each host is read about once."""
-    cdef Py_ssize_t n = grid.shape[0], nh = grid.shape[1], nr = grid.shape[2], h, k, r, i0, i1, j, ja, jo, c
-    if count > nh or not (earliest < held_from):
-        return False
-    if len(small) != nr:
-        raise ValueError(f"small has {len(small)} resources, the grid {nr}")
-    need = np.asarray(small, dtype=float)
-    cdef const double[::1] nd = need
-    mine = np.zeros(nh, dtype=np.uint8)
-    okto_a = np.zeros(nh, dtype=np.intp)
-    bad_a = np.zeros(nh, dtype=np.uint8)
-    cdef unsigned char[::1] isown = mine, bad = bad_a
-    cdef Py_ssize_t[::1] okto = okto_a
-    for h in own:
-        isown[h] = 1
-    cdef double s
-    cdef bint fits, found = False
-    i0 = _bisect_right(t, n, earliest) - 1
-    if i0 < 0:
-        i0 = 0
-    i1 = _bisect_left(t, n, held_from)
-    with nogil:
-        for h in range(nh):
-            okto[h] = i0  # rows [k, okto[h]) fit; okto[h] itself does not when bad[h]
-        for k in range(i0, i1):
-            s = earliest if k == i0 else t[k]
-            ja = _bisect_left(t, n, s + duration)
-            if ja < k + 1:
-                ja = k + 1
-            jo = _bisect_left(t, n, s + duration if s + duration < held_from else held_from)
-            if jo < k + 1:
-                jo = k + 1
-            c = 0
-            for h in range(nh):
-                j = jo if isown[h] else ja
-                if okto[h] < k:
-                    okto[h] = k
-                    bad[h] = 0
-                while okto[h] < j and not bad[h]:
-                    fits = True
-                    for r in range(nr):
-                        if nd[r] > 0 and not (grid[okto[h], h, r] + _EPS >= nd[r]):
-                            fits = False
-                            break
-                    if fits:
-                        okto[h] += 1
-                    else:
-                        bad[h] = 1
-                if okto[h] >= j:
-                    c += 1
-                    if c >= count:
-                        break
-            if c >= count:
-                found = True
-                break
-    return found
+        return site_fits(self.ctx.slots, self._shape(lease)[2], length, window[0], window[1], held_from)

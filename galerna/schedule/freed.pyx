@@ -20,6 +20,9 @@ byte-identical.
 """
 from libc.math cimport INFINITY
 
+from galerna.schedule.bisection cimport left, right
+from galerna.schedule.timeline cimport Timeline
+
 import numpy as np
 
 cdef double EPS = 1e-9
@@ -39,28 +42,6 @@ def merge_spans(spans):
     return out
 
 
-cdef Py_ssize_t _bisect_right(const double[::1] a, Py_ssize_t n, double x) noexcept nogil:
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < a[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-cdef Py_ssize_t _bisect_left(const double[::1] a, Py_ssize_t n, double x) noexcept nogil:
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if a[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 cdef inline bint _fits(const double[:, :, ::1] grid, Py_ssize_t k, Py_ssize_t h, const double[::1] need,
                        Py_ssize_t nr) noexcept nogil:
     """One VM of size ``need`` fits in row ``k`` of host ``h`` (resources it does not use are ignored)."""
@@ -72,15 +53,7 @@ cdef inline bint _fits(const double[:, :, ::1] grid, Py_ssize_t k, Py_ssize_t h,
 
 
 cdef class FreedSpans:
-    cdef public object slots
-    cdef public double now
-    cdef public list spans
-    cdef public object host, a, b  # per span, numpy arrays (spans are sorted by host, then begin)
-    cdef Py_ssize_t[::1] _first, _count  # per host: index of its first span, and how many
-    cdef double[::1] _a, _b
-    cdef Py_ssize_t[::1] _host
-    cdef dict _cache  # small -> (per-span stretch array, longest)
-    cdef dict _ranks  # small -> (minus stretch sorted, running min begin, running max end)
+    # attributes and C-level methods are declared in freed.pxd
 
     def __init__(self, slots, spans, now):
         self.slots = slots
@@ -130,7 +103,7 @@ cdef class FreedSpans:
             tv[h] = 1
         old_first, old_count = self._first, self._count
         cdef Py_ssize_t[::1] of = old_first, oc = old_count
-        self.spans = merge_spans(self.spans + new)
+        self.spans = self._merged_with(new)
         self._index()
         cdef Py_ssize_t[::1] nf = self._first, ncnt = self._count
         cdef double[::1] oldv, bestv
@@ -147,6 +120,35 @@ cdef class FreedSpans:
             self._stretches_into(small, fresh, bestv)
             self._cache[small] = (best, float(best.max()) if len(best) else -INFINITY)
         self._ranks.clear()
+
+    cdef list _merged_with(self, list new):
+        """merge_spans(self.spans + new), host by host: the spans of hosts without new
+        ones are taken as they are (they are merged already, and merging never crosses
+        hosts), the others merged with their new ones."""
+        if not new:
+            return self.spans
+        cdef list out = [], old = self.spans, mine
+        cdef Py_ssize_t at = 0, h, f, c, k = 0, m = len(new)
+        new = sorted(new)
+        while k < m:
+            h = new[k][0]
+            mine = []
+            while k < m and new[k][0] == h:
+                mine.append(new[k])
+                k += 1
+            c = self._count[h]
+            f = self._first[h] if c else at
+            if f < at:  # cannot happen: spans are sorted by host
+                raise AssertionError("freed spans out of host order")
+            if c == 0:
+                # where host h's spans would begin: after every span of a lower host
+                while f < len(old) and (<tuple>old[f])[0] < h:
+                    f += 1
+            out.extend(old[at:f])
+            out.extend(merge_spans(old[f:f + c] + mine))
+            at = f + c
+        out.extend(old[at:])
+        return out
 
     def any_before(self, hosts, double t):
         """Whether some span on one of ``hosts`` begins before ``t`` (a host's first span
@@ -183,10 +185,10 @@ cdef class FreedSpans:
         for h in hosts:
             rs, re = -1, -1  # the last run walked on this host, rows [rs, re)
             for k in range(self._first[h], self._first[h] + self._count[h]):
-                ka = _bisect_right(t, n, self._a[k]) - 1
+                ka = right(&t[0], 0, n, self._a[k]) - 1
                 if ka < 0:
                     ka = 0
-                kb = _bisect_left(t, n, self._b[k])
+                kb = left(&t[0], 0, n, self._b[k])
                 if kb < ka + 1:
                     kb = ka + 1
                 top = -INFINITY
@@ -234,11 +236,26 @@ cdef class FreedSpans:
         On the lease's own hosts its own slot counts as free, so those spans are
         measured one by one.
         """
-        cdef double now = self.now, lo_start = INFINITY, hi_start = -INFINITY, a, b, lo, hi, x
-        cdef Py_ssize_t h, k, nh = self._count.shape[0], kr
+        cdef double lo, hi, m0 = INFINITY, m1 = -INFINITY
+        if mine is not None:
+            m0, m1 = mine
+        if not self.window_c(small, length, before, tuple(own), m0, m1, &lo, &hi):
+            return None
+        return lo, hi
+
+    cdef int window_c(self, small, double length, double before, tuple own, double m0, double m1,
+                      double *lo_out, double *hi_out) except -1:
+        """:meth:`window` as a C call: 1 and the range in ``lo_out``/``hi_out``, or 0 for
+        None. ``own`` are the lease's own hosts (repeats allowed), [m0, m1) its own slot
+        (inf, -inf for none)."""
+        cdef double now = self.now, lo_start = INFINITY, hi_start = -INFINITY, a, b, lo, x
+        cdef double hi = 0.0
+        cdef Py_ssize_t h, k, nh = self._count.shape[0], kr, r, nr, lo_i, hi_i
         cdef const double[::1] neg_best, first_a, last_b
+        cdef double need[16]
+        cdef list tls = None, times
+        cdef Timeline tl
         best, longest = self.longest(small)
-        slots = self.slots
         for h in own:
             if not (0 <= h < nh) or not self._count[h]:
                 continue
@@ -247,8 +264,25 @@ cdef class FreedSpans:
                 b = self._b[k]
                 if a >= before + length:
                     continue
-                span = self.spans[k]
-                lo, hi = slots.longest_run(h, span[1], span[2], small, mine)
+                if tls is None:
+                    tls = self.slots.hosts
+                    nr = len(small)
+                    if nr > 16:
+                        raise ValueError(f"at most 16 resource types, not {nr}")
+                    for r in range(nr):
+                        need[r] = small[r]
+                tl = <Timeline>tls[h]
+                if tl.nres != nr:
+                    raise ValueError(f"small has {nr} resources, the host {tl.nres}")
+                # slots.longest_run(h, a, b, small, mine): the span's ends as stored
+                lo_i = tl.longest_c(a, b, need, m0, m1, &hi_i)
+                if lo_i < 0:
+                    lo = a
+                    hi = a
+                else:
+                    times = tl.times
+                    lo = <double>times[lo_i]
+                    hi = <double>times[hi_i] if hi_i < len(times) else INFINITY
                 if now > lo:
                     lo = now
                 if hi - lo >= length - EPS and lo < before:
@@ -270,7 +304,7 @@ cdef class FreedSpans:
             # are in there with their stretch measured without the lease's own slot,
             # a shorter one, so the range stays a superset.
             neg_best, first_a, last_b = self._ranked(small)
-            kr = _bisect_right(neg_best, neg_best.shape[0], -(length - EPS))
+            kr = right(&neg_best[0], 0, neg_best.shape[0], -(length - EPS))
             if kr and first_a[kr - 1] < before + length:
                 x = first_a[kr - 1] - length
                 if now > x:
@@ -283,5 +317,7 @@ cdef class FreedSpans:
                 if x > hi_start:
                     hi_start = x
         if lo_start > hi_start + EPS:
-            return None
-        return lo_start, hi_start
+            return 0
+        lo_out[0] = lo_start
+        hi_out[0] = hi_start
+        return 1

@@ -10,6 +10,9 @@ byte-identical.
 from libc.math cimport INFINITY, fabs
 from libc.string cimport memmove
 
+from galerna.schedule.bisection cimport list_right
+from galerna.schedule.timeline cimport Timeline
+
 import numpy as np
 
 cdef double EPS = 1e-9
@@ -92,17 +95,6 @@ def demand_rows(placed, Py_ssize_t nres):
 # attributes: ``times`` (the breakpoint objects, as given), ``_buf``/``_tbuf`` (the
 # grid and totals in a buffer with room on both sides, from row ``_lo``), ``n``.
 
-cdef Py_ssize_t _bisect_right_obj(list a, double x):
-    cdef Py_ssize_t lo = 0, hi = len(a), mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < <double>a[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
 cdef void _shift(double[:, :, ::1] buf, double[:, ::1] tbuf, Py_ssize_t src, Py_ssize_t dst,
                  Py_ssize_t count) noexcept:
     """Copy ``count`` buffer rows from ``src`` to ``dst`` (overlap allowed), grid and totals."""
@@ -116,7 +108,7 @@ cdef Py_ssize_t _split(table, t):
     """Index of the segment starting at ``t``, inserting a breakpoint if needed."""
     cdef list times = table.times
     cdef double dt = t
-    cdef Py_ssize_t i = _bisect_right_obj(times, dt) - 1
+    cdef Py_ssize_t i = list_right(times, 0, dt) - 1
     if i >= 0 and <double>times[i] == dt:
         return i
     cdef Py_ssize_t n = table.n, lo = table._lo, k = i + 1
@@ -193,11 +185,13 @@ def edit(table, start, end, list hosts, delta, double sign, bint tidy):
         col = hosts[k]
         if col < 0 or col >= len(tls):
             raise IndexError(f"host {col} is not in the table's {len(tls)} hosts")
+        if (<Timeline>tls[col]).nres != nr:
+            raise ValueError(f"delta has {nr} resources, host {col} {(<Timeline>tls[col]).nres}")
     table.version += 1
     i = _split(table, start)
     j = _split(table, end) if <double>end != INFINITY else table.n
     for k in range(nh):
-        tls[<Py_ssize_t>hosts[k]].add(start, end, tuple([d[k, r] for r in range(nr)]), sign)
+        (<Timeline>tls[<Py_ssize_t>hosts[k]]).add_c(start, end, &d[k, 0], sign)
     table._stale.update(hosts)
     add_rows(table._grid, table._tot, i, j, hosts, delta, sign)
     if sign > 0 and tidy:

@@ -11,31 +11,11 @@ The comparisons are written exactly as the numpy versions they replaced
 from libc.math cimport INFINITY, floor
 from libc.stdlib cimport free, malloc
 
+from galerna.schedule.bisection cimport left, list_left, list_right, right
+
 import numpy as np
 
 cdef double EPS = 1e-9
-
-
-cdef Py_ssize_t _bisect_right(const double[::1] a, Py_ssize_t n, double x) noexcept nogil:
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < a[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-cdef Py_ssize_t _bisect_left(const double[::1] a, Py_ssize_t lo, Py_ssize_t n, double x) noexcept nogil:
-    cdef Py_ssize_t hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if a[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 def earliest_on_enough(const double[:, :, ::1] grid, const double[::1] times, hosts, need, int count,
@@ -45,10 +25,10 @@ def earliest_on_enough(const double[:, :, ::1] grid, const double[::1] times, ho
     The earliest such start is always where a segment begins (or ``earliest``)."""
     cdef Py_ssize_t n = times.shape[0] - 1  # live segments; times[n] is inf
     cdef Py_ssize_t nh = len(hosts), nr = grid.shape[2], nhosts = grid.shape[1]
-    cdef Py_ssize_t i0 = _bisect_right(times, n, earliest) - 1
+    cdef Py_ssize_t i0 = right(&times[0], 0, n, earliest) - 1
     if i0 < 0:
         i0 = 0
-    cdef Py_ssize_t i1 = _bisect_left(times, 0, n, before)
+    cdef Py_ssize_t i1 = left(&times[0], 0, n, before)
     cdef Py_ssize_t m = i1 - i0
     if m <= 0 or count > nh:
         return None
@@ -104,28 +84,6 @@ def earliest_on_enough(const double[:, :, ::1] grid, const double[::1] times, ho
     return res if found else None
 
 
-cdef Py_ssize_t _list_bisect_right(list a, Py_ssize_t lo, double x):
-    cdef Py_ssize_t hi = len(a), mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < <double>a[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-cdef Py_ssize_t _list_bisect_left(list a, Py_ssize_t lo, double x):
-    cdef Py_ssize_t hi = len(a), mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if <double>a[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 def total_fits(const double[:, ::1] tot, list times, start, end, demand):
     """``start`` if the site-wide free capacity ``tot`` (one row per segment of
     ``times``) has ``demand`` over [start, end), else the start of the first segment
@@ -141,10 +99,10 @@ def total_fits(const double[:, ::1] tot, list times, start, end, demand):
         raise ValueError(f"at most 16 resource types, not {nr}")
     for r in range(nr):
         nd[r] = demand[r]
-    cdef Py_ssize_t i = _list_bisect_right(times, 0, start) - 1
+    cdef Py_ssize_t i = list_right(times, 0, start) - 1
     if i < 0:
         i = 0
-    cdef Py_ssize_t j = _list_bisect_left(times, i + 1, end)
+    cdef Py_ssize_t j = list_left(times, i + 1, end)
     if j < i + 1:
         j = i + 1
     for k in range(i, j):
@@ -202,3 +160,76 @@ def fit_counts(const double[:, ::1] least, want, double n, blocked=None):
                 raise IndexError(f"host {h} is not among the {nh} hosts")
             counts[h] = 0.0
     return out
+
+
+def in_place_start(const double[:, :, ::1] grid, const double[::1] tarr, list times, list hosts, list want,
+                   earliest, double before, double length):
+    """The grid part of ``SlotTable.earliest_in_place``, in one call: the earliest start in
+    [earliest, before) at which every host of ``hosts`` has its row of ``want`` free
+    (free + EPS >= want) from there on for ``length``, or up to ``before``; None if none.
+
+    As the numpy code it replaced: when the rows fit right up to ``before``, the start of
+    that last stretch is the answer (max(its breakpoint, earliest), the objects compared as
+    Python's ``max`` does), even if an earlier hole is long enough; else the first stretch
+    at least ``length`` long, as a float. ``tarr`` is ``times`` as doubles with inf appended."""
+    cdef Py_ssize_t n = len(times), nh = len(hosts), nr = grid.shape[2], nhosts = grid.shape[1]
+    cdef Py_ssize_t i0, i1, k, h, r, col, last_bad = -1, run = -1
+    cdef double de = earliest, s
+    if tarr.shape[0] != n + 1 or grid.shape[0] < n:
+        raise ValueError(f"{tarr.shape[0]} breakpoints as doubles, {grid.shape[0]} grid rows for {n} segments")
+    if len(want) != nh:
+        raise ValueError(f"want has {len(want)} rows for {nh} hosts")
+    i0 = list_right(times, 0, de) - 1
+    if i0 < 0:
+        i0 = 0
+    i1 = list_left(times, 0, before)
+    if i1 <= i0:
+        return None
+    cdef long *hs = <long *>malloc(nh * sizeof(long) + 1)
+    cdef double *nd = <double *>malloc(nh * nr * sizeof(double) + 1)
+    cdef Py_ssize_t first = -1  # start row of the first stretch long enough
+    cdef bint ok
+    if hs == NULL or nd == NULL:
+        free(hs); free(nd)
+        raise MemoryError()
+    try:
+        for h in range(nh):
+            col = hosts[h]
+            if col < 0 or col >= nhosts:
+                raise IndexError(f"host {col} is not in the grid's {nhosts} hosts")
+            hs[h] = col
+            row = want[h]
+            if len(row) != nr:
+                raise ValueError(f"want has {len(row)} resources, the grid {nr}")
+            for r in range(nr):
+                nd[h * nr + r] = row[r]
+        with nogil:
+            for k in range(i0, i1):
+                ok = True
+                for h in range(nh):
+                    for r in range(nr):
+                        if not (grid[k, hs[h], r] + EPS >= nd[h * nr + r]):
+                            ok = False
+                            break
+                    if not ok:
+                        break
+                if ok:
+                    if run < 0:
+                        run = k
+                    continue
+                if run >= 0 and first < 0:
+                    s = tarr[run] if tarr[run] > de else de  # np.maximum(t, earliest)
+                    if tarr[k] - s >= length - EPS:
+                        first = run
+                last_bad = k
+                run = -1
+    finally:
+        free(hs)
+        free(nd)
+    if run >= 0:
+        # Free right up to its slot: it can start as early as this stretch begins.
+        x = times[last_bad + 1 if last_bad >= 0 else i0]
+        return earliest if earliest > x else x
+    if first < 0:
+        return None
+    return tarr[first] if tarr[first] > de else de

@@ -12,6 +12,8 @@ at the tightest resource). Schedules stay byte-identical.
 from libc.math cimport INFINITY, floor
 from libc.stdlib cimport free as cfree, malloc
 
+from galerna.schedule.bisection cimport list_left, list_right
+
 import numpy as np
 
 from galerna.schedule.gridsearch import total_fits
@@ -209,28 +211,6 @@ def alike(vecs):
     return True
 
 
-cdef Py_ssize_t _bisect_right(list a, double x, Py_ssize_t lo):
-    cdef Py_ssize_t hi = len(a), mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < <double>a[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-cdef Py_ssize_t _bisect_left(list a, double x, Py_ssize_t lo):
-    cdef Py_ssize_t hi = len(a), mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if <double>a[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_start, blocked, int policy):
     """Mapper.earliest for ``n`` alike VMs of size ``want`` (``need`` their total), as
     one call: the earliest start >= ``earliest`` (and <= ``latest_start``) where they
@@ -258,10 +238,10 @@ def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_s
             t = t2
             continue
         dt = t
-        i = _bisect_right(times, dt, 0) - 1
+        i = list_right(times, 0, dt) - 1
         if i < 0:
             i = 0
-        j = _bisect_left(times, <double>end, i + 1)
+        j = list_left(times, i + 1, <double>end)
         if j < i + 1:
             j = i + 1
         if i == 0 and j == nt and j > 16:
@@ -279,6 +259,6 @@ def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_s
         hosts = place_alike(free, want, n, blocked, load, policy)
         if hosts is not None:
             return t, hosts
-        i = _bisect_right(times, dt, 0)
+        i = list_right(times, 0, dt)
         t = times[i] if i < nt else INFINITY
     return None

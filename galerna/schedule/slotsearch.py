@@ -9,13 +9,7 @@ enough of a set of hosts. Kept apart so that the table's storage and edits
 """
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-
-import numpy as np
-
-from galerna.schedule.timeline import EPS
-
-from galerna.schedule.gridsearch import earliest_on_enough
+from galerna.schedule.gridsearch import earliest_on_enough, in_place_start
 
 
 class StretchSearches:
@@ -58,25 +52,10 @@ class StretchSearches:
                 if key is not None:
                     self._blocked[key] = (h, self.hosts[h].version, earliest, before, length, need[h])
                 return None
-        times = self.times
-        i0 = max(bisect_right(times, earliest) - 1, 0)
-        i1 = bisect_left(times, before)
-        if i1 <= i0:
-            return None
         hosts = list(need)
-        want = np.array([need[h] for h in hosts], dtype=float)
-        ok = (self._grid[i0:i1, hosts] + EPS >= want).reshape(i1 - i0, -1).all(axis=1)
-        if ok[-1]:
-            # Free right up to its slot: it can start as early as this stretch begins.
-            bad = np.flatnonzero(~ok)
-            k = int(bad[-1]) + 1 if len(bad) else 0
-            return max(times[i0 + k], earliest)
-        edge = np.diff(ok.astype(np.int8), prepend=0, append=0)
-        t = self.times_array()[i0 : i1 + 1]
-        starts = np.maximum(t[np.flatnonzero(edge == 1)], earliest)
-        ends = t[np.flatnonzero(edge == -1)]
-        good = np.flatnonzero(ends - starts >= length - EPS)
-        return float(starts[good[0]]) if len(good) else None
+        # compiled (gridsearch.pyx): the grid's rows before ``before`` on those hosts, one call
+        return in_place_start(self._grid, self.times_array(), self.times, hosts, [need[h] for h in hosts],
+                              earliest, before, length)
 
     def earliest_on_enough(self, hosts: list[int], need: tuple[float, ...], count: int, length: float,
                            earliest: float, before: float) -> float | None:

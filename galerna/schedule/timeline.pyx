@@ -18,6 +18,8 @@ here, one call per question.
 """
 from libc.math cimport INFINITY
 
+from galerna.schedule.bisection cimport list_left, list_right
+
 import numpy as np
 
 EPS = 1e-9
@@ -28,35 +30,8 @@ cdef inline double _at(list xs, Py_ssize_t k):
     return <double>xs[k]
 
 
-cdef Py_ssize_t _bisect_right(list a, double x):
-    """bisect.bisect_right on a sorted list of numbers."""
-    cdef Py_ssize_t lo = 0, hi = len(a), mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < <double>a[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-cdef Py_ssize_t _bisect_left(list a, double x):
-    cdef Py_ssize_t lo = 0, hi = len(a), mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if <double>a[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 cdef class Timeline:
-    cdef public list times
-    cdef public list free
-    cdef public tuple capacity
-    cdef public Py_ssize_t nres
-    cdef public long version  # bumped by every change of free capacity
+    # attributes and C-level methods are declared in timeline.pxd
 
     def __init__(self, capacity, origin=0.0):
         self.capacity = tuple(capacity)
@@ -72,7 +47,7 @@ cdef class Timeline:
     cdef Py_ssize_t _split(self, object t):
         """Index of the segment starting at ``t``, inserting a breakpoint if needed."""
         cdef list times = self.times, col
-        cdef Py_ssize_t i = _bisect_right(times, t) - 1, r
+        cdef Py_ssize_t i = list_right(times, 0, t) - 1, r
         if i < 0:
             # Before the origin: extend backwards with full capacity.
             times.insert(0, t)
@@ -89,8 +64,19 @@ cdef class Timeline:
 
     def add(self, start, end, delta, double sign):
         """Subtract (sign=-1) or give back (sign=+1) ``delta`` over [start, end)."""
+        cdef double d[16]
+        cdef Py_ssize_t r
+        if self.nres > 16:
+            raise ValueError(f"at most 16 resource types, not {self.nres}")
+        for r in range(self.nres):
+            d[r] = delta[r]
+        self.add_c(start, end, d, sign)
+
+    cdef int add_c(self, start, end, const double *delta, double sign) except -1:
+        """:meth:`add` with the demand as C doubles (``nres`` of them): gridedit's edit
+        calls it per host without a Python call or a tuple."""
         if not (<double>end > <double>start):
-            return
+            return 0
         self.version += 1
         cdef Py_ssize_t i = self._split(start)
         cdef Py_ssize_t j = self._split(end)
@@ -98,7 +84,7 @@ cdef class Timeline:
         cdef double d
         cdef list col
         for r in range(self.nres):
-            d = <double>delta[r] * sign
+            d = delta[r] * sign
             if d != 0.0:
                 col = self.free[r]
                 for k in range(i, j):
@@ -106,6 +92,7 @@ cdef class Timeline:
         if sign > 0:
             self._merge(j)
             self._merge(i)
+        return 0
 
     def coalesce(self, start, end):
         """Merge the breakpoints at ``start`` and ``end`` away where they separate equal
@@ -114,7 +101,7 @@ cdef class Timeline:
         cdef list times = self.times
         cdef Py_ssize_t k
         for t in (end, start):
-            k = _bisect_left(times, t)
+            k = list_left(times, 0, t)
             if k < len(times) and <double>times[k] == <double>t:
                 self._merge(k)
 
@@ -138,7 +125,7 @@ cdef class Timeline:
 
     def prune(self, now):
         """Forget segments that ended before ``now``."""
-        cdef Py_ssize_t i = _bisect_right(self.times, now) - 1
+        cdef Py_ssize_t i = list_right(self.times, 0, now) - 1
         cdef list col
         if i > 0:
             del self.times[:i]
@@ -157,7 +144,7 @@ cdef class Timeline:
     def slots(self, start, end, demand, long cap):
         """How many copies of ``demand`` fit over the whole of [start, end), at most ``cap``."""
         cdef list times = self.times, free = self.free
-        cdef Py_ssize_t i = _bisect_right(times, start) - 1, n = len(times), r
+        cdef Py_ssize_t i = list_right(times, 0, start) - 1, n = len(times), r
         cdef double e = end, need, f
         cdef long best = cap, k
         if i < 0:
@@ -180,14 +167,14 @@ cdef class Timeline:
         return self.slots(start, end, demand, 1) >= 1
 
     def free_at(self, t):
-        cdef Py_ssize_t i = _bisect_right(self.times, t) - 1
+        cdef Py_ssize_t i = list_right(self.times, 0, t) - 1
         if i < 0:
             i = 0
         return tuple([col[i] for col in self.free])
 
     def next_change(self, t):
         """First breakpoint strictly after ``t`` (inf if none)."""
-        cdef Py_ssize_t i = _bisect_right(self.times, t)
+        cdef Py_ssize_t i = list_right(self.times, 0, t)
         return self.times[i] if i < len(self.times) else float("inf")
 
     def __len__(self):
@@ -199,22 +186,32 @@ cdef class Timeline:
         that overlaps [a, b): its (start, end), or (a, a) if none. ``mine`` is an
         interval the asking lease itself holds here: there one of its VMs fits by
         definition, so it counts as free."""
-        cdef list times = self.times
-        cdef Py_ssize_t n = len(times), i, lo, hi, r
-        cdef double m0 = INFINITY, m1 = -INFINITY, db = b, end, best_len, blo
+        cdef double m0 = INFINITY, m1 = -INFINITY
         cdef double need[16]
+        cdef Py_ssize_t r, lo, hi
         if self.nres > 16:
             raise ValueError(f"at most 16 resource types, not {self.nres}")
         for r in range(self.nres):
             need[r] = demand[r]
         if mine is not None:
             m0, m1 = mine
-        i = _bisect_right(times, a) - 1
+        lo = self.longest_c(a, b, need, m0, m1, &hi)
+        if lo < 0:
+            return (a, a)
+        return (self.times[lo], self.times[hi] if hi < len(self.times) else float("inf"))
+
+    cdef Py_ssize_t longest_c(self, double a, double b, const double *need, double m0, double m1,
+                              Py_ssize_t *hi_out) except -2:
+        """:meth:`longest_run` on C doubles: the index of the longest stretch's first
+        segment and, in ``hi_out``, the index of the breakpoint ending it (len(times)
+        for inf); -1 if none (the answer is then (a, a))."""
+        cdef list times = self.times
+        cdef Py_ssize_t n = len(times), i, lo, hi, best_lo = -1, best_hi = -1
+        cdef double end, best_len = a - a, blo
+        i = list_right(times, 0, a) - 1
         if i < 0:
             i = 0
-        best = (a, a)
-        best_len = <double>a - <double>a
-        while i < n and <double>times[i] < db:
+        while i < n and <double>times[i] < b:
             if not self._ok(i, n, need, m0, m1):
                 i += 1
                 continue
@@ -227,10 +224,11 @@ cdef class Timeline:
             end = <double>times[hi + 1] if hi + 1 < n else INFINITY
             blo = <double>times[lo]
             if end - blo > best_len:
-                best = (times[lo], times[hi + 1] if hi + 1 < n else float("inf"))
+                best_lo, best_hi = lo, hi + 1
                 best_len = end - blo
             i = hi + 1
-        return best
+        hi_out[0] = best_hi
+        return best_lo
 
     cdef bint _ok(self, Py_ssize_t k, Py_ssize_t n, const double *need, double m0, double m1) noexcept:
         if m0 <= <double>self.times[k] and (k + 1 >= n or <double>self.times[k + 1] <= m1):
@@ -240,16 +238,20 @@ cdef class Timeline:
     def may_fit_in_place(self, need, length, earliest, before):
         """A stretch from ``earliest`` on that fits ``need`` and runs up to ``before``, or
         one at least ``length`` long before it (see SlotTable.earliest_in_place)."""
-        cdef list times = self.times
-        cdef Py_ssize_t n = len(times), i, r
-        cdef double dlen = length, de = earliest, dbefore = before, run_from = 0.0, end, t
-        cdef bint running = False
+        cdef Py_ssize_t r
         cdef double nd[16]
         if self.nres > 16:
             raise ValueError(f"at most 16 resource types, not {self.nres}")
         for r in range(self.nres):
             nd[r] = need[r]
-        i = _bisect_right(times, earliest) - 1
+        return self.may_fit_c(nd, length, earliest, before)
+
+    cdef bint may_fit_c(self, const double *nd, double dlen, double de, double dbefore) except -1:
+        cdef list times = self.times
+        cdef Py_ssize_t n = len(times), i
+        cdef double run_from = 0.0, end, t
+        cdef bint running = False
+        i = list_right(times, 0, de) - 1
         if i < 0:
             i = 0
         while i < n and <double>times[i] < dbefore:
@@ -275,7 +277,7 @@ cdef class Timeline:
         cdef Py_ssize_t n = len(times), i
         cdef double dnow = now, dlen = length, end, s = 0.0
         start = None  # start of the free stretch being walked (the object, as a time)
-        i = _bisect_right(times, now) - 1
+        i = list_right(times, 0, now) - 1
         if i < 0:
             i = 0
         while i < n:

@@ -1,0 +1,21 @@
+# cython: language_level=3
+"""FreedSpans' C-level interface, for compression.pyx to cimport: the per-lease window
+asked as a C call (C doubles in and out). See freed.pyx."""
+
+
+cdef class FreedSpans:
+    cdef public object slots
+    cdef public double now
+    cdef public list spans
+    cdef public object host, a, b  # per span, numpy arrays (spans are sorted by host, then begin)
+    cdef Py_ssize_t[::1] _first, _count  # per host: index of its first span, and how many
+    cdef double[::1] _a, _b
+    cdef Py_ssize_t[::1] _host
+    cdef dict _cache  # small -> (per-span stretch array, longest)
+    cdef dict _ranks  # small -> (minus stretch sorted, running min begin, running max end)
+
+    cdef void _index(self)
+    cdef list _merged_with(self, list new)
+    cdef void _stretches_into(self, small, list hosts, double[::1] best)
+    cdef int window_c(self, small, double length, double before, tuple own, double m0, double m1,
+                      double *lo_out, double *hi_out) except -1
