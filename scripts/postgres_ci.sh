@@ -28,9 +28,6 @@ install() {
 }
 
 start() {
-    # Only the export line goes to stdout (the caller evals it); whatever the PostgreSQL tools print
-    # (e.g. "Removed stale pid file") goes to stderr: a stray line on stdout once broke .ci/run's eval.
-    exec 3>&1 1>&2
     if [ "$(id -u)" != 0 ]; then
         echo "postgres_ci: not root, not starting PostgreSQL; the postgres tests will skip" >&2
         return 0
@@ -63,7 +60,6 @@ SQL
     if ! su postgres -c "psql -p $PORT -Atqc \"select 1 from pg_database where datname='galerna'\"" | grep -q 1; then
         su postgres -c "createdb -p $PORT -O galerna galerna" || return 1
     fi
-    echo "export GALERNA_TEST_PG_URL=$URL" >&3
 }
 
 stop() {
@@ -74,7 +70,10 @@ stop() {
 }
 
 case "${1:-start}" in
-    start) start ;;
+    # Only the export line goes to stdout (the caller evals it): what the PostgreSQL tools print (e.g.
+    # "Removed stale pid file") goes to stderr, as does the server's inherited stdout, so that no server process
+    # holds the caller's pipe open (a stray line on stdout once broke .ci/run's eval).
+    start) start >&2 && if [ "$(id -u)" = 0 ]; then echo "export GALERNA_TEST_PG_URL=$URL"; fi ;;
     stop) stop ;;
     url) echo "$URL" ;;
     *) echo "usage: $0 start|stop|url" >&2; exit 2 ;;
