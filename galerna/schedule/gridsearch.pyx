@@ -18,6 +18,18 @@ import numpy as np
 cdef double EPS = 1e-9
 
 
+cdef int _columns(hosts, Py_ssize_t nhosts, long *hs) except -1:
+    """Copy the grid columns ``hosts`` into ``hs``, each checked to be one of the grid's."""
+    cdef Py_ssize_t h
+    cdef long col
+    for h in range(len(hosts)):
+        col = hosts[h]
+        if col < 0 or col >= nhosts:
+            raise IndexError(f"host {col} is not in the grid's {nhosts} hosts")
+        hs[h] = col
+    return 0
+
+
 def earliest_on_enough(const double[:, :, ::1] grid, const double[::1] times, hosts, need, int count,
                        double length, double earliest, double before):
     """Earliest start in [earliest, before) at which at least ``count`` of ``hosts``
@@ -34,7 +46,7 @@ def earliest_on_enough(const double[:, :, ::1] grid, const double[::1] times, ho
         return None
     if len(need) != nr:
         raise ValueError(f"need has {len(need)} resources, the grid {nr}")
-    cdef Py_ssize_t k, h, r, c, b, col
+    cdef Py_ssize_t k, h, r, c, b
     cdef double start, reach, end, t0, res = 0.0
     cdef bint found = False
     cdef long *hs = <long *>malloc(nh * sizeof(long))
@@ -44,11 +56,7 @@ def earliest_on_enough(const double[:, :, ::1] grid, const double[::1] times, ho
         free(hs); free(nd); free(next_bad)
         raise MemoryError()
     try:
-        for h in range(nh):
-            col = hosts[h]
-            if col < 0 or col >= nhosts:
-                raise IndexError(f"host {col} is not in the grid's {nhosts} hosts")
-            hs[h] = col
+        _columns(hosts, nhosts, hs)
         for r in range(nr):
             nd[r] = need[r]
         with nogil:
@@ -84,21 +92,12 @@ def earliest_on_enough(const double[:, :, ::1] grid, const double[::1] times, ho
     return res if found else None
 
 
-def total_fits(const double[:, ::1] tot, list times, start, end, demand):
-    """``start`` if the site-wide free capacity ``tot`` (one row per segment of
-    ``times``) has ``demand`` over [start, end), else the start of the first segment
-    after the first blocking one where it has (inf if none): a lower bound on any
-    feasible start. The answer is ``start`` itself or an element of ``times``."""
-    cdef Py_ssize_t n = len(times), nr = tot.shape[1], r, k, bad = -1
-    if tot.shape[0] < n:
-        raise ValueError(f"{tot.shape[0]} rows of totals for {n} segments")
-    if len(demand) != nr:
-        raise ValueError(f"demand has {len(demand)} resources, the totals {nr}")
-    cdef double nd[16]
-    if nr > 16:
-        raise ValueError(f"at most 16 resource types, not {nr}")
-    for r in range(nr):
-        nd[r] = demand[r]
+cdef Py_ssize_t first_blocked(const double[:, ::1] tot, list times, double start, double end,
+                              const double *nd, Py_ssize_t nr) except -2:
+    """-1 if the totals ``tot`` have ``nd`` (``nr`` resources) over [start, end); else the index
+    of the first segment after the first blocking one where they have it (len(times) if none).
+    The one walk behind total_fits and hostfit.site_fits."""
+    cdef Py_ssize_t n = len(times), r, k, bad = -1
     cdef Py_ssize_t i = list_right(times, 0, start) - 1
     if i < 0:
         i = 0
@@ -113,14 +112,35 @@ def total_fits(const double[:, ::1] tot, list times, start, end, demand):
         if bad >= 0:
             break
     if bad < 0:
-        return start
+        return -1
     for k in range(bad + 1, n):
         for r in range(nr):
             if tot[k, r] + EPS < nd[r]:
                 break
         else:
-            return times[k]
-    return float("inf")
+            return k
+    return n
+
+
+def total_fits(const double[:, ::1] tot, list times, start, end, demand):
+    """``start`` if the site-wide free capacity ``tot`` (one row per segment of
+    ``times``) has ``demand`` over [start, end), else the start of the first segment
+    after the first blocking one where it has (inf if none): a lower bound on any
+    feasible start. The answer is ``start`` itself or an element of ``times``."""
+    cdef Py_ssize_t n = len(times), nr = tot.shape[1], r, k
+    if tot.shape[0] < n:
+        raise ValueError(f"{tot.shape[0]} rows of totals for {n} segments")
+    if len(demand) != nr:
+        raise ValueError(f"demand has {len(demand)} resources, the totals {nr}")
+    cdef double nd[16]
+    if nr > 16:
+        raise ValueError(f"at most 16 resource types, not {nr}")
+    for r in range(nr):
+        nd[r] = demand[r]
+    k = first_blocked(tot, times, start, end, nd, nr)
+    if k < 0:
+        return start
+    return times[k] if k < n else float("inf")
 
 
 def fit_counts(const double[:, ::1] least, want, double n, blocked=None):
@@ -173,7 +193,7 @@ def in_place_start(const double[:, :, ::1] grid, const double[::1] tarr, list ti
     Python's ``max`` does), even if an earlier hole is long enough; else the first stretch
     at least ``length`` long, as a float. ``tarr`` is ``times`` as doubles with inf appended."""
     cdef Py_ssize_t n = len(times), nh = len(hosts), nr = grid.shape[2], nhosts = grid.shape[1]
-    cdef Py_ssize_t i0, i1, k, h, r, col, last_bad = -1, run = -1
+    cdef Py_ssize_t i0, i1, k, h, r, last_bad = -1, run = -1
     cdef double de = earliest, s
     if tarr.shape[0] != n + 1 or grid.shape[0] < n:
         raise ValueError(f"{tarr.shape[0]} breakpoints as doubles, {grid.shape[0]} grid rows for {n} segments")
@@ -193,11 +213,8 @@ def in_place_start(const double[:, :, ::1] grid, const double[::1] tarr, list ti
         free(hs); free(nd)
         raise MemoryError()
     try:
+        _columns(hosts, nhosts, hs)
         for h in range(nh):
-            col = hosts[h]
-            if col < 0 or col >= nhosts:
-                raise IndexError(f"host {col} is not in the grid's {nhosts} hosts")
-            hs[h] = col
             row = want[h]
             if len(row) != nr:
                 raise ValueError(f"want has {len(row)} resources, the grid {nr}")

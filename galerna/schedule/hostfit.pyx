@@ -9,7 +9,8 @@ cimport cython
 from libc.math cimport INFINITY
 from libc.stdlib cimport calloc, free, realloc
 
-from galerna.schedule.bisection cimport left, list_left, list_right, right
+from galerna.schedule.bisection cimport left, right
+from galerna.schedule.gridsearch cimport first_blocked
 from galerna.schedule.timeline cimport Timeline
 
 cdef double _EPS = 1e-9
@@ -20,11 +21,11 @@ cdef double _EPS = 1e-9
 cdef bint site_fits(slots, need, double length, double t, double last, double held_from) except -1:
     """Compressor._site_could_fit on the table's totals: from ``t`` on, each try ends at
     min(t + length, held_from); a blocked try goes on after the run of segments that
-    blocks it (gridsearch.total_fits, the same walk on the same doubles)."""
+    blocks it (gridsearch.first_blocked, the walk total_fits answers with)."""
     cdef const double[:, ::1] tot = slots._tot
     cdef list times = slots.times
-    cdef Py_ssize_t n = len(times), nr = tot.shape[1], r, k, i, j, bad
-    cdef double end, t2
+    cdef Py_ssize_t n = len(times), nr = tot.shape[1], r, k
+    cdef double end
     cdef double nd[16]
     if tot.shape[0] < n:
         raise ValueError(f"{tot.shape[0]} rows of totals for {n} segments")
@@ -36,32 +37,10 @@ cdef bint site_fits(slots, need, double length, double t, double last, double he
         end = t + length
         if held_from < end:
             end = held_from
-        # total_fits(t, end, need)
-        i = list_right(times, 0, t) - 1
-        if i < 0:
-            i = 0
-        j = list_left(times, i + 1, end)
-        if j < i + 1:
-            j = i + 1
-        bad = -1
-        for k in range(i, j):
-            for r in range(nr):
-                if tot[k, r] + _EPS < nd[r]:
-                    bad = k
-                    break
-            if bad >= 0:
-                break
-        if bad < 0:
+        k = first_blocked(tot, times, t, end, nd, nr)
+        if k < 0:
             return True
-        t2 = INFINITY
-        for k in range(bad + 1, n):
-            for r in range(nr):
-                if tot[k, r] + _EPS < nd[r]:
-                    break
-            else:
-                t2 = <double>times[k]
-                break
-        t = t2
+        t = <double>times[k] if k < n else INFINITY
     return False
 
 
