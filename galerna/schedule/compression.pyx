@@ -2,7 +2,7 @@
 """Compression: move future reservations earlier into capacity freed before their time.
 
 One pass in queue order. A lease is re-planned only when capacity freed since
-the last pass could serve it (:meth:`Compressor._start_range`, the filters);
+the last pass could serve it (the filters in :meth:`Compressor.compress`);
 otherwise re-planning it would only cost time. Each re-plan is a trial on the
 ledger: the lease's reservation is released (its breakpoints kept), searched
 again, and held again where it was unless the search found an earlier start.
@@ -15,19 +15,22 @@ the time).
 
 Compiled (Cython) because this loop runs over every reservation after every
 premature end: its own interpreter overhead (the filters' attribute walks and
-the site-wide fit loop) was a large share of compression. Without images (the
-common case) a candidate costs no Python call: its held length and own slot are
-C doubles, the freed window is ``FreedSpans.window_c`` (freed.pxd, walking the
-own hosts' timelines through timeline.pxd), the site fit ``hostfit.site_fits``;
-only survivors reach ``hosts_could_start_runs`` and a re-plan. Every value
-compared or handed on is the double the Python code computed, so plans are
-byte-identical.
+the site-wide fit loop) was a large share of compression. Before its window a
+candidate costs memo lookups, not Python calls: its held length and own slot are C doubles, the
+freed window is ``FreedSpans.window_c`` (freed.pxd, walking the own hosts'
+timelines through timeline.pxd), the site fit ``hostfit.site_fits``; with
+images (and no reuse) the link's questions are :class:`LinkView`'s C methods
+on the link's own lists. Only survivors reach ``hosts_could_start_runs`` and a
+re-plan. Every value compared or handed on is the double the Python code
+computed, so plans are byte-identical.
 """
 
 from libc.math cimport INFINITY
 
 from galerna.schedule.freed cimport FreedSpans
 from galerna.schedule.hostfit cimport site_fits
+from galerna.schedule.timeline cimport Timeline
+from galerna.schedule.bisection cimport list_left
 
 from galerna.config.schema import MigrationMode
 from galerna.model.lease import LeaseType
@@ -43,6 +46,122 @@ from galerna.schedule.timeline import EPS
 cdef double _EPS = 1e-9
 
 
+cdef enum:  # what _image_rule tells of a lease's starts
+    _ANY = 0  # its image rules nothing out
+    _NO_START = 1  # none earlier than its held one
+    _IN_PLACE = 2  # only on its own hosts
+    _MAY_SEND = 3  # a send could come in time: not before it arrives
+
+
+cdef class LinkView:
+    """The image link's questions for one compression pass (``now`` fixed) on C doubles:
+    ImageRepository.earliest_arrival, could_send_before and has (without reuse), asked
+    per candidate, with the first hole for the shortest send remembered per version of
+    the link. Same comparisons on the same doubles as images.py."""
+    cdef readonly object images
+    cdef Timeline link
+    cdef dict mine
+    cdef double now
+    cdef long version
+    cdef double shortest, first
+
+    def __init__(self, images, double now):
+        self.images = images
+        self.link = images.link
+        self.mine = images.mine
+        self.now = now
+        self.version = -1
+
+    cdef double first_hole(self, double shortest) except? -1.0:
+        """ImageRepository._first_short_hole."""
+        if self.version != self.link.version or self.shortest != shortest:
+            self.first = self.link.first_hole(self.now, shortest)
+            self.version = self.link.version
+            self.shortest = shortest
+        return self.first
+
+    cdef double arrival(self, double shortest, planned) except? -1.0:
+        """ImageRepository.earliest_arrival for an image whose shortest send takes ``shortest``."""
+        cdef double first = self.first_hole(shortest), at
+        cdef list times, free
+        cdef Py_ssize_t i
+        if planned is not None:
+            at = planned
+            if at < first:
+                times, free = self.link.times, self.link.free[0]
+                i = list_left(times, 0, at) - 1
+                while i >= 0 and <double>free[i] >= 1.0 - _EPS:
+                    i -= 1
+                first = <double>times[i + 1] if i + 1 < len(times) and <double>times[i + 1] < at else at
+                if self.now > first:
+                    first = self.now
+        return first + shortest
+
+    cdef bint could_send_before(self, double shortest, double sent_at) except -1:
+        """ImageRepository.could_send_before."""
+        cdef list times, free
+        cdef Py_ssize_t i
+        if sent_at <= self.now + _EPS:
+            return False
+        times, free = self.link.times, self.link.free[0]
+        i = list_left(times, 0, sent_at) - 1
+        if i < 0 or <double>free[i] >= 1.0 - _EPS:
+            return True
+        return self.first_hole(shortest) < sent_at - _EPS
+
+    cdef bint holds_all(self, image, lease_id, tuple own, copies, double at) except -1:
+        """Whether the lease has as many copies of ``image`` as own hosts and each of those
+        holds one by ``at`` (ImageRepository.has without reuse, on every host)."""
+        hosts = set(own)
+        if copies != len(hosts):
+            return False
+        for h in hosts:
+            for c in self.mine.get((h, image, lease_id), ()):
+                if c.ready <= at + _EPS:
+                    break
+            else:
+                return False
+        return True
+
+
+cdef int _image_rule(self, LinkView link, lease, list held, tuple own, double length, old_start, earliest, latest,
+                 now, double *arrive) except -1:
+    """What the lease's image allows, without image reuse: a lease can start earlier
+    elsewhere only once its image is sent there. If the link cannot send it any
+    sooner, a lease about to send it can only move to hosts that already hold a copy
+    of it, and one whose hosts already hold it can only move in place. _MAY_SEND
+    leaves in ``arrive`` the soonest a send could end."""
+    images = link.images
+    got = self._images.get(lease.req.id)
+    if got is None:
+        img = images.image_of(lease.req)
+        got = self._images[lease.req.id] = (None, None, 0.0) if img is None else \
+            (img[0], (img[0], lease.req.id), img[1] / images.cfg.bandwidth)
+    image, key, shortest = got
+    if image is None:
+        return _ANY  # nothing to send
+    copies = images.owned.get(key, 0)
+    first = lease.phases[0]
+    tr = first.transfer
+    state = lease.state
+    if state is S.SUSPENDED_QUEUED or state is S.SUSPENDED_SCHEDULED:
+        if tr is not None and copies == len(tr.copies):
+            if not link.could_send_before(shortest, first.start):
+                return _NO_START
+        elif tr is None and link.holds_all(image, lease.req.id, own, copies, old_start):
+            if not link.could_send_before(shortest, old_start):
+                return _IN_PLACE
+        return _ANY
+    arrive[0] = link.arrival(shortest, first.start if tr is not None else None)
+    if arrive[0] <= latest + EPS:
+        return _MAY_SEND
+    if tr is None and link.holds_all(image, lease.req.id, own, copies, old_start):
+        return _IN_PLACE
+    if not self._copies_could_serve(lease, held, self._shape(lease)[1], length, earliest, latest, now):
+        return _NO_START
+    return _ANY
+
+
 class Compressor:
     def __init__(self, ctx, search):
         self.ctx = ctx
@@ -51,12 +170,14 @@ class Compressor:
         self._shapes = {}  # lease id -> (its VM vectors, smallest VM, total demand): see _shape
         self._needs = {}  # lease id -> (hosts, VM vectors, demand per host): see _need
         self._fitruns = {}  # VM size -> its FitRuns over the hosts' timelines: see _hosts_could_take
+        self._images = {}  # lease id -> (its image, (image, lease id), its shortest send): see _image_rule
 
     def forget(self, lease_id):
         """The lease reached a final state: drop its memos."""
         self._copies_start.pop(lease_id, None)
         self._shapes.pop(lease_id, None)
         self._needs.pop(lease_id, None)
+        self._images.pop(lease_id, None)
 
     def _shape(self, lease):
         """The lease's smallest VM and total demand, remembered while its VM vectors are
@@ -84,9 +205,14 @@ class Compressor:
         stats.compressions += 1
         cdef FreedSpans freed = FreedSpans(slots, book.spans, now)
         book.spans = []
-        cdef double dnow = now, length, m0, m1, w0, w1
-        cdef bint plain = ctx.images is None  # then most leases take the compiled filter below
-        cdef bint no_migration = ctx.cfg.migration is MigrationMode.NO
+        cdef double dnow = now, length, m0, m1, w0, w1, arrive = 0.0
+        cdef bint no_migration = ctx.cfg.migration is MigrationMode.NO, in_place, may_send
+        cdef int rule
+        # Images add filters only without reuse (with it any host may come to hold the
+        # image, and a start is only ever delayed by a transfer, never ruled out).
+        cdef LinkView link = None
+        if ctx.images is not None and not ctx.cfg_images.reuse:
+            link = LinkView(ctx.images, dnow)
         nsi = ctx.phases.cfg.non_schedulable_interval
         for lease in list(book.reserved):
             if not freed.spans:
@@ -104,34 +230,48 @@ class Compressor:
                 earliest, latest = now + nsi, old_start - EPS  # start_window: (now + interval, inf)
             if earliest > latest:
                 continue
-            if plain:
-                # _start_range without images, on C doubles where it can be.
-                length = 0.0
-                for p in held:
-                    length += p.end - p.start
-                if held:
-                    m0, m1, own = held[0].start, held[-1].end, held[0].hosts
-                else:
-                    m0, m1, own = INFINITY, -INFINITY, ()
-                if held and no_migration and lease.state is S.SUSPENDED_SCHEDULED:
-                    # It resumes in place: only capacity freed on its own hosts before its
-                    # start can help, and then one exact question says where.
-                    window = None
-                    if freed.any_before(own, old_start):
-                        start = slots.earliest_in_place(self._need(lease, own), length, max(earliest, now),
-                                                        old_start, key=lease.req.id)
-                        if start is not None and not start > latest:
-                            window = (start, latest)
-                else:
-                    # The freed window, then whether the site as a whole has room in it.
-                    _, small, need = self._shape(lease)
-                    if not freed.window_c(small, length, old_start, own, m0, m1, &w0, &w1) or \
-                            not site_fits(slots, need, length, w0, w1, old_start):
-                        window = None
-                    else:
-                        window = (w0, w1)
+            # The range of starts worth searching, on C doubles where it can be: None when
+            # capacity freed since the last pass surely cannot give it an earlier start.
+            length = 0.0
+            for p in held:
+                length += p.end - p.start
+            if held:
+                m0, m1, own = held[0].start, held[-1].end, held[0].hosts
             else:
-                window = self._start_range(lease, held, freed, now, old_start, earliest, latest)
+                m0, m1, own = INFINITY, -INFINITY, ()
+            in_place = no_migration and lease.state is S.SUSPENDED_SCHEDULED
+            may_send = False
+            if link is not None and not in_place:
+                rule = _image_rule(self, link, lease, held, own, length, old_start, earliest, latest, now,
+                                   &arrive)
+                if rule == _NO_START:
+                    stats.filter_hits += 1
+                    continue
+                in_place = rule == _IN_PLACE
+                may_send = rule == _MAY_SEND
+            if in_place and held:
+                # It can only start on its own hosts: only capacity freed there before its
+                # start can help, and then one exact question says where.
+                window = None
+                if freed.any_before(own, old_start):
+                    start = slots.earliest_in_place(self._need(lease, own), length, max(earliest, now),
+                                                    old_start, key=lease.req.id)
+                    if start is not None and not start > latest:
+                        window = (start, latest)
+            else:
+                # The freed window, then whether the site as a whole has room in it.
+                _, small, need = self._shape(lease)
+                if not freed.window_c(small, length, old_start, own, m0, m1, &w0, &w1) or \
+                        not site_fits(slots, need, length, w0, w1, old_start):
+                    window = None
+                elif may_send and (arrive > w1 + _EPS or not site_fits(
+                        slots, need, length, w0 if w0 >= arrive else arrive, w1, old_start)) and \
+                        not self._copies_could_serve(lease, held, small, length, earliest, w1, now):
+                    # A start that needs its image sent cannot come before it can arrive;
+                    # if none is left in the window, only hosts holding copies can serve.
+                    window = None
+                else:
+                    window = (w0, w1)
             if window is None or not self._hosts_could_take(lease, held, max(earliest, window[0])):
                 stats.filter_hits += 1
                 continue
@@ -150,67 +290,6 @@ class Compressor:
             else:
                 book.hold(lease, old)
         book.spans = []
-
-    def _start_range(self, lease, held, freed, now, old_start, earliest, latest):
-        """The range of starts worth searching for ``lease``, or None when capacity freed
-        since the last pass surely cannot give it a start before ``old_start``."""
-        ctx = self.ctx
-        images = ctx.images
-        old = lease.phases
-        length = sum(p.end - p.start for p in held)
-        mine = (held[0].start, held[-1].end) if held else None
-        own = set(held[0].hosts) if held else set()
-        small = ctx.shapes.smallest(lease.vecs)
-        in_place = lease.state is S.SUSPENDED_SCHEDULED and ctx.cfg.migration is MigrationMode.NO
-        may_send = False  # a send of its image could come in time for some start
-        planned = None  # where its planned transfer begins
-        if not in_place and images is not None and not ctx.cfg_images.reuse:
-            # Without image reuse a lease can start earlier elsewhere only once its image
-            # is sent there. If the link cannot send it any sooner, a lease about to send
-            # it can only move to hosts that already hold a copy of it, and one whose
-            # hosts already hold it can only move in place.
-            first = old[0]
-            copies = images.copies_of(lease.req)
-            planned = first.start if first.transfer is not None else None
-
-            def own_copies():
-                return first.transfer is None and copies == len(own) and all(
-                    images.has(h, images.image_of(lease.req)[0], old_start, lease.id, now) for h in own)
-
-            if lease.state in (S.SUSPENDED_QUEUED, S.SUSPENDED_SCHEDULED):
-                if first.transfer is not None and copies == len(first.transfer.copies):
-                    if not images.could_send_before(lease.req, first.start, now):
-                        return None
-                elif own_copies():
-                    in_place = not images.could_send_before(lease.req, old_start, now)
-            elif not images.could_arrive_by(lease.req, latest, now, planned):
-                if own_copies():
-                    in_place = True
-                elif not self._copies_could_serve(lease, held, small, length, earliest, latest, now):
-                    return None
-            else:
-                may_send = True
-        if in_place and held and held[0].start <= old_start + EPS:
-            # Only capacity freed on its own hosts before its start can help (from
-            # there on its own slot covers it), and whether they are free earlier is
-            # then one exact question.
-            if not freed.any_before(own, old_start):
-                return None
-            need = demand_per_host(zip(held[0].hosts, lease.vecs))
-            start = ctx.slots.earliest_in_place(need, length, max(earliest, now), old_start, key=lease.id)
-            return None if start is None or start > latest else (start, latest)
-        window = freed.window(small, length, old_start, own, mine)
-        if window is None or not self._site_could_fit(lease, length, window, old_start):
-            return None
-        if may_send:
-            # A start that needs its image sent cannot come before it can arrive; if
-            # none is left in the window, only hosts that hold copies of it can serve.
-            arrive = images.earliest_arrival(lease.req, now, planned)
-            if (arrive > window[1] + EPS or not self._site_could_fit(
-                    lease, length, (max(window[0], arrive), window[1]), old_start)) and \
-                    not self._copies_could_serve(lease, held, small, length, earliest, window[1], now):
-                return None
-        return window
 
     def _copies_could_serve(self, lease, held, small, length, earliest, latest, now):
         """Whether the hosts holding copies of the lease's image (other than those its
@@ -273,12 +352,3 @@ class Compressor:
             runs = self._fitruns[small] = FitRuns(small, slots.nhosts)
         return hosts_could_start_runs(runs, slots.hosts, slots.times_array(), held[0].hosts, len(lease.vecs),
                                       length, earliest, held[0].start)
-
-    def _site_could_fit(self, lease, double length, window, double held_from):
-        """Whether the site as a whole has room for ``lease`` to start in ``window``.
-
-        Checked without releasing the lease's own slot: from ``held_from`` on
-        that slot covers the lease's whole demand, so only the part of each
-        candidate window before it needs free capacity.
-        """
-        return site_fits(self.ctx.slots, self._shape(lease)[2], length, window[0], window[1], held_from)
