@@ -45,7 +45,7 @@ def test_dropped_transfer_frees_the_link_and_the_copies():
     t = r.plan(req(1), (0,), 1000, 0, latest_hole=False)
     r.hold(t, req(1))
     r.drop(t)
-    assert r.cache[0] == {}
+    assert r.mine == {} and r.copies_of(req(1)) == 0
     assert r.plan(req(2, "b"), (1,), 1000, 0, latest_hole=False).start == 0
 
 

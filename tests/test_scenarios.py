@@ -284,7 +284,7 @@ def test_a_lease_moves_to_a_host_that_already_holds_its_image_when_the_link_is_b
     sched.advance(1100)
     assert two.state.value == "done"
     assert not sched.images.copy_hosts(two.req)
-    assert all("b" not in cache for cache in sched.images.cache)
+    assert not any(image == "b" for _, image, _ in sched.images.mine)
 
 
 def test_unicast_sends_one_copy_per_host_multicast_one_for_all():

@@ -19,9 +19,9 @@ the site-wide fit loop) was a large share of compression. Before its window a
 candidate costs memo lookups, not Python calls: its held length and own slot are C doubles, the
 freed window is ``FreedSpans.window_c`` (freed.pxd, walking the own hosts'
 timelines through timeline.pxd), the site fit ``hostfit.site_fits``; with
-images (and no reuse) the link's questions are :class:`LinkView`'s C methods
-on the link's own lists. Only survivors reach ``hosts_could_start_runs`` and a
-re-plan. Every value compared or handed on is the double the Python code
+images (and no reuse) the link's questions are C methods of the image
+repository (images.pxd) on the link's own lists. Only survivors reach
+``hosts_could_start_runs`` and a re-plan. Every value compared or handed on is the double the Python code
 computed, so plans are byte-identical.
 """
 
@@ -29,7 +29,7 @@ from libc.math cimport INFINITY
 
 from galerna.schedule.freed cimport FreedSpans
 from galerna.schedule.hostfit cimport site_fits
-from galerna.schedule.timeline cimport Timeline
+from galerna.schedule.images cimport ImageRepository
 from galerna.schedule.bisection cimport list_left
 
 from galerna.config.schema import MigrationMode
@@ -53,90 +53,19 @@ cdef enum:  # what _image_rule tells of a lease's starts
     _MAY_SEND = 3  # a send could come in time: not before it arrives
 
 
-cdef class LinkView:
-    """The image link's questions for one compression pass (``now`` fixed) on C doubles:
-    ImageRepository.earliest_arrival, could_send_before and has (without reuse), asked
-    per candidate, with the first hole for the shortest send remembered per version of
-    the link. Same comparisons on the same doubles as images.py."""
-    cdef readonly object images
-    cdef Timeline link
-    cdef dict mine
-    cdef double now
-    cdef long version
-    cdef double shortest, first
-
-    def __init__(self, images, double now):
-        self.images = images
-        self.link = images.link
-        self.mine = images.mine
-        self.now = now
-        self.version = -1
-
-    cdef double first_hole(self, double shortest) except? -1.0:
-        """ImageRepository._first_short_hole."""
-        if self.version != self.link.version or self.shortest != shortest:
-            self.first = self.link.first_hole(self.now, shortest)
-            self.version = self.link.version
-            self.shortest = shortest
-        return self.first
-
-    cdef double arrival(self, double shortest, planned) except? -1.0:
-        """ImageRepository.earliest_arrival for an image whose shortest send takes ``shortest``."""
-        cdef double first = self.first_hole(shortest), at
-        cdef list times, free
-        cdef Py_ssize_t i
-        if planned is not None:
-            at = planned
-            if at < first:
-                times, free = self.link.times, self.link.free[0]
-                i = list_left(times, 0, at) - 1
-                while i >= 0 and <double>free[i] >= 1.0 - _EPS:
-                    i -= 1
-                first = <double>times[i + 1] if i + 1 < len(times) and <double>times[i + 1] < at else at
-                if self.now > first:
-                    first = self.now
-        return first + shortest
-
-    cdef bint could_send_before(self, double shortest, double sent_at) except -1:
-        """ImageRepository.could_send_before."""
-        cdef list times, free
-        cdef Py_ssize_t i
-        if sent_at <= self.now + _EPS:
-            return False
-        times, free = self.link.times, self.link.free[0]
-        i = list_left(times, 0, sent_at) - 1
-        if i < 0 or <double>free[i] >= 1.0 - _EPS:
-            return True
-        return self.first_hole(shortest) < sent_at - _EPS
-
-    cdef bint holds_all(self, image, lease_id, tuple own, copies, double at) except -1:
-        """Whether the lease has as many copies of ``image`` as own hosts and each of those
-        holds one by ``at`` (ImageRepository.has without reuse, on every host)."""
-        hosts = set(own)
-        if copies != len(hosts):
-            return False
-        for h in hosts:
-            for c in self.mine.get((h, image, lease_id), ()):
-                if c.ready <= at + _EPS:
-                    break
-            else:
-                return False
-        return True
-
-
-cdef int _image_rule(self, LinkView link, lease, list held, tuple own, double length, old_start, earliest, latest,
-                 now, double *arrive) except -1:
+cdef int _image_rule(self, ImageRepository images, lease, list held, tuple own, double length, old_start,
+                     earliest, latest, now, double *arrive) except -1:
     """What the lease's image allows, without image reuse: a lease can start earlier
     elsewhere only once its image is sent there. If the link cannot send it any
     sooner, a lease about to send it can only move to hosts that already hold a copy
     of it, and one whose hosts already hold it can only move in place. _MAY_SEND
     leaves in ``arrive`` the soonest a send could end."""
-    images = link.images
+    cdef double dnow = now
     got = self._images.get(lease.req.id)
     if got is None:
         img = images.image_of(lease.req)
         got = self._images[lease.req.id] = (None, None, 0.0) if img is None else \
-            (img[0], (img[0], lease.req.id), img[1] / images.cfg.bandwidth)
+            (img[0], (img[0], lease.req.id), images.shortest_send(img[1]))
     image, key, shortest = got
     if image is None:
         return _ANY  # nothing to send
@@ -146,16 +75,16 @@ cdef int _image_rule(self, LinkView link, lease, list held, tuple own, double le
     state = lease.state
     if state is S.SUSPENDED_QUEUED or state is S.SUSPENDED_SCHEDULED:
         if tr is not None and copies == len(tr.copies):
-            if not link.could_send_before(shortest, first.start):
+            if not images.could_send_before_c(dnow, shortest, first.start):
                 return _NO_START
-        elif tr is None and link.holds_all(image, lease.req.id, own, copies, old_start):
-            if not link.could_send_before(shortest, old_start):
+        elif tr is None and images.holds_own_c(image, lease.req.id, own, copies, old_start):
+            if not images.could_send_before_c(dnow, shortest, old_start):
                 return _IN_PLACE
         return _ANY
-    arrive[0] = link.arrival(shortest, first.start if tr is not None else None)
+    arrive[0] = images.arrival_c(dnow, shortest, first.start if tr is not None else None)
     if arrive[0] <= latest + EPS:
         return _MAY_SEND
-    if tr is None and link.holds_all(image, lease.req.id, own, copies, old_start):
+    if tr is None and images.holds_own_c(image, lease.req.id, own, copies, old_start):
         return _IN_PLACE
     if not self._copies_could_serve(lease, held, self._shape(lease)[1], length, earliest, latest, now):
         return _NO_START
@@ -210,9 +139,7 @@ class Compressor:
         cdef int rule
         # Images add filters only without reuse (with it any host may come to hold the
         # image, and a start is only ever delayed by a transfer, never ruled out).
-        cdef LinkView link = None
-        if ctx.images is not None and not ctx.cfg_images.reuse:
-            link = LinkView(ctx.images, dnow)
+        cdef ImageRepository images = ctx.images if ctx.images is not None and not ctx.images.reuse else None
         nsi = ctx.phases.cfg.non_schedulable_interval
         for lease in list(book.reserved):
             if not freed.spans:
@@ -241,8 +168,8 @@ class Compressor:
                 m0, m1, own = INFINITY, -INFINITY, ()
             in_place = no_migration and lease.state is S.SUSPENDED_SCHEDULED
             may_send = False
-            if link is not None and not in_place:
-                rule = _image_rule(self, link, lease, held, own, length, old_start, earliest, latest, now,
+            if images is not None and not in_place:
+                rule = _image_rule(self, images, lease, held, own, length, old_start, earliest, latest, now,
                                    &arrive)
                 if rule == _NO_START:
                     stats.filter_hits += 1
