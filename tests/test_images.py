@@ -1,4 +1,7 @@
 """The image repository on its own: link holes, copies per host, the LRU cache."""
+from hypothesis import given, settings
+from hypothesis import strategies as hst
+
 from galerna.config.schema import ImageTransferConfig
 from galerna.model.lease import DiskImage, LeaseRequest, LeaseType
 from galerna.schedule.images import ImageRepository
@@ -90,3 +93,60 @@ def test_copy_hosts_leave_out_those_a_planned_transfer_brings():
     assert r.ready_on(req(1), 0) == first.end
     r.unuse(req(1), (0,))  # without reuse, the lease's copies go with it: on every host
     assert r.copy_hosts(req(1)) == set() and r.copies_version(req(1)) == 0
+
+
+# ------------------------------------------- the link's questions against an oracle
+
+HORIZON = 80
+
+
+def busy_cells(sends):
+    """The unit cells [k, k + 1) the planned sends take on the link."""
+    return {k for s, e in sends for k in range(s, e)}
+
+
+def oracle_first_hole(busy, now, length):
+    t = now
+    while any(k in busy for k in range(t, t + length)):
+        t += 1
+    return t
+
+
+def oracle_arrival(busy, now, length, planned):
+    first = oracle_first_hole(busy, now, length)
+    if planned is not None and planned < first:
+        b = planned
+        while b > 0 and b - 1 not in busy:  # the free stretch right before the given-up send
+            b -= 1
+        first = max(b, now)
+    return first + length
+
+
+def oracle_could_send_before(busy, now, length, sent_at):
+    if sent_at <= now:
+        return False
+    return sent_at - 1 not in busy or oracle_first_hole(busy, now, length) < sent_at
+
+
+@settings(max_examples=300, deadline=None)
+@given(hst.lists(hst.tuples(hst.integers(0, 60), hst.integers(1, 8)), max_size=10),
+       hst.integers(0, 70), hst.integers(1, 12), hst.integers(0, 9), hst.integers(0, HORIZON))
+def test_arrival_and_could_send_before_match_the_oracle(sends, now, length, pick, sent_at):
+    r = repo()
+    planned = []
+    for s, n in sends:
+        if r.link.fits(s, s + n, (1.0,)):
+            r.link.reserve(float(s), float(s + n), (1.0,))
+            r.link.coalesce(float(s), float(s + n))
+            planned.append((s, s + n))
+    busy = busy_cells(planned)
+    lease = req(1, size=10.0 * length)  # bandwidth 10: the shortest send takes ``length``
+    at = planned[pick % len(planned)][0] if planned and pick < 8 else None
+    assert r.earliest_arrival(lease, float(now), None if at is None else float(at)) == \
+        oracle_arrival(busy, now, length, at)
+    assert r.could_send_before(lease, float(sent_at), float(now)) == \
+        oracle_could_send_before(busy, now, length, sent_at)
+    # The answers are remembered per version of the link: a change must be seen.
+    r.link.reserve(float(HORIZON), float(HORIZON + 100), (1.0,))
+    busy |= set(range(HORIZON, HORIZON + 100))
+    assert r.earliest_arrival(lease, float(now), None) == oracle_arrival(busy, now, length, None)
