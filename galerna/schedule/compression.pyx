@@ -30,6 +30,7 @@ from libc.math cimport INFINITY
 from galerna.schedule.freed cimport FreedSpans
 from galerna.schedule.hostfit cimport site_fits
 from galerna.schedule.images cimport ImageRepository
+from galerna.schedule.timeline cimport Timeline
 from galerna.schedule.bisection cimport list_left
 
 from galerna.config.schema import MigrationMode
@@ -86,16 +87,64 @@ cdef int _image_rule(self, ImageRepository images, lease, list held, tuple own, 
         return _MAY_SEND
     if tr is None and images.holds_own_c(image, lease.req.id, own, copies, old_start):
         return _IN_PLACE
-    if not self._copies_could_serve(lease, held, self._shape(lease)[1], length, earliest, latest, now):
+    if not _copies_could_serve(self, images, lease, held, self._shape(lease)[1], length, earliest, latest, now):
         return _NO_START
     return _ANY
+
+
+cdef bint _copies_could_serve(self, ImageRepository images, lease, list held, small, double length, earliest,
+                              latest, now) except -1:
+    """Whether the hosts holding copies of the lease's image (other than those its
+    planned transfer brings) could take it by ``latest``, when no send can.
+
+    Told only when each of those hosts fits at most one of its VMs: then as many
+    of them as it has VMs must be free at once. Its own slot counts as taken, so
+    windows are cut where that slot begins. The earliest such start is
+    remembered until the lease's copies or one of those hosts change.
+    """
+    if not held:
+        return True
+    cdef Py_ssize_t i, n
+    cdef tuple memo, seen
+    cdef list tls
+    slots = self.ctx.slots
+    first = lease.phases[0]
+    key = self._images[lease.req.id][1]  # _image_rule's: the lease has an image
+    stamp = (images._copies_changed.get(key, 0), first.transfer, held[0].start, length)  # copies_version
+    start_from = max(earliest, now)
+    memo = self._copies_start.get(lease.req.id)
+    tls = slots.hosts
+    if memo is not None and memo[0] == stamp:
+        order = memo[1]
+        if order is None:
+            return memo[2]
+        seen = memo[2]
+        n = len(order)
+        for i in range(n):
+            if (<Timeline>tls[order[i]]).version != <long>seen[i]:
+                break
+        else:
+            if start_from >= memo[3] and (memo[4] is None or memo[4] >= start_from):
+                return memo[4] is not None and memo[4] <= latest + EPS
+    else:
+        hosts = images.copy_hosts(lease.req, first.transfer)
+        n = len(lease.vecs)
+        order = sorted(hosts) if len(hosts) >= n and hosts <= self.ctx.shapes.one_vm_hosts(small) else None
+        if order is None:
+            told = len(hosts) >= n  # fewer hosts than VMs cannot; else not told
+            self._copies_start[lease.req.id] = (stamp, None, told)
+            return told
+    versions = tuple([(<Timeline>tls[h]).version for h in order])
+    start = slots.earliest_on_enough(order, small, len(lease.vecs), length, start_from, held[0].start)
+    self._copies_start[lease.req.id] = (stamp, order, versions, start_from, start)
+    return start is not None and start <= latest + EPS
 
 
 class Compressor:
     def __init__(self, ctx, search):
         self.ctx = ctx
         self.search = search
-        self._copies_start = {}  # see _copies_could_serve
+        self._copies_start = {}  # lease id -> what _copies_could_serve found, and for what
         self._shapes = {}  # lease id -> (its VM vectors, smallest VM, total demand): see _shape
         self._needs = {}  # lease id -> (hosts, VM vectors, demand per host): see _need
         self._fitruns = {}  # VM size -> its FitRuns over the hosts' timelines: see _hosts_could_take
@@ -193,7 +242,7 @@ class Compressor:
                     window = None
                 elif may_send and (arrive > w1 + _EPS or not site_fits(
                         slots, need, length, w0 if w0 >= arrive else arrive, w1, old_start)) and \
-                        not self._copies_could_serve(lease, held, small, length, earliest, w1, now):
+                        not _copies_could_serve(self, images, lease, held, small, length, earliest, w1, now):
                     # A start that needs its image sent cannot come before it can arrive;
                     # if none is left in the window, only hosts holding copies can serve.
                     window = None
@@ -217,45 +266,6 @@ class Compressor:
             else:
                 book.hold(lease, old)
         book.spans = []
-
-    def _copies_could_serve(self, lease, held, small, length, earliest, latest, now):
-        """Whether the hosts holding copies of the lease's image (other than those its
-        planned transfer brings) could take it by ``latest``, when no send can.
-
-        Told only when each of those hosts fits at most one of its VMs: then as many
-        of them as it has VMs must be free at once. Its own slot counts as taken, so
-        windows are cut where that slot begins. The earliest such start is
-        remembered until the lease's copies or one of those hosts change.
-        """
-        if not held:
-            return True
-        ctx = self.ctx
-        images, slots = ctx.images, ctx.slots
-        first = lease.phases[0]
-        stamp = (images.copies_version(lease.req), first.transfer, held[0].start, length)
-        start_from = max(earliest, now)
-        memo = self._copies_start.get(lease.id)
-        if memo is not None and memo[0] == stamp:
-            order = memo[1]
-            if order is None:
-                return memo[2]
-            tls = slots.hosts
-            versions = tuple([tls[h].version for h in order])
-            if memo[2] == versions and start_from >= memo[3] and (memo[4] is None or memo[4] >= start_from):
-                return memo[4] is not None and memo[4] <= latest + EPS
-        else:
-            hosts = images.copy_hosts(lease.req, first.transfer)
-            n = len(lease.vecs)
-            order = sorted(hosts) if len(hosts) >= n and hosts <= ctx.shapes.one_vm_hosts(small) else None
-            if order is None:
-                told = len(hosts) >= n  # fewer hosts than VMs cannot; else not told
-                self._copies_start[lease.id] = (stamp, None, told)
-                return told
-            tls = slots.hosts
-            versions = tuple([tls[h].version for h in order])
-        start = slots.earliest_on_enough(order, small, len(lease.vecs), length, start_from, held[0].start)
-        self._copies_start[lease.id] = (stamp, order, versions, start_from, start)
-        return start is not None and start <= latest + EPS
 
     def _hosts_could_take(self, lease, held, earliest):
         """Whether enough hosts could each take one of a fresh lease's VMs for its whole
