@@ -268,7 +268,8 @@ cdef class ImageRepository:
             c = Copy(img[0], img[1], tr.end, req.id, tr.end)
             self._add(h, c)
             tr.copies.append((h, c))
-            self._evict(h, keep=img[0])
+            if self.reuse:  # only a shared cache evicts
+                self._evict(h, keep=img[0])
 
     def drop(self, tr):
         """Cancel a transfer that has not started."""
