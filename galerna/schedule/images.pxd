@@ -20,6 +20,9 @@ cdef class ImageRepository:
     cdef double _hole_now, _hole_length, _hole_at  # the last first hole asked: see first_short_hole_c
     cdef long _hole_version
 
+    cpdef object image_of(self, req)
+    cpdef object seconds(self, size, hosts)
+    cpdef bint has(self, host, image, double at, lease_id, double now) except -1
     cdef double first_short_hole_c(self, double now, double shortest) except? -1.0
     cdef double arrival_c(self, double now, double shortest, planned) except? -1.0
     cdef bint could_send_before_c(self, double now, double shortest, double sent_at) except -1

@@ -81,7 +81,7 @@ cdef class ImageRepository:
         self._hole_version = -1
 
     # ------------------------------------------------------------ questions
-    def image_of(self, req):
+    cpdef object image_of(self, req):
         """The lease's (image id, size in MB), or None when it needs no image."""
         size = req.image.size_mb if req.image and req.image.size_mb > 0 else self.cfg.default_image_size
         if size <= 0:
@@ -92,13 +92,13 @@ cdef class ImageRepository:
         """Seconds the quickest send of an image of ``size`` MB takes (to one host)."""
         return size / self.cfg.bandwidth
 
-    def seconds(self, size, hosts):
+    cpdef object seconds(self, size, hosts):
         if hosts == 0:
             return 0.0
         per = size / self.cfg.bandwidth
         return per if self.multicast else per * hosts
 
-    def has(self, host, image, double at, lease_id, double now):
+    cpdef bint has(self, host, image, double at, lease_id, double now) except -1:
         """Whether ``host`` will hold ``image`` at ``at`` for this lease."""
         cdef Copy c
         if not self.reuse:
@@ -123,7 +123,9 @@ cdef class ImageRepository:
         img = self.image_of(req)
         if img is None:
             return ()
-        return tuple(sorted(h for h in set(hosts) if not self.has(h, img[0], at, req.id, now)))
+        image, lease_id = img[0], req.id
+        cdef double dat = at, dnow = now
+        return tuple(sorted([h for h in set(hosts) if not self.has(h, image, dat, lease_id, dnow)]))
 
     def earliest_ready(self, req, now):
         """A start by which the image can surely be on any hosts the lease gets."""
