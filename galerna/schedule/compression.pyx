@@ -16,13 +16,14 @@ the time).
 Compiled (Cython) because this loop runs over every reservation after every
 premature end: its own interpreter overhead (the filters' attribute walks and
 the site-wide fit loop) was a large share of compression. Before its window a
-candidate costs memo lookups, not Python calls: its held length and own slot are C doubles, the
-freed window is ``FreedSpans.window_c`` (freed.pxd, walking the own hosts'
-timelines through timeline.pxd), the site fit ``hostfit.site_fits``; with
-images (and no reuse) the link's questions are C methods of the image
-repository (images.pxd) on the link's own lists. Only survivors reach
-``hosts_could_start_runs`` and a re-plan. Every value compared or handed on is the double the Python code
-computed, so plans are byte-identical.
+candidate costs little interpreter work: its held length and own slot
+are C doubles, the freed window is ``FreedSpans.window_c`` (freed.pxd, walking
+the own hosts' timelines through timeline.pxd), the site fit
+``hostfit.site_fits``; with images (and no reuse) the link's questions are C
+methods of the image repository (images.pxd) on the link's own lists. Only
+survivors reach ``hosts_could_start_runs`` and a re-plan. Every value compared
+or handed on is the double the Python code computed, so plans are
+byte-identical.
 """
 
 from libc.math cimport INFINITY
@@ -31,7 +32,6 @@ from galerna.schedule.freed cimport FreedSpans
 from galerna.schedule.hostfit cimport site_fits
 from galerna.schedule.images cimport ImageRepository
 from galerna.schedule.timeline cimport Timeline
-from galerna.schedule.bisection cimport list_left
 
 from galerna.config.schema import MigrationMode
 from galerna.model.lease import LeaseType
