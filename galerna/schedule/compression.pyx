@@ -43,6 +43,49 @@ from galerna.schedule.timeline import EPS
 cdef double _EPS = 1e-9
 
 
+cdef class _Plan:
+    """What compression's filter reads of one lease's plan: its phases, the holding ones,
+    where it begins, its held length and own slot [m0, m1) as C doubles, its own hosts, its
+    smallest VM and total demand. Read afresh whenever the lease's phases, version, VM
+    vectors or state are other objects (an edit in place bumps the version)."""
+    cdef object phases, vecs, state, p0, old_start, small, need
+    cdef long version
+    cdef list held
+    cdef tuple own
+    cdef double p0_start, old_start_d, length, m0, m1
+    cdef bint held_, deadline, resumes
+
+
+cdef _Plan _plan_of(comp, dict plans, lease):
+    """The lease's _Plan, read anew only when its plan changed."""
+    key = lease.req.id
+    cdef _Plan rec = plans.get(key)
+    phases = lease.phases
+    if rec is not None and rec.phases is phases and rec.version == lease.version and \
+            rec.vecs is lease.vecs and rec.state is lease.state:
+        return rec
+    rec = _Plan.__new__(_Plan)
+    rec.phases, rec.version, rec.vecs, rec.state = phases, lease.version, lease.vecs, lease.state
+    p0 = rec.p0 = phases[0]
+    rec.p0_start = p0.start
+    held = rec.held = [p for p in phases if p.holds]
+    rec.held_ = bool(held)
+    rec.old_start = held[0].start if held else p0.start  # begins(phases)
+    rec.old_start_d = rec.old_start
+    rec.length = 0.0
+    for p in held:
+        rec.length += p.end - p.start
+    if held:
+        rec.m0, rec.m1, rec.own = held[0].start, held[-1].end, held[0].hosts
+    else:
+        rec.m0, rec.m1, rec.own = INFINITY, -INFINITY, ()
+    _, rec.small, rec.need = comp._shape(lease)
+    rec.deadline = lease.req.type is LeaseType.DEADLINE
+    rec.resumes = rec.state is S.SUSPENDED_SCHEDULED
+    plans[key] = rec
+    return rec
+
+
 class Compressor:
     def __init__(self, ctx, search):
         self.ctx = ctx
@@ -51,12 +94,14 @@ class Compressor:
         self._shapes = {}  # lease id -> (its VM vectors, smallest VM, total demand): see _shape
         self._needs = {}  # lease id -> (hosts, VM vectors, demand per host): see _need
         self._fitruns = {}  # VM size -> its FitRuns over the hosts' timelines: see _hosts_could_take
+        self._plans = {}  # lease id -> its _Plan, while its plan is the same: see _plan_of
 
     def forget(self, lease_id):
         """The lease reached a final state: drop its memos."""
         self._copies_start.pop(lease_id, None)
         self._shapes.pop(lease_id, None)
         self._needs.pop(lease_id, None)
+        self._plans.pop(lease_id, None)
 
     def _shape(self, lease):
         """The lease's smallest VM and total demand, remembered while its VM vectors are
@@ -84,53 +129,62 @@ class Compressor:
         stats.compressions += 1
         cdef FreedSpans freed = FreedSpans(slots, book.spans, now)
         book.spans = []
-        cdef double dnow = now, length, m0, m1, w0, w1
+        cdef double dnow = now, w0, w1
         cdef bint plain = ctx.images is None  # then most leases take the compiled filter below
         cdef bint no_migration = ctx.cfg.migration is MigrationMode.NO
         nsi = ctx.phases.cfg.non_schedulable_interval
+        cdef double dnsi = nsi, deps = EPS
+        cdef _Plan rec
+        plans = self._plans
         for lease in list(book.reserved):
             if not freed.spans:
                 break
-            old = lease.phases
-            p0 = old[0]
-            if p0.started or p0.start <= dnow + _EPS:
-                continue
-            held = [p for p in old if p.holds]
-            old_start = held[0].start if held else p0.start  # begins(old)
-            if lease.req.type is LeaseType.DEADLINE:
-                earliest, latest = ctx.phases.start_window(lease, now)
-                latest = min(latest, old_start - EPS)
-            else:
-                earliest, latest = now + nsi, old_start - EPS  # start_window: (now + interval, inf)
-            if earliest > latest:
-                continue
             if plain:
-                # _start_range without images, on C doubles where it can be.
-                length = 0.0
-                for p in held:
-                    length += p.end - p.start
-                if held:
-                    m0, m1, own = held[0].start, held[-1].end, held[0].hosts
+                # What the filter reads of the plan, as C values kept while the plan is the same.
+                rec = _plan_of(self, plans, lease)
+                if rec.p0.started or rec.p0_start <= dnow + _EPS:
+                    continue
+                if not rec.deadline and dnow + dnsi > rec.old_start_d - deps:
+                    continue  # earliest > latest, as below, on the same doubles
+                old, held, old_start = rec.phases, rec.held, rec.old_start
+                if rec.deadline:
+                    earliest, latest = ctx.phases.start_window(lease, now)
+                    latest = min(latest, old_start - EPS)
+                    if earliest > latest:
+                        continue
                 else:
-                    m0, m1, own = INFINITY, -INFINITY, ()
-                if held and no_migration and lease.state is S.SUSPENDED_SCHEDULED:
+                    earliest, latest = now + nsi, old_start - EPS  # start_window: (now + interval, inf)
+                # _start_range without images, on C doubles where it can be.
+                if rec.held_ and no_migration and rec.resumes:
                     # It resumes in place: only capacity freed on its own hosts before its
                     # start can help, and then one exact question says where.
                     window = None
-                    if freed.any_before(own, old_start):
-                        start = slots.earliest_in_place(self._need(lease, own), length, max(earliest, now),
+                    if freed.any_before(rec.own, old_start):
+                        start = slots.earliest_in_place(self._need(lease, rec.own), rec.length, max(earliest, now),
                                                         old_start, key=lease.req.id)
                         if start is not None and not start > latest:
                             window = (start, latest)
-                else:
+                elif not freed.window_c(rec.small, rec.length, rec.old_start_d, rec.own, rec.m0, rec.m1,
+                                        &w0, &w1) or \
+                        not site_fits(slots, rec.need, rec.length, w0, w1, rec.old_start_d):
                     # The freed window, then whether the site as a whole has room in it.
-                    _, small, need = self._shape(lease)
-                    if not freed.window_c(small, length, old_start, own, m0, m1, &w0, &w1) or \
-                            not site_fits(slots, need, length, w0, w1, old_start):
-                        window = None
-                    else:
-                        window = (w0, w1)
+                    window = None
+                else:
+                    window = (w0, w1)
             else:
+                old = lease.phases
+                p0 = old[0]
+                if p0.started or p0.start <= dnow + _EPS:
+                    continue
+                held = [p for p in old if p.holds]
+                old_start = held[0].start if held else p0.start  # begins(old)
+                if lease.req.type is LeaseType.DEADLINE:
+                    earliest, latest = ctx.phases.start_window(lease, now)
+                    latest = min(latest, old_start - EPS)
+                else:
+                    earliest, latest = now + nsi, old_start - EPS  # start_window: (now + interval, inf)
+                if earliest > latest:
+                    continue
                 window = self._start_range(lease, held, freed, now, old_start, earliest, latest)
             if window is None or not self._hosts_could_take(lease, held, max(earliest, window[0])):
                 stats.filter_hits += 1

@@ -248,14 +248,15 @@ cdef class FreedSpans:
         """:meth:`window` as a C call: 1 and the range in ``lo_out``/``hi_out``, or 0 for
         None. ``own`` are the lease's own hosts (repeats allowed), [m0, m1) its own slot
         (inf, -inf for none)."""
-        cdef double now = self.now, lo_start = INFINITY, hi_start = -INFINITY, a, b, lo, x
+        cdef double now = self.now, lo_start = INFINITY, hi_start = -INFINITY, a, b, lo, x, longest
         cdef double hi = 0.0
         cdef Py_ssize_t h, k, nh = self._count.shape[0], kr, r, nr, lo_i, hi_i
         cdef const double[::1] neg_best, first_a, last_b
         cdef double need[16]
         cdef list tls = None, times
         cdef Timeline tl
-        best, longest = self.longest(small)
+        got = self._cache.get(small)  # self.longest(small), without a Python call when known
+        longest = (got if got is not None else self.longest(small))[1]
         for h in own:
             if not (0 <= h < nh) or not self._count[h]:
                 continue
