@@ -12,7 +12,6 @@ cdef class FreedSpans:
     cdef double[::1] _a, _b
     cdef Py_ssize_t[::1] _host
     cdef dict _cache  # small -> (per-span stretch array, longest)
-    cdef dict _ranks  # small -> (minus stretch sorted, running min begin, running max end)
 
     cdef void _index(self)
     cdef list _merged_with(self, list new)

@@ -8,7 +8,7 @@ earlier start. For every freed span this answers "how long is the longest
 free stretch for one VM of this size that overlaps it?" for all spans at once
 from the slot table's grid, cached per VM size until more spans are freed
 (capacity taken meanwhile only shortens stretches, so the filter stays a
-superset), and ranked so that the per-lease filter is a bisection.
+superset); the per-lease filter walks the spans whose stretch is long enough.
 
 Compiled (Cython) because compression asks this after every premature end,
 for every reservation in the queue: the walks over the grid's columns and
@@ -60,7 +60,6 @@ cdef class FreedSpans:
         self.now = now
         self.spans = merge_spans([(h, max(a, now), b) for h, a, b in spans if b > now + EPS])
         self._cache = {}
-        self._ranks = {}
         self._index()
 
     def __bool__(self):
@@ -119,7 +118,6 @@ cdef class FreedSpans:
                         bestv[nf[h] + i] = oldv[of[h] + i]
             self._stretches_into(small, fresh, bestv)
             self._cache[small] = (best, float(best.max()) if len(best) else -INFINITY)
-        self._ranks.clear()
 
     cdef list _merged_with(self, list new):
         """merge_spans(self.spans + new), host by host: the spans of hosts without new
@@ -216,18 +214,6 @@ cdef class FreedSpans:
                     kk = e
                 best[k] = top
 
-    def _ranked(self, small):
-        """Spans by decreasing stretch: minus the stretch, and running min begin / max end."""
-        got = self._ranks.get(small)
-        if got is not None:
-            return got
-        best, _ = self.longest(small)
-        order = np.argsort(-best, kind="stable")
-        ranked = (np.ascontiguousarray(-best[order]), np.minimum.accumulate(self.a[order]),
-                  np.maximum.accumulate(self.b[order]))
-        self._ranks[small] = ranked
-        return ranked
-
     def window(self, small, double length, double before, own, mine):
         """The range of starts at which freed capacity could serve a lease, or None.
 
@@ -250,13 +236,15 @@ cdef class FreedSpans:
         (inf, -inf for none)."""
         cdef double now = self.now, lo_start = INFINITY, hi_start = -INFINITY, a, b, lo, x, longest
         cdef double hi = 0.0
-        cdef Py_ssize_t h, k, nh = self._count.shape[0], kr, r, nr, lo_i, hi_i
-        cdef const double[::1] neg_best, first_a, last_b
+        cdef Py_ssize_t h, k, nh = self._count.shape[0], r, nr, lo_i, hi_i
+        cdef const double[::1] bv
         cdef double need[16]
         cdef list tls = None, times
         cdef Timeline tl
         got = self._cache.get(small)  # self.longest(small), without a Python call when known
-        longest = (got if got is not None else self.longest(small))[1]
+        if got is None:
+            got = self.longest(small)
+        longest = got[1]
         for h in own:
             if not (0 <= h < nh) or not self._count[h]:
                 continue
@@ -300,19 +288,28 @@ cdef class FreedSpans:
                     if x > hi_start:
                         hi_start = x
         if longest >= length - EPS:
-            # Spans whose stretch is long enough: the k longest (a bisection), and over
-            # them the earliest begin and the latest end (prefix extremes). Hit spans
-            # are in there with their stretch measured without the lease's own slot,
-            # a shorter one, so the range stays a superset.
-            neg_best, first_a, last_b = self._ranked(small)
-            kr = right(&neg_best[0], 0, neg_best.shape[0], -(length - EPS))
-            if kr and first_a[kr - 1] < before + length:
-                x = first_a[kr - 1] - length
+            # Spans whose stretch is long enough, and over them the earliest begin and the
+            # latest end: one walk over the spans (a pass has a few dozen; sorting them
+            # after every move cost more than all the walks). Hit spans are in there
+            # with their stretch measured without the lease's own slot, a shorter one,
+            # so the range stays a superset.
+            bv = got[0]
+            x = length - EPS
+            lo = INFINITY  # the earliest begin, then the latest end, of those spans
+            hi = -INFINITY
+            for k in range(bv.shape[0]):
+                if bv[k] >= x:
+                    if self._a[k] < lo:
+                        lo = self._a[k]
+                    if self._b[k] > hi:
+                        hi = self._b[k]
+            if hi > -INFINITY and lo < before + length:
+                x = lo - length
                 if now > x:
                     x = now
                 if x < lo_start:
                     lo_start = x
-                x = last_b[kr - 1]
+                x = hi
                 if before < x:
                     x = before
                 if x > hi_start:
