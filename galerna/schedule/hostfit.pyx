@@ -250,7 +250,7 @@ def hosts_could_start_runs(FitRuns fr, list timelines, const double[::1] t, own,
     range (the reach only grows with the start), found by bisection and counted over all
     hosts at once. (A host's timeline and its grid column hold the same free capacity.)"""
     cdef Py_ssize_t n = t.shape[0] - 1, nh = len(timelines), h, i0, i1, m, q, k0, lo, hi, mid, kk, c
-    cdef Py_ssize_t able = 0  # hosts that can take some start
+    cdef Py_ssize_t able = 0, first = 0  # hosts that can take some start, the first one
     cdef bint some
     cdef double cut, a, b, s, u, s_last
     cdef double *rr
@@ -312,8 +312,12 @@ def hosts_could_start_runs(FitRuns fr, list timelines, const double[::1] t, own,
                     diff[k0 - i0] += 1
                     diff[lo - i0] -= 1
                     some = True
+                    if k0 == i0:
+                        first += 1  # this host can take the first start tried
             if some:
                 able += 1
+            if first >= count:
+                return True  # the count at that start (diff's first prefix) is reached already
         if able < count:
             return False
         c = 0
