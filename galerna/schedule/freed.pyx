@@ -30,8 +30,16 @@ cdef double EPS = 1e-9
 
 def merge_spans(spans):
     """Per host, the union of the spans as disjoint intervals."""
+    return _merge(list(spans))
+
+
+cdef list _merge(list spans):
+    """merge_spans as a C call."""
     cdef list out = []
     cdef Py_ssize_t m
+    if len(spans) == 1:
+        h, a, b = spans[0]
+        return [(h, a, b)]
     for h, a, b in sorted(spans):
         m = len(out) - 1
         if m >= 0 and out[m][0] == h and a <= out[m][2] + EPS:
@@ -65,33 +73,42 @@ cdef class FreedSpans:
     def __bool__(self):
         return bool(self.spans)
 
-    cdef void _index(self):
-        """Spans are sorted by host (see merge_spans): each host's are one run."""
+    cdef int _index(self) except -1:
+        """Spans are sorted by host (see merge_spans): each host's are one run. Into buffers
+        kept from the last index (rebuilt after every move, allocating them was a large
+        share of it); the per-host pair is swapped with the spare, so that the one read
+        before (``add``'s old positions) stays as it was."""
         cdef Py_ssize_t m = len(self.spans), k, h, nh = self.slots.nhosts
-        host = np.empty(m, dtype=np.intp)
-        a = np.empty(m)
-        b = np.empty(m)
-        first = np.zeros(nh, dtype=np.intp)
-        count = np.zeros(nh, dtype=np.intp)
-        cdef Py_ssize_t[::1] hv = host, fv = first, cv = count
-        cdef double[::1] av = a, bv = b
+        cdef tuple sp
+        if self._a is None or self._a.shape[0] < m:
+            self._a = np.empty(2 * m + 16)
+            self._b = np.empty(2 * m + 16)
+        if self._spare_first is None or self._spare_first.shape[0] != nh:
+            self._spare_first = np.zeros(nh, dtype=np.intp)
+            self._spare_count = np.zeros(nh, dtype=np.intp)
+        cdef Py_ssize_t[::1] fv = self._spare_first, cv = self._spare_count
+        cdef double[::1] av = self._a, bv = self._b
+        for h in range(nh):
+            cv[h] = 0
         for k in range(m):
-            s = self.spans[k]
-            h = s[0]
-            hv[k] = h
-            av[k] = s[1]
-            bv[k] = s[2]
+            sp = <tuple>self.spans[k]
+            h = sp[0]
+            if not 0 <= h < nh:
+                raise IndexError(f"freed span on host {h}, not one of the {nh} hosts")
+            av[k] = sp[1]
+            bv[k] = sp[2]
             if cv[h] == 0:
                 fv[h] = k
             cv[h] += 1
-        self.host, self.a, self.b = host, a, b
-        self._host, self._a, self._b, self._first, self._count = hv, av, bv, fv, cv
+        self._spare_first, self._spare_count = self._first, self._count
+        self._first, self._count = fv, cv
+        return 0
 
     def add(self, spans, taken=()):
         """More freed spans: a reservation moved away from them, to hosts ``taken``.
         Stretches are measured anew on the hosts whose capacity changed; on the
         others they are as they were (their spans, too, are as they were)."""
-        cdef double now = self.now
+        cdef double now = self.now, top
         cdef Py_ssize_t nh = self.slots.nhosts, h, i, c
         new = [(h, max(a, now), b) for h, a, b in spans if b > now + EPS]
         touched = np.zeros(nh, dtype=np.uint8)
@@ -117,7 +134,11 @@ cdef class FreedSpans:
                     for i in range(c):
                         bestv[nf[h] + i] = oldv[of[h] + i]
             self._stretches_into(small, fresh, bestv)
-            self._cache[small] = (best, float(best.max()) if len(best) else -INFINITY)
+            top = -INFINITY  # best.max(), no NaN among them
+            for i in range(bestv.shape[0]):
+                if bestv[i] > top:
+                    top = bestv[i]
+            self._cache[small] = (best, top)
 
     cdef list _merged_with(self, list new):
         """merge_spans(self.spans + new), host by host: the spans of hosts without new
@@ -143,7 +164,7 @@ cdef class FreedSpans:
                 while f < len(old) and (<tuple>old[f])[0] < h:
                     f += 1
             out.extend(old[at:f])
-            out.extend(merge_spans(old[f:f + c] + mine))
+            out.extend(_merge(old[f:f + c] + mine))
             at = f + c
         out.extend(old[at:])
         return out
