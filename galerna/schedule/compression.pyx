@@ -86,6 +86,30 @@ cdef _Plan _plan_of(comp, dict plans, lease):
     return rec
 
 
+cdef bint _hosts_could_take(comp, _Plan rec, lease, double earliest) except -1:
+    """Whether enough hosts could each take one of a fresh lease's VMs for its whole
+    run, from some start in [earliest, its held start): told only where each host
+    fits at most one of its VMs (then it needs that many distinct hosts), without
+    images (a transfer can only delay a start). Its own slot counts as free on its
+    own hosts, the rest of the table as it is; true when not told."""
+    if not rec.held_ or rec.resumes or rec.state is S.SUSPENDED_QUEUED:
+        return True
+    ctx = comp.ctx
+    slots = ctx.slots
+    small = rec.small
+    if len(ctx.shapes.one_vm_hosts(small)) != slots.nhosts:
+        return True
+    length = ctx.phases.fresh_length(lease)
+    if not length > 0:
+        return hosts_could_start(slots.grid, slots.times_array(), rec.own, small, len(rec.vecs),
+                                 length, earliest, rec.m0)
+    runs = comp._fitruns.get(small)
+    if runs is None:
+        runs = comp._fitruns[small] = FitRuns(small, slots.nhosts)
+    return hosts_could_start_runs(runs, slots.hosts, slots.times_array(), rec.own, len(rec.vecs),
+                                  length, earliest, rec.m0)
+
+
 class Compressor:
     def __init__(self, ctx, search):
         self.ctx = ctx
@@ -186,7 +210,8 @@ class Compressor:
                 if earliest > latest:
                     continue
                 window = self._start_range(lease, held, freed, now, old_start, earliest, latest)
-            if window is None or not self._hosts_could_take(lease, held, max(earliest, window[0])):
+            # (with images _hosts_could_take is not told: a transfer can only delay a start)
+            if window is None or plain and not _hosts_could_take(self, rec, lease, max(earliest, window[0])):
                 stats.filter_hits += 1
                 continue
             stats.replans += 1
@@ -304,29 +329,6 @@ class Compressor:
         start = slots.earliest_on_enough(order, small, len(lease.vecs), length, start_from, held[0].start)
         self._copies_start[lease.id] = (stamp, order, versions, start_from, start)
         return start is not None and start <= latest + EPS
-
-    def _hosts_could_take(self, lease, held, earliest):
-        """Whether enough hosts could each take one of a fresh lease's VMs for its whole
-        run, from some start in [earliest, its held start): told only where each host
-        fits at most one of its VMs (then it needs that many distinct hosts), without
-        images (a transfer can only delay a start). Its own slot counts as free on its
-        own hosts, the rest of the table as it is; true when not told."""
-        ctx = self.ctx
-        if ctx.images is not None or not held or lease.state in (S.SUSPENDED_QUEUED, S.SUSPENDED_SCHEDULED):
-            return True
-        slots = ctx.slots
-        small = self._shape(lease)[1]
-        if len(ctx.shapes.one_vm_hosts(small)) != slots.nhosts:
-            return True
-        length = ctx.phases.fresh_length(lease)
-        if not length > 0:
-            return hosts_could_start(slots.grid, slots.times_array(), held[0].hosts, small, len(lease.vecs),
-                                     length, earliest, held[0].start)
-        runs = self._fitruns.get(small)
-        if runs is None:
-            runs = self._fitruns[small] = FitRuns(small, slots.nhosts)
-        return hosts_could_start_runs(runs, slots.hosts, slots.times_array(), held[0].hosts, len(lease.vecs),
-                                      length, earliest, held[0].start)
 
     def _site_could_fit(self, lease, double length, window, double held_from):
         """Whether the site as a whole has room for ``lease`` to start in ``window``.
