@@ -16,8 +16,9 @@ the time).
 Compiled (Cython) because this loop runs over every reservation after every
 premature end: its own interpreter overhead (the filters' attribute walks and
 the site-wide fit loop) was a large share of compression. Without images (the
-common case) a candidate costs no Python call: its held length and own slot are
-C doubles, the freed window is ``FreedSpans.window_c`` (freed.pxd, walking the
+common case) a candidate costs no Python call: what the filter reads of its plan
+(held length, own slot, own hosts, smallest VM) is read once per plan into a
+``_Plan`` of C doubles, the freed window is ``FreedSpans.window_c`` (freed.pxd, walking the
 own hosts' timelines through timeline.pxd), the site fit ``hostfit.site_fits``;
 only survivors reach ``hosts_could_start_runs`` and a re-plan. Every value
 compared or handed on is the double the Python code computed, so plans are
