@@ -16,8 +16,9 @@ the time).
 Compiled (Cython) because this loop runs over every reservation after every
 premature end: its own interpreter overhead (the filters' attribute walks and
 the site-wide fit loop) was a large share of compression. Before its window a
-candidate costs little interpreter work: its held length and own slot
-are C doubles, the freed window is ``FreedSpans.window_c`` (freed.pxd, walking
+candidate costs little interpreter work: what the filter reads of its plan
+(held length, own slot, own hosts, smallest VM) is read once per plan into a
+``_Plan`` of C doubles, the freed window is ``FreedSpans.window_c`` (freed.pxd, walking
 the own hosts' timelines through timeline.pxd), the site fit
 ``hostfit.site_fits``; with images (and no reuse) the link's questions are C
 methods of the image repository (images.pxd) on the link's own lists. Only
@@ -140,6 +141,77 @@ cdef bint _copies_could_serve(self, ImageRepository images, lease, list held, sm
     return start is not None and start <= latest + EPS
 
 
+cdef class _Plan:
+    """What compression's filter reads of one lease's plan: its phases, the holding ones,
+    where it begins, its held length and own slot [m0, m1) as C doubles, its own hosts, its
+    smallest VM and total demand. Read afresh whenever the lease's phases, version, VM
+    vectors or state are other objects (an edit in place bumps the version) or its
+    phase list is shorter (the applier pops a phase that ended, such as a transfer,
+    from the list in place)."""
+    cdef object phases, vecs, state, p0, old_start, small, need
+    cdef long version
+    cdef Py_ssize_t nphases
+    cdef list held
+    cdef tuple own
+    cdef double p0_start, old_start_d, length, m0, m1
+    cdef bint held_, deadline, resumes
+
+
+cdef _Plan _plan_of(comp, dict plans, lease):
+    """The lease's _Plan, read anew only when its plan changed."""
+    key = lease.req.id
+    cdef _Plan rec = plans.get(key)
+    phases = lease.phases
+    if rec is not None and rec.phases is phases and rec.version == lease.version and \
+            len(<list>phases) == rec.nphases and rec.vecs is lease.vecs and rec.state is lease.state:
+        return rec  # (its length: a phase that ended, such as a transfer, is popped in place)
+    rec = _Plan.__new__(_Plan)
+    rec.phases, rec.version, rec.vecs, rec.state = phases, lease.version, lease.vecs, lease.state
+    rec.nphases = len(phases)
+    p0 = rec.p0 = phases[0]
+    rec.p0_start = p0.start
+    held = rec.held = [p for p in phases if p.holds]
+    rec.held_ = bool(held)
+    rec.old_start = held[0].start if held else p0.start  # begins(phases)
+    rec.old_start_d = rec.old_start
+    rec.length = 0.0
+    for p in held:
+        rec.length += p.end - p.start
+    if held:
+        rec.m0, rec.m1, rec.own = held[0].start, held[-1].end, held[0].hosts
+    else:
+        rec.m0, rec.m1, rec.own = INFINITY, -INFINITY, ()
+    _, rec.small, rec.need = comp._shape(lease)
+    rec.deadline = lease.req.type is LeaseType.DEADLINE
+    rec.resumes = rec.state is S.SUSPENDED_SCHEDULED
+    plans[key] = rec
+    return rec
+
+
+cdef bint _hosts_could_take(comp, _Plan rec, lease, double earliest) except -1:
+    """Whether enough hosts could each take one of a fresh lease's VMs for its whole
+    run, from some start in [earliest, its held start): told only where each host
+    fits at most one of its VMs (then it needs that many distinct hosts), without
+    images (a transfer can only delay a start). Its own slot counts as free on its
+    own hosts, the rest of the table as it is; true when not told."""
+    if not rec.held_ or rec.resumes or rec.state is S.SUSPENDED_QUEUED:
+        return True
+    ctx = comp.ctx
+    slots = ctx.slots
+    small = rec.small
+    if len(ctx.shapes.one_vm_hosts(small)) != slots.nhosts:
+        return True
+    length = ctx.phases.fresh_length(lease)
+    if not length > 0:
+        return hosts_could_start(slots.grid, slots.times_array(), rec.own, small, len(rec.vecs),
+                                 length, earliest, rec.m0)
+    runs = comp._fitruns.get(small)
+    if runs is None:
+        runs = comp._fitruns[small] = FitRuns(small, slots.nhosts)
+    return hosts_could_start_runs(runs, slots.hosts, slots.times_array(), rec.own, len(rec.vecs),
+                                  length, earliest, rec.m0)
+
+
 class Compressor:
     def __init__(self, ctx, search):
         self.ctx = ctx
@@ -149,6 +221,7 @@ class Compressor:
         self._needs = {}  # lease id -> (hosts, VM vectors, demand per host): see _need
         self._fitruns = {}  # VM size -> its FitRuns over the hosts' timelines: see _hosts_could_take
         self._images = {}  # lease id -> (its image, (image, lease id), its shortest send): see _image_rule
+        self._plans = {}  # lease id -> its _Plan, while its plan is the same: see _plan_of
 
     def forget(self, lease_id):
         """The lease reached a final state: drop its memos."""
@@ -156,6 +229,7 @@ class Compressor:
         self._shapes.pop(lease_id, None)
         self._needs.pop(lease_id, None)
         self._images.pop(lease_id, None)
+        self._plans.pop(lease_id, None)
 
     def _shape(self, lease):
         """The lease's smallest VM and total demand, remembered while its VM vectors are
@@ -189,33 +263,32 @@ class Compressor:
         # Images add filters only without reuse (with it any host may come to hold the
         # image, and a start is only ever delayed by a transfer, never ruled out).
         cdef ImageRepository images = ctx.images if ctx.images is not None and not ctx.images.reuse else None
+        cdef bint plain = ctx.images is None  # then _hosts_could_take is told
         nsi = ctx.phases.cfg.non_schedulable_interval
+        cdef double dnsi = nsi, deps = EPS
+        cdef _Plan rec
+        plans = self._plans
         for lease in list(book.reserved):
             if not freed.spans:
                 break
-            old = lease.phases
-            p0 = old[0]
-            if p0.started or p0.start <= dnow + _EPS:
+            # What the filter reads of the plan, as C values kept while the plan is the same.
+            rec = _plan_of(self, plans, lease)
+            if rec.p0.started or rec.p0_start <= dnow + _EPS:
                 continue
-            held = [p for p in old if p.holds]
-            old_start = held[0].start if held else p0.start  # begins(old)
-            if lease.req.type is LeaseType.DEADLINE:
+            if not rec.deadline and dnow + dnsi > rec.old_start_d - deps:
+                continue  # earliest > latest, as below, on the same doubles
+            old, held, old_start = rec.phases, rec.held, rec.old_start
+            if rec.deadline:
                 earliest, latest = ctx.phases.start_window(lease, now)
                 latest = min(latest, old_start - EPS)
+                if earliest > latest:
+                    continue
             else:
                 earliest, latest = now + nsi, old_start - EPS  # start_window: (now + interval, inf)
-            if earliest > latest:
-                continue
             # The range of starts worth searching, on C doubles where it can be: None when
             # capacity freed since the last pass surely cannot give it an earlier start.
-            length = 0.0
-            for p in held:
-                length += p.end - p.start
-            if held:
-                m0, m1, own = held[0].start, held[-1].end, held[0].hosts
-            else:
-                m0, m1, own = INFINITY, -INFINITY, ()
-            in_place = no_migration and lease.state is S.SUSPENDED_SCHEDULED
+            length, m0, m1, own = rec.length, rec.m0, rec.m1, rec.own
+            in_place = no_migration and rec.resumes
             may_send = False
             if images is not None and not in_place:
                 rule = _image_rule(self, images, lease, held, own, length, old_start, earliest, latest, now,
@@ -225,7 +298,7 @@ class Compressor:
                     continue
                 in_place = rule == _IN_PLACE
                 may_send = rule == _MAY_SEND
-            if in_place and held:
+            if in_place and rec.held_:
                 # It can only start on its own hosts: only capacity freed there before its
                 # start can help, and then one exact question says where.
                 window = None
@@ -236,19 +309,20 @@ class Compressor:
                         window = (start, latest)
             else:
                 # The freed window, then whether the site as a whole has room in it.
-                _, small, need = self._shape(lease)
-                if not freed.window_c(small, length, old_start, own, m0, m1, &w0, &w1) or \
-                        not site_fits(slots, need, length, w0, w1, old_start):
+                small, need = rec.small, rec.need
+                if not freed.window_c(small, length, rec.old_start_d, own, m0, m1, &w0, &w1) or \
+                        not site_fits(slots, need, length, w0, w1, rec.old_start_d):
                     window = None
                 elif may_send and (arrive > w1 + _EPS or not site_fits(
-                        slots, need, length, w0 if w0 >= arrive else arrive, w1, old_start)) and \
+                        slots, need, length, w0 if w0 >= arrive else arrive, w1, rec.old_start_d)) and \
                         not _copies_could_serve(self, images, lease, held, small, length, earliest, w1, now):
                     # A start that needs its image sent cannot come before it can arrive;
                     # if none is left in the window, only hosts holding copies can serve.
                     window = None
                 else:
                     window = (w0, w1)
-            if window is None or not self._hosts_could_take(lease, held, max(earliest, window[0])):
+            # (with images _hosts_could_take is not told: a transfer can only delay a start)
+            if window is None or plain and not _hosts_could_take(self, rec, lease, max(earliest, window[0])):
                 stats.filter_hits += 1
                 continue
             stats.replans += 1
@@ -266,26 +340,3 @@ class Compressor:
             else:
                 book.hold(lease, old)
         book.spans = []
-
-    def _hosts_could_take(self, lease, held, earliest):
-        """Whether enough hosts could each take one of a fresh lease's VMs for its whole
-        run, from some start in [earliest, its held start): told only where each host
-        fits at most one of its VMs (then it needs that many distinct hosts), without
-        images (a transfer can only delay a start). Its own slot counts as free on its
-        own hosts, the rest of the table as it is; true when not told."""
-        ctx = self.ctx
-        if ctx.images is not None or not held or lease.state in (S.SUSPENDED_QUEUED, S.SUSPENDED_SCHEDULED):
-            return True
-        slots = ctx.slots
-        small = self._shape(lease)[1]
-        if len(ctx.shapes.one_vm_hosts(small)) != slots.nhosts:
-            return True
-        length = ctx.phases.fresh_length(lease)
-        if not length > 0:
-            return hosts_could_start(slots.grid, slots.times_array(), held[0].hosts, small, len(lease.vecs),
-                                     length, earliest, held[0].start)
-        runs = self._fitruns.get(small)
-        if runs is None:
-            runs = self._fitruns[small] = FitRuns(small, slots.nhosts)
-        return hosts_could_start_runs(runs, slots.hosts, slots.times_array(), held[0].hosts, len(lease.vecs),
-                                      length, earliest, held[0].start)

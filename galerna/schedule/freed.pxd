@@ -7,14 +7,12 @@ cdef class FreedSpans:
     cdef public object slots
     cdef public double now
     cdef public list spans
-    cdef public object host, a, b  # per span, numpy arrays (spans are sorted by host, then begin)
     cdef Py_ssize_t[::1] _first, _count  # per host: index of its first span, and how many
-    cdef double[::1] _a, _b
-    cdef Py_ssize_t[::1] _host
+    cdef Py_ssize_t[::1] _spare_first, _spare_count  # the pair before (see _index)
+    cdef double[::1] _a, _b  # per span (sorted by host, then begin) its begin and end; may be longer
     cdef dict _cache  # small -> (per-span stretch array, longest)
-    cdef dict _ranks  # small -> (minus stretch sorted, running min begin, running max end)
 
-    cdef void _index(self)
+    cdef int _index(self) except -1
     cdef list _merged_with(self, list new)
     cdef void _stretches_into(self, small, list hosts, double[::1] best)
     cdef int window_c(self, small, double length, double before, tuple own, double m0, double m1,

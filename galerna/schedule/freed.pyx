@@ -8,7 +8,7 @@ earlier start. For every freed span this answers "how long is the longest
 free stretch for one VM of this size that overlaps it?" for all spans at once
 from the slot table's grid, cached per VM size until more spans are freed
 (capacity taken meanwhile only shortens stretches, so the filter stays a
-superset), and ranked so that the per-lease filter is a bisection.
+superset); the per-lease filter walks the spans whose stretch is long enough.
 
 Compiled (Cython) because compression asks this after every premature end,
 for every reservation in the queue: the walks over the grid's columns and
@@ -30,8 +30,16 @@ cdef double EPS = 1e-9
 
 def merge_spans(spans):
     """Per host, the union of the spans as disjoint intervals."""
+    return _merge(list(spans))
+
+
+cdef list _merge(list spans):
+    """merge_spans as a C call."""
     cdef list out = []
     cdef Py_ssize_t m
+    if len(spans) == 1:
+        h, a, b = spans[0]
+        return [(h, a, b)]
     for h, a, b in sorted(spans):
         m = len(out) - 1
         if m >= 0 and out[m][0] == h and a <= out[m][2] + EPS:
@@ -60,39 +68,47 @@ cdef class FreedSpans:
         self.now = now
         self.spans = merge_spans([(h, max(a, now), b) for h, a, b in spans if b > now + EPS])
         self._cache = {}
-        self._ranks = {}
         self._index()
 
     def __bool__(self):
         return bool(self.spans)
 
-    cdef void _index(self):
-        """Spans are sorted by host (see merge_spans): each host's are one run."""
+    cdef int _index(self) except -1:
+        """Spans are sorted by host (see merge_spans): each host's are one run. Into buffers
+        kept from the last index (rebuilt after every move, allocating them was a large
+        share of it); the per-host pair is swapped with the spare, so that the one read
+        before (``add``'s old positions) stays as it was."""
         cdef Py_ssize_t m = len(self.spans), k, h, nh = self.slots.nhosts
-        host = np.empty(m, dtype=np.intp)
-        a = np.empty(m)
-        b = np.empty(m)
-        first = np.zeros(nh, dtype=np.intp)
-        count = np.zeros(nh, dtype=np.intp)
-        cdef Py_ssize_t[::1] hv = host, fv = first, cv = count
-        cdef double[::1] av = a, bv = b
+        cdef tuple sp
+        if self._a is None or self._a.shape[0] < m:
+            self._a = np.empty(2 * m + 16)
+            self._b = np.empty(2 * m + 16)
+        if self._spare_first is None or self._spare_first.shape[0] != nh:
+            self._spare_first = np.zeros(nh, dtype=np.intp)
+            self._spare_count = np.zeros(nh, dtype=np.intp)
+        cdef Py_ssize_t[::1] fv = self._spare_first, cv = self._spare_count
+        cdef double[::1] av = self._a, bv = self._b
+        for h in range(nh):
+            cv[h] = 0
         for k in range(m):
-            s = self.spans[k]
-            h = s[0]
-            hv[k] = h
-            av[k] = s[1]
-            bv[k] = s[2]
+            sp = <tuple>self.spans[k]
+            h = sp[0]
+            if not 0 <= h < nh:
+                raise IndexError(f"freed span on host {h}, not one of the {nh} hosts")
+            av[k] = sp[1]
+            bv[k] = sp[2]
             if cv[h] == 0:
                 fv[h] = k
             cv[h] += 1
-        self.host, self.a, self.b = host, a, b
-        self._host, self._a, self._b, self._first, self._count = hv, av, bv, fv, cv
+        self._spare_first, self._spare_count = self._first, self._count
+        self._first, self._count = fv, cv
+        return 0
 
     def add(self, spans, taken=()):
         """More freed spans: a reservation moved away from them, to hosts ``taken``.
         Stretches are measured anew on the hosts whose capacity changed; on the
         others they are as they were (their spans, too, are as they were)."""
-        cdef double now = self.now
+        cdef double now = self.now, top
         cdef Py_ssize_t nh = self.slots.nhosts, h, i, c
         new = [(h, max(a, now), b) for h, a, b in spans if b > now + EPS]
         touched = np.zeros(nh, dtype=np.uint8)
@@ -118,8 +134,11 @@ cdef class FreedSpans:
                     for i in range(c):
                         bestv[nf[h] + i] = oldv[of[h] + i]
             self._stretches_into(small, fresh, bestv)
-            self._cache[small] = (best, float(best.max()) if len(best) else -INFINITY)
-        self._ranks.clear()
+            top = -INFINITY  # best.max(), no NaN among them
+            for i in range(bestv.shape[0]):
+                if bestv[i] > top:
+                    top = bestv[i]
+            self._cache[small] = (best, top)
 
     cdef list _merged_with(self, list new):
         """merge_spans(self.spans + new), host by host: the spans of hosts without new
@@ -145,7 +164,7 @@ cdef class FreedSpans:
                 while f < len(old) and (<tuple>old[f])[0] < h:
                     f += 1
             out.extend(old[at:f])
-            out.extend(merge_spans(old[f:f + c] + mine))
+            out.extend(_merge(old[f:f + c] + mine))
             at = f + c
         out.extend(old[at:])
         return out
@@ -216,18 +235,6 @@ cdef class FreedSpans:
                     kk = e
                 best[k] = top
 
-    def _ranked(self, small):
-        """Spans by decreasing stretch: minus the stretch, and running min begin / max end."""
-        got = self._ranks.get(small)
-        if got is not None:
-            return got
-        best, _ = self.longest(small)
-        order = np.argsort(-best, kind="stable")
-        ranked = (np.ascontiguousarray(-best[order]), np.minimum.accumulate(self.a[order]),
-                  np.maximum.accumulate(self.b[order]))
-        self._ranks[small] = ranked
-        return ranked
-
     def window(self, small, double length, double before, own, mine):
         """The range of starts at which freed capacity could serve a lease, or None.
 
@@ -248,14 +255,17 @@ cdef class FreedSpans:
         """:meth:`window` as a C call: 1 and the range in ``lo_out``/``hi_out``, or 0 for
         None. ``own`` are the lease's own hosts (repeats allowed), [m0, m1) its own slot
         (inf, -inf for none)."""
-        cdef double now = self.now, lo_start = INFINITY, hi_start = -INFINITY, a, b, lo, x
+        cdef double now = self.now, lo_start = INFINITY, hi_start = -INFINITY, a, b, lo, x, longest
         cdef double hi = 0.0
-        cdef Py_ssize_t h, k, nh = self._count.shape[0], kr, r, nr, lo_i, hi_i
-        cdef const double[::1] neg_best, first_a, last_b
+        cdef Py_ssize_t h, k, nh = self._count.shape[0], r, nr, lo_i, hi_i
+        cdef const double[::1] bv
         cdef double need[16]
         cdef list tls = None, times
         cdef Timeline tl
-        best, longest = self.longest(small)
+        got = self._cache.get(small)  # self.longest(small), without a Python call when known
+        if got is None:
+            got = self.longest(small)
+        longest = got[1]
         for h in own:
             if not (0 <= h < nh) or not self._count[h]:
                 continue
@@ -299,19 +309,28 @@ cdef class FreedSpans:
                     if x > hi_start:
                         hi_start = x
         if longest >= length - EPS:
-            # Spans whose stretch is long enough: the k longest (a bisection), and over
-            # them the earliest begin and the latest end (prefix extremes). Hit spans
-            # are in there with their stretch measured without the lease's own slot,
-            # a shorter one, so the range stays a superset.
-            neg_best, first_a, last_b = self._ranked(small)
-            kr = right(&neg_best[0], 0, neg_best.shape[0], -(length - EPS))
-            if kr and first_a[kr - 1] < before + length:
-                x = first_a[kr - 1] - length
+            # Spans whose stretch is long enough, and over them the earliest begin and the
+            # latest end: one walk over the spans (a pass has a few dozen; sorting them
+            # after every move cost more than all the walks). Hit spans are in there
+            # with their stretch measured without the lease's own slot, a shorter one,
+            # so the range stays a superset.
+            bv = got[0]
+            x = length - EPS
+            lo = INFINITY  # the earliest begin, then the latest end, of those spans
+            hi = -INFINITY
+            for k in range(bv.shape[0]):
+                if bv[k] >= x:
+                    if self._a[k] < lo:
+                        lo = self._a[k]
+                    if self._b[k] > hi:
+                        hi = self._b[k]
+            if hi > -INFINITY and lo < before + length:
+                x = lo - length
                 if now > x:
                     x = now
                 if x < lo_start:
                     lo_start = x
-                x = last_b[kr - 1]
+                x = hi
                 if before < x:
                     x = before
                 if x > hi_start:

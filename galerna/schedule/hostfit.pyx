@@ -250,6 +250,8 @@ def hosts_could_start_runs(FitRuns fr, list timelines, const double[::1] t, own,
     range (the reach only grows with the start), found by bisection and counted over all
     hosts at once. (A host's timeline and its grid column hold the same free capacity.)"""
     cdef Py_ssize_t n = t.shape[0] - 1, nh = len(timelines), h, i0, i1, m, q, k0, lo, hi, mid, kk, c
+    cdef Py_ssize_t able = 0, first = 0  # hosts that can take some start, the first one
+    cdef bint some
     cdef double cut, a, b, s, u, s_last
     cdef double *rr
     if nh != fr.nh:
@@ -277,9 +279,12 @@ def hosts_could_start_runs(FitRuns fr, list timelines, const double[::1] t, own,
         for x in own:
             isown[<Py_ssize_t>x] = 1
         for h in range(nh):
+            if able + nh - h < count:
+                return False  # even every host left could not make up count
             fr.refresh(h, <Timeline>timelines[h])
             cut = held_from if isown[h] else INFINITY
             rr = fr.runs[h]
+            some = False
             for q in range(fr.nruns[h]):
                 a = rr[2 * q]
                 b = rr[2 * q + 1]
@@ -287,6 +292,10 @@ def hosts_could_start_runs(FitRuns fr, list timelines, const double[::1] t, own,
                     continue
                 if a > s_last:
                     break
+                # Every start tried in this run is >= max(a, earliest), so its reach (rounded
+                # up as well) is at least that one's: when that passes b, none can.
+                if cut > b and (a if a > earliest else earliest) + duration > b:
+                    continue
                 k0 = i0 if a <= earliest else left(&t[0], i0 + 1, i1, a)
                 lo, hi = k0, i1  # the first start from k0 on whose reach leaves the run
                 while lo < hi:
@@ -302,6 +311,15 @@ def hosts_could_start_runs(FitRuns fr, list timelines, const double[::1] t, own,
                 if lo > k0:
                     diff[k0 - i0] += 1
                     diff[lo - i0] -= 1
+                    some = True
+                    if k0 == i0:
+                        first += 1  # this host can take the first start tried
+            if some:
+                able += 1
+            if first >= count:
+                return True  # the count at that start (diff's first prefix) is reached already
+        if able < count:
+            return False
         c = 0
         for kk in range(m):
             c += diff[kk]
