@@ -221,6 +221,7 @@ def test_compiled_grid_edits_match_the_list_oracle(ops):
             table.rollback()
             oracle.rollback()
         assert table.times == oracle.times
+        assert table.times_array().tolist() == oracle.times + [inf]
         assert table.n == len(table.times)
         assert table.grid.tolist() == oracle.rows
         assert table._tot[: table.n].tolist() == oracle.tot

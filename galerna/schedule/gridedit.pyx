@@ -92,16 +92,18 @@ def demand_rows(placed, Py_ssize_t nres):
 # One call per change of the slot table (SlotTable._edit and tidy): split the
 # breakpoints, add the demand to the per-host timelines, the grid and the totals,
 # merge breakpoints away. The table's storage is read and written through its own
-# attributes: ``times`` (the breakpoint objects, as given), ``_buf``/``_tbuf`` (the
-# grid and totals in a buffer with room on both sides, from row ``_lo``), ``n``.
+# attributes: ``times`` (the breakpoint objects, as given), ``_buf``/``_tbuf``/``_xbuf``
+# (the grid, totals and breakpoints as doubles in buffers with room on both sides,
+# from row ``_lo``; ``_xbuf`` has ``inf`` after the last breakpoint), ``n``.
 
-cdef void _shift(double[:, :, ::1] buf, double[:, ::1] tbuf, Py_ssize_t src, Py_ssize_t dst,
-                 Py_ssize_t count) noexcept:
-    """Copy ``count`` buffer rows from ``src`` to ``dst`` (overlap allowed), grid and totals."""
+cdef void _shift(double[:, :, ::1] buf, double[:, ::1] tbuf, double[::1] xbuf, Py_ssize_t src,
+                 Py_ssize_t dst, Py_ssize_t count) noexcept:
+    """Copy ``count`` buffer rows from ``src`` to ``dst`` (overlap allowed): grid, totals, breakpoints."""
     if count <= 0 or src == dst:
         return
     memmove(&buf[dst, 0, 0], &buf[src, 0, 0], count * buf.shape[1] * buf.shape[2] * sizeof(double))
     memmove(&tbuf[dst, 0], &tbuf[src, 0], count * tbuf.shape[1] * sizeof(double))
+    memmove(&xbuf[dst], &xbuf[src], count * sizeof(double))
 
 
 cdef Py_ssize_t _split(table, t):
@@ -114,8 +116,9 @@ cdef Py_ssize_t _split(table, t):
     cdef Py_ssize_t n = table.n, lo = table._lo, k = i + 1
     cdef double[:, :, ::1] buf = table._buf
     cdef double[:, ::1] tbuf = table._tbuf
+    cdef double[::1] xbuf = table._xbuf
     if k < n - k and lo > 0:
-        _shift(buf, tbuf, lo, lo - 1, k)  # rows [0, k) one to the left
+        _shift(buf, tbuf, xbuf, lo, lo - 1, k)  # rows [0, k) one to the left
         lo -= 1
         table._lo = lo
         table._views()
@@ -125,14 +128,17 @@ cdef Py_ssize_t _split(table, t):
             lo = table._lo
             buf = table._buf
             tbuf = table._tbuf
-        _shift(buf, tbuf, lo + k, lo + k + 1, n - k)  # rows [k, n) one to the right
+            xbuf = table._xbuf
+        _shift(buf, tbuf, xbuf, lo + k, lo + k + 1, n - k)  # rows [k, n) one to the right
     if i < 0:
         # Before the origin: extend backwards with full capacity.
         table._buf[lo] = table.cap
         table._tbuf[lo] = table.total_capacity
     else:
-        _shift(buf, tbuf, lo + i, lo + k, 1)
+        _shift(buf, tbuf, xbuf, lo + i, lo + k, 1)
     times.insert(k, t)
+    xbuf[lo + k] = dt
+    xbuf[lo + n + 1] = INFINITY
     table.n = n + 1
     return k
 
@@ -145,19 +151,22 @@ cdef bint _merge(table, Py_ssize_t k):
     cdef Py_ssize_t lo = table._lo, h, r
     cdef double[:, :, ::1] buf = table._buf
     cdef double[:, ::1] tbuf = table._tbuf
+    cdef double[::1] xbuf = table._xbuf
     for h in range(buf.shape[1]):
         for r in range(buf.shape[2]):
             if fabs(buf[lo + k, h, r] - buf[lo + k - 1, h, r]) > EPS:
                 return False
     if k < n - k:
-        _shift(buf, tbuf, lo, lo + 1, k)  # rows [0, k) one to the right, over row k
-        table._lo = lo + 1
+        _shift(buf, tbuf, xbuf, lo, lo + 1, k)  # rows [0, k) one to the right, over row k
+        lo += 1
+        table._lo = lo
         table._views()
     else:
-        _shift(buf, tbuf, lo + k + 1, lo + k, n - k - 1)  # rows (k, n) one to the left
+        _shift(buf, tbuf, xbuf, lo + k + 1, lo + k, n - k - 1)  # rows (k, n) one to the left
+    xbuf[lo + n - 1] = INFINITY
     del (<list>table.times)[k]
     table.n = n - 1
-    table.version += 1  # times_array() is cached per version (tidy() merges outside an edit)
+    table.version += 1  # callers cache per version (tidy() merges outside an edit)
     return True
 
 

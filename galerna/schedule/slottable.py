@@ -60,9 +60,14 @@ class SlotTable(StretchSearches):
         # and end far out, so both ends of the grid get inserts).
         self._buf = np.empty((16, self.nhosts, self.nres))
         self._tbuf = np.empty((16, self.nres))  # site-wide free, same rows
+        # The breakpoints as doubles, same rows, inf after the last: the compiled walks'
+        # ``times_array`` is a view of it, kept up to date by every edit instead of a
+        # new array per version (one per re-plan).
+        self._xbuf = np.empty(17)
         self._lo = 0
         self._buf[0] = self.cap
         self._tbuf[0] = self.total_capacity
+        self._xbuf[0], self._xbuf[1] = origin, inf
         self._views()
         self.n = 1
         # Per-host step functions too: walking one host's few breakpoints in Python
@@ -71,7 +76,6 @@ class SlotTable(StretchSearches):
         self.enabled = [True] * self.nhosts
         self.version = 0  # bumped by every edit: callers cache per version
         self._load: tuple[int, np.ndarray] | None = None
-        self._tarr: tuple[int, np.ndarray] | None = None
         self._blocked: dict[object, tuple[int, int, float, float, float, tuple[float, ...]]] = {}  # see earliest_in_place
         # Per host and resource the least free over all live segments, for windows that
         # cover them all (a daemon's new leases outlast the ones it holds): columns an
@@ -176,9 +180,11 @@ class SlotTable(StretchSearches):
         n, old = self.n, self._lo
         buf = np.empty((size, self.nhosts, self.nres))
         tbuf = np.empty((size, self.nres))
+        xbuf = np.empty(size + 1)
         buf[lo : lo + n] = self._buf[old : old + n]
         tbuf[lo : lo + n] = self._tbuf[old : old + n]
-        self._buf, self._tbuf, self._lo = buf, tbuf, lo
+        xbuf[lo : lo + n + 1] = self._xbuf[old : old + n + 1]
+        self._buf, self._tbuf, self._xbuf, self._lo = buf, tbuf, xbuf, lo
         self._views()
 
     def _merge(self, k: int) -> None:
@@ -231,7 +237,7 @@ class SlotTable(StretchSearches):
         return self._grid[i:j].min(axis=0)
 
     def times_array(self) -> np.ndarray:
-        """The breakpoints as an array, with inf appended (the end of the last segment)."""
-        if self._tarr is None or self._tarr[0] != self.version:
-            self._tarr = (self.version, np.array(self.times + [inf]))
-        return self._tarr[1]
+        """The breakpoints as an array, with inf appended (the end of the last segment):
+        a view of the table's own buffer, valid until its next edit."""
+        lo = self._lo
+        return self._xbuf[lo : lo + self.n + 1]
