@@ -61,17 +61,17 @@ def rows_equal(const double[:, :, ::1] grid, Py_ssize_t k):
     return True
 
 
-def demand_rows(placed, Py_ssize_t nres):
-    """What VMs placed as (host, demand) add up to on each host, as (hosts in order of
-    first appearance, one row per host): ``demand_per_host`` and the array the grid
-    edit takes, in one pass, the sums in the same order."""
-    cdef list items = placed if type(placed) is list else list(placed)
+cdef tuple _demand_rows(hosts_of, vecs, Py_ssize_t count, Py_ssize_t nres):
+    """VM k (k < count) of demand ``vecs[k]`` on host ``hosts_of[k]``, added up per host: (hosts
+    in order of first appearance, one row per host), the sums in VM order."""
     cdef list hosts = []
     cdef dict row_of = {}
-    cdef Py_ssize_t r, k, m = 0
-    buf = np.empty((len(items), nres))
+    cdef Py_ssize_t r, k, i, m = 0
+    buf = np.empty((count, nres))
     cdef double[:, ::1] d = buf
-    for h, v in items:
+    for i in range(count):
+        h = hosts_of[i]
+        v = vecs[i]
         if len(v) != nres:
             raise ValueError(f"demand {v!r} has {len(v)} resources, the table {nres}")
         got = row_of.get(h)
@@ -86,6 +86,14 @@ def demand_rows(placed, Py_ssize_t nres):
             for r in range(nres):
                 d[k, r] = d[k, r] + <double>v[r]
     return hosts, buf[:m]
+
+
+def demand_rows(placed, Py_ssize_t nres):
+    """What VMs placed as (host, demand) add up to on each host, as (hosts in order of
+    first appearance, one row per host): ``demand_per_host`` and the array the grid
+    edit takes, in one pass, the sums in the same order."""
+    cdef list items = placed if type(placed) is list else list(placed)
+    return _demand_rows([h for h, _ in items], [v for _, v in items], len(items), nres)
 
 
 # ------------------------------------------------------------------ whole edits
@@ -185,6 +193,10 @@ def edit(table, start, end, list hosts, delta, double sign, bint tidy):
     [start, end) to the per-host timelines, the grid and the totals; a release
     (``sign > 0``) with ``tidy`` merges the breakpoints at both ends away where they
     no longer separate different segments."""
+    _edit(table, start, end, hosts, delta, sign, tidy)
+
+
+cdef int _edit(table, start, end, list hosts, delta, double sign, bint tidy) except -1:
     cdef const double[:, ::1] d = delta
     cdef Py_ssize_t nh = len(hosts), nr = d.shape[1], k, r, col, i, j
     if d.shape[0] != nh:
@@ -206,3 +218,35 @@ def edit(table, start, end, list hosts, delta, double sign, bint tidy):
     if sign > 0 and tidy:
         _merge(table, j)
         _merge(table, i)
+    return 0
+
+
+cdef int _apply(table, start, end, hosts_of, vecs, Py_ssize_t count, double sign, bint tidy) except -1:
+    """VM k (k < count) of demand ``vecs[k]`` on host ``hosts_of[k]``, over [start, end):
+    one edit, journaled when the table records (``begin``). Intervals no longer than
+    EPS change nothing."""
+    if end - start <= EPS:
+        return 0
+    hosts, delta = _demand_rows(hosts_of, vecs, count, table.nres)
+    _edit(table, start, end, hosts, delta, sign, tidy)
+    journal = table._journal
+    if journal is not None:
+        journal.append((start, end, hosts, delta, sign))
+    return 0
+
+
+def apply(table, start, end, placed, double sign, bint tidy=True):
+    """SlotTable._apply: the VMs ``placed`` as (host, demand) reserved (``sign`` -1) or
+    released (+1) over [start, end)."""
+    cdef list items = placed if type(placed) is list else list(placed)
+    _apply(table, start, end, [h for h, _ in items], [v for _, v in items], len(items), sign, tidy)
+
+
+def apply_stretches(table, list stretches, vecs, double sign, bint tidy=True):
+    """Book.hold and Book.release on the table, one call per plan: for each (start, end,
+    hosts) of ``stretches``, VM k of ``vecs`` on ``hosts[k]`` reserved (``sign`` -1) or
+    released (+1) over [start, end), as ``apply`` of ``zip(hosts, vecs)`` would."""
+    cdef Py_ssize_t nv = len(vecs), nh
+    for s, e, hosts in stretches:
+        nh = len(hosts)
+        _apply(table, s, e, hosts, vecs, nh if nh < nv else nv, sign, tidy)

@@ -26,7 +26,7 @@ from typing import Iterable
 import numpy as np
 
 from galerna.model.site import Site
-from galerna.schedule.gridedit import demand_rows, edit, merge_at, split_at
+from galerna.schedule.gridedit import apply, apply_stretches, edit, merge_at, split_at
 from galerna.schedule.gridsearch import total_fits
 from galerna.schedule.slotsearch import StretchSearches
 from galerna.schedule.timeline import EPS, Timeline, lengths, prune_all
@@ -128,14 +128,14 @@ class SlotTable(StretchSearches):
 
     # ------------------------------------------------------------------ edit
     def reserve(self, host: int, start: float, end: float, demand: tuple[float, ...]) -> None:
-        self._apply(start, end, [(host, demand)], -1.0)
+        apply(self, start, end, [(host, demand)], -1.0)
 
     def release(self, host: int, start: float, end: float, demand: tuple[float, ...]) -> None:
-        self._apply(start, end, [(host, demand)], 1.0)
+        apply(self, start, end, [(host, demand)], 1.0)
 
     def reserve_all(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]]) -> None:
         """Reserve several VMs over one interval (one edit of the grid)."""
-        self._apply(start, end, placed, -1.0)
+        apply(self, start, end, placed, -1.0)
 
     def release_all(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]],
                     tidy: bool = True) -> None:
@@ -144,16 +144,20 @@ class SlotTable(StretchSearches):
         lease that then stays), whose re-reserve then shifts no grid rows; :meth:`tidy`
         merges them. (The per-host timelines merge as always: their lengths are the
         hosts' load that ranks them, and their edits are cheap.)"""
-        self._apply(start, end, placed, 1.0, tidy)
+        apply(self, start, end, placed, 1.0, tidy)
 
-    def _apply(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]], sign: float,
-               tidy: bool = True) -> None:
-        if end - start <= EPS:
-            return
-        hosts, delta = demand_rows(placed, self.nres)  # compiled: gridedit.pyx
-        self._edit(start, end, hosts, delta, sign, tidy)
-        if self._journal is not None:
-            self._journal.append((start, end, hosts, delta, sign))
+    def hold_stretches(self, stretches: list[tuple[float, float, tuple[int, ...]]],
+                       vecs: tuple[tuple[float, ...], ...]) -> None:
+        """Reserve a lease's VMs ``vecs`` over each (start, end, hosts), VM k on hosts[k]."""
+        apply_stretches(self, stretches, vecs, -1.0)
+
+    def release_stretches(self, stretches: list[tuple[float, float, tuple[int, ...]]],
+                          vecs: tuple[tuple[float, ...], ...], tidy: bool = True) -> None:
+        """Give back what :meth:`hold_stretches` reserved (``tidy`` as :meth:`release_all`)."""
+        apply_stretches(self, stretches, vecs, 1.0, tidy)
+
+    # Every change above is one compiled call (gridedit.apply): per-host demand rows,
+    # the edit, and a journal entry (start, end, hosts, rows, sign) while recording.
 
     def _edit(self, start: float, end: float, hosts: list[int], delta: np.ndarray, sign: float,
               tidy: bool = True) -> None:
