@@ -250,3 +250,27 @@ def apply_stretches(table, list stretches, vecs, double sign, bint tidy=True):
     for s, e, hosts in stretches:
         nh = len(hosts)
         _apply(table, s, e, hosts, vecs, nh if nh < nv else nv, sign, tidy)
+
+
+def lost_minima(const double[:, :, ::1] grid, const double[:, ::1] colmin, Py_ssize_t i):
+    """The hosts whose least free (``colmin``, per host and resource) may leave with rows
+    [0, i) of ``grid``: at some resource those rows reach it (within EPS) and row ``i``
+    is above it. In host order; ``SlotTable.prune`` recomputes them when next asked."""
+    cdef Py_ssize_t nh = grid.shape[1], nr = grid.shape[2], h, r, k
+    cdef double m, c
+    if not (0 < i < grid.shape[0]) or colmin.shape[0] != nh or colmin.shape[1] != nr:
+        raise ValueError(f"rows [0, {i}) of a grid of {grid.shape[0]}, column minima {colmin.shape[0]}x{colmin.shape[1]}")
+    out = []
+    for h in range(nh):
+        for r in range(nr):
+            c = colmin[h, r] + EPS
+            if not grid[i, h, r] > c:
+                continue
+            m = grid[0, h, r]
+            for k in range(1, i):
+                if grid[k, h, r] < m:
+                    m = grid[k, h, r]
+            if m <= c:
+                out.append(h)
+                break
+    return out

@@ -26,7 +26,7 @@ from typing import Iterable
 import numpy as np
 
 from galerna.model.site import Site
-from galerna.schedule.gridedit import apply, apply_stretches, edit, merge_at, split_at
+from galerna.schedule.gridedit import apply, apply_stretches, edit, lost_minima, merge_at, split_at
 from galerna.schedule.gridsearch import total_fits
 from galerna.schedule.slotsearch import StretchSearches
 from galerna.schedule.timeline import EPS, Timeline, lengths, prune_all
@@ -209,9 +209,7 @@ class SlotTable(StretchSearches):
         i = bisect_right(self.times, now) - 1
         if i > 0:
             # A column's least value may leave with the dropped rows.
-            g = self._grid
-            lost = ((g[:i].min(axis=0) <= self._colmin + EPS) & (g[i] > self._colmin + EPS)).any(axis=1)
-            self._stale.update(np.flatnonzero(lost).tolist())
+            self._stale.update(lost_minima(self._grid, self._colmin, i))  # compiled: gridedit.pyx
             self._lo += i
             self._views()
             del self.times[:i]
