@@ -10,7 +10,7 @@ byte-identical.
 from libc.math cimport INFINITY, fabs
 from libc.string cimport memmove
 
-from galerna.schedule.bisection cimport list_right
+from galerna.schedule.bisection cimport list_left, list_right
 from galerna.schedule.timeline cimport Timeline
 
 import numpy as np
@@ -178,14 +178,15 @@ cdef bint _merge(table, Py_ssize_t k):
     return True
 
 
-def merge_at(table, Py_ssize_t k):
-    """SlotTable._merge: drop breakpoint ``k`` of ``table`` when it separates two equal segments."""
-    _merge(table, k)
-
-
-def split_at(table, t):
-    """SlotTable._split: the index of the segment of ``table`` starting at ``t``, inserted if needed."""
-    return _split(table, t)
+def tidy_at(table, start, end):
+    """SlotTable.tidy: merge away the breakpoints of ``table`` at ``end`` and ``start``
+    (in that order) where they no longer separate different segments."""
+    cdef list times = table.times
+    cdef Py_ssize_t k
+    for t in (end, start):
+        k = list_left(times, 0, <double>t)
+        if k < <Py_ssize_t>table.n and <double>times[k] == <double>t:
+            _merge(table, k)
 
 
 def edit(table, start, end, list hosts, delta, double sign, bint tidy):

@@ -26,7 +26,7 @@ from typing import Iterable
 import numpy as np
 
 from galerna.model.site import Site
-from galerna.schedule.gridedit import apply, apply_stretches, edit, lost_minima, merge_at, split_at
+from galerna.schedule.gridedit import apply, apply_stretches, edit, lost_minima, tidy_at
 from galerna.schedule.gridsearch import total_fits
 from galerna.schedule.slotsearch import StretchSearches
 from galerna.schedule.timeline import EPS, Timeline, lengths, prune_all
@@ -166,16 +166,8 @@ class SlotTable(StretchSearches):
 
     def tidy(self, start: float, end: float) -> None:
         """Merge away the grid's breakpoints at ``start`` and ``end`` where they no
-        longer separate different segments."""
-        for t in (end, start):
-            k = bisect_left(self.times, t)
-            if k < self.n and self.times[k] == t:
-                self._merge(k)
-
-    def _split(self, t: float) -> int:
-        """Index of the segment starting at ``t``, inserting a breakpoint if needed
-        (shifting the shorter side of the buffer; compiled: gridedit.pyx)."""
-        return split_at(self, t)
+        longer separate different segments (compiled: gridedit.pyx)."""
+        tidy_at(self, start, end)
 
     def _regrow(self, need: int) -> None:
         """A new buffer with room for twice ``need`` rows, the grid in its middle."""
@@ -190,10 +182,6 @@ class SlotTable(StretchSearches):
         xbuf[lo : lo + n + 1] = self._xbuf[old : old + n + 1]
         self._buf, self._tbuf, self._xbuf, self._lo = buf, tbuf, xbuf, lo
         self._views()
-
-    def _merge(self, k: int) -> None:
-        """Drop breakpoint ``k`` when it separates two equal segments (compiled: gridedit.pyx)."""
-        merge_at(self, k)
 
     def begin(self) -> None:
         """Start recording changes so that :meth:`rollback` can undo them."""
