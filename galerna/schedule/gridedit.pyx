@@ -61,17 +61,21 @@ def rows_equal(const double[:, :, ::1] grid, Py_ssize_t k):
     return True
 
 
-cdef tuple _demand_rows(hosts_of, vecs, Py_ssize_t count, Py_ssize_t nres):
-    """VM k (k < count) of demand ``vecs[k]`` on host ``hosts_of[k]``, added up per host: (hosts
-    in order of first appearance, one row per host), the sums in VM order."""
+cdef tuple _demand_rows(hosts_of, vecs, Py_ssize_t count, Py_ssize_t nres, list pairs=None):
+    """VM k (k < count) of demand ``vecs[k]`` on host ``hosts_of[k]`` (or ``pairs[k]`` as
+    (host, demand)), added up per host: (hosts in order of first appearance, one row per
+    host), the sums in VM order."""
     cdef list hosts = []
     cdef dict row_of = {}
     cdef Py_ssize_t r, k, i, m = 0
     buf = np.empty((count, nres))
     cdef double[:, ::1] d = buf
     for i in range(count):
-        h = hosts_of[i]
-        v = vecs[i]
+        if pairs is None:
+            h = hosts_of[i]
+            v = vecs[i]
+        else:
+            h, v = pairs[i]
         if len(v) != nres:
             raise ValueError(f"demand {v!r} has {len(v)} resources, the table {nres}")
         got = row_of.get(h)
@@ -93,7 +97,7 @@ def demand_rows(placed, Py_ssize_t nres):
     first appearance, one row per host): ``demand_per_host`` and the array the grid
     edit takes, in one pass, the sums in the same order."""
     cdef list items = placed if type(placed) is list else list(placed)
-    return _demand_rows([h for h, _ in items], [v for _, v in items], len(items), nres)
+    return _demand_rows(None, None, len(items), nres, items)
 
 
 # ------------------------------------------------------------------ whole edits
@@ -222,13 +226,14 @@ cdef int _edit(table, start, end, list hosts, delta, double sign, bint tidy) exc
     return 0
 
 
-cdef int _apply(table, start, end, hosts_of, vecs, Py_ssize_t count, double sign, bint tidy) except -1:
+cdef int _apply(table, start, end, hosts_of, vecs, Py_ssize_t count, double sign, bint tidy,
+                list pairs=None) except -1:
     """VM k (k < count) of demand ``vecs[k]`` on host ``hosts_of[k]``, over [start, end):
     one edit, journaled when the table records (``begin``). Intervals no longer than
     EPS change nothing."""
     if end - start <= EPS:
         return 0
-    hosts, delta = _demand_rows(hosts_of, vecs, count, table.nres)
+    hosts, delta = _demand_rows(hosts_of, vecs, count, table.nres, pairs)
     _edit(table, start, end, hosts, delta, sign, tidy)
     journal = table._journal
     if journal is not None:
@@ -240,7 +245,7 @@ def apply(table, start, end, placed, double sign, bint tidy=True):
     """SlotTable._apply: the VMs ``placed`` as (host, demand) reserved (``sign`` -1) or
     released (+1) over [start, end)."""
     cdef list items = placed if type(placed) is list else list(placed)
-    _apply(table, start, end, [h for h, _ in items], [v for _, v in items], len(items), sign, tidy)
+    _apply(table, start, end, None, None, len(items), sign, tidy, items)
 
 
 def apply_stretches(table, list stretches, vecs, double sign, bint tidy=True):

@@ -268,14 +268,15 @@ def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_s
     are the very objects the Python walk returned (``earliest`` or breakpoints).
 
     A host's least free is walked row by row only until it fits no VM (its count is
-    then 0 whatever the rows after it hold, free capacity never being below -EPS);
+    then 0 whatever the rows after it hold, free capacity never being below -EPS; its
+    row of the minima is then left stale, read by nothing);
     blocked hosts are not walked; the table's ``load`` is read once per call (nothing
     changes the table during the walk)."""
     cdef list times = table.times
     cdef const double[:, :, ::1] grid = table._grid
     cdef const double[:, ::1] tot = table._tot
-    cdef Py_ssize_t nt = table.n, nh = grid.shape[1], nr = grid.shape[2], i, j, h, r, k, m
-    cdef double late = latest_start, dt, x
+    cdef Py_ssize_t nt = table.n, nh = grid.shape[1], nr = grid.shape[2], i, j, h, r, k, nfit
+    cdef double late = latest_start, dt, x, m
     if len(times) != nt:
         raise ValueError(f"{len(times)} breakpoints for {nt} segments")
     if len(need) != nr:
@@ -326,34 +327,41 @@ def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_s
                     if blk[h]:
                         counts[h] = 0.0
                         continue
+                    dead = False
                     for r in range(nr):
-                        lv[h, r] = grid[i, h, r]
-                    if not any_col:
-                        counts[h] = <double>n
-                        for k in range(i + 1, j):
-                            for r in range(nr):
+                        m = grid[i, h, r]
+                        if any_col and w[r] > 0:
+                            # Stop once no VM fits: q = (m + EPS) / w below 1 (its floor 0;
+                            # the division is monotone, so only if m + EPS < w).
+                            if m + EPS < w[r] and (m + EPS) / w[r] < 1.0:
+                                dead = True
+                            else:
+                                for k in range(i + 1, j):
+                                    x = grid[k, h, r]
+                                    if x < m:
+                                        m = x
+                                        if m + EPS < w[r] and (m + EPS) / w[r] < 1.0:
+                                            dead = True
+                                            break
+                        else:
+                            for k in range(i + 1, j):
                                 x = grid[k, h, r]
-                                if x < lv[h, r]:
-                                    lv[h, r] = x
-                        continue
-                    dead = _count(lv, h, w, nr) <= 0
-                    k = i + 1
-                    while not dead and k < j:
-                        for r in range(nr):
-                            x = grid[k, h, r]
-                            if x < lv[h, r]:
-                                lv[h, r] = x
-                                if w[r] > 0 and (x + EPS) / w[r] < 1.0:  # its floor is 0 or less
-                                    dead = True
-                        k += 1
-                    counts[h] = _count(lv, h, w, nr)
+                                if x < m:
+                                    m = x
+                        if dead:
+                            break
+                        lv[h, r] = m
+                    if dead:
+                        counts[h] = 0.0
+                    else:
+                        counts[h] = _count(lv, h, w, nr) if any_col else <double>n
                 free = lv
-            m = _fitting(counts, nh, n, order)
-            if m >= 0:
+            nfit = _fitting(counts, nh, n, order)
+            if nfit >= 0:
                 if policy == 0 and not loaded:
                     _load_into(load, loads, nh)
                     loaded = True
-                return t, _hand_out(order, tmp, m, counts, n, policy, free, loads)
+                return t, _hand_out(order, tmp, nfit, counts, n, policy, free, loads)
             i = list_right(times, 0, dt)
             t = times[i] if i < nt else INFINITY
         return None
