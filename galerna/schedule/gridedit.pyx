@@ -18,8 +18,8 @@ import numpy as np
 cdef double EPS = 1e-9
 
 
-def add_rows(double[:, :, ::1] grid, double[:, ::1] tot, Py_ssize_t i, Py_ssize_t j, hosts,
-             const double[:, ::1] delta, double sign):
+cpdef add_rows(double[:, :, ::1] grid, double[:, ::1] tot, Py_ssize_t i, Py_ssize_t j, hosts,
+               const double[:, ::1] delta, double sign):
     """Add ``delta * sign`` (one row per host of ``hosts``) to rows [i, j) of ``grid``
     and their sum to the same rows of the site-wide totals ``tot``."""
     cdef Py_ssize_t nh = len(hosts), nr = grid.shape[2], k, h, r, col
@@ -219,7 +219,7 @@ cdef int _edit(table, start, end, list hosts, delta, double sign, bint tidy) exc
     for k in range(nh):
         (<Timeline>tls[<Py_ssize_t>hosts[k]]).add_c(start, end, &d[k, 0], sign)
     table._stale.update(hosts)
-    add_rows(table._grid, table._tot, i, j, hosts, delta, sign)
+    add_rows(table._grid, table._tot, i, j, hosts, d, sign)  # cpdef: a C call, the rows already viewed
     if sign > 0 and tidy:
         _merge(table, j)
         _merge(table, i)
