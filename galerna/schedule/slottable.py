@@ -29,7 +29,7 @@ from galerna.model.site import Site
 from galerna.schedule.gridedit import apply, apply_stretches, edit, lost_minima, tidy_at
 from galerna.schedule.gridsearch import total_fits
 from galerna.schedule.slotsearch import StretchSearches
-from galerna.schedule.timeline import EPS, Timeline, lengths, prune_all
+from galerna.schedule.timeline import Timeline, lengths, prune_all
 
 
 def demand_per_host(placed: Iterable[tuple[int, tuple[float, ...]]]) -> dict[int, list[float]]:
@@ -127,6 +127,9 @@ class SlotTable(StretchSearches):
         return self._load[1]
 
     # ------------------------------------------------------------------ edit
+    # Every change is one compiled call (gridedit.apply, apply_stretches): per-host
+    # demand rows, the edit, and a journal entry (start, end, hosts, rows, sign) while
+    # recording.
     def reserve(self, host: int, start: float, end: float, demand: tuple[float, ...]) -> None:
         apply(self, start, end, [(host, demand)], -1.0)
 
@@ -155,9 +158,6 @@ class SlotTable(StretchSearches):
                           vecs: tuple[tuple[float, ...], ...], tidy: bool = True) -> None:
         """Give back what :meth:`hold_stretches` reserved (``tidy`` as :meth:`release_all`)."""
         apply_stretches(self, stretches, vecs, 1.0, tidy)
-
-    # Every change above is one compiled call (gridedit.apply): per-host demand rows,
-    # the edit, and a journal entry (start, end, hosts, rows, sign) while recording.
 
     def _edit(self, start: float, end: float, hosts: list[int], delta: np.ndarray, sign: float,
               tidy: bool = True) -> None:
