@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hst
 
 from galerna.model.site import Host, Site
-from galerna.schedule.gridedit import demand_rows
+from galerna.schedule.gridedit import demand_rows, lost_minima
 from galerna.schedule.gridsearch import fit_counts
 from galerna.schedule.mapper import Mapper
 from galerna.schedule.placement import GREEDY, PACKING, STRIPING, place_alike
@@ -221,6 +221,7 @@ def test_compiled_grid_edits_match_the_list_oracle(ops):
             table.rollback()
             oracle.rollback()
         assert table.times == oracle.times
+        assert table.times_array().tolist() == oracle.times + [inf]
         assert table.n == len(table.times)
         assert table.grid.tolist() == oracle.rows
         assert table._tot[: table.n].tolist() == oracle.tot
@@ -276,3 +277,16 @@ def test_compiled_earliest_matches_the_python_walk(reservations, policy, vm, n, 
     if got is not None:
         assert type(got[0]) is float
         assert compiled.map_at(vecs, got[0], got[0] + duration, exclude) == got[1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=hst.data(), rows=hst.integers(2, 6), nhosts=hst.integers(1, 5))
+def test_lost_minima_matches_the_numpy_expression(data, rows, nhosts):
+    """The hosts SlotTable.prune marks stale: the numpy expression it replaced."""
+    grid = np.array(data.draw(hst.lists(hst.lists(hst.tuples(cells, cells), min_size=nhosts, max_size=nhosts),
+                                        min_size=rows, max_size=rows)), dtype=float)
+    colmin = grid.min(axis=0) + np.array(data.draw(hst.lists(hst.tuples(*[hst.sampled_from([0.0, 0.5, 1e-10])] * 2),
+                                                              min_size=nhosts, max_size=nhosts)))
+    i = data.draw(hst.integers(1, rows - 1))
+    lost = ((grid[:i].min(axis=0) <= colmin + EPS) & (grid[i] > colmin + EPS)).any(axis=1)
+    assert lost_minima(grid, colmin, i) == np.flatnonzero(lost).tolist()

@@ -46,8 +46,7 @@ class Book:
         self.live.add(lease)
 
     def hold(self, lease: Lease, phases: list[Phase]) -> None:
-        for start, end, hosts in stretches(phases):
-            self.slots.reserve_all(start, end, list(zip(hosts, lease.vecs)))
+        self.slots.hold_stretches(stretches(phases), lease.vecs)
         for p in phases:
             if p.transfer is not None:
                 self.images.hold(p.transfer, lease.req)
@@ -68,9 +67,9 @@ class Book:
             if p.transfer is not None and not p.started and not trial:
                 self.images.drop(p.transfer)
         given = stretches(lease.phases, from_t)
-        for s, end, hosts in given:
-            self.slots.release_all(s, end, list(zip(hosts, lease.vecs)), tidy)
-            if track:
+        self.slots.release_stretches(given, lease.vecs, tidy)
+        if track:
+            for s, end, hosts in given:
                 self.spans.extend((h, s, end) for h in set(hosts))
         return given
 

@@ -10,7 +10,7 @@ byte-identical.
 from libc.math cimport INFINITY, fabs
 from libc.string cimport memmove
 
-from galerna.schedule.bisection cimport list_right
+from galerna.schedule.bisection cimport list_left, list_right
 from galerna.schedule.timeline cimport Timeline
 
 import numpy as np
@@ -18,8 +18,8 @@ import numpy as np
 cdef double EPS = 1e-9
 
 
-def add_rows(double[:, :, ::1] grid, double[:, ::1] tot, Py_ssize_t i, Py_ssize_t j, hosts,
-             const double[:, ::1] delta, double sign):
+cpdef add_rows(double[:, :, ::1] grid, double[:, ::1] tot, Py_ssize_t i, Py_ssize_t j, hosts,
+               const double[:, ::1] delta, double sign):
     """Add ``delta * sign`` (one row per host of ``hosts``) to rows [i, j) of ``grid``
     and their sum to the same rows of the site-wide totals ``tot``."""
     cdef Py_ssize_t nh = len(hosts), nr = grid.shape[2], k, h, r, col
@@ -61,17 +61,21 @@ def rows_equal(const double[:, :, ::1] grid, Py_ssize_t k):
     return True
 
 
-def demand_rows(placed, Py_ssize_t nres):
-    """What VMs placed as (host, demand) add up to on each host, as (hosts in order of
-    first appearance, one row per host): ``demand_per_host`` and the array the grid
-    edit takes, in one pass, the sums in the same order."""
-    cdef list items = placed if type(placed) is list else list(placed)
+cdef tuple _demand_rows(hosts_of, vecs, Py_ssize_t count, Py_ssize_t nres, list pairs=None):
+    """VM k (k < count) of demand ``vecs[k]`` on host ``hosts_of[k]`` (or ``pairs[k]`` as
+    (host, demand)), added up per host: (hosts in order of first appearance, one row per
+    host), the sums in VM order."""
     cdef list hosts = []
     cdef dict row_of = {}
-    cdef Py_ssize_t r, k, m = 0
-    buf = np.empty((len(items), nres))
+    cdef Py_ssize_t r, k, i, m = 0
+    buf = np.empty((count, nres))
     cdef double[:, ::1] d = buf
-    for h, v in items:
+    for i in range(count):
+        if pairs is None:
+            h = hosts_of[i]
+            v = vecs[i]
+        else:
+            h, v = pairs[i]
         if len(v) != nres:
             raise ValueError(f"demand {v!r} has {len(v)} resources, the table {nres}")
         got = row_of.get(h)
@@ -88,20 +92,30 @@ def demand_rows(placed, Py_ssize_t nres):
     return hosts, buf[:m]
 
 
+def demand_rows(placed, Py_ssize_t nres):
+    """What VMs placed as (host, demand) add up to on each host, as (hosts in order of
+    first appearance, one row per host): ``demand_per_host`` and the array the grid
+    edit takes, in one pass, the sums in the same order."""
+    cdef list items = placed if type(placed) is list else list(placed)
+    return _demand_rows(None, None, len(items), nres, items)
+
+
 # ------------------------------------------------------------------ whole edits
 # One call per change of the slot table (SlotTable._edit and tidy): split the
 # breakpoints, add the demand to the per-host timelines, the grid and the totals,
 # merge breakpoints away. The table's storage is read and written through its own
-# attributes: ``times`` (the breakpoint objects, as given), ``_buf``/``_tbuf`` (the
-# grid and totals in a buffer with room on both sides, from row ``_lo``), ``n``.
+# attributes: ``times`` (the breakpoint objects, as given), ``_buf``/``_tbuf``/``_xbuf``
+# (the grid, totals and breakpoints as doubles in buffers with room on both sides,
+# from row ``_lo``; ``_xbuf`` has ``inf`` after the last breakpoint), ``n``.
 
-cdef void _shift(double[:, :, ::1] buf, double[:, ::1] tbuf, Py_ssize_t src, Py_ssize_t dst,
-                 Py_ssize_t count) noexcept:
-    """Copy ``count`` buffer rows from ``src`` to ``dst`` (overlap allowed), grid and totals."""
+cdef void _shift(double[:, :, ::1] buf, double[:, ::1] tbuf, double[::1] xbuf, Py_ssize_t src,
+                 Py_ssize_t dst, Py_ssize_t count) noexcept:
+    """Copy ``count`` buffer rows from ``src`` to ``dst`` (overlap allowed): grid, totals, breakpoints."""
     if count <= 0 or src == dst:
         return
     memmove(&buf[dst, 0, 0], &buf[src, 0, 0], count * buf.shape[1] * buf.shape[2] * sizeof(double))
     memmove(&tbuf[dst, 0], &tbuf[src, 0], count * tbuf.shape[1] * sizeof(double))
+    memmove(&xbuf[dst], &xbuf[src], count * sizeof(double))
 
 
 cdef Py_ssize_t _split(table, t):
@@ -114,8 +128,9 @@ cdef Py_ssize_t _split(table, t):
     cdef Py_ssize_t n = table.n, lo = table._lo, k = i + 1
     cdef double[:, :, ::1] buf = table._buf
     cdef double[:, ::1] tbuf = table._tbuf
+    cdef double[::1] xbuf = table._xbuf
     if k < n - k and lo > 0:
-        _shift(buf, tbuf, lo, lo - 1, k)  # rows [0, k) one to the left
+        _shift(buf, tbuf, xbuf, lo, lo - 1, k)  # rows [0, k) one to the left
         lo -= 1
         table._lo = lo
         table._views()
@@ -125,14 +140,17 @@ cdef Py_ssize_t _split(table, t):
             lo = table._lo
             buf = table._buf
             tbuf = table._tbuf
-        _shift(buf, tbuf, lo + k, lo + k + 1, n - k)  # rows [k, n) one to the right
+            xbuf = table._xbuf
+        _shift(buf, tbuf, xbuf, lo + k, lo + k + 1, n - k)  # rows [k, n) one to the right
     if i < 0:
         # Before the origin: extend backwards with full capacity.
         table._buf[lo] = table.cap
         table._tbuf[lo] = table.total_capacity
     else:
-        _shift(buf, tbuf, lo + i, lo + k, 1)
+        _shift(buf, tbuf, xbuf, lo + i, lo + k, 1)
     times.insert(k, t)
+    xbuf[lo + k] = dt
+    xbuf[lo + n + 1] = INFINITY
     table.n = n + 1
     return k
 
@@ -145,30 +163,34 @@ cdef bint _merge(table, Py_ssize_t k):
     cdef Py_ssize_t lo = table._lo, h, r
     cdef double[:, :, ::1] buf = table._buf
     cdef double[:, ::1] tbuf = table._tbuf
+    cdef double[::1] xbuf = table._xbuf
     for h in range(buf.shape[1]):
         for r in range(buf.shape[2]):
             if fabs(buf[lo + k, h, r] - buf[lo + k - 1, h, r]) > EPS:
                 return False
     if k < n - k:
-        _shift(buf, tbuf, lo, lo + 1, k)  # rows [0, k) one to the right, over row k
-        table._lo = lo + 1
+        _shift(buf, tbuf, xbuf, lo, lo + 1, k)  # rows [0, k) one to the right, over row k
+        lo += 1
+        table._lo = lo
         table._views()
     else:
-        _shift(buf, tbuf, lo + k + 1, lo + k, n - k - 1)  # rows (k, n) one to the left
+        _shift(buf, tbuf, xbuf, lo + k + 1, lo + k, n - k - 1)  # rows (k, n) one to the left
+    xbuf[lo + n - 1] = INFINITY
     del (<list>table.times)[k]
     table.n = n - 1
-    table.version += 1  # times_array() is cached per version (tidy() merges outside an edit)
+    table.version += 1  # callers cache per version (tidy() merges outside an edit)
     return True
 
 
-def merge_at(table, Py_ssize_t k):
-    """SlotTable._merge: drop breakpoint ``k`` of ``table`` when it separates two equal segments."""
-    _merge(table, k)
-
-
-def split_at(table, t):
-    """SlotTable._split: the index of the segment of ``table`` starting at ``t``, inserted if needed."""
-    return _split(table, t)
+def tidy_at(table, start, end):
+    """SlotTable.tidy: merge away the breakpoints of ``table`` at ``end`` and ``start``
+    (in that order) where they no longer separate different segments."""
+    cdef list times = table.times
+    cdef Py_ssize_t k
+    for t in (end, start):
+        k = list_left(times, 0, <double>t)
+        if k < <Py_ssize_t>table.n and <double>times[k] == <double>t:
+            _merge(table, k)
 
 
 def edit(table, start, end, list hosts, delta, double sign, bint tidy):
@@ -176,6 +198,10 @@ def edit(table, start, end, list hosts, delta, double sign, bint tidy):
     [start, end) to the per-host timelines, the grid and the totals; a release
     (``sign > 0``) with ``tidy`` merges the breakpoints at both ends away where they
     no longer separate different segments."""
+    _edit(table, start, end, hosts, delta, sign, tidy)
+
+
+cdef int _edit(table, start, end, list hosts, delta, double sign, bint tidy) except -1:
     cdef const double[:, ::1] d = delta
     cdef Py_ssize_t nh = len(hosts), nr = d.shape[1], k, r, col, i, j
     if d.shape[0] != nh:
@@ -193,7 +219,64 @@ def edit(table, start, end, list hosts, delta, double sign, bint tidy):
     for k in range(nh):
         (<Timeline>tls[<Py_ssize_t>hosts[k]]).add_c(start, end, &d[k, 0], sign)
     table._stale.update(hosts)
-    add_rows(table._grid, table._tot, i, j, hosts, delta, sign)
+    add_rows(table._grid, table._tot, i, j, hosts, d, sign)  # cpdef: a C call, the rows already viewed
     if sign > 0 and tidy:
         _merge(table, j)
         _merge(table, i)
+    return 0
+
+
+cdef int _apply(table, start, end, hosts_of, vecs, Py_ssize_t count, double sign, bint tidy,
+                list pairs=None) except -1:
+    """VM k (k < count) of demand ``vecs[k]`` on host ``hosts_of[k]``, over [start, end):
+    one edit, journaled when the table records (``begin``). Intervals no longer than
+    EPS change nothing."""
+    if end - start <= EPS:
+        return 0
+    hosts, delta = _demand_rows(hosts_of, vecs, count, table.nres, pairs)
+    _edit(table, start, end, hosts, delta, sign, tidy)
+    journal = table._journal
+    if journal is not None:
+        journal.append((start, end, hosts, delta, sign))
+    return 0
+
+
+def apply(table, start, end, placed, double sign, bint tidy=True):
+    """SlotTable._apply: the VMs ``placed`` as (host, demand) reserved (``sign`` -1) or
+    released (+1) over [start, end)."""
+    cdef list items = placed if type(placed) is list else list(placed)
+    _apply(table, start, end, None, None, len(items), sign, tidy, items)
+
+
+def apply_stretches(table, list stretches, vecs, double sign, bint tidy=True):
+    """Book.hold and Book.release on the table, one call per plan: for each (start, end,
+    hosts) of ``stretches``, VM k of ``vecs`` on ``hosts[k]`` reserved (``sign`` -1) or
+    released (+1) over [start, end), as ``apply`` of ``zip(hosts, vecs)`` would."""
+    cdef Py_ssize_t nv = len(vecs), nh
+    for s, e, hosts in stretches:
+        nh = len(hosts)
+        _apply(table, s, e, hosts, vecs, nh if nh < nv else nv, sign, tidy)
+
+
+def lost_minima(const double[:, :, ::1] grid, const double[:, ::1] colmin, Py_ssize_t i):
+    """The hosts whose least free (``colmin``, per host and resource) may leave with rows
+    [0, i) of ``grid``: at some resource those rows reach it (within EPS) and row ``i``
+    is above it. In host order; ``SlotTable.prune`` recomputes them when next asked."""
+    cdef Py_ssize_t nh = grid.shape[1], nr = grid.shape[2], h, r, k
+    cdef double m, c
+    if not (0 < i < grid.shape[0]) or colmin.shape[0] != nh or colmin.shape[1] != nr:
+        raise ValueError(f"rows [0, {i}) of a grid of {grid.shape[0]}, column minima {colmin.shape[0]}x{colmin.shape[1]}")
+    out = []
+    for h in range(nh):
+        for r in range(nr):
+            c = colmin[h, r] + EPS
+            if not grid[i, h, r] > c:
+                continue
+            m = grid[0, h, r]
+            for k in range(1, i):
+                if grid[k, h, r] < m:
+                    m = grid[k, h, r]
+            if m <= c:
+                out.append(h)
+                break
+    return out

@@ -13,10 +13,10 @@ from libc.math cimport INFINITY, floor
 from libc.stdlib cimport free as cfree, malloc
 
 from galerna.schedule.bisection cimport list_left, list_right
+from galerna.schedule.gridsearch cimport first_blocked
 
 import numpy as np
 
-from galerna.schedule.gridsearch import total_fits
 
 cdef double EPS = 1e-9
 
@@ -89,19 +89,110 @@ cdef void _sort(Py_ssize_t *xs, Py_ssize_t *tmp, Py_ssize_t n, int policy, const
             xs[i] = src[i]
 
 
+cdef Py_ssize_t _fitting(const double *counts, Py_ssize_t nh, Py_ssize_t n, Py_ssize_t *order) noexcept:
+    """The hosts that fit at least one VM, in index order, into ``order``: how many, or
+    -1 when there are none or they cannot take all ``n`` VMs together."""
+    cdef Py_ssize_t h, m = 0
+    cdef double total = 0.0
+    for h in range(nh):
+        total += counts[h]
+        if counts[h] > 0:
+            order[m] = h
+            m += 1
+    if m == 0 or total < <double>n:
+        return -1
+    return m
+
+
+cdef int _load_into(load, long long *loads, Py_ssize_t nh) except -1:
+    """The table's ``load()`` (greedy ranks by it) into ``loads``."""
+    per = np.ascontiguousarray(load(), dtype=np.int64)
+    if per.shape[0] != nh:
+        raise ValueError(f"load has {per.shape[0]} hosts, the window {nh}")
+    cdef const long long[::1] lv = per
+    cdef Py_ssize_t h
+    for h in range(nh):
+        loads[h] = lv[h]
+    return 0
+
+
+cdef tuple _hand_out(Py_ssize_t *order, Py_ssize_t *tmp, Py_ssize_t m, const double *counts, Py_ssize_t n,
+                     int policy, const double[:, :] least, const long long *loads):
+    """Rank the ``m`` fitting hosts in ``order`` and hand out the ``n`` VMs: one host
+    filled before the next (greedy, packing) or one VM per host per round (striping)."""
+    cdef Py_ssize_t k, h, placed = 0, take, r
+    _sort(order, tmp, m, policy, least, loads)
+    out = []
+    if policy != 2:
+        for k in range(m):
+            h = order[k]
+            take = <Py_ssize_t>(counts[h] if counts[h] < <double>n else <double>n)
+            while take > 0 and placed < n:
+                out.append(h)
+                placed += 1
+                take -= 1
+            if placed == n:
+                break
+    else:
+        r = 0
+        while placed < n:
+            for k in range(m):
+                h = order[k]
+                if (counts[h] if counts[h] < <double>n else <double>n) >= r + 1 and placed < n:
+                    out.append(h)
+                    placed += 1
+            r += 1
+    return tuple(out)
+
+
+cdef int _check(Py_ssize_t nr, Py_ssize_t nwant, int policy) except -1:
+    if nwant != nr:
+        raise ValueError(f"want has {nwant} resources, the hosts {nr}")
+    if nr > 16 or nr < 2:
+        raise ValueError(f"the host-selection policies rank by 2 to 16 resource types, not {nr}")
+    if policy < 0 or policy > 2:
+        raise ValueError(f"no placement policy {policy}")
+    return 0
+
+
+cdef int _block(blocked, char *blk, Py_ssize_t nh) except -1:
+    """Mark the hosts listed in ``blocked`` (or none, for None) in ``blk``."""
+    cdef Py_ssize_t h
+    for h in range(nh):
+        blk[h] = 0
+    if blocked is not None:
+        for b in blocked:
+            h = b
+            if h < 0 or h >= nh:
+                raise IndexError(f"host {h} is not among the {nh} hosts")
+            blk[h] = 1
+    return 0
+
+
+cdef inline double _count(const double[:, :] least, Py_ssize_t h, const double *w, Py_ssize_t nr) noexcept:
+    """How many VMs of size ``w`` fit in row ``h`` of ``least``: at the tightest resource,
+    floor((least + EPS) / want) (``fit_counts``' formula)."""
+    cdef double c = INFINITY, q
+    cdef Py_ssize_t r
+    for r in range(nr):
+        if w[r] > 0:
+            q = (least[h, r] + EPS) / w[r]
+            # floor: for 0 <= q < 2**52 the truncation is exact and far cheaper
+            # than libm's floor on a target without SSE4.1's round instruction
+            q = <double>(<long long>q) if 0.0 <= q < 4503599627370496.0 else floor(q)
+            if q < c:
+                c = q
+    return c
+
+
 def place_alike(const double[:, :] least, want, Py_ssize_t n, blocked, load, int policy):
     """Hosts for ``n`` VMs of size ``want`` given ``least`` (per host and resource, the
     least free over the window), or None when they do not all fit. ``blocked`` lists
     hosts that take none (or is None); ``load`` is the table's ``load`` (called only
     by the greedy policy, which ranks by it). Fills one host before the next (greedy,
     packing) or one VM per host per round (striping)."""
-    cdef Py_ssize_t nh = least.shape[0], nr = least.shape[1], h, r, m = 0, k, placed, take
-    if len(want) != nr:
-        raise ValueError(f"want has {len(want)} resources, the hosts {nr}")
-    if nr > 16 or nr < 2:
-        raise ValueError(f"the host-selection policies rank by 2 to 16 resource types, not {nr}")
-    if policy < 0 or policy > 2:
-        raise ValueError(f"no placement policy {policy}")
+    cdef Py_ssize_t nh = least.shape[0], nr = least.shape[1], h, r, m
+    _check(nr, len(want), policy)
     cdef double w[16]
     cdef bint any_col = False
     for r in range(nr):
@@ -112,71 +203,26 @@ def place_alike(const double[:, :] least, want, Py_ssize_t n, blocked, load, int
     cdef Py_ssize_t *order = <Py_ssize_t *>malloc(nh * sizeof(Py_ssize_t))
     cdef Py_ssize_t *tmp = <Py_ssize_t *>malloc(nh * sizeof(Py_ssize_t))
     cdef long long *loads = <long long *>malloc(nh * sizeof(long long))
-    if counts == NULL or order == NULL or tmp == NULL or loads == NULL:
-        cfree(counts); cfree(order); cfree(tmp); cfree(loads)
+    cdef char *blk = <char *>malloc(nh * sizeof(char))
+    if counts == NULL or order == NULL or tmp == NULL or loads == NULL or blk == NULL:
+        cfree(counts); cfree(order); cfree(tmp); cfree(loads); cfree(blk)
         raise MemoryError()
-    cdef double c, q, total = 0.0
-    cdef const long long[::1] lv
     try:
+        _block(blocked, blk, nh)
         for h in range(nh):
-            if not any_col:
-                counts[h] = <double>n
-                continue
-            c = INFINITY
-            for r in range(nr):
-                if w[r] > 0:
-                    q = floor((least[h, r] + EPS) / w[r])
-                    if q < c:
-                        c = q
-            counts[h] = c
-        if blocked is not None:
-            for b in blocked:
-                h = b
-                if h < 0 or h >= nh:
-                    raise IndexError(f"host {h} is not among the {nh} hosts")
-                counts[h] = 0.0
-        for h in range(nh):
-            total += counts[h]
-            if counts[h] > 0:
-                order[m] = h
-                m += 1
-        if m == 0 or total < <double>n:
+            counts[h] = 0.0 if blk[h] else (_count(least, h, w, nr) if any_col else <double>n)
+        m = _fitting(counts, nh, n, order)
+        if m < 0:
             return None
         if policy == 0:
-            per = np.ascontiguousarray(load(), dtype=np.int64)
-            if per.shape[0] != nh:
-                raise ValueError(f"load has {per.shape[0]} hosts, the window {nh}")
-            lv = per
-            for h in range(nh):
-                loads[h] = lv[h]
-        _sort(order, tmp, m, policy, least, loads)
-        out = []
-        placed = 0
-        if policy != 2:
-            for k in range(m):
-                h = order[k]
-                take = <Py_ssize_t>(counts[h] if counts[h] < <double>n else <double>n)
-                while take > 0 and placed < n:
-                    out.append(h)
-                    placed += 1
-                    take -= 1
-                if placed == n:
-                    break
-        else:
-            r = 0
-            while placed < n:
-                for k in range(m):
-                    h = order[k]
-                    if (counts[h] if counts[h] < <double>n else <double>n) >= r + 1 and placed < n:
-                        out.append(h)
-                        placed += 1
-                r += 1
-        return tuple(out)
+            _load_into(load, loads, nh)
+        return _hand_out(order, tmp, m, counts, n, policy, least, loads)
     finally:
         cfree(counts)
         cfree(order)
         cfree(tmp)
         cfree(loads)
+        cfree(blk)
 
 
 def total_demand(vecs):
@@ -217,48 +263,111 @@ def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_s
     all fit on ``table`` for ``duration``, and their hosts; or None. The walk is the
     Python one's: the site-wide fit first (jumping past blocking segments), then the
     least free per host over the window (the table's ``window``, taken from the grid
-    here, the table's own cache for a window over every live segment), placed by
-    :func:`place_alike`, else on to the next breakpoint. The starts returned are the
-    very objects the Python walk returned (``earliest`` or breakpoints)."""
+    here, the table's own cache for a window over every live segment), placed as
+    :func:`place_alike` places, else on to the next breakpoint. The starts returned
+    are the very objects the Python walk returned (``earliest`` or breakpoints).
+
+    A host's least free is walked row by row only until it fits no VM (its count is
+    then 0 whatever the rows after it hold, free capacity never being below -EPS; its
+    row of the minima is then left stale, read by nothing);
+    blocked hosts are not walked; the table's ``load`` is read once per call (nothing
+    changes the table during the walk)."""
     cdef list times = table.times
     cdef const double[:, :, ::1] grid = table._grid
-    cdef Py_ssize_t nt = table.n, nh = grid.shape[1], nr = grid.shape[2], i, j, h, r, k
+    cdef const double[:, ::1] tot = table._tot
+    cdef Py_ssize_t nt = table.n, nh = grid.shape[1], nr = grid.shape[2], i, j, h, r, k, nfit
     cdef double late = latest_start, dt, x, m
     if len(times) != nt:
         raise ValueError(f"{len(times)} breakpoints for {nt} segments")
-    tot = table._tot
+    if len(need) != nr:
+        raise ValueError(f"need has {len(need)} resources, the totals {nr}")
+    _check(nr, len(want), policy)
+    cdef double w[16]
+    cdef double nd[16]
+    cdef bint any_col = False, dead, loaded = False
+    for r in range(nr):
+        w[r] = want[r]
+        nd[r] = need[r]
+        if w[r] > 0:
+            any_col = True
     load = table.load
     least = np.empty((nh, nr))
     cdef double[:, ::1] lv = least
-    t = earliest
-    while <double>t <= late + EPS and <double>t != INFINITY:
-        end = t + duration
-        t2 = total_fits(tot, times, t, end, need)
-        if <double>t2 != <double>t:
-            t = t2
-            continue
-        dt = t
-        i = list_right(times, 0, dt) - 1
-        if i < 0:
-            i = 0
-        j = list_left(times, i + 1, <double>end)
-        if j < i + 1:
-            j = i + 1
-        if i == 0 and j == nt and j > 16:
-            free = table.window(t, end)  # over every live segment: the table's per-column cache
-        else:
-            for h in range(nh):
-                for r in range(nr):
-                    m = grid[i, h, r]
-                    for k in range(i + 1, j):
-                        x = grid[k, h, r]
-                        if x < m:
-                            m = x
-                    lv[h, r] = m
-            free = least
-        hosts = place_alike(free, want, n, blocked, load, policy)
-        if hosts is not None:
-            return t, hosts
-        i = list_right(times, 0, dt)
-        t = times[i] if i < nt else INFINITY
-    return None
+    cdef const double[:, :] free
+    cdef double *counts = <double *>malloc(nh * sizeof(double))
+    cdef Py_ssize_t *order = <Py_ssize_t *>malloc(nh * sizeof(Py_ssize_t))
+    cdef Py_ssize_t *tmp = <Py_ssize_t *>malloc(nh * sizeof(Py_ssize_t))
+    cdef long long *loads = <long long *>malloc(nh * sizeof(long long))
+    cdef char *blk = <char *>malloc(nh * sizeof(char))
+    if counts == NULL or order == NULL or tmp == NULL or loads == NULL or blk == NULL:
+        cfree(counts); cfree(order); cfree(tmp); cfree(loads); cfree(blk)
+        raise MemoryError()
+    try:
+        _block(blocked, blk, nh)
+        t = earliest
+        while <double>t <= late + EPS and <double>t != INFINITY:
+            end = t + duration
+            k = first_blocked(tot, times, t, end, nd, nr)  # gridsearch.total_fits' walk
+            if k >= 0:
+                t = times[k] if k < nt else INFINITY
+                continue
+            dt = t
+            i = list_right(times, 0, dt) - 1
+            if i < 0:
+                i = 0
+            j = list_left(times, i + 1, <double>end)
+            if j < i + 1:
+                j = i + 1
+            if i == 0 and j == nt and j > 16:
+                free = table.window(t, end)  # over every live segment: the table's per-column cache
+                for h in range(nh):
+                    counts[h] = 0.0 if blk[h] else (_count(free, h, w, nr) if any_col else <double>n)
+            else:
+                for h in range(nh):
+                    if blk[h]:
+                        counts[h] = 0.0
+                        continue
+                    dead = False
+                    for r in range(nr):
+                        m = grid[i, h, r]
+                        if any_col and w[r] > 0:
+                            # Stop once no VM fits: q = (m + EPS) / w below 1 (its floor 0;
+                            # the division is monotone, so only if m + EPS < w).
+                            if m + EPS < w[r] and (m + EPS) / w[r] < 1.0:
+                                dead = True
+                            else:
+                                for k in range(i + 1, j):
+                                    x = grid[k, h, r]
+                                    if x < m:
+                                        m = x
+                                        if m + EPS < w[r] and (m + EPS) / w[r] < 1.0:
+                                            dead = True
+                                            break
+                        else:
+                            for k in range(i + 1, j):
+                                x = grid[k, h, r]
+                                if x < m:
+                                    m = x
+                        if dead:
+                            break
+                        lv[h, r] = m
+                    if dead:
+                        counts[h] = 0.0
+                    else:
+                        counts[h] = _count(lv, h, w, nr) if any_col else <double>n
+                free = lv
+            nfit = _fitting(counts, nh, n, order)
+            if nfit >= 0:
+                if policy == 0 and not loaded:
+                    _load_into(load, loads, nh)
+                    loaded = True
+                return t, _hand_out(order, tmp, nfit, counts, n, policy, free, loads)
+            i = list_right(times, 0, dt)
+            t = times[i] if i < nt else INFINITY
+        return None
+    finally:
+        cfree(counts)
+        cfree(order)
+        cfree(tmp)
+        cfree(loads)
+        cfree(blk)

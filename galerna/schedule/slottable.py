@@ -26,10 +26,10 @@ from typing import Iterable
 import numpy as np
 
 from galerna.model.site import Site
-from galerna.schedule.gridedit import demand_rows, edit, merge_at, split_at
+from galerna.schedule.gridedit import apply, apply_stretches, edit, lost_minima, tidy_at
 from galerna.schedule.gridsearch import total_fits
 from galerna.schedule.slotsearch import StretchSearches
-from galerna.schedule.timeline import EPS, Timeline, lengths, prune_all
+from galerna.schedule.timeline import Timeline, lengths, prune_all
 
 
 def demand_per_host(placed: Iterable[tuple[int, tuple[float, ...]]]) -> dict[int, list[float]]:
@@ -60,9 +60,14 @@ class SlotTable(StretchSearches):
         # and end far out, so both ends of the grid get inserts).
         self._buf = np.empty((16, self.nhosts, self.nres))
         self._tbuf = np.empty((16, self.nres))  # site-wide free, same rows
+        # The breakpoints as doubles, same rows, inf after the last: the compiled walks'
+        # ``times_array`` is a view of it, kept up to date by every edit instead of a
+        # new array per version (one per re-plan).
+        self._xbuf = np.empty(17)
         self._lo = 0
         self._buf[0] = self.cap
         self._tbuf[0] = self.total_capacity
+        self._xbuf[0], self._xbuf[1] = origin, inf
         self._views()
         self.n = 1
         # Per-host step functions too: walking one host's few breakpoints in Python
@@ -71,7 +76,6 @@ class SlotTable(StretchSearches):
         self.enabled = [True] * self.nhosts
         self.version = 0  # bumped by every edit: callers cache per version
         self._load: tuple[int, np.ndarray] | None = None
-        self._tarr: tuple[int, np.ndarray] | None = None
         self._blocked: dict[object, tuple[int, int, float, float, float, tuple[float, ...]]] = {}  # see earliest_in_place
         # Per host and resource the least free over all live segments, for windows that
         # cover them all (a daemon's new leases outlast the ones it holds): columns an
@@ -123,15 +127,18 @@ class SlotTable(StretchSearches):
         return self._load[1]
 
     # ------------------------------------------------------------------ edit
+    # Every change is one compiled call (gridedit.apply, apply_stretches): per-host
+    # demand rows, the edit, and a journal entry (start, end, hosts, rows, sign) while
+    # recording.
     def reserve(self, host: int, start: float, end: float, demand: tuple[float, ...]) -> None:
-        self._apply(start, end, [(host, demand)], -1.0)
+        apply(self, start, end, [(host, demand)], -1.0)
 
     def release(self, host: int, start: float, end: float, demand: tuple[float, ...]) -> None:
-        self._apply(start, end, [(host, demand)], 1.0)
+        apply(self, start, end, [(host, demand)], 1.0)
 
     def reserve_all(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]]) -> None:
         """Reserve several VMs over one interval (one edit of the grid)."""
-        self._apply(start, end, placed, -1.0)
+        apply(self, start, end, placed, -1.0)
 
     def release_all(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]],
                     tidy: bool = True) -> None:
@@ -140,16 +147,17 @@ class SlotTable(StretchSearches):
         lease that then stays), whose re-reserve then shifts no grid rows; :meth:`tidy`
         merges them. (The per-host timelines merge as always: their lengths are the
         hosts' load that ranks them, and their edits are cheap.)"""
-        self._apply(start, end, placed, 1.0, tidy)
+        apply(self, start, end, placed, 1.0, tidy)
 
-    def _apply(self, start: float, end: float, placed: list[tuple[int, tuple[float, ...]]], sign: float,
-               tidy: bool = True) -> None:
-        if end - start <= EPS:
-            return
-        hosts, delta = demand_rows(placed, self.nres)  # compiled: gridedit.pyx
-        self._edit(start, end, hosts, delta, sign, tidy)
-        if self._journal is not None:
-            self._journal.append((start, end, hosts, delta, sign))
+    def hold_stretches(self, stretches: list[tuple[float, float, tuple[int, ...]]],
+                       vecs: tuple[tuple[float, ...], ...]) -> None:
+        """Reserve a lease's VMs ``vecs`` over each (start, end, hosts), VM k on hosts[k]."""
+        apply_stretches(self, stretches, vecs, -1.0)
+
+    def release_stretches(self, stretches: list[tuple[float, float, tuple[int, ...]]],
+                          vecs: tuple[tuple[float, ...], ...], tidy: bool = True) -> None:
+        """Give back what :meth:`hold_stretches` reserved (``tidy`` as :meth:`release_all`)."""
+        apply_stretches(self, stretches, vecs, 1.0, tidy)
 
     def _edit(self, start: float, end: float, hosts: list[int], delta: np.ndarray, sign: float,
               tidy: bool = True) -> None:
@@ -158,16 +166,8 @@ class SlotTable(StretchSearches):
 
     def tidy(self, start: float, end: float) -> None:
         """Merge away the grid's breakpoints at ``start`` and ``end`` where they no
-        longer separate different segments."""
-        for t in (end, start):
-            k = bisect_left(self.times, t)
-            if k < self.n and self.times[k] == t:
-                self._merge(k)
-
-    def _split(self, t: float) -> int:
-        """Index of the segment starting at ``t``, inserting a breakpoint if needed
-        (shifting the shorter side of the buffer; compiled: gridedit.pyx)."""
-        return split_at(self, t)
+        longer separate different segments (compiled: gridedit.pyx)."""
+        tidy_at(self, start, end)
 
     def _regrow(self, need: int) -> None:
         """A new buffer with room for twice ``need`` rows, the grid in its middle."""
@@ -176,14 +176,12 @@ class SlotTable(StretchSearches):
         n, old = self.n, self._lo
         buf = np.empty((size, self.nhosts, self.nres))
         tbuf = np.empty((size, self.nres))
+        xbuf = np.empty(size + 1)
         buf[lo : lo + n] = self._buf[old : old + n]
         tbuf[lo : lo + n] = self._tbuf[old : old + n]
-        self._buf, self._tbuf, self._lo = buf, tbuf, lo
+        xbuf[lo : lo + n + 1] = self._xbuf[old : old + n + 1]
+        self._buf, self._tbuf, self._xbuf, self._lo = buf, tbuf, xbuf, lo
         self._views()
-
-    def _merge(self, k: int) -> None:
-        """Drop breakpoint ``k`` when it separates two equal segments (compiled: gridedit.pyx)."""
-        merge_at(self, k)
 
     def begin(self) -> None:
         """Start recording changes so that :meth:`rollback` can undo them."""
@@ -199,9 +197,7 @@ class SlotTable(StretchSearches):
         i = bisect_right(self.times, now) - 1
         if i > 0:
             # A column's least value may leave with the dropped rows.
-            g = self._grid
-            lost = ((g[:i].min(axis=0) <= self._colmin + EPS) & (g[i] > self._colmin + EPS)).any(axis=1)
-            self._stale.update(np.flatnonzero(lost).tolist())
+            self._stale.update(lost_minima(self._grid, self._colmin, i))  # compiled: gridedit.pyx
             self._lo += i
             self._views()
             del self.times[:i]
@@ -231,7 +227,7 @@ class SlotTable(StretchSearches):
         return self._grid[i:j].min(axis=0)
 
     def times_array(self) -> np.ndarray:
-        """The breakpoints as an array, with inf appended (the end of the last segment)."""
-        if self._tarr is None or self._tarr[0] != self.version:
-            self._tarr = (self.version, np.array(self.times + [inf]))
-        return self._tarr[1]
+        """The breakpoints as an array, with inf appended (the end of the last segment):
+        a view of the table's own buffer, valid until its next edit."""
+        lo = self._lo
+        return self._xbuf[lo : lo + self.n + 1]
