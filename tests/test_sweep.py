@@ -312,6 +312,20 @@ def test_sweep_workers_keep_glibc_malloc_defaults(monkeypatch):
     assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # nor left in this process for later workers
 
 
+def test_sweep_workers_run_without_dasks_profiler():
+    """Dask's profiler samples the running task's stack every 10 ms (~3-5 % of a run's CPU); the sweep's
+    LocalCluster workers, spawned by their nannies with the sweep's Dask settings, do not run it."""
+    from galerna.sweep.runner import _client
+
+    client, cluster = _client(None, 1, True, 1)
+    try:
+        callbacks = client.run(lambda dask_worker: sorted(dask_worker.periodic_callbacks))
+        assert callbacks and all("heartbeat" in c and "profile" not in c for c in callbacks.values()), callbacks
+    finally:
+        client.close()
+        cluster.close()
+
+
 def test_study_waits_tabulates_profiles_and_compares_variants(tmp_path):
     """benchmarks/study_waits.py (issue 14's before/after tables): per-profile p99 and longest waits recomputed
     from leases.csv, and a `BASE-VARIANT` profile compared run by run with `BASE` (which runs differ)."""
