@@ -260,6 +260,11 @@ scheduling = { suspension = "all", suspend_rate = 50, resume_rate = 50 }
     inj = [x for x in done if x["ar_share"] == 20]
     assert len(inj) == 2 and all(x["ar_requested"] == 5 for x in inj)
     assert all(x["all_best_effort_rel"] is not None for x in done)
+    from galerna.sweep import runner
+
+    # the workers (threads of this process) read the trace and the injection file through the process's cache
+    read = {Path(key[0]).name for key in runner._workloads._entries}
+    assert {"excerpt.swf", "work_20-dur_2h-size_2medium.lwf"} <= read
 
     r2 = CliRunner().invoke(app, args)
     assert "4 already done" in r2.output, r2.output

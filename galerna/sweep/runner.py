@@ -18,6 +18,7 @@ matches the task (same files, same configuration); finished runs are not run aga
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -50,6 +51,22 @@ def resolve_simulator(ref: str) -> Callable:
     """``module:function`` → the function."""
     module, _, name = ref.partition(":")
     return getattr(importlib.import_module(module), name or "simulate")
+
+
+_workloads = None  # this worker process's WorkloadCache, made by its first run
+
+
+def _shared_workloads(simulate: Callable) -> dict:
+    """``workloads=`` the process's WorkloadCache when the simulator takes one (galerna.sim.run.simulate does):
+    the runs of a worker then read the trace once, not once per run."""
+    global _workloads
+    if "workloads" not in inspect.signature(simulate).parameters:
+        return {}
+    if _workloads is None:
+        from galerna.readers import WorkloadCache
+
+        _workloads = WorkloadCache()
+    return {"workloads": _workloads}
 
 
 def is_finished(task: RunTask) -> bool:
@@ -119,6 +136,7 @@ def execute(task: RunTask) -> dict:
                 out,
                 inject=[Path(p) for p in task.injections],
                 progress=False,
+                **_shared_workloads(simulate),
             )
         finally:
             logger.removeHandler(handler)
