@@ -7,6 +7,7 @@ held their hosts but do not count toward the lease's run).
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -38,32 +39,38 @@ class _Numbers(dict):
         return s
 
 
-def _transfer_rows(lease: Lease, p, names: list[str], num: _Numbers):
-    """A transfer brings one copy per host: one row per host, on the first VM placed there."""
-    placed = next((q.hosts for q in lease.history if q.holds), p.hosts)
-    for h in p.hosts:
-        node = placed.index(h) if h in placed else 0
-        yield [lease.id, node, names[h], num[p.start], num[p.end], p.activity.value, 0, 0]
+def _cells(texts: list[str]) -> list[str]:
+    """Each text as a cell of a csv.writer row (quoted only where it must be): lease ids and host names come from
+    the workload, the numbers and activities never need quoting."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    out = []
+    for t in texts:
+        buf.seek(0)
+        buf.truncate()
+        w.writerow([t, ""])
+        out.append(buf.getvalue()[: -len(",\r\n")])
+    return out
 
 
-def _allocation_rows(lease: Lease, phases, names: list[str], num: _Numbers):
-    """The rows of ``phases`` (a lease's history or lost work): one per VM and phase, amounts only where it holds."""
-    lid = lease.id
-    amounts = [(num[v[0]], num[v[1]]) for v in lease.vecs]
+def _allocation_text(lease: Lease, phases, hosts: list[str], num: _Numbers) -> str:
+    """The lines of ``phases`` (a lease's history or lost work) as csv.writer would write them: one per VM and
+    phase, amounts only where it holds; built from the phase's cells, which its VMs share."""
+    lid = _cells([lease.id])[0]
+    amounts = [f"{num[v[0]]},{num[v[1]]}" for v in lease.vecs]
+    lines: list[str] = []
     for p in phases:
         if p.end - p.start <= 0:
             continue
-        if p.activity is Activity.TRANSFER:
-            yield from _transfer_rows(lease, p, names, num)
-            continue
-        start, end, activity = num[p.start], num[p.end], p.activity.value
-        if p.holds:
-            for node, h in enumerate(p.hosts):
-                cpu, memory = amounts[node]
-                yield [lid, node, names[h], start, end, activity, cpu, memory]
+        span = f"{num[p.start]},{num[p.end]},{p.activity.value}"
+        if p.activity is Activity.TRANSFER:  # one copy per host: one row per host, on the first VM placed there
+            placed = next((q.hosts for q in lease.history if q.holds), p.hosts)
+            lines += [f"{lid},{placed.index(h) if h in placed else 0},{hosts[h]},{span},0,0\r\n" for h in p.hosts]
+        elif p.holds:
+            lines += [f"{lid},{node},{hosts[h]},{span},{amounts[node]}\r\n" for node, h in enumerate(p.hosts)]
         else:
-            for node, h in enumerate(p.hosts):
-                yield [lid, node, names[h], start, end, activity, "0", "0"]
+            lines += [f"{lid},{node},{hosts[h]},{span},0,0\r\n" for node, h in enumerate(p.hosts)]
+    return "".join(lines)
 
 
 def _lease_row(L: Lease, result: SimulationResult, names: list[str], num: _Numbers) -> list:
@@ -100,12 +107,12 @@ def write_output(result: SimulationResult, summary: dict, out: Path) -> None:
         w = csv.writer(fh)
         w.writerow(LEASE_COLUMNS)
         w.writerows(_lease_row(L, result, names, num) for L in result.leases)
+    hosts = _cells(names)
     for name, phases_of in (("allocations.csv", lambda L: L.history), ("lost_work.csv", lambda L: L.lost)):
         with open(out / name, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(ALLOC_COLUMNS)
+            csv.writer(fh).writerow(ALLOC_COLUMNS)
             for L in result.leases:
-                w.writerows(_allocation_rows(L, phases_of(L), names, num))
+                fh.write(_allocation_text(L, phases_of(L), hosts, num))
     with open(out / "queue.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["time", "queued"])
