@@ -10,7 +10,7 @@ import pytest
 
 from galerna.config.schema import TraceConfig
 from galerna.model import DiskImage, LeaseType
-from galerna.readers import TraceError, Workload, annotate, inject, load_workload
+from galerna.readers import TraceError, Workload, WorkloadCache, annotate, inject, load_workload
 from galerna.model.units import parse_duration, resource_name
 
 SWF_LINE = "{job} {submit} 5 {run} {alloc} -1 -1 {req} {reqtime} -1 {status} 3 -1 -1 1 -1 -1 -1"
@@ -456,3 +456,49 @@ def test_gzipped_swf(tmp_path):
     with gzip.open(p, "wt") as fh:
         fh.write(job(job=3) + "\n")
     assert [r.id for r in load_workload(p).requests] == ["3"]
+
+
+# ---------------------------------------------------------------- reading a file once for many runs
+
+
+def test_workload_cache_reads_a_file_once_and_hands_out_own_lists(tmp_path, caplog):
+    """A sweep worker's runs share the parsed trace: the same request objects, each load its own lists, and the
+    file's warnings logged at every load as load_workload logs them (each run's log.txt names them)."""
+    p = swf(tmp_path, job(job=1, run=300, reqtime=200), job(job=2, submit=10, status=5, run=-1))
+    cache = WorkloadCache()
+    with caplog.at_level("WARNING", logger="galerna.readers"):
+        fresh = load_workload(p)
+        expected_log = [r.getMessage() for r in caplog.records]
+        caplog.clear()
+        first = cache.load(p)
+        second = cache.load(p)
+        assert [r.getMessage() for r in caplog.records] == expected_log * 2 and len(expected_log) == 2
+    assert first.requests == fresh.requests and (first.dropped, first.warnings) == (fresh.dropped, fresh.warnings)
+    assert all(a is b for a, b in zip(first.requests, second.requests))  # parsed once
+    first.requests.clear(), first.dropped.clear(), first.warnings.clear()
+    assert cache.load(p).requests == fresh.requests and cache.load(p).warnings == fresh.warnings
+
+
+def test_workload_cache_keys_on_the_file_and_the_reader_settings(tmp_path):
+    p = swf(tmp_path, job(job=1, alloc=8, req=8))
+    cache = WorkloadCache(size=2)
+    one = cache.load(p)
+    assert cache.load(p, TraceConfig(swf_processors_per_node=4)).requests[0].n_nodes == 2 != one.requests[0].n_nodes
+    swf(tmp_path, job(job=1), job(job=2, submit=20))  # rewritten: another size
+    assert [r.id for r in cache.load(p).requests] == ["1", "2"]
+    (tmp_path / "x").mkdir()
+    other = swf(tmp_path / "x", job(job=7))
+    assert [r.id for r in cache.load(other).requests] == ["7"]
+    assert len(cache._entries) == 2  # the oldest left
+    with pytest.raises(TraceError, match="cannot read"):
+        cache.load(tmp_path / "missing.swf")
+
+
+def test_inject_reads_through_the_given_loader(traces_dir):
+    cache = WorkloadCache()
+    base = load_workload(traces_dir / "blue" / "30days.swf")
+    inj_path = traces_dir / "blue" / "injected_leases" / "30days" / "work_10-dur_2h-size_1small.lwf"
+    a, b = inject(base, inj_path, load=cache.load), inject(base, inj_path, load=cache.load)
+    assert a.requests == inject(base, inj_path).requests
+    injected = [r for r in a.requests if r.type is LeaseType.AR]
+    assert injected and all(x is y for x, y in zip(injected, (r for r in b.requests if r.type is LeaseType.AR)))

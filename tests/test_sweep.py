@@ -260,6 +260,11 @@ scheduling = { suspension = "all", suspend_rate = 50, resume_rate = 50 }
     inj = [x for x in done if x["ar_share"] == 20]
     assert len(inj) == 2 and all(x["ar_requested"] == 5 for x in inj)
     assert all(x["all_best_effort_rel"] is not None for x in done)
+    from galerna.sweep import runner
+
+    # the workers (threads of this process) read the trace and the injection file through the process's cache
+    read = {Path(key[0]).name for key in runner._workloads._entries}
+    assert {"excerpt.swf", "work_20-dur_2h-size_2medium.lwf"} <= read
 
     r2 = CliRunner().invoke(app, args)
     assert "4 already done" in r2.output, r2.output
@@ -310,6 +315,20 @@ def test_sweep_workers_keep_glibc_malloc_defaults(monkeypatch):
         client.close()
         cluster.close()
     assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # nor left in this process for later workers
+
+
+def test_sweep_workers_run_without_dasks_profiler():
+    """Dask's profiler samples the running task's stack every 10 ms (~3-5 % of a run's CPU); the sweep's
+    LocalCluster workers, spawned by their nannies with the sweep's Dask settings, do not run it."""
+    from galerna.sweep.runner import _client
+
+    client, cluster = _client(None, 1, True, 1)
+    try:
+        callbacks = client.run(lambda dask_worker: sorted(dask_worker.periodic_callbacks))
+        assert callbacks and all("heartbeat" in c and "profile" not in c for c in callbacks.values()), callbacks
+    finally:
+        client.close()
+        cluster.close()
 
 
 def test_study_waits_tabulates_profiles_and_compares_variants(tmp_path):

@@ -11,21 +11,27 @@ about formats:
 
 ``inject`` merges an injection file (Haizea's ``injectionfile``) into a
 workload, ``annotate`` applies an LWFA annotation file (``annotationfile``).
-Every problem raises ``TraceError`` naming the file and line.
+Every problem raises ``TraceError`` naming the file and line. A
+``WorkloadCache`` reads each file once for many runs in one process.
 """
 from __future__ import annotations
 
+import copy
 import gzip
 import logging
+import os
+import threading
+from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from galerna.config.schema import TraceConfig
 from galerna.model import LeaseType
 from galerna.readers.errors import TraceError
 from galerna.readers.workload import Workload
 
-__all__ = ["TraceError", "Workload", "annotate", "inject", "load_workload", "SUPPORTED"]
+__all__ = ["TraceError", "Workload", "WorkloadCache", "annotate", "inject", "load_workload", "SUPPORTED"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +64,17 @@ def _text(path: Path, data: bytes) -> list[str]:
 def load_workload(path: str | Path, trace_config: TraceConfig | None = None) -> Workload:
     """Read any supported workload file; ``trace_config`` tunes the SWF reader."""
     path = Path(path)
+    workload = _parse(path, trace_config)
+    _log_warnings(path, workload)
+    return workload
+
+
+def _log_warnings(path: Path, workload: Workload) -> None:
+    for w in workload.warnings:
+        log.warning("%s: %s", path, w)
+
+
+def _parse(path: Path, trace_config: TraceConfig | None) -> Workload:
     suffix, data = _read(path)
     # Each format's reader is imported when a file of that format is read (start-up time, issue 13).
     if suffix == ".swf":
@@ -83,20 +100,53 @@ def load_workload(path: str | Path, trace_config: TraceConfig | None = None) -> 
         raise TraceError(
             path, None, f"unknown workload format {suffix or '(no extension)'!r}; supported: {', '.join(SUPPORTED)}"
         )
-    for w in workload.warnings:
-        log.warning("%s: %s", path, w)
     return workload
 
 
-def inject(workload: Workload, path: str | Path) -> Workload:
+class WorkloadCache:
+    """Workloads already read in this process, by file (as named, with its size and modification time) and reader
+    settings: every run of a sweep reads the same trace (Blue Horizon's 30 days: ~70 ms) and each injection file
+    once per profile. Requests are immutable, so runs share them; each load returns its own lists, and logs the
+    file's warnings as ``load_workload`` does (a run's log names them). The ``size`` files used last are kept."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple, Workload] = OrderedDict()
+        self._lock = threading.Lock()  # workers as threads of one process share it
+
+    def load(self, path: str | Path, trace_config: TraceConfig | None = None) -> Workload:
+        path = Path(path)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return load_workload(path, trace_config)  # the reader names the problem
+        key = (str(path), st.st_size, st.st_mtime_ns, trace_config.model_dump_json() if trace_config else None)
+        with self._lock:
+            workload = self._entries.get(key)
+            if workload is not None:
+                self._entries.move_to_end(key)
+        if workload is None:
+            workload = _parse(path, trace_config)
+            with self._lock:
+                self._entries[key] = workload
+                while len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
+        _log_warnings(path, workload)
+        mine = copy.copy(workload)  # no __post_init__: the requests are sorted already
+        mine.requests, mine.dropped, mine.warnings = list(workload.requests), dict(workload.dropped), list(workload.warnings)
+        return mine
+
+
+def inject(workload: Workload, path: str | Path, load: Callable[[Path], Workload] = load_workload) -> Workload:
     """Merge the leases of an injection file into ``workload``, keeping ids distinct.
 
     Injection files hold advance reservations (Haizea merged whatever they
     held, and so do we). An injected id that collides with an existing one
     is prefixed (``inj-7``, then ``inj2-7``…). The workload's site is kept.
+    ``load`` reads the file (e.g. a ``WorkloadCache``'s).
     """
     path = Path(path)
-    extra = load_workload(path)
+    extra = load(path)
     taken = set(workload.ids)
     merged = list(workload.requests)
     renamed = 0

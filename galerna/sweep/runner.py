@@ -18,6 +18,7 @@ matches the task (same files, same configuration); finished runs are not run aga
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -50,6 +51,22 @@ def resolve_simulator(ref: str) -> Callable:
     """``module:function`` → the function."""
     module, _, name = ref.partition(":")
     return getattr(importlib.import_module(module), name or "simulate")
+
+
+_workloads = None  # this worker process's WorkloadCache, made by its first run
+
+
+def _shared_workloads(simulate: Callable) -> dict:
+    """``workloads=`` the process's WorkloadCache when the simulator takes one (galerna.sim.run.simulate does):
+    the runs of a worker then read the trace once, not once per run."""
+    global _workloads
+    if "workloads" not in inspect.signature(simulate).parameters:
+        return {}
+    if _workloads is None:
+        from galerna.readers import WorkloadCache
+
+        _workloads = WorkloadCache()
+    return {"workloads": _workloads}
 
 
 def is_finished(task: RunTask) -> bool:
@@ -119,6 +136,7 @@ def execute(task: RunTask) -> dict:
                 out,
                 inject=[Path(p) for p in task.injections],
                 progress=False,
+                **_shared_workloads(simulate),
             )
         finally:
             logger.removeHandler(handler)
@@ -185,19 +203,27 @@ class SweepResult:
 # the environment of the sweep command itself still wins (the nanny passes it through).
 NANNY_PRE_SPAWN_ENVIRON: dict[str, Any] = {"MALLOC_TRIM_THRESHOLD_": None}
 
+# Dask settings of the sweep's LocalCluster workers. Dask's statistical profiler (for the dashboard, which a
+# sweep's LocalCluster does not show) walks the running task's stack every 10 ms on the worker's event loop
+# and folds the samples every second: a vm-predeployed study run's other threads took 0.19 s CPU with it and
+# 0.05 s without, against 4.5 s of the run itself (issue 13).
+WORKER_CONFIG: dict[str, Any] = {"distributed.worker.profile.enabled": False}
+
 
 def _client(scheduler: str | None, workers: int | None, processes: bool, n_tasks: int):
     """A Dask client: on an existing scheduler, or on a new LocalCluster (one thread per worker:
     the simulator is pure Python, so parallelism comes from processes), whose worker processes
-    start without the environment of ``NANNY_PRE_SPAWN_ENVIRON``."""
+    start without the environment of ``NANNY_PRE_SPAWN_ENVIRON`` and with ``WORKER_CONFIG``."""
     import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
         return Client(scheduler), None
     n = workers or max(1, min(os.cpu_count() or 1, n_tasks))
-    # The nanny reads its pre-spawn environment when it is created (and keeps it for restarts).
-    with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in NANNY_PRE_SPAWN_ENVIRON.items()}):
+    # The nanny reads its pre-spawn environment and the configuration it hands its worker when it is created
+    # (and keeps them for restarts); a worker in this process (threads) reads its own when it is created.
+    settings = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in NANNY_PRE_SPAWN_ENVIRON.items()}
+    with dask.config.set({**settings, **WORKER_CONFIG}):
         cluster = LocalCluster(
             n_workers=n,
             threads_per_worker=1,
