@@ -424,3 +424,24 @@ def test_requeue_refuses_a_lease_that_is_not_starting():
     core.submit(ar(1, 0, 500, 100), 0)
     assert core.requeue("1", 10) is None
 
+
+
+def test_a_finished_lease_keeps_no_compression_memo(traces_dir):
+    r = sim(traces_dir, "reservation_prematureend")  # lease 2 is compressed, then finishes
+    done = {l.id: l for l in r.leases}
+    assert done["2"].history[0].start == 1800
+    assert all(l.memo is None for l in r.leases)
+
+
+def test_a_run_collects_garbage_less_often_and_restores_the_collector(traces_dir):
+    import gc
+
+    from galerna.sim.engine import RUN_GC_THRESHOLD
+
+    w = load_workload(traces_dir / "tests" / "reservation_prematureend.lwf")
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    seen = []
+    Simulation(w.site, config(), w.requests).run(
+        on_progress=lambda n: seen.append((gc.get_threshold()[0], gc.get_freeze_count())))
+    assert seen and all(t == max(before[0], RUN_GC_THRESHOLD) and f > frozen for t, f in seen)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen

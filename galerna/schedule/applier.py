@@ -86,7 +86,7 @@ class Applier:
 
     def finish(self, lease: Lease, state: S) -> None:
         self.book.finish(lease, state)
-        self.compressor.forget(lease.id)
+        self.compressor.forget(lease)
 
     # ------------------------------------------------------------ calls
     def stop_early(self, lease: Lease, now: float) -> None:

@@ -55,20 +55,20 @@ cdef enum:  # what _image_rule tells of a lease's starts
     _MAY_SEND = 3  # a send could come in time: not before it arrives
 
 
-cdef int _image_rule(self, ImageRepository images, lease, list held, tuple own, double length, old_start,
-                     earliest, latest, now, double *arrive) except -1:
+cdef int _image_rule(self, _Memo memo, ImageRepository images, lease, list held, tuple own, double length,
+                     old_start, earliest, latest, now, double *arrive) except -1:
     """What the lease's image allows, without image reuse: a lease can start earlier
     elsewhere only once its image is sent there. If the link cannot send it any
     sooner, a lease about to send it can only move to hosts that already hold a copy
     of it, and one whose hosts already hold it can only move in place. _MAY_SEND
     leaves in ``arrive`` the soonest a send could end."""
     cdef double dnow = now
-    got = self._images.get(lease.req.id)
-    if got is None:
+    if not memo.image_read:
         img = images.image_of(lease.req)
-        got = self._images[lease.req.id] = (None, None, 0.0) if img is None else \
-            (img[0], (img[0], lease.req.id), images.shortest_send(img[1]))
-    image, key, shortest = got
+        if img is not None:
+            memo.image, memo.image_key, memo.shortest = img[0], (img[0], lease.req.id), images.shortest_send(img[1])
+        memo.image_read = True
+    image, key, shortest = memo.image, memo.image_key, memo.shortest
     if image is None:
         return _ANY  # nothing to send
     copies = images.owned.get(key, 0)
@@ -88,13 +88,14 @@ cdef int _image_rule(self, ImageRepository images, lease, list held, tuple own, 
         return _MAY_SEND
     if tr is None and images.holds_own_c(image, lease.req.id, own, copies, old_start):
         return _IN_PLACE
-    if not _copies_could_serve(self, images, lease, held, self._shape(lease)[1], length, earliest, latest, now):
+    if not _copies_could_serve(self, memo, images, lease, held, _shape(self, memo, lease)[1], length, earliest,
+                               latest, now):
         return _NO_START
     return _ANY
 
 
-cdef bint _copies_could_serve(self, ImageRepository images, lease, list held, small, double length, earliest,
-                              latest, now) except -1:
+cdef bint _copies_could_serve(self, _Memo memo, ImageRepository images, lease, list held, small, double length,
+                              earliest, latest, now) except -1:
     """Whether the hosts holding copies of the lease's image (other than those its
     planned transfer brings) could take it by ``latest``, when no send can.
 
@@ -106,39 +107,83 @@ cdef bint _copies_could_serve(self, ImageRepository images, lease, list held, sm
     if not held:
         return True
     cdef Py_ssize_t i, n
-    cdef tuple memo, seen
+    cdef tuple got, seen
     cdef list tls
     slots = self.ctx.slots
     first = lease.phases[0]
-    key = self._images[lease.req.id][1]  # _image_rule's: the lease has an image
+    key = memo.image_key  # _image_rule's: the lease has an image
     stamp = (images._copies_changed.get(key, 0), first.transfer, held[0].start, length)  # copies_version
     start_from = max(earliest, now)
-    memo = self._copies_start.get(lease.req.id)
+    got = memo.copies_start
     tls = slots.hosts
-    if memo is not None and memo[0] == stamp:
-        order = memo[1]
+    if got is not None and got[0] == stamp:
+        order = got[1]
         if order is None:
-            return memo[2]
-        seen = memo[2]
+            return got[2]
+        seen = got[2]
         n = len(order)
         for i in range(n):
             if (<Timeline>tls[order[i]]).version != <long>seen[i]:
                 break
         else:
-            if start_from >= memo[3] and (memo[4] is None or memo[4] >= start_from):
-                return memo[4] is not None and memo[4] <= latest + EPS
+            if start_from >= got[3] and (got[4] is None or got[4] >= start_from):
+                return got[4] is not None and got[4] <= latest + EPS
     else:
         hosts = images.copy_hosts(lease.req, first.transfer)
         n = len(lease.vecs)
         order = sorted(hosts) if len(hosts) >= n and hosts <= self.ctx.shapes.one_vm_hosts(small) else None
         if order is None:
             told = len(hosts) >= n  # fewer hosts than VMs cannot; else not told
-            self._copies_start[lease.req.id] = (stamp, None, told)
+            memo.copies_start = (stamp, None, told)
             return told
     versions = tuple([(<Timeline>tls[h]).version for h in order])
     start = slots.earliest_on_enough(order, small, len(lease.vecs), length, start_from, held[0].start)
-    self._copies_start[lease.req.id] = (stamp, order, versions, start_from, start)
+    memo.copies_start = (stamp, order, versions, start_from, start)
     return start is not None and start <= latest + EPS
+
+
+cdef class _Memo:
+    """What one Compressor remembers of one lease, kept on the lease (``Lease.memo``) so
+    that a candidate costs an attribute read: its _Plan, its image facts, its shape and
+    per-host demand, what _copies_could_serve found. Valid only for ``owner``, the
+    Compressor that wrote it; ``Compressor.forget`` drops it."""
+    cdef object owner
+    cdef _Plan plan
+    cdef bint image_read  # image, image_key, shortest hold _image_rule's facts
+    cdef object image, image_key
+    cdef double shortest
+    cdef tuple shape, need, copies_start  # see _shape, _need, _copies_could_serve
+
+
+cdef inline _Memo _memo_of(comp, lease):
+    """The lease's memo for ``comp``; a fresh one if it has none or another's."""
+    got = lease.memo
+    if got is not None and (<_Memo?>got).owner is comp:
+        return <_Memo>got
+    cdef _Memo memo = _Memo.__new__(_Memo)
+    memo.owner = comp
+    lease.memo = memo
+    return memo
+
+
+cdef tuple _shape(comp, _Memo memo, lease):
+    """The lease's smallest VM and total demand, remembered while its VM vectors are
+    the same object (hashing them per candidate, per pass, was a large share)."""
+    vecs = lease.vecs
+    cdef tuple got = memo.shape
+    if got is None or got[0] is not vecs:
+        got = memo.shape = (vecs, comp.ctx.shapes.smallest(vecs), total_demand(vecs))
+    return got
+
+
+cdef _need(_Memo memo, lease, hosts):
+    """What the lease's VMs add up to on each of ``hosts`` (its held phase's), remembered
+    while the hosts and VM vectors are the same objects. Read, never changed."""
+    vecs = lease.vecs
+    cdef tuple got = memo.need
+    if got is None or got[0] is not hosts or got[1] is not vecs:
+        got = memo.need = (hosts, vecs, demand_per_host(zip(hosts, vecs)))
+    return got[2]
 
 
 cdef class _Plan:
@@ -157,10 +202,9 @@ cdef class _Plan:
     cdef bint held_, deadline, resumes
 
 
-cdef _Plan _plan_of(comp, dict plans, lease):
+cdef _Plan _plan_of(comp, _Memo memo, lease):
     """The lease's _Plan, read anew only when its plan changed."""
-    key = lease.req.id
-    cdef _Plan rec = plans.get(key)
+    cdef _Plan rec = memo.plan
     phases = lease.phases
     if rec is not None and rec.phases is phases and rec.version == lease.version and \
             len(<list>phases) == rec.nphases and rec.vecs is lease.vecs and rec.state is lease.state:
@@ -181,10 +225,10 @@ cdef _Plan _plan_of(comp, dict plans, lease):
         rec.m0, rec.m1, rec.own = held[0].start, held[-1].end, held[0].hosts
     else:
         rec.m0, rec.m1, rec.own = INFINITY, -INFINITY, ()
-    _, rec.small, rec.need = comp._shape(lease)
+    _, rec.small, rec.need = _shape(comp, memo, lease)
     rec.deadline = lease.req.type is LeaseType.DEADLINE
     rec.resumes = rec.state is S.SUSPENDED_SCHEDULED
-    plans[key] = rec
+    memo.plan = rec
     return rec
 
 
@@ -216,40 +260,14 @@ class Compressor:
     def __init__(self, ctx, search):
         self.ctx = ctx
         self.search = search
-        self._copies_start = {}  # lease id -> what _copies_could_serve found, and for what
-        self._shapes = {}  # lease id -> (its VM vectors, smallest VM, total demand): see _shape
-        self._needs = {}  # lease id -> (hosts, VM vectors, demand per host): see _need
         self._fitruns = {}  # VM size -> its FitRuns over the hosts' timelines: see _hosts_could_take
-        self._images = {}  # lease id -> (its image, (image, lease id), its shortest send): see _image_rule
-        self._plans = {}  # lease id -> its _Plan, while its plan is the same: see _plan_of
+        # Per-lease memos live on the leases (Lease.memo, a _Memo): see _memo_of.
 
-    def forget(self, lease_id):
-        """The lease reached a final state: drop its memos."""
-        self._copies_start.pop(lease_id, None)
-        self._shapes.pop(lease_id, None)
-        self._needs.pop(lease_id, None)
-        self._images.pop(lease_id, None)
-        self._plans.pop(lease_id, None)
-
-    def _shape(self, lease):
-        """The lease's smallest VM and total demand, remembered while its VM vectors are
-        the same object (hashing them per candidate, per pass, was a large share)."""
-        vecs = lease.vecs
-        key = lease.req.id
-        got = self._shapes.get(key)
-        if got is None or got[0] is not vecs:
-            got = self._shapes[key] = (vecs, self.ctx.shapes.smallest(vecs), total_demand(vecs))
-        return got
-
-    def _need(self, lease, hosts):
-        """What the lease's VMs add up to on each of ``hosts`` (its held phase's), remembered
-        while the hosts and VM vectors are the same objects. Read, never changed."""
-        vecs = lease.vecs
-        key = lease.req.id
-        got = self._needs.get(key)
-        if got is None or got[0] is not hosts or got[1] is not vecs:
-            got = self._needs[key] = (hosts, vecs, demand_per_host(zip(hosts, vecs)))
-        return got[2]
+    def forget(self, lease):
+        """The lease reached a final state: drop its memo (if this Compressor wrote it)."""
+        got = lease.memo
+        if got is not None and (<_Memo?>got).owner is self:
+            lease.memo = None
 
     def compress(self, now):
         ctx = self.ctx
@@ -267,12 +285,13 @@ class Compressor:
         nsi = ctx.phases.cfg.non_schedulable_interval
         cdef double dnsi = nsi, deps = EPS
         cdef _Plan rec
-        plans = self._plans
+        cdef _Memo memo
         for lease in list(book.reserved):
             if not freed.spans:
                 break
             # What the filter reads of the plan, as C values kept while the plan is the same.
-            rec = _plan_of(self, plans, lease)
+            memo = _memo_of(self, lease)
+            rec = _plan_of(self, memo, lease)
             if rec.p0.started or rec.p0_start <= dnow + _EPS:
                 continue
             if not rec.deadline and dnow + dnsi > rec.old_start_d - deps:
@@ -291,8 +310,8 @@ class Compressor:
             in_place = no_migration and rec.resumes
             may_send = False
             if images is not None and not in_place:
-                rule = _image_rule(self, images, lease, held, own, length, old_start, earliest, latest, now,
-                                   &arrive)
+                rule = _image_rule(self, memo, images, lease, held, own, length, old_start, earliest, latest,
+                                   now, &arrive)
                 if rule == _NO_START:
                     stats.filter_hits += 1
                     continue
@@ -303,7 +322,7 @@ class Compressor:
                 # start can help, and then one exact question says where.
                 window = None
                 if freed.any_before(own, old_start):
-                    start = slots.earliest_in_place(self._need(lease, own), length, max(earliest, now),
+                    start = slots.earliest_in_place(_need(memo, lease, own), length, max(earliest, now),
                                                     old_start, key=lease.req.id)
                     if start is not None and not start > latest:
                         window = (start, latest)
@@ -315,7 +334,8 @@ class Compressor:
                     window = None
                 elif may_send and (arrive > w1 + _EPS or not site_fits(
                         slots, need, length, w0 if w0 >= arrive else arrive, w1, rec.old_start_d)) and \
-                        not _copies_could_serve(self, images, lease, held, small, length, earliest, w1, now):
+                        not _copies_could_serve(self, memo, images, lease, held, small, length, earliest, w1,
+                                                now):
                     # A start that needs its image sent cannot come before it can arrive;
                     # if none is left in the window, only hosts holding copies can serve.
                     window = None

@@ -48,6 +48,9 @@ class Lease:
     booted: bool = False
     ar_start: float | None = None  # an accepted AR: where it begins to hold capacity
     avoid: frozenset[int] = frozenset()  # hosts this lease must not be placed on (they failed it)
+    # The compressor's memo of this lease (compression.pyx's _Memo): kept here so a
+    # candidate costs an attribute read, not dict look-ups by its id.
+    memo: object = field(default=None, repr=False, compare=False)
 
     @property
     def id(self) -> str:
