@@ -8,7 +8,7 @@ and ``times`` its breakpoints with ``inf`` appended (``SlotTable.times_array``).
 The comparisons are written exactly as the numpy versions they replaced
 (``free + EPS >= need``), so schedules stay byte-identical.
 """
-from libc.math cimport INFINITY, floor
+from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc
 
 from galerna.schedule.bisection cimport left, list_left, list_right, right
@@ -161,18 +161,8 @@ def fit_counts(const double[:, ::1] least, want, double n, blocked=None):
             any_col = True
     out = np.empty(nh)
     cdef double[::1] counts = out
-    cdef double c, k
     for h in range(nh):
-        if not any_col:
-            counts[h] = n
-            continue
-        c = INFINITY
-        for r in range(nr):
-            if w[r] > 0:
-                k = floor((least[h, r] + EPS) / w[r])
-                if k < c:
-                    c = k
-        counts[h] = c
+        counts[h] = fit_count(least, h, w, nr) if any_col else n
     if blocked is not None:
         for b in blocked:
             h = b

@@ -9,11 +9,11 @@ in the same precedence, host index last, so the order is total and equal to
 ``numpy.lexsort``'s; the counts are ``fit_counts``' (``floor((free + EPS) / want)``
 at the tightest resource). Schedules stay byte-identical.
 """
-from libc.math cimport INFINITY, floor
+from libc.math cimport INFINITY
 from libc.stdlib cimport free as cfree, malloc
 
 from galerna.schedule.bisection cimport list_left, list_right
-from galerna.schedule.gridsearch cimport first_blocked
+from galerna.schedule.gridsearch cimport first_blocked, fit_count
 
 import numpy as np
 
@@ -169,22 +169,6 @@ cdef int _block(blocked, char *blk, Py_ssize_t nh) except -1:
     return 0
 
 
-cdef inline double _count(const double[:, :] least, Py_ssize_t h, const double *w, Py_ssize_t nr) noexcept:
-    """How many VMs of size ``w`` fit in row ``h`` of ``least``: at the tightest resource,
-    floor((least + EPS) / want) (``fit_counts``' formula)."""
-    cdef double c = INFINITY, q
-    cdef Py_ssize_t r
-    for r in range(nr):
-        if w[r] > 0:
-            q = (least[h, r] + EPS) / w[r]
-            # floor: for 0 <= q < 2**52 the truncation is exact and far cheaper
-            # than libm's floor on a target without SSE4.1's round instruction
-            q = <double>(<long long>q) if 0.0 <= q < 4503599627370496.0 else floor(q)
-            if q < c:
-                c = q
-    return c
-
-
 def place_alike(const double[:, :] least, want, Py_ssize_t n, blocked, load, int policy):
     """Hosts for ``n`` VMs of size ``want`` given ``least`` (per host and resource, the
     least free over the window), or None when they do not all fit. ``blocked`` lists
@@ -210,7 +194,7 @@ def place_alike(const double[:, :] least, want, Py_ssize_t n, blocked, load, int
     try:
         _block(blocked, blk, nh)
         for h in range(nh):
-            counts[h] = 0.0 if blk[h] else (_count(least, h, w, nr) if any_col else <double>n)
+            counts[h] = 0.0 if blk[h] else (fit_count(least, h, w, nr) if any_col else <double>n)
         m = _fitting(counts, nh, n, order)
         if m < 0:
             return None
@@ -321,7 +305,7 @@ def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_s
             if i == 0 and j == nt and j > 16:
                 free = table.window(t, end)  # over every live segment: the table's per-column cache
                 for h in range(nh):
-                    counts[h] = 0.0 if blk[h] else (_count(free, h, w, nr) if any_col else <double>n)
+                    counts[h] = 0.0 if blk[h] else (fit_count(free, h, w, nr) if any_col else <double>n)
             else:
                 for h in range(nh):
                     if blk[h]:
@@ -354,7 +338,7 @@ def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_s
                     if dead:
                         counts[h] = 0.0
                     else:
-                        counts[h] = _count(lv, h, w, nr) if any_col else <double>n
+                        counts[h] = fit_count(lv, h, w, nr) if any_col else <double>n
                 free = lv
             nfit = _fitting(counts, nh, n, order)
             if nfit >= 0:
