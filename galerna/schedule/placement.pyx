@@ -169,6 +169,34 @@ cdef int _block(blocked, char *blk, Py_ssize_t nh) except -1:
     return 0
 
 
+cdef struct _Work:
+    # Per host, the scratch both placements use: fit counts, ranked order and its
+    # merge buffer, loads (greedy's key) and which hosts are blocked.
+    double *counts
+    Py_ssize_t *order
+    Py_ssize_t *tmp
+    long long *loads
+    char *blk
+
+
+cdef int _work(_Work *w, Py_ssize_t nh) except -1:
+    """Allocate ``w`` for ``nh`` hosts (all or nothing)."""
+    w.counts = <double *>malloc(nh * sizeof(double))
+    w.order = <Py_ssize_t *>malloc(nh * sizeof(Py_ssize_t))
+    w.tmp = <Py_ssize_t *>malloc(nh * sizeof(Py_ssize_t))
+    w.loads = <long long *>malloc(nh * sizeof(long long))
+    w.blk = <char *>malloc(nh * sizeof(char))
+    if w.counts == NULL or w.order == NULL or w.tmp == NULL or w.loads == NULL or w.blk == NULL:
+        _unwork(w)
+        raise MemoryError()
+    return 0
+
+
+cdef void _unwork(_Work *w) noexcept:
+    cfree(w.counts); cfree(w.order); cfree(w.tmp); cfree(w.loads); cfree(w.blk)
+    w.counts = NULL; w.order = NULL; w.tmp = NULL; w.loads = NULL; w.blk = NULL
+
+
 def place_alike(const double[:, :] least, want, Py_ssize_t n, blocked, load, int policy):
     """Hosts for ``n`` VMs of size ``want`` given ``least`` (per host and resource, the
     least free over the window), or None when they do not all fit. ``blocked`` lists
@@ -183,14 +211,13 @@ def place_alike(const double[:, :] least, want, Py_ssize_t n, blocked, load, int
         w[r] = want[r]
         if w[r] > 0:
             any_col = True
-    cdef double *counts = <double *>malloc(nh * sizeof(double))
-    cdef Py_ssize_t *order = <Py_ssize_t *>malloc(nh * sizeof(Py_ssize_t))
-    cdef Py_ssize_t *tmp = <Py_ssize_t *>malloc(nh * sizeof(Py_ssize_t))
-    cdef long long *loads = <long long *>malloc(nh * sizeof(long long))
-    cdef char *blk = <char *>malloc(nh * sizeof(char))
-    if counts == NULL or order == NULL or tmp == NULL or loads == NULL or blk == NULL:
-        cfree(counts); cfree(order); cfree(tmp); cfree(loads); cfree(blk)
-        raise MemoryError()
+    cdef _Work work
+    _work(&work, nh)
+    cdef double *counts = work.counts
+    cdef Py_ssize_t *order = work.order
+    cdef Py_ssize_t *tmp = work.tmp
+    cdef long long *loads = work.loads
+    cdef char *blk = work.blk
     try:
         _block(blocked, blk, nh)
         for h in range(nh):
@@ -202,11 +229,7 @@ def place_alike(const double[:, :] least, want, Py_ssize_t n, blocked, load, int
             _load_into(load, loads, nh)
         return _hand_out(order, tmp, m, counts, n, policy, least, loads)
     finally:
-        cfree(counts)
-        cfree(order)
-        cfree(tmp)
-        cfree(loads)
-        cfree(blk)
+        _unwork(&work)
 
 
 def total_demand(vecs):
@@ -278,14 +301,13 @@ def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_s
     least = np.empty((nh, nr))
     cdef double[:, ::1] lv = least
     cdef const double[:, :] free
-    cdef double *counts = <double *>malloc(nh * sizeof(double))
-    cdef Py_ssize_t *order = <Py_ssize_t *>malloc(nh * sizeof(Py_ssize_t))
-    cdef Py_ssize_t *tmp = <Py_ssize_t *>malloc(nh * sizeof(Py_ssize_t))
-    cdef long long *loads = <long long *>malloc(nh * sizeof(long long))
-    cdef char *blk = <char *>malloc(nh * sizeof(char))
-    if counts == NULL or order == NULL or tmp == NULL or loads == NULL or blk == NULL:
-        cfree(counts); cfree(order); cfree(tmp); cfree(loads); cfree(blk)
-        raise MemoryError()
+    cdef _Work work
+    _work(&work, nh)
+    cdef double *counts = work.counts
+    cdef Py_ssize_t *order = work.order
+    cdef Py_ssize_t *tmp = work.tmp
+    cdef long long *loads = work.loads
+    cdef char *blk = work.blk
     try:
         _block(blocked, blk, nh)
         t = earliest
@@ -350,8 +372,4 @@ def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_s
             t = times[i] if i < nt else INFINITY
         return None
     finally:
-        cfree(counts)
-        cfree(order)
-        cfree(tmp)
-        cfree(loads)
-        cfree(blk)
+        _unwork(&work)
