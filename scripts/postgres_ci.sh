@@ -33,7 +33,7 @@ start() {
         return 0
     fi
     install || { echo "postgres_ci: cannot install PostgreSQL" >&2; return 1; }
-    if ! pg_lsclusters -h 2>/dev/null | awk '{print $1" "$2}' | grep -qx "$VER $NAME"; then
+    if ! pg_lsclusters -h 2>/dev/null | awk '{print $1" "$2}' | grep -x "$VER $NAME" >/dev/null; then
         pg_createcluster "$VER" "$NAME" -p "$PORT" -- --auth-local=peer --auth-host=scram-sha-256 >/dev/null \
             || return 1
         conf=/etc/postgresql/$VER/$NAME/postgresql.conf
@@ -43,7 +43,7 @@ start() {
             echo "max_connections = 200"
         } >>"$conf"
     fi
-    if ! pg_lsclusters -h | awk -v v="$VER" -v n="$NAME" '$1==v && $2==n {print $4}' | grep -q online; then
+    if ! pg_lsclusters -h | awk -v v="$VER" -v n="$NAME" '$1==v && $2==n {print $4}' | grep online >/dev/null; then
         pg_ctlcluster "$VER" "$NAME" start || return 1
     fi
     for _ in $(seq 50); do
@@ -57,13 +57,13 @@ DO $$ BEGIN
   END IF;
 END $$;
 SQL
-    if ! su postgres -c "psql -p $PORT -Atqc \"select 1 from pg_database where datname='galerna'\"" | grep -q 1; then
+    if ! su postgres -c "psql -p $PORT -Atqc \"select 1 from pg_database where datname='galerna'\"" | grep 1 >/dev/null; then
         su postgres -c "createdb -p $PORT -O galerna galerna" || return 1
     fi
 }
 
 stop() {
-    if pg_lsclusters -h 2>/dev/null | awk -v v="$VER" -v n="$NAME" '$1==v && $2==n {print $4}' | grep -q online; then
+    if pg_lsclusters -h 2>/dev/null | awk -v v="$VER" -v n="$NAME" '$1==v && $2==n {print $4}' | grep online >/dev/null; then
         pg_ctlcluster "$VER" "$NAME" stop
     fi
     echo "postgres_ci: stopped"

@@ -42,8 +42,13 @@ PYX
 flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g"
 (cd "$scratch" && CFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" "$PY" setup.py -q build_ext --inplace \
     --parallel "$(nproc)") || { echo "sanitize_ci: the sanitized build failed" >&2; exit 1; }
-ldd "$(ls "$scratch"/galerna/schedule/*.so | head -1)" | grep -q libasan \
-    || { echo "sanitize_ci: the extension was not linked with AddressSanitizer" >&2; exit 1; }
+# Every extension must be linked with ASan. ldd's output is read whole first: piping it into `grep -q` lets grep
+# exit at the first match while ldd still writes, and under pipefail that SIGPIPE failed CI at random.
+for so in "$scratch"/galerna/schedule/*.so; do
+    deps=$(ldd "$so")
+    grep -q libasan <<<"$deps" \
+        || { echo "sanitize_ci: $(basename "$so") was not linked with AddressSanitizer:" >&2; echo "$deps" >&2; exit 1; }
+done
 sanitized() {
     (cd "$scratch" && LD_PRELOAD="$asan $ubsan" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PYTHONPATH="$scratch" "$PY" "$@")
