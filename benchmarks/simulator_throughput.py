@@ -38,6 +38,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# As `galerna` does (galerna/cli.py), before numpy is imported, here and in the --against subprocesses (which
+# inherit it): OpenBLAS's idle threads otherwise spin on the other core and count in the process's CPU time.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 TRACES = ROOT.parent / "shared" / "data" / "haizea-traces" / "blue"
 SITE = {"nodes": 144, "cpu": 1, "memory": 1024}
