@@ -263,7 +263,7 @@ scheduling = { suspension = "all", suspend_rate = 50, resume_rate = 50 }
     from galerna.sweep import runner
 
     # the workers (threads of this process) read the trace and the injection file through the process's cache
-    read = {Path(key[0]).name for key in runner._workloads._entries}
+    read = {Path(f).name for f in runner.worker_workloads().files()}
     assert {"excerpt.swf", "work_20-dur_2h-size_2medium.lwf"} <= read
 
     r2 = CliRunner().invoke(app, args)

@@ -114,6 +114,11 @@ class WorkloadCache:
         self._entries: OrderedDict[tuple, Workload] = OrderedDict()
         self._lock = threading.Lock()  # workers as threads of one process share it
 
+    def files(self) -> list[str]:
+        """The files whose workloads are kept, as named when read, least recently used first."""
+        with self._lock:
+            return [key[0] for key in self._entries]
+
     def load(self, path: str | Path, trace_config: TraceConfig | None = None) -> Workload:
         path = Path(path)
         try:

@@ -69,6 +69,11 @@ def _shared_workloads(simulate: Callable) -> dict:
     return {"workloads": _workloads}
 
 
+def worker_workloads():
+    """This process's WorkloadCache (None before its first run): what its runs have read."""
+    return _workloads
+
+
 def is_finished(task: RunTask) -> bool:
     out = Path(task.out_dir)
     if not ((out / "summary.json").is_file() and (out / DONE_MARKER).is_file() and (out / TASK_FILE).is_file()):
