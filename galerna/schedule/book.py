@@ -47,13 +47,14 @@ class Book:
 
     def hold(self, lease: Lease, phases: list[Phase]) -> None:
         self.slots.hold_stretches(stretches(phases), lease.vecs)
-        for p in phases:
-            if p.transfer is not None:
-                self.images.hold(p.transfer, lease.req)
-        if self.images is not None:
+        images = self.images
+        if images is not None:  # (only with images are there transfer phases)
+            for p in phases:
+                if p.transfer is not None:
+                    images.hold(p.transfer, lease.req)
             held = [p for p in phases if p.holds]
             if held:
-                self.images.use(lease.req, held[0].hosts, held[0].start)
+                images.use(lease.req, held[0].hosts, held[0].start)
 
     def release(self, lease: Lease, from_t: float, track: bool = True, trial: bool = False,
                 tidy: bool = True) -> list[Stretch]:
@@ -63,10 +64,12 @@ class Book:
         A ``trial`` release only touches the slot table, whose journal undoes it.
         ``tidy=False`` leaves the slot table's breakpoints for a likely re-hold.
         """
-        for p in lease.phases:
-            if p.transfer is not None and not p.started and not trial:
-                self.images.drop(p.transfer)
-        given = stretches(lease.phases, from_t)
+        phases = lease.phases
+        if self.images is not None and not trial:  # (only with images are there transfer phases)
+            for p in phases:
+                if p.transfer is not None and not p.started:
+                    self.images.drop(p.transfer)
+        given = stretches(phases, from_t)
         self.slots.release_stretches(given, lease.vecs, tidy)
         if track:
             for s, end, hosts in given:
