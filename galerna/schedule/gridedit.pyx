@@ -118,7 +118,15 @@ cdef void _shift(double[:, :, ::1] buf, double[:, ::1] tbuf, double[::1] xbuf, P
     memmove(&xbuf[dst], &xbuf[src], count * sizeof(double))
 
 
-cdef Py_ssize_t _split(table, t):
+# ``_split`` and ``_merge`` work on views of the table's buffers that their caller took
+# once per edit (taking a view of a numpy array is a buffer request each time: it was
+# three per split and per merge); a split that regrows the table views the new buffers
+# itself, and the caller, finding ``table._buf`` another object, views them anew. Both
+# keep ``table._lo`` and ``table.n`` up to date and leave ``table._views()`` to the
+# caller, once, when ``moved`` says the first row moved in its buffer.
+
+cdef Py_ssize_t _split(table, t, double[:, :, ::1] buf, double[:, ::1] tbuf, double[::1] xbuf,
+                       bint *moved) except -1:
     """Index of the segment starting at ``t``, inserting a breakpoint if needed."""
     cdef list times = table.times
     cdef double dt = t
@@ -126,17 +134,14 @@ cdef Py_ssize_t _split(table, t):
     if i >= 0 and <double>times[i] == dt:
         return i
     cdef Py_ssize_t n = table.n, lo = table._lo, k = i + 1
-    cdef double[:, :, ::1] buf = table._buf
-    cdef double[:, ::1] tbuf = table._tbuf
-    cdef double[::1] xbuf = table._xbuf
     if k < n - k and lo > 0:
         _shift(buf, tbuf, xbuf, lo, lo - 1, k)  # rows [0, k) one to the left
         lo -= 1
         table._lo = lo
-        table._views()
+        moved[0] = True
     else:
         if lo + n == buf.shape[0]:
-            table._regrow(n + 1)
+            table._regrow(n + 1)  # (views the new buffers itself)
             lo = table._lo
             buf = table._buf
             tbuf = table._tbuf
@@ -155,15 +160,13 @@ cdef Py_ssize_t _split(table, t):
     return k
 
 
-cdef bint _merge(table, Py_ssize_t k):
+cdef bint _merge(table, Py_ssize_t k, double[:, :, ::1] buf, double[:, ::1] tbuf, double[::1] xbuf,
+                 bint *moved) except -1:
     """Drop breakpoint ``k`` when it separates two equal segments; whether it did."""
     cdef Py_ssize_t n = table.n
     if k <= 0 or k >= n:
         return False
     cdef Py_ssize_t lo = table._lo, h, r
-    cdef double[:, :, ::1] buf = table._buf
-    cdef double[:, ::1] tbuf = table._tbuf
-    cdef double[::1] xbuf = table._xbuf
     for h in range(buf.shape[1]):
         for r in range(buf.shape[2]):
             if fabs(buf[lo + k, h, r] - buf[lo + k - 1, h, r]) > EPS:
@@ -172,7 +175,7 @@ cdef bint _merge(table, Py_ssize_t k):
         _shift(buf, tbuf, xbuf, lo, lo + 1, k)  # rows [0, k) one to the right, over row k
         lo += 1
         table._lo = lo
-        table._views()
+        moved[0] = True
     else:
         _shift(buf, tbuf, xbuf, lo + k + 1, lo + k, n - k - 1)  # rows (k, n) one to the left
     xbuf[lo + n - 1] = INFINITY
@@ -187,10 +190,18 @@ def tidy_at(table, start, end):
     (in that order) where they no longer separate different segments."""
     cdef list times = table.times
     cdef Py_ssize_t k
+    cdef bint moved = False
+    cdef double[:, :, ::1] buf = None
+    cdef double[:, ::1] tbuf
+    cdef double[::1] xbuf
     for t in (end, start):
         k = list_left(times, 0, <double>t)
-        if k < <Py_ssize_t>table.n and <double>times[k] == <double>t:
-            _merge(table, k)
+        if 0 < k < <Py_ssize_t>table.n and <double>times[k] == <double>t:
+            if buf is None:
+                buf, tbuf, xbuf = table._buf, table._tbuf, table._xbuf
+            _merge(table, k, buf, tbuf, xbuf, &moved)
+    if moved:
+        table._views()
 
 
 def edit(table, start, end, list hosts, delta, double sign, bint tidy):
@@ -201,8 +212,7 @@ def edit(table, start, end, list hosts, delta, double sign, bint tidy):
     _edit(table, start, end, hosts, delta, sign, tidy)
 
 
-cdef int _edit(table, start, end, list hosts, delta, double sign, bint tidy) except -1:
-    cdef const double[:, ::1] d = delta
+cdef int _edit(table, start, end, list hosts, const double[:, ::1] d, double sign, bint tidy) except -1:
     cdef Py_ssize_t nh = len(hosts), nr = d.shape[1], k, r, col, i, j
     if d.shape[0] != nh:
         raise ValueError(f"delta has {d.shape[0]} rows for {nh} hosts")
@@ -214,15 +224,32 @@ cdef int _edit(table, start, end, list hosts, delta, double sign, bint tidy) exc
         if (<Timeline>tls[col]).nres != nr:
             raise ValueError(f"delta has {nr} resources, host {col} {(<Timeline>tls[col]).nres}")
     table.version += 1
-    i = _split(table, start)
-    j = _split(table, end) if <double>end != INFINITY else table.n
+    cdef bint moved = False
+    bufobj = table._buf
+    cdef double[:, :, ::1] buf = bufobj
+    cdef double[:, ::1] tbuf = table._tbuf
+    cdef double[::1] xbuf = table._xbuf
+    i = _split(table, start, buf, tbuf, xbuf, &moved)
+    if table._buf is not bufobj:  # regrown
+        bufobj = table._buf
+        buf, tbuf, xbuf = bufobj, table._tbuf, table._xbuf
+    if <double>end != INFINITY:
+        j = _split(table, end, buf, tbuf, xbuf, &moved)
+        if table._buf is not bufobj:
+            bufobj = table._buf
+            buf, tbuf, xbuf = bufobj, table._tbuf, table._xbuf
+    else:
+        j = table.n
     for k in range(nh):
         (<Timeline>tls[<Py_ssize_t>hosts[k]]).add_c(start, end, &d[k, 0], sign)
     table._stale.update(hosts)
-    add_rows(table._grid, table._tot, i, j, hosts, d, sign)  # cpdef: a C call, the rows already viewed
+    cdef Py_ssize_t lo = table._lo
+    add_rows(buf, tbuf, lo + i, lo + j, hosts, d, sign)  # cpdef: a C call on the buffers, rows from _lo
     if sign > 0 and tidy:
-        _merge(table, j)
-        _merge(table, i)
+        _merge(table, j, buf, tbuf, xbuf, &moved)
+        _merge(table, i, buf, tbuf, xbuf, &moved)
+    if moved:
+        table._views()
     return 0
 
 
