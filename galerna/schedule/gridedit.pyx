@@ -61,15 +61,25 @@ def rows_equal(const double[:, :, ::1] grid, Py_ssize_t k):
     return True
 
 
-cdef tuple _demand_rows(hosts_of, vecs, Py_ssize_t count, Py_ssize_t nres, list pairs=None):
+# The rows of the edit in hand: one scratch array per module, grown when an edit has more
+# hosts or another resource count (a new array per edit was an allocation, a view of it
+# and a slice of it). Only a journaled edit keeps a copy.
+cdef object _scratch = np.empty((0, 0))
+cdef double[:, ::1] _rows = _scratch
+
+
+cdef list _demand_rows(hosts_of, vecs, Py_ssize_t count, Py_ssize_t nres, list pairs=None):
     """VM k (k < count) of demand ``vecs[k]`` on host ``hosts_of[k]`` (or ``pairs[k]`` as
-    (host, demand)), added up per host: (hosts in order of first appearance, one row per
-    host), the sums in VM order."""
+    (host, demand)), added up per host: the hosts in order of first appearance, their rows
+    in ``_rows[:len(hosts)]``, the sums in VM order. Valid until the next call."""
+    global _scratch, _rows
+    if _rows.shape[0] < count or _rows.shape[1] != nres:
+        _scratch = np.empty((max(count, 2 * <Py_ssize_t>_rows.shape[0], 16), nres))
+        _rows = _scratch
+    cdef double[:, ::1] d = _rows
     cdef list hosts = []
     cdef dict row_of = {}
     cdef Py_ssize_t r, k, i, m = 0
-    buf = np.empty((count, nres))
-    cdef double[:, ::1] d = buf
     for i in range(count):
         if pairs is None:
             h = hosts_of[i]
@@ -89,7 +99,7 @@ cdef tuple _demand_rows(hosts_of, vecs, Py_ssize_t count, Py_ssize_t nres, list 
             k = got
             for r in range(nres):
                 d[k, r] = d[k, r] + <double>v[r]
-    return hosts, buf[:m]
+    return hosts
 
 
 def demand_rows(placed, Py_ssize_t nres):
@@ -97,7 +107,8 @@ def demand_rows(placed, Py_ssize_t nres):
     first appearance, one row per host): ``demand_per_host`` and the array the grid
     edit takes, in one pass, the sums in the same order."""
     cdef list items = placed if type(placed) is list else list(placed)
-    return _demand_rows(None, None, len(items), nres, items)
+    hosts = _demand_rows(None, None, len(items), nres, items)
+    return hosts, _scratch[:len(hosts)].copy()
 
 
 # ------------------------------------------------------------------ whole edits
@@ -260,11 +271,12 @@ cdef int _apply(table, start, end, hosts_of, vecs, Py_ssize_t count, double sign
     EPS change nothing."""
     if end - start <= EPS:
         return 0
-    hosts, delta = _demand_rows(hosts_of, vecs, count, table.nres, pairs)
-    _edit(table, start, end, hosts, delta, sign, tidy)
+    hosts = _demand_rows(hosts_of, vecs, count, table.nres, pairs)
+    cdef Py_ssize_t m = len(hosts)
+    _edit(table, start, end, hosts, _rows[:m], sign, tidy)
     journal = table._journal
     if journal is not None:
-        journal.append((start, end, hosts, delta, sign))
+        journal.append((start, end, hosts, _scratch[:m].copy(), sign))
     return 0
 
 
