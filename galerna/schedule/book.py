@@ -16,7 +16,7 @@ from galerna.model.state import LeaseState
 from galerna.schedule.events import EventQueue
 from galerna.schedule.images import ImageRepository
 from galerna.schedule.lease import Lease, Phase
-from galerna.schedule.phases import Stretch, stretches
+from galerna.schedule.phases import Stretch
 from galerna.schedule.slottable import SlotTable
 
 
@@ -46,7 +46,7 @@ class Book:
         self.live.add(lease)
 
     def hold(self, lease: Lease, phases: list[Phase]) -> None:
-        self.slots.hold_stretches(stretches(phases), lease.vecs)
+        self.slots.hold_phases(phases, lease.vecs)
         images = self.images
         if images is not None:  # (only with images are there transfer phases)
             for p in phases:
@@ -69,8 +69,7 @@ class Book:
             for p in phases:
                 if p.transfer is not None and not p.started:
                     self.images.drop(p.transfer)
-        given = stretches(phases, from_t)
-        self.slots.release_stretches(given, lease.vecs, tidy)
+        given = self.slots.release_phases(phases, from_t, lease.vecs, tidy)
         if track:
             for s, end, hosts in given:
                 self.spans.extend((h, s, end) for h in set(hosts))

@@ -287,14 +287,41 @@ def apply(table, start, end, placed, double sign, bint tidy=True):
     _apply(table, start, end, None, None, len(items), sign, tidy, items)
 
 
-def apply_stretches(table, list stretches, vecs, double sign, bint tidy=True):
-    """Book.hold and Book.release on the table, one call per plan: for each (start, end,
-    hosts) of ``stretches``, VM k of ``vecs`` on ``hosts[k]`` reserved (``sign`` -1) or
-    released (+1) over [start, end), as ``apply`` of ``zip(hosts, vecs)`` would."""
+def apply_phases(table, phases, vecs, double sign, from_t, bint tidy=True, bint listed=False):
+    """Book.hold and Book.release on the table, one call per plan: the capacity the
+    planned ``phases`` hold from ``from_t`` on, as ``phases.stretches`` joins it
+    (back-to-back holding phases on the same hosts are one stretch), VM k of ``vecs`` on
+    ``hosts[k]`` reserved (``sign`` -1) or released (+1) over each (start, end, hosts),
+    as ``apply`` of ``zip(hosts, vecs)`` would. Returns those stretches (the very start,
+    end and hosts objects ``stretches`` gives) when ``listed``, else None."""
     cdef Py_ssize_t nv = len(vecs), nh
-    for s, e, hosts in stretches:
-        nh = len(hosts)
-        _apply(table, s, e, hosts, vecs, nh if nh < nv else nv, sign, tidy)
+    cdef list out = [] if listed else None
+    cdef double df = from_t
+    cur_s = cur_e = cur_h = None
+    for p in phases:
+        if not p.holds:
+            continue
+        ps = p.start
+        s = from_t if df > <double>ps else ps  # max(p.start, from_t): the first when equal
+        pe = p.end
+        if <double>pe <= <double>s + EPS:
+            continue
+        hosts = p.hosts
+        if cur_h is not None and <double>cur_e == <double>s and (cur_h is hosts or cur_h == hosts):
+            cur_e, cur_h = pe, hosts  # joined: (its start, this end, these hosts)
+            continue
+        if cur_h is not None:
+            nh = len(cur_h)
+            _apply(table, cur_s, cur_e, cur_h, vecs, nh if nh < nv else nv, sign, tidy)
+            if listed:
+                out.append((cur_s, cur_e, cur_h))
+        cur_s, cur_e, cur_h = s, pe, hosts
+    if cur_h is not None:
+        nh = len(cur_h)
+        _apply(table, cur_s, cur_e, cur_h, vecs, nh if nh < nv else nv, sign, tidy)
+        if listed:
+            out.append((cur_s, cur_e, cur_h))
+    return out
 
 
 def lost_minima(const double[:, :, ::1] grid, const double[:, ::1] colmin, Py_ssize_t i):
