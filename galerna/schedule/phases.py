@@ -40,7 +40,10 @@ def stretches(phases: list[Phase], from_t: float = -inf) -> list[Stretch]:
 def begins(phases: list[Phase]) -> float:
     """Where a plan starts to hold capacity: the lease's start, a transfer before it
     being preparation."""
-    return next((p.start for p in phases if p.holds), phases[0].start)
+    for p in phases:
+        if p.holds:
+            return p.start
+    return phases[0].start
 
 
 def held_start(phases: list[Phase]) -> float:

@@ -76,6 +76,7 @@ class SlotTable(StretchSearches):
         self.enabled = [True] * self.nhosts
         self.version = 0  # bumped by every edit: callers cache per version
         self._load: tuple[int, np.ndarray] | None = None
+        self._times_view: tuple[int, np.ndarray] | None = None  # see times_array
         self._blocked: dict[object, tuple[int, int, float, float, float, tuple[float, ...]]] = {}  # see earliest_in_place
         # Per host and resource the least free over all live segments, for windows that
         # cover them all (a daemon's new leases outlast the ones it holds): columns an
@@ -229,6 +230,12 @@ class SlotTable(StretchSearches):
 
     def times_array(self) -> np.ndarray:
         """The breakpoints as an array, with inf appended (the end of the last segment):
-        a view of the table's own buffer, valid until its next edit."""
+        a view of the table's own buffer, valid until its next edit (the same view while
+        the version is: compression asks for it per candidate)."""
+        got = self._times_view
+        if got is not None and got[0] == self.version:
+            return got[1]
         lo = self._lo
-        return self._xbuf[lo : lo + self.n + 1]
+        view = self._xbuf[lo : lo + self.n + 1]
+        self._times_view = (self.version, view)
+        return view
