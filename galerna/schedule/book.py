@@ -49,12 +49,14 @@ class Book:
         self.slots.hold_phases(phases, lease.vecs)
         images = self.images
         if images is not None:  # (only with images are there transfer phases)
+            first = None  # the first holding phase: where the lease uses its image
             for p in phases:
                 if p.transfer is not None:
                     images.hold(p.transfer, lease.req)
-            held = [p for p in phases if p.holds]
-            if held:
-                images.use(lease.req, held[0].hosts, held[0].start)
+                if first is None and p.holds:
+                    first = p
+            if first is not None:
+                images.use(lease.req, first.hosts, first.start)
 
     def release(self, lease: Lease, from_t: float, track: bool = True, trial: bool = False,
                 tidy: bool = True) -> list[Stretch]:
