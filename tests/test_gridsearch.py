@@ -259,3 +259,21 @@ def test_in_place_start_prefers_the_stretch_up_to_its_slot_over_an_earlier_hole(
     assert table.earliest_in_place(need, 15.0, 0.0, 100.0) == 20.0
     with pytest.raises(IndexError, match="host 5"):
         gridsearch.in_place_start(table._grid, table.times_array(), table.times, [5], [V], 0.0, 100.0, 1.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(hst.lists(edit, max_size=40), hst.lists(edit, max_size=6),
+       hst.lists(hst.tuples(hst.lists(hst.integers(0, 2), min_size=1, max_size=3, unique=True),
+                            hst.lists(hst.sampled_from([(1.0, 512.0), (1.0, 1024.0), (2.0, 0.0), (0.5, 2048.0)]),
+                                      min_size=3, max_size=3),
+                            hst.floats(-5, 60, allow_nan=False), hst.integers(0, 40).map(float)),
+                  min_size=1, max_size=8))
+def test_fits_on_matches_the_window_expression(edits, trial_edits, questions):
+    """Mapper.map_fixed's compiled question against the numpy expression it replaced:
+    the table's window (its per-column cache when the interval spans every segment)."""
+    table = build(edits, trial_edits)
+    for hosts, need, start, length in questions:
+        rows = [list(need[k]) for k in range(len(hosts))]
+        free = table.window(start, start + length)[hosts]
+        expected = bool((free + EPS >= np.array(rows)).all())
+        assert gridsearch.fits_on(table._grid, table.times, hosts, rows, start, start + length) == expected

@@ -5,7 +5,9 @@ host-selection policies' own numpy ranking plus the fill/stripe hand-out, on ran
 windows of free capacity with ties (equal free amounts and loads), blocked hosts and
 VMs asking for nothing of a resource. The compiled grid edit (``gridedit.edit``:
 split, add, merge, as one call) is compared with a plain-list oracle through random
-reserves, releases, untidy releases, tidies, journaled rollbacks and prunes.
+reserves, releases, untidy releases, tidies, journaled rollbacks and prunes; a plan held
+and released in one call (``gridedit.apply_phases``) with ``phases.stretches`` applied
+stretch by stretch.
 """
 from bisect import bisect_left, bisect_right
 from math import inf
@@ -18,7 +20,9 @@ from hypothesis import strategies as hst
 from galerna.model.site import Host, Site
 from galerna.schedule.gridedit import demand_rows, lost_minima
 from galerna.schedule.gridsearch import fit_counts
+from galerna.schedule.lease import Activity, Phase
 from galerna.schedule.mapper import Mapper
+from galerna.schedule.phases import stretches
 from galerna.schedule.placement import GREEDY, PACKING, STRIPING, place_alike
 from galerna.schedule.policies.host_selection import greedy, packing, striping
 from galerna.schedule.slottable import SlotTable, demand_per_host
@@ -290,3 +294,37 @@ def test_lost_minima_matches_the_numpy_expression(data, rows, nhosts):
     i = data.draw(hst.integers(1, rows - 1))
     lost = ((grid[:i].min(axis=0) <= colmin + EPS) & (grid[i] > colmin + EPS)).any(axis=1)
     assert lost_minima(grid, colmin, i) == np.flatnonzero(lost).tolist()
+
+
+# -------------------------------------- a plan held and released in one compiled call
+phase = hst.tuples(hst.booleans(), hst.integers(0, 12), hst.integers(0, 6), hst.sampled_from([(0, 1), (1, 1), (2, 0)]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=hst.lists(phase, max_size=6), from_t=hst.none() | hst.integers(0, 14).map(lambda x: x / 2),
+       back_to_back=hst.booleans())
+def test_apply_phases_holds_what_stretches_says(steps, from_t, back_to_back):
+    """SlotTable.hold_phases and release_phases (gridedit.apply_phases) against the Python
+    stretches() plus one reserve_all per stretch: the same stretches, the same objects,
+    the same table."""
+    phases, t = [], 0.0
+    for holds, start, length, hosts in steps:
+        s = t if back_to_back else float(start)
+        phases.append(Phase(Activity.RUN, s, s + length, hosts, holds=holds))
+        t = s + length
+    vecs = ((1.0, 256.0), (0.5, 512.0))
+    site = Site.uniform(3, cpu=4.0, memory=4096.0)
+    compiled, oracle = SlotTable(site), SlotTable(site)
+    compiled.hold_phases(phases, vecs)
+    for s, e, hosts in stretches(phases):
+        oracle.reserve_all(s, e, list(zip(hosts, vecs)))
+    assert compiled.times == oracle.times and compiled.grid.tolist() == oracle.grid.tolist()
+    f = -inf if from_t is None else from_t
+    given_back = compiled.release_phases(phases, f, vecs)
+    expected = stretches(phases, f)
+    assert given_back == expected
+    assert all(a[0] is b[0] and a[1] is b[1] for a, b in zip(given_back, expected))
+    for s, e, hosts in expected:
+        oracle.release_all(s, e, list(zip(hosts, vecs)))
+    assert compiled.times == oracle.times and compiled.grid.tolist() == oracle.grid.tolist()
+    assert compiled._tot[: compiled.n].tolist() == oracle._tot[: oracle.n].tolist()

@@ -36,6 +36,18 @@ def _held_from(phases: list[Phase], now: float) -> list[Phase]:
     return [p if not p.started else Phase(p.activity, max(now, p.start), p.end, p.hosts, p.holds) for p in phases]
 
 
+def _vectors(site, nodes) -> tuple[tuple[float, ...], ...]:
+    """The VMs' demands in site order; a VM given by the same mapping object as the one
+    before it (the readers' gangs of identical VMs) shares that VM's vector, read once."""
+    out = []
+    last = vec = None
+    for n in nodes:
+        if n is not last:
+            vec, last = site.vector(n), n
+        out.append(vec)
+    return tuple(out)
+
+
 class Applier:
     def __init__(self, ctx: CoreContext, admission: Admission, preemptor: Preemptor, compressor: Compressor):
         self.ctx = ctx
@@ -49,7 +61,7 @@ class Applier:
         self.out.append(Event(t, lease.id, notice, tuple(hosts), until, **kw))
 
     def new_lease(self, req: LeaseRequest) -> Lease:
-        lease = Lease(req=req, vecs=tuple(self.ctx.site.vector(n) for n in req.nodes), seq=len(self.book.by_seq))
+        lease = Lease(req=req, vecs=_vectors(self.ctx.site, req.nodes), seq=len(self.book.by_seq))
         lease.remaining = self.ctx.timing.run_time(req.duration)
         self.book.add(lease)
         return lease

@@ -16,7 +16,7 @@ from galerna.model.state import LeaseState
 from galerna.schedule.events import EventQueue
 from galerna.schedule.images import ImageRepository
 from galerna.schedule.lease import Lease, Phase
-from galerna.schedule.phases import Stretch, stretches
+from galerna.schedule.phases import Stretch
 from galerna.schedule.slottable import SlotTable
 
 
@@ -46,14 +46,17 @@ class Book:
         self.live.add(lease)
 
     def hold(self, lease: Lease, phases: list[Phase]) -> None:
-        self.slots.hold_stretches(stretches(phases), lease.vecs)
-        for p in phases:
-            if p.transfer is not None:
-                self.images.hold(p.transfer, lease.req)
-        if self.images is not None:
-            held = [p for p in phases if p.holds]
-            if held:
-                self.images.use(lease.req, held[0].hosts, held[0].start)
+        self.slots.hold_phases(phases, lease.vecs)
+        images = self.images
+        if images is not None:  # (only with images are there transfer phases)
+            first = None  # the first holding phase: where the lease uses its image
+            for p in phases:
+                if p.transfer is not None:
+                    images.hold(p.transfer, lease.req)
+                if first is None and p.holds:
+                    first = p
+            if first is not None:
+                images.use(lease.req, first.hosts, first.start)
 
     def release(self, lease: Lease, from_t: float, track: bool = True, trial: bool = False,
                 tidy: bool = True) -> list[Stretch]:
@@ -63,11 +66,12 @@ class Book:
         A ``trial`` release only touches the slot table, whose journal undoes it.
         ``tidy=False`` leaves the slot table's breakpoints for a likely re-hold.
         """
-        for p in lease.phases:
-            if p.transfer is not None and not p.started and not trial:
-                self.images.drop(p.transfer)
-        given = stretches(lease.phases, from_t)
-        self.slots.release_stretches(given, lease.vecs, tidy)
+        phases = lease.phases
+        if self.images is not None and not trial:  # (only with images are there transfer phases)
+            for p in phases:
+                if p.transfer is not None and not p.started:
+                    self.images.drop(p.transfer)
+        given = self.slots.release_phases(phases, from_t, lease.vecs, tidy)
         if track:
             for s, end, hosts in given:
                 self.spans.extend((h, s, end) for h in set(hosts))

@@ -61,15 +61,25 @@ def rows_equal(const double[:, :, ::1] grid, Py_ssize_t k):
     return True
 
 
-cdef tuple _demand_rows(hosts_of, vecs, Py_ssize_t count, Py_ssize_t nres, list pairs=None):
+# The rows of the edit in hand: one scratch array per module, grown when an edit has more
+# hosts or another resource count (a new array per edit was an allocation, a view of it
+# and a slice of it). Only a journaled edit keeps a copy.
+cdef object _scratch = np.empty((0, 0))
+cdef double[:, ::1] _rows = _scratch
+
+
+cdef list _demand_rows(hosts_of, vecs, Py_ssize_t count, Py_ssize_t nres, list pairs=None):
     """VM k (k < count) of demand ``vecs[k]`` on host ``hosts_of[k]`` (or ``pairs[k]`` as
-    (host, demand)), added up per host: (hosts in order of first appearance, one row per
-    host), the sums in VM order."""
+    (host, demand)), added up per host: the hosts in order of first appearance, their rows
+    in ``_rows[:len(hosts)]``, the sums in VM order. Valid until the next call."""
+    global _scratch, _rows
+    if _rows.shape[0] < count or _rows.shape[1] != nres:
+        _scratch = np.empty((max(count, 2 * <Py_ssize_t>_rows.shape[0], 16), nres))
+        _rows = _scratch
+    cdef double[:, ::1] d = _rows
     cdef list hosts = []
     cdef dict row_of = {}
     cdef Py_ssize_t r, k, i, m = 0
-    buf = np.empty((count, nres))
-    cdef double[:, ::1] d = buf
     for i in range(count):
         if pairs is None:
             h = hosts_of[i]
@@ -89,7 +99,7 @@ cdef tuple _demand_rows(hosts_of, vecs, Py_ssize_t count, Py_ssize_t nres, list 
             k = got
             for r in range(nres):
                 d[k, r] = d[k, r] + <double>v[r]
-    return hosts, buf[:m]
+    return hosts
 
 
 def demand_rows(placed, Py_ssize_t nres):
@@ -97,7 +107,8 @@ def demand_rows(placed, Py_ssize_t nres):
     first appearance, one row per host): ``demand_per_host`` and the array the grid
     edit takes, in one pass, the sums in the same order."""
     cdef list items = placed if type(placed) is list else list(placed)
-    return _demand_rows(None, None, len(items), nres, items)
+    hosts = _demand_rows(None, None, len(items), nres, items)
+    return hosts, _scratch[:len(hosts)].copy()
 
 
 # ------------------------------------------------------------------ whole edits
@@ -118,7 +129,15 @@ cdef void _shift(double[:, :, ::1] buf, double[:, ::1] tbuf, double[::1] xbuf, P
     memmove(&xbuf[dst], &xbuf[src], count * sizeof(double))
 
 
-cdef Py_ssize_t _split(table, t):
+# ``_split`` and ``_merge`` work on views of the table's buffers that their caller took
+# once per edit (taking a view of a numpy array is a buffer request each time: it was
+# three per split and per merge); a split that regrows the table views the new buffers
+# itself, and the caller, finding ``table._buf`` another object, views them anew. Both
+# keep ``table._lo`` and ``table.n`` up to date and leave ``table._views()`` to the
+# caller, once, when ``moved`` says the first row moved in its buffer.
+
+cdef Py_ssize_t _split(table, t, double[:, :, ::1] buf, double[:, ::1] tbuf, double[::1] xbuf,
+                       bint *moved) except -1:
     """Index of the segment starting at ``t``, inserting a breakpoint if needed."""
     cdef list times = table.times
     cdef double dt = t
@@ -126,17 +145,14 @@ cdef Py_ssize_t _split(table, t):
     if i >= 0 and <double>times[i] == dt:
         return i
     cdef Py_ssize_t n = table.n, lo = table._lo, k = i + 1
-    cdef double[:, :, ::1] buf = table._buf
-    cdef double[:, ::1] tbuf = table._tbuf
-    cdef double[::1] xbuf = table._xbuf
     if k < n - k and lo > 0:
         _shift(buf, tbuf, xbuf, lo, lo - 1, k)  # rows [0, k) one to the left
         lo -= 1
         table._lo = lo
-        table._views()
+        moved[0] = True
     else:
         if lo + n == buf.shape[0]:
-            table._regrow(n + 1)
+            table._regrow(n + 1)  # (views the new buffers itself)
             lo = table._lo
             buf = table._buf
             tbuf = table._tbuf
@@ -155,15 +171,13 @@ cdef Py_ssize_t _split(table, t):
     return k
 
 
-cdef bint _merge(table, Py_ssize_t k):
+cdef bint _merge(table, Py_ssize_t k, double[:, :, ::1] buf, double[:, ::1] tbuf, double[::1] xbuf,
+                 bint *moved) except -1:
     """Drop breakpoint ``k`` when it separates two equal segments; whether it did."""
     cdef Py_ssize_t n = table.n
     if k <= 0 or k >= n:
         return False
     cdef Py_ssize_t lo = table._lo, h, r
-    cdef double[:, :, ::1] buf = table._buf
-    cdef double[:, ::1] tbuf = table._tbuf
-    cdef double[::1] xbuf = table._xbuf
     for h in range(buf.shape[1]):
         for r in range(buf.shape[2]):
             if fabs(buf[lo + k, h, r] - buf[lo + k - 1, h, r]) > EPS:
@@ -172,7 +186,7 @@ cdef bint _merge(table, Py_ssize_t k):
         _shift(buf, tbuf, xbuf, lo, lo + 1, k)  # rows [0, k) one to the right, over row k
         lo += 1
         table._lo = lo
-        table._views()
+        moved[0] = True
     else:
         _shift(buf, tbuf, xbuf, lo + k + 1, lo + k, n - k - 1)  # rows (k, n) one to the left
     xbuf[lo + n - 1] = INFINITY
@@ -187,10 +201,18 @@ def tidy_at(table, start, end):
     (in that order) where they no longer separate different segments."""
     cdef list times = table.times
     cdef Py_ssize_t k
+    cdef bint moved = False
+    cdef double[:, :, ::1] buf = None
+    cdef double[:, ::1] tbuf
+    cdef double[::1] xbuf
     for t in (end, start):
         k = list_left(times, 0, <double>t)
-        if k < <Py_ssize_t>table.n and <double>times[k] == <double>t:
-            _merge(table, k)
+        if 0 < k < <Py_ssize_t>table.n and <double>times[k] == <double>t:
+            if buf is None:
+                buf, tbuf, xbuf = table._buf, table._tbuf, table._xbuf
+            _merge(table, k, buf, tbuf, xbuf, &moved)
+    if moved:
+        table._views()
 
 
 def edit(table, start, end, list hosts, delta, double sign, bint tidy):
@@ -201,8 +223,7 @@ def edit(table, start, end, list hosts, delta, double sign, bint tidy):
     _edit(table, start, end, hosts, delta, sign, tidy)
 
 
-cdef int _edit(table, start, end, list hosts, delta, double sign, bint tidy) except -1:
-    cdef const double[:, ::1] d = delta
+cdef int _edit(table, start, end, list hosts, const double[:, ::1] d, double sign, bint tidy) except -1:
     cdef Py_ssize_t nh = len(hosts), nr = d.shape[1], k, r, col, i, j
     if d.shape[0] != nh:
         raise ValueError(f"delta has {d.shape[0]} rows for {nh} hosts")
@@ -214,15 +235,32 @@ cdef int _edit(table, start, end, list hosts, delta, double sign, bint tidy) exc
         if (<Timeline>tls[col]).nres != nr:
             raise ValueError(f"delta has {nr} resources, host {col} {(<Timeline>tls[col]).nres}")
     table.version += 1
-    i = _split(table, start)
-    j = _split(table, end) if <double>end != INFINITY else table.n
+    cdef bint moved = False
+    bufobj = table._buf
+    cdef double[:, :, ::1] buf = bufobj
+    cdef double[:, ::1] tbuf = table._tbuf
+    cdef double[::1] xbuf = table._xbuf
+    i = _split(table, start, buf, tbuf, xbuf, &moved)
+    if table._buf is not bufobj:  # regrown
+        bufobj = table._buf
+        buf, tbuf, xbuf = bufobj, table._tbuf, table._xbuf
+    if <double>end != INFINITY:
+        j = _split(table, end, buf, tbuf, xbuf, &moved)
+        if table._buf is not bufobj:
+            bufobj = table._buf
+            buf, tbuf, xbuf = bufobj, table._tbuf, table._xbuf
+    else:
+        j = table.n
     for k in range(nh):
         (<Timeline>tls[<Py_ssize_t>hosts[k]]).add_c(start, end, &d[k, 0], sign)
     table._stale.update(hosts)
-    add_rows(table._grid, table._tot, i, j, hosts, d, sign)  # cpdef: a C call, the rows already viewed
+    cdef Py_ssize_t lo = table._lo
+    add_rows(buf, tbuf, lo + i, lo + j, hosts, d, sign)  # cpdef: a C call on the buffers, rows from _lo
     if sign > 0 and tidy:
-        _merge(table, j)
-        _merge(table, i)
+        _merge(table, j, buf, tbuf, xbuf, &moved)
+        _merge(table, i, buf, tbuf, xbuf, &moved)
+    if moved:
+        table._views()
     return 0
 
 
@@ -233,11 +271,12 @@ cdef int _apply(table, start, end, hosts_of, vecs, Py_ssize_t count, double sign
     EPS change nothing."""
     if end - start <= EPS:
         return 0
-    hosts, delta = _demand_rows(hosts_of, vecs, count, table.nres, pairs)
-    _edit(table, start, end, hosts, delta, sign, tidy)
+    hosts = _demand_rows(hosts_of, vecs, count, table.nres, pairs)
+    cdef Py_ssize_t m = len(hosts)
+    _edit(table, start, end, hosts, _rows[:m], sign, tidy)
     journal = table._journal
     if journal is not None:
-        journal.append((start, end, hosts, delta, sign))
+        journal.append((start, end, hosts, _scratch[:m].copy(), sign))
     return 0
 
 
@@ -248,14 +287,41 @@ def apply(table, start, end, placed, double sign, bint tidy=True):
     _apply(table, start, end, None, None, len(items), sign, tidy, items)
 
 
-def apply_stretches(table, list stretches, vecs, double sign, bint tidy=True):
-    """Book.hold and Book.release on the table, one call per plan: for each (start, end,
-    hosts) of ``stretches``, VM k of ``vecs`` on ``hosts[k]`` reserved (``sign`` -1) or
-    released (+1) over [start, end), as ``apply`` of ``zip(hosts, vecs)`` would."""
+def apply_phases(table, phases, vecs, double sign, from_t, bint tidy=True, bint listed=False):
+    """Book.hold and Book.release on the table, one call per plan: the capacity the
+    planned ``phases`` hold from ``from_t`` on, as ``phases.stretches`` joins it
+    (back-to-back holding phases on the same hosts are one stretch), VM k of ``vecs`` on
+    ``hosts[k]`` reserved (``sign`` -1) or released (+1) over each (start, end, hosts),
+    as ``apply`` of ``zip(hosts, vecs)`` would. Returns those stretches (the very start,
+    end and hosts objects ``stretches`` gives) when ``listed``, else None."""
     cdef Py_ssize_t nv = len(vecs), nh
-    for s, e, hosts in stretches:
-        nh = len(hosts)
-        _apply(table, s, e, hosts, vecs, nh if nh < nv else nv, sign, tidy)
+    cdef list out = [] if listed else None
+    cdef double df = from_t
+    cur_s = cur_e = cur_h = None
+    for p in phases:
+        if not p.holds:
+            continue
+        ps = p.start
+        s = from_t if df > <double>ps else ps  # max(p.start, from_t): the first when equal
+        pe = p.end
+        if <double>pe <= <double>s + EPS:
+            continue
+        hosts = p.hosts
+        if cur_h is not None and <double>cur_e == <double>s and (cur_h is hosts or cur_h == hosts):
+            cur_e, cur_h = pe, hosts  # joined: (its start, this end, these hosts)
+            continue
+        if cur_h is not None:
+            nh = len(cur_h)
+            _apply(table, cur_s, cur_e, cur_h, vecs, nh if nh < nv else nv, sign, tidy)
+            if listed:
+                out.append((cur_s, cur_e, cur_h))
+        cur_s, cur_e, cur_h = s, pe, hosts
+    if cur_h is not None:
+        nh = len(cur_h)
+        _apply(table, cur_s, cur_e, cur_h, vecs, nh if nh < nv else nv, sign, tidy)
+        if listed:
+            out.append((cur_s, cur_e, cur_h))
+    return out
 
 
 def lost_minima(const double[:, :, ::1] grid, const double[:, ::1] colmin, Py_ssize_t i):

@@ -240,3 +240,37 @@ def in_place_start(const double[:, :, ::1] grid, const double[::1] tarr, list ti
     if first < 0:
         return None
     return tarr[first] if tarr[first] > de else de
+
+
+def fits_on(const double[:, :, ::1] grid, list times, list hosts, list need, start, end):
+    """Mapper.map_fixed's question as one call: whether each of ``hosts`` has its row of
+    ``need`` free over [start, end), that is ``(window(start, end)[hosts] + EPS >= need).all()``
+    for the table's ``window`` (the least free over the segments the interval overlaps)."""
+    cdef Py_ssize_t nt = len(times), nr = grid.shape[2], i, j, k, q, r, col
+    cdef double m, x
+    if nt > grid.shape[0]:
+        raise ValueError(f"{nt} breakpoints for a grid of {grid.shape[0]} rows")
+    if len(need) != len(hosts):
+        raise ValueError(f"{len(need)} rows of demand for {len(hosts)} hosts")
+    i = list_right(times, 0, <double>start) - 1  # SlotTable.rows
+    if i < 0:
+        i = 0
+    j = list_left(times, i + 1, <double>end)
+    if j < i + 1:
+        j = i + 1
+    for k in range(len(hosts)):
+        col = hosts[k]
+        if col < 0 or col >= grid.shape[1]:
+            raise IndexError(f"host {col} is not in the grid's {grid.shape[1]} hosts")
+        row = need[k]
+        if len(row) != nr:
+            raise ValueError(f"demand {row!r} has {len(row)} resources, the grid {nr}")
+        for r in range(nr):
+            x = row[r]
+            m = grid[i, col, r]
+            for q in range(i + 1, j):
+                if grid[q, col, r] < m:
+                    m = grid[q, col, r]
+            if not (m + EPS >= x):
+                return False
+    return True

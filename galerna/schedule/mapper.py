@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from galerna.schedule.gridsearch import fit_counts
+from galerna.schedule.gridsearch import fit_counts, fits_on
 from galerna.schedule.placement import (GREEDY, PACKING, STRIPING, alike, earliest_alike, place_alike,
                                         total_demand)
 from galerna.schedule.policies.host_selection import Ordering, greedy, packing, striping
@@ -36,11 +36,12 @@ class Mapper:
     def map_fixed(self, vecs: Sequence[Vec], hosts: Sequence[int], start: float, end: float) -> bool:
         """Whether each VM fits on the host given for it (resuming in place)."""
         need = demand_per_host(zip(hosts, vecs))
-        if not all(self.slots.enabled[h] for h in need):
-            return False
-        hs = list(need)
-        free = self.slots.window(start, end)[hs]
-        return bool((free + EPS >= np.array([need[h] for h in hs])).all())
+        slots = self.slots
+        enabled = slots.enabled
+        for h in need:
+            if not enabled[h]:
+                return False
+        return fits_on(slots._grid, slots.times, list(need), list(need.values()), start, end)  # compiled: gridsearch.pyx
 
     def map_at(
         self, vecs: Sequence[Vec], start: float, end: float, exclude: frozenset[int] = frozenset()

@@ -40,7 +40,10 @@ def stretches(phases: list[Phase], from_t: float = -inf) -> list[Stretch]:
 def begins(phases: list[Phase]) -> float:
     """Where a plan starts to hold capacity: the lease's start, a transfer before it
     being preparation."""
-    return next((p.start for p in phases if p.holds), phases[0].start)
+    for p in phases:
+        if p.holds:
+            return p.start
+    return phases[0].start
 
 
 def held_start(phases: list[Phase]) -> float:
@@ -71,20 +74,37 @@ class PhaseBuilder:
     def __init__(self, cfg: SchedulingConfig, timing: Timing):
         self.cfg = cfg
         self.timing = timing
+        # Read per re-plan and per compression candidate: the configuration's two
+        # overheads as plain floats (the configuration does not change under a core).
+        self._boot = cfg.boot_overhead
+        self._shutdown = cfg.shutdown_time
 
     def boot_time(self, lease: Lease) -> float:
-        return 0.0 if lease.type is LeaseType.IM else self.cfg.boot_overhead
+        return 0.0 if lease.req.type is LeaseType.IM else self._boot
 
     def shutdown(self, t: float, hosts: tuple[int, ...]) -> list[Phase]:
-        s = self.cfg.shutdown_time
+        s = self._shutdown
         return [Phase(A.SHUTDOWN, t, t + s, hosts)] if s > 0 else []
 
     def fresh(self, lease: Lease, start: float, hosts: tuple[int, ...]) -> list[Phase]:
-        steps = [(A.BOOT, self.boot_time(lease)), (A.RUN, lease.remaining), (A.SHUTDOWN, self.cfg.shutdown_time)]
-        return chain(start, steps, hosts)
+        """Boot, run, shut down from ``start``: ``chain`` of those three steps, written out
+        (it runs once per search)."""
+        boot = 0.0 if lease.req.type is LeaseType.IM else self._boot
+        out = []
+        t = start
+        if boot > 0:
+            out.append(Phase(A.BOOT, t, t + boot, hosts))
+            t += boot
+        run = lease.remaining
+        out.append(Phase(A.RUN, t, t + run, hosts))
+        s = self._shutdown
+        if s > 0:
+            t += run
+            out.append(Phase(A.SHUTDOWN, t, t + s, hosts))
+        return out
 
     def fresh_length(self, lease: Lease) -> float:
-        return self.boot_time(lease) + lease.remaining + self.cfg.shutdown_time
+        return (0.0 if lease.req.type is LeaseType.IM else self._boot) + lease.remaining + self._shutdown
 
     def resume(self, lease: Lease, start: float, hosts: tuple[int, ...], remaining: float,
                saved_on: tuple[int, ...] | None) -> list[Phase]:
@@ -101,7 +121,7 @@ class PhaseBuilder:
     def deadline_window(self, lease: Lease, now: float) -> tuple[float, float]:
         earliest = max(now + self.cfg.non_schedulable_interval, lease.req.start or 0.0)
         # The run (not the shutdown) must end by the deadline.
-        latest = lease.req.deadline - (self.fresh_length(lease) - self.cfg.shutdown_time)
+        latest = lease.req.deadline - (self.fresh_length(lease) - self._shutdown)
         return earliest, latest
 
     def start_window(self, lease: Lease, now: float) -> tuple[float, float]:

@@ -39,7 +39,7 @@ class StretchSearches:
         ``before``, no earlier ``earliest``) is refused at once. A suspended lease
         spanning many hosts is asked after every premature end on any of them.
         """
-        order = list(need)
+        order = None
         if key is not None:
             memo = self._blocked.get(key)
             if memo is not None and memo[3] == before and memo[4] == length and need.get(memo[0]) == memo[5]:
@@ -47,14 +47,18 @@ class StretchSearches:
                 if earliest >= memo[2] and self.hosts[h].version == memo[1]:
                     return None
                 order = [h] + [x for x in need if x != h]  # the host that blocked last time likely still does
+        if order is None:
+            order = list(need)
+        timelines = self.hosts
+        # One host's share walked on its own timeline (compiled: timeline.pyx): a stretch that
+        # fits its need and runs up to ``before``, or one at least ``length`` long before it.
         for h in order if len(need) <= 4 else order[:1]:  # over more hosts, the grid question is cheaper
-            if not self._may_fit_in_place(h, need[h], length, earliest, before):
+            if not timelines[h].may_fit_in_place(need[h], length, earliest, before):
                 if key is not None:
-                    self._blocked[key] = (h, self.hosts[h].version, earliest, before, length, need[h])
+                    self._blocked[key] = (h, timelines[h].version, earliest, before, length, need[h])
                 return None
-        hosts = list(need)
         # compiled (gridsearch.pyx): the grid's rows before ``before`` on those hosts, one call
-        return in_place_start(self._grid, self.times_array(), self.times, hosts, [need[h] for h in hosts],
+        return in_place_start(self._grid, self.times_array(), self.times, list(need), list(need.values()),
                               earliest, before, length)
 
     def earliest_on_enough(self, hosts: list[int], need: tuple[float, ...], count: int, length: float,
@@ -64,13 +68,6 @@ class StretchSearches:
         asker does not look). Exact, for all starts at once: the earliest such start
         is always where a segment begins. Compiled (``gridsearch.pyx``): one call, no numpy temporaries."""
         return earliest_on_enough(self._grid, self.times_array(), hosts, need, count, length, earliest, before)
-
-    def _may_fit_in_place(self, host: int, need: tuple[float, ...], length: float, earliest: float,
-                          before: float) -> bool:
-        """One host's share of :meth:`earliest_in_place`, walked on its own timeline: a
-        stretch that fits ``need`` and runs up to ``before``, or one at least ``length``
-        long before it. A cheap necessary condition before asking all hosts at once."""
-        return self.hosts[host].may_fit_in_place(need, length, earliest, before)  # compiled: timeline.pyx
 
     def forget(self, key: object) -> None:
         """Drop what :meth:`earliest_in_place` remembers about ``key``."""

@@ -26,7 +26,7 @@ from typing import Iterable
 import numpy as np
 
 from galerna.model.site import Site
-from galerna.schedule.gridedit import apply, apply_stretches, edit, lost_minima, tidy_at
+from galerna.schedule.gridedit import apply, apply_phases, edit, lost_minima, tidy_at
 from galerna.schedule.gridsearch import total_fits
 from galerna.schedule.slotsearch import StretchSearches
 from galerna.schedule.timeline import Timeline, lengths, prune_all
@@ -76,6 +76,7 @@ class SlotTable(StretchSearches):
         self.enabled = [True] * self.nhosts
         self.version = 0  # bumped by every edit: callers cache per version
         self._load: tuple[int, np.ndarray] | None = None
+        self._times_view: tuple[int, np.ndarray] | None = None  # see times_array
         self._blocked: dict[object, tuple[int, int, float, float, float, tuple[float, ...]]] = {}  # see earliest_in_place
         # Per host and resource the least free over all live segments, for windows that
         # cover them all (a daemon's new leases outlast the ones it holds): columns an
@@ -127,7 +128,7 @@ class SlotTable(StretchSearches):
         return self._load[1]
 
     # ------------------------------------------------------------------ edit
-    # Every change is one compiled call (gridedit.apply, apply_stretches): per-host
+    # Every change is one compiled call (gridedit.apply, apply_phases): per-host
     # demand rows, the edit, and a journal entry (start, end, hosts, rows, sign) while
     # recording.
     def reserve(self, host: int, start: float, end: float, demand: tuple[float, ...]) -> None:
@@ -149,15 +150,16 @@ class SlotTable(StretchSearches):
         hosts' load that ranks them, and their edits are cheap.)"""
         apply(self, start, end, placed, 1.0, tidy)
 
-    def hold_stretches(self, stretches: list[tuple[float, float, tuple[int, ...]]],
-                       vecs: tuple[tuple[float, ...], ...]) -> None:
-        """Reserve a lease's VMs ``vecs`` over each (start, end, hosts), VM k on hosts[k]."""
-        apply_stretches(self, stretches, vecs, -1.0)
+    def hold_phases(self, phases: list, vecs: tuple[tuple[float, ...], ...]) -> None:
+        """Reserve what a lease's planned ``phases`` hold (``phases.stretches``), VM k of
+        ``vecs`` on each phase's hosts[k] (compiled: gridedit.pyx)."""
+        apply_phases(self, phases, vecs, -1.0, -inf)
 
-    def release_stretches(self, stretches: list[tuple[float, float, tuple[int, ...]]],
-                          vecs: tuple[tuple[float, ...], ...], tidy: bool = True) -> None:
-        """Give back what :meth:`hold_stretches` reserved (``tidy`` as :meth:`release_all`)."""
-        apply_stretches(self, stretches, vecs, 1.0, tidy)
+    def release_phases(self, phases: list, from_t: float, vecs: tuple[tuple[float, ...], ...],
+                       tidy: bool = True) -> list[tuple[float, float, tuple[int, ...]]]:
+        """Give back what the ``phases`` hold from ``from_t`` on (``tidy`` as
+        :meth:`release_all`); returns those (start, end, hosts) stretches."""
+        return apply_phases(self, phases, vecs, 1.0, from_t, tidy, True)
 
     def _edit(self, start: float, end: float, hosts: list[int], delta: np.ndarray, sign: float,
               tidy: bool = True) -> None:
@@ -228,6 +230,12 @@ class SlotTable(StretchSearches):
 
     def times_array(self) -> np.ndarray:
         """The breakpoints as an array, with inf appended (the end of the last segment):
-        a view of the table's own buffer, valid until its next edit."""
+        a view of the table's own buffer, valid until its next edit (the same view while
+        the version is: compression asks for it per candidate)."""
+        got = self._times_view
+        if got is not None and got[0] == self.version:
+            return got[1]
         lo = self._lo
-        return self._xbuf[lo : lo + self.n + 1]
+        view = self._xbuf[lo : lo + self.n + 1]
+        self._times_view = (self.version, view)
+        return view
