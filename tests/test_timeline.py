@@ -164,10 +164,13 @@ def test_release_merges_and_prune_forgets_the_past():
     assert len(tl) == 4 and tl.fits(1.0, 5.0, (2.0, 4.0)) and not tl.fits(0.0, 5.0, (2.0, 4.0))
 
 
-def test_a_timeline_survives_pickling_and_keeps_the_objects_it_was_given():
+def test_a_timeline_survives_pickling_and_hands_back_now_as_given():
     tl = Timeline(CAP, 0)
     tl.reserve(3, 8.0, (1.0, 1.0))
     copy = pickle.loads(pickle.dumps(tl))
     assert (copy.times, copy.free, copy.capacity, copy.version) == (tl.times, tl.free, tl.capacity, tl.version)
-    assert [type(t) for t in tl.times] == [int, int, float]  # the times are the objects passed in
-    assert tl.first_hole(0, 3.0) == 0 and type(tl.first_hole(0, 3.0)) is int
+    assert tl.times == [0.0, 3.0, 8.0] and [type(t) for t in tl.times] == [float] * 3  # C doubles inside
+    copy.reserve(8.0, 9.0, (2.0, 0.0))  # the copy's arrays are its own
+    assert copy.times == [0.0, 3.0, 8.0, 9.0] and tl.times == [0.0, 3.0, 8.0]
+    assert tl.first_hole(1, 3.0) == 1 and type(tl.first_hole(1, 3.0)) is int  # under way at now: now as given
+    assert tl.first_hole(0, 3.0) == 0 and type(tl.first_hole(0, 3.0)) is float  # starting at a breakpoint
