@@ -290,8 +290,8 @@ cdef class FreedSpans:
                     lo = a
                     hi = a
                 else:
-                    lo = tl.t[lo_i]
-                    hi = tl.t[hi_i] if hi_i < tl.n else INFINITY
+                    lo = tl.s.t[lo_i]
+                    hi = tl.s.t[hi_i] if hi_i < tl.s.n else INFINITY
                 if now > lo:
                     lo = now
                 if hi - lo >= length - EPS and lo < before:

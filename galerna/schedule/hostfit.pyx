@@ -210,9 +210,9 @@ cdef class FitRuns:
             return 0
         if tl.nres != self.nr:
             raise ValueError(f"small has {self.nr} resources, host {h} {tl.nres}")
-        cdef const double *times = tl.t
-        cdef const double *fr = tl.f
-        cdef Py_ssize_t n = tl.n, j = 0, jj, m = 0
+        cdef const double *times = tl.s.t
+        cdef const double *fr = tl.s.f
+        cdef Py_ssize_t n = tl.s.n, j = 0, jj, m = 0
         cdef double *buf = self.runs[h]
         while j < n:
             if not _seg_fits(fr + j * self.nr, self.nd, self.nr):

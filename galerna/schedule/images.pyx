@@ -181,10 +181,10 @@ cdef class ImageRepository:
         if planned is not None:
             at = planned
             if at < first:
-                i = left(link.t, 0, link.n, at) - 1
-                while i >= 0 and link.f[i * link.nres] >= 1.0 - _EPS:
+                i = left(link.s.t, 0, link.s.n, at) - 1
+                while i >= 0 and link.s.f[i * link.nres] >= 1.0 - _EPS:
                     i -= 1
-                first = link.t[i + 1] if i + 1 < link.n and link.t[i + 1] < at else at
+                first = link.s.t[i + 1] if i + 1 < link.s.n and link.s.t[i + 1] < at else at
                 if now > first:
                     first = now
         return first + shortest
@@ -195,8 +195,8 @@ cdef class ImageRepository:
         cdef Py_ssize_t i
         if sent_at <= now + _EPS:
             return False
-        i = left(link.t, 0, link.n, sent_at) - 1
-        if i < 0 or link.f[i * link.nres] >= 1.0 - _EPS:
+        i = left(link.s.t, 0, link.s.n, sent_at) - 1
+        if i < 0 or link.s.f[i * link.nres] >= 1.0 - _EPS:
             return True
         return self.first_short_hole_c(now, shortest) < sent_at - _EPS
 
@@ -368,8 +368,13 @@ cdef class ImageRepository:
 
     # ---------------------------------------------------------------- holes
     def _last_hole(self, now, deadline, length):
-        tl = self.link
-        ends = [deadline] + [x for x in tl.times if now + length <= x < deadline]
+        cdef Timeline tl = self.link
+        cdef double lo = now + length, hi = deadline
+        cdef Py_ssize_t k
+        ends = [deadline]
+        for k in range(tl.s.n):  # the link's breakpoints in [now + length, deadline)
+            if lo <= tl.s.t[k] < hi:
+                ends.append(tl.s.t[k])
         for end in sorted(set(ends), reverse=True):
             t0 = end - length
             if t0 >= now - EPS and tl.fits(t0, end, ONE):

@@ -1,24 +1,19 @@
 # cython: language_level=3
 """The per-host timeline's C-level interface, for the other compiled modules to cimport:
-its breakpoints and free amounts as C arrays (read them in place: ``t[k]`` for k < n,
-segment k's free amounts at ``f + k * nres``) and its walks as C functions (C doubles in
+its breakpoints and free amounts as C arrays (read them in place: ``s.t[k]`` for k < s.n,
+segment k's free amounts at ``s.f + k * nres``) and its walks as C functions (C doubles in
 and out), without a Python call, tuple or float object per question. See timeline.pyx."""
 
 
+from galerna.schedule.steps cimport Steps
+
+
 cdef class Timeline:
-    cdef double *t  # the breakpoints, sorted: t[0] .. t[n - 1] (inside _tbuf, from an offset)
-    cdef double *f  # free amounts, segment by segment: nres doubles per breakpoint (inside _fbuf)
-    cdef Py_ssize_t n
-    cdef double *_tbuf  # the allocations t and f point into, _cap breakpoints each
-    cdef double *_fbuf
-    cdef Py_ssize_t _cap
+    cdef Steps s  # breakpoints s.t[0 .. s.n), free amounts s.f, nres per segment (see steps.pxd)
     cdef public tuple capacity
     cdef readonly Py_ssize_t nres
     cdef public long version  # bumped by every change of free capacity
 
-    cdef int _room(self) except -1
-    cdef Py_ssize_t _insert(self, Py_ssize_t i, double t) except -1
-    cdef void _delete(self, Py_ssize_t i) noexcept
     cdef Py_ssize_t _split(self, double t) except -1
     cdef int add_c(self, double start, double end, const double *delta, double sign) except -1
     cdef void _merge(self, Py_ssize_t i) noexcept

@@ -18,10 +18,10 @@ byte-identical; the times come back as floats (``times``, ``next_change``,
 ``longest_run``), which compare, sum and print as the objects once passed in did.
 """
 from libc.math cimport INFINITY, fabs
-from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy, memmove
+from libc.string cimport memcpy
 
 from galerna.schedule.bisection cimport left, right
+from galerna.schedule.steps cimport steps_alloc, steps_delete, steps_drop_front, steps_free, steps_insert
 
 import numpy as np
 
@@ -33,23 +33,22 @@ cdef class Timeline:
     # attributes and C-level methods are declared in timeline.pxd
 
     def __cinit__(self):
-        self.t = self.f = self._tbuf = self._fbuf = NULL
-        self.n = self._cap = 0
+        self.s.t = self.s.f = self.s.tbuf = self.s.fbuf = NULL
+        self.s.n = self.s.cap = 0
 
     def __init__(self, capacity, origin=0.0):
         cdef Py_ssize_t r
         self.capacity = tuple(capacity)
         self.nres = len(self.capacity)
-        _reallocate(self, 8)
-        self.n = 1
-        self.t[0] = origin
+        steps_alloc(&self.s, self.nres, 8)
+        self.s.n = 1
+        self.s.t[0] = origin
         for r in range(self.nres):
-            self.f[r] = self.capacity[r]
+            self.s.f[r] = self.capacity[r]
         self.version = 0
 
     def __dealloc__(self):
-        free(self._tbuf)
-        free(self._fbuf)
+        steps_free(&self.s)
 
     def __reduce__(self):
         return (_rebuild, (self.capacity, self.times, self.free, self.version))
@@ -59,8 +58,8 @@ cdef class Timeline:
         """The breakpoints, as a new list (a copy: for Python readers and tests)."""
         cdef Py_ssize_t k
         cdef list out = []
-        for k in range(self.n):
-            out.append(self.t[k])
+        for k in range(self.s.n):
+            out.append(self.s.t[k])
         return out
 
     @property
@@ -70,81 +69,25 @@ cdef class Timeline:
         cdef list out = [], col
         for r in range(nr):
             col = []
-            for k in range(self.n):
-                col.append(self.f[k * nr + r])
+            for k in range(self.s.n):
+                col.append(self.s.f[k * nr + r])
             out.append(col)
         return out
 
     # ------------------------------------------------------------------ edit
-    cdef int _room(self) except -1:
-        """Room for one more breakpoint after the last: the live part moved to the front
-        of the buffers when their front half is spare, else copied into buffers twice as
-        long (so an insert is amortised O(n), like a list's)."""
-        cdef Py_ssize_t off = self.t - self._tbuf, nr = self.nres, cap
-        cdef double *tb
-        cdef double *fb
-        if off + self.n < self._cap:
-            return 0
-        cap = 2 * self.n + 8
-        if cap <= self._cap:
-            memmove(self._tbuf, self.t, self.n * sizeof(double))
-            memmove(self._fbuf, self.f, self.n * nr * sizeof(double))
-        else:
-            tb = self._tbuf
-            fb = self._fbuf
-            _allocate(self, cap)  # frees neither old buffer: the live part is copied first
-            memcpy(self._tbuf, tb + off, self.n * sizeof(double))
-            memcpy(self._fbuf, fb + off * nr, self.n * nr * sizeof(double))
-            free(tb)
-            free(fb)
-        self.t = self._tbuf
-        self.f = self._fbuf
-        return 0
-
-    cdef Py_ssize_t _insert(self, Py_ssize_t i, double t) except -1:
-        """Breakpoint ``t`` at index ``i``, the ones from ``i`` on moved up; its free row is
-        left for the caller to write. Moves the shorter side: into the spare front when
-        the insert is in the first half."""
-        cdef Py_ssize_t nr = self.nres
-        if i < self.n - i and self.t > self._tbuf:
-            memmove(self.t - 1, self.t, i * sizeof(double))
-            memmove(self.f - nr, self.f, i * nr * sizeof(double))
-            self.t -= 1
-            self.f -= nr
-        else:
-            self._room()
-            memmove(self.t + i + 1, self.t + i, (self.n - i) * sizeof(double))
-            memmove(self.f + (i + 1) * nr, self.f + i * nr, (self.n - i) * nr * sizeof(double))
-        self.t[i] = t
-        self.n += 1
-        return i
-
-    cdef void _delete(self, Py_ssize_t i) noexcept:
-        """Drop breakpoint ``i`` and its free row (0 <= i < n), moving the shorter side."""
-        cdef Py_ssize_t nr = self.nres
-        if i < self.n - 1 - i:
-            memmove(self.t + 1, self.t, i * sizeof(double))
-            memmove(self.f + nr, self.f, i * nr * sizeof(double))
-            self.t += 1
-            self.f += nr
-        else:
-            memmove(self.t + i, self.t + i + 1, (self.n - 1 - i) * sizeof(double))
-            memmove(self.f + i * nr, self.f + (i + 1) * nr, (self.n - 1 - i) * nr * sizeof(double))
-        self.n -= 1
-
     cdef Py_ssize_t _split(self, double t) except -1:
         """Index of the segment starting at ``t``, inserting a breakpoint if needed."""
-        cdef Py_ssize_t i = right(self.t, 0, self.n, t) - 1, r, nr = self.nres
+        cdef Py_ssize_t i = right(self.s.t, 0, self.s.n, t) - 1, r, nr = self.nres
         if i < 0:
             # Before the origin: extend backwards with full capacity.
-            self._insert(0, t)
+            steps_insert(&self.s, 0, t)
             for r in range(nr):
-                self.f[r] = self.capacity[r]
+                self.s.f[r] = self.capacity[r]
             return 0
-        if self.t[i] == t:
+        if self.s.t[i] == t:
             return i
-        self._insert(i + 1, t)
-        memcpy(self.f + (i + 1) * nr, self.f + i * nr, nr * sizeof(double))
+        steps_insert(&self.s, i + 1, t)
+        memcpy(self.s.f + (i + 1) * nr, self.s.f + i * nr, nr * sizeof(double))
         return i + 1
 
     def add(self, start, end, delta, double sign):
@@ -167,7 +110,7 @@ cdef class Timeline:
         cdef Py_ssize_t j = self._split(end)
         cdef Py_ssize_t r, k, nr = self.nres
         cdef double d
-        cdef double *f = self.f
+        cdef double *f = self.s.f
         for r in range(nr):
             d = delta[r] * sign
             if d != 0.0:
@@ -185,8 +128,8 @@ cdef class Timeline:
         cdef Py_ssize_t k
         cdef double x
         for x in (end, start):
-            k = left(self.t, 0, self.n, x)
-            if k < self.n and self.t[k] == x:
+            k = left(self.s.t, 0, self.s.n, x)
+            if k < self.s.n and self.s.t[k] == x:
                 self._merge(k)
 
     def reserve(self, start, end, demand):
@@ -198,29 +141,27 @@ cdef class Timeline:
     cdef void _merge(self, Py_ssize_t i) noexcept:
         """Drop breakpoint ``i`` when it separates two equal segments."""
         cdef Py_ssize_t r, nr = self.nres
-        if i <= 0 or i >= self.n:
+        if i <= 0 or i >= self.s.n:
             return
         for r in range(nr):
-            if fabs(self.f[i * nr + r] - self.f[(i - 1) * nr + r]) > _EPS:
+            if fabs(self.s.f[i * nr + r] - self.s.f[(i - 1) * nr + r]) > _EPS:
                 return
-        self._delete(i)
+        steps_delete(&self.s, i)
 
     def prune(self, double now):
         """Forget segments that ended before ``now``."""
         self.prune_c(now)
 
     cdef void prune_c(self, double now) noexcept:
-        cdef Py_ssize_t i = right(self.t, 0, self.n, now) - 1
+        cdef Py_ssize_t i = right(self.s.t, 0, self.s.n, now) - 1
         if i > 0:
-            self.t += i
-            self.f += i * self.nres
-            self.n -= i
+            steps_drop_front(&self.s, i)
 
     # ----------------------------------------------------------------- query
     cdef Py_ssize_t _fits_at(self, Py_ssize_t k, const double *need) noexcept:
         """Whether ``need`` fits in segment ``k`` (free + EPS >= need, resource by resource)."""
         cdef Py_ssize_t r, nr = self.nres
-        cdef const double *row = self.f + k * nr
+        cdef const double *row = self.s.f + k * nr
         for r in range(nr):
             if row[r] + _EPS < need[r]:
                 return 0
@@ -228,7 +169,7 @@ cdef class Timeline:
 
     def slots(self, double start, double end, demand, long cap):
         """How many copies of ``demand`` fit over the whole of [start, end), at most ``cap``."""
-        cdef Py_ssize_t i = right(self.t, 0, self.n, start) - 1, n = self.n, r, nr = self.nres
+        cdef Py_ssize_t i = right(self.s.t, 0, self.s.n, start) - 1, n = self.s.n, r, nr = self.nres
         cdef double need, f
         cdef double nd[16]
         cdef long best = cap, k
@@ -242,32 +183,32 @@ cdef class Timeline:
             for r in range(nr):
                 need = nd[r]
                 if need > 0:
-                    f = self.f[i * nr + r] + _EPS
+                    f = self.s.f[i * nr + r] + _EPS
                     if f < need:
                         return 0
                     k = <long>(f / need)
                     if k < best:
                         best = k
             i += 1
-            if i >= n or self.t[i] >= end:
+            if i >= n or self.s.t[i] >= end:
                 return best
 
     def fits(self, start, end, demand):
         return self.slots(start, end, demand, 1) >= 1
 
     def free_at(self, double t):
-        cdef Py_ssize_t i = right(self.t, 0, self.n, t) - 1, r
+        cdef Py_ssize_t i = right(self.s.t, 0, self.s.n, t) - 1, r
         if i < 0:
             i = 0
-        return tuple([self.f[i * self.nres + r] for r in range(self.nres)])
+        return tuple([self.s.f[i * self.nres + r] for r in range(self.nres)])
 
     def next_change(self, double t):
         """First breakpoint strictly after ``t`` (inf if none)."""
-        cdef Py_ssize_t i = right(self.t, 0, self.n, t)
-        return self.t[i] if i < self.n else INFINITY
+        cdef Py_ssize_t i = right(self.s.t, 0, self.s.n, t)
+        return self.s.t[i] if i < self.s.n else INFINITY
 
     def __len__(self):
-        return self.n
+        return self.s.n
 
     # ------------------------------------------------------- whole walks
     def longest_run(self, a, b, demand, mine=None):
@@ -287,15 +228,15 @@ cdef class Timeline:
         lo = self.longest_c(a, b, need, m0, m1, &hi)
         if lo < 0:
             return (a, a)
-        return (self.t[lo], self.t[hi] if hi < self.n else INFINITY)
+        return (self.s.t[lo], self.s.t[hi] if hi < self.s.n else INFINITY)
 
     cdef Py_ssize_t longest_c(self, double a, double b, const double *need, double m0, double m1,
                               Py_ssize_t *hi_out) except -2:
         """:meth:`longest_run` on C doubles: the index of the longest stretch's first
         segment and, in ``hi_out``, the index of the breakpoint ending it (n for inf);
         -1 if none (the answer is then (a, a))."""
-        cdef const double *times = self.t
-        cdef Py_ssize_t n = self.n, i, lo, hi, best_lo = -1, best_hi = -1
+        cdef const double *times = self.s.t
+        cdef Py_ssize_t n = self.s.n, i, lo, hi, best_lo = -1, best_hi = -1
         cdef double end, best_len = a - a, blo
         i = right(times, 0, n, a) - 1
         if i < 0:
@@ -320,7 +261,7 @@ cdef class Timeline:
         return best_lo
 
     cdef bint _ok(self, Py_ssize_t k, Py_ssize_t n, const double *need, double m0, double m1) noexcept:
-        if m0 <= self.t[k] and (k + 1 >= n or self.t[k + 1] <= m1):
+        if m0 <= self.s.t[k] and (k + 1 >= n or self.s.t[k + 1] <= m1):
             return True
         return self._fits_at(k, need)
 
@@ -336,8 +277,8 @@ cdef class Timeline:
         return self.may_fit_c(nd, length, earliest, before)
 
     cdef bint may_fit_c(self, const double *nd, double dlen, double de, double dbefore) except -1:
-        cdef const double *times = self.t
-        cdef Py_ssize_t n = self.n, i
+        cdef const double *times = self.s.t
+        cdef Py_ssize_t n = self.s.n, i
         cdef double run_from = 0.0, end, t
         cdef bint running = False
         i = right(times, 0, n, de) - 1
@@ -363,15 +304,15 @@ cdef class Timeline:
         """Start of the first stretch from ``now`` at least ``length`` long in which the
         first resource is wholly free (free >= 1 - EPS): the image link's next send.
         ``now`` itself (the object) when the stretch is under way at ``now``."""
-        cdef const double *times = self.t
-        cdef Py_ssize_t n = self.n, i, nr = self.nres
+        cdef const double *times = self.s.t
+        cdef Py_ssize_t n = self.s.n, i, nr = self.nres
         cdef double dnow = now, dlen = length, end, s = 0.0
         cdef bint running = False, at_now = False  # walking a free stretch; it starts at now
         i = right(times, 0, n, dnow) - 1
         if i < 0:
             i = 0
         while i < n:
-            if self.f[i * nr] >= 1.0 - _EPS:
+            if self.s.f[i * nr] >= 1.0 - _EPS:
                 if not running:
                     running = True
                     at_now = dnow > times[i]  # the start is max(times[i], now)
@@ -389,43 +330,18 @@ cdef class Timeline:
         return now
 
 
-cdef int _allocate(Timeline tl, Py_ssize_t cap) except -1:
-    """New buffers for ``cap`` breakpoints (the old ones are the caller's to free);
-    ``t`` and ``f`` point at their start."""
-    cdef Py_ssize_t nr = tl.nres if tl.nres > 0 else 1
-    cdef double *tb = <double *>malloc(cap * sizeof(double))
-    cdef double *fb = <double *>malloc(cap * nr * sizeof(double))
-    if tb == NULL or fb == NULL:
-        free(tb)
-        free(fb)
-        raise MemoryError()
-    tl._tbuf = tl.t = tb
-    tl._fbuf = tl.f = fb
-    tl._cap = cap
-    return 0
-
-
-cdef int _reallocate(Timeline tl, Py_ssize_t cap) except -1:
-    """Empty buffers for ``cap`` breakpoints in place of the old ones (freed)."""
-    free(tl._tbuf)
-    free(tl._fbuf)
-    tl.t = tl.f = tl._tbuf = tl._fbuf = NULL
-    tl.n = tl._cap = 0
-    return _allocate(tl, cap)
-
-
 def _rebuild(capacity, times, free, version):
     """Unpickle: a timeline with these breakpoints and free amounts (lists, as pickled)."""
     cdef Timeline tl = Timeline(capacity)
     cdef Py_ssize_t n = len(times), nr = tl.nres, k, r
     if n < 1 or len(free) != nr or any([len(col) != n for col in free]):
         raise ValueError(f"{n} breakpoints and free amounts of {[len(col) for col in free]} segments")
-    _reallocate(tl, n + 8)
+    steps_alloc(&tl.s, nr, n + 8)
     for k in range(n):
-        tl.t[k] = times[k]
+        tl.s.t[k] = times[k]
         for r in range(nr):
-            tl.f[k * nr + r] = free[r][k]
-    tl.n = n
+            tl.s.f[k * nr + r] = free[r][k]
+    tl.s.n = n
     tl.version = version
     return tl
 
@@ -437,7 +353,7 @@ def lengths(list timelines):
     out = np.empty(n, dtype=np.int64)
     cdef long long[::1] v = out
     for h in range(n):
-        v[h] = (<Timeline>timelines[h]).n
+        v[h] = (<Timeline>timelines[h]).s.n
     return out
 
 
