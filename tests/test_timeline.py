@@ -164,10 +164,78 @@ def test_release_merges_and_prune_forgets_the_past():
     assert len(tl) == 4 and tl.fits(1.0, 5.0, (2.0, 4.0)) and not tl.fits(0.0, 5.0, (2.0, 4.0))
 
 
-def test_a_timeline_survives_pickling_and_keeps_the_objects_it_was_given():
+def test_a_timeline_survives_pickling_and_hands_back_now_as_given():
     tl = Timeline(CAP, 0)
     tl.reserve(3, 8.0, (1.0, 1.0))
     copy = pickle.loads(pickle.dumps(tl))
     assert (copy.times, copy.free, copy.capacity, copy.version) == (tl.times, tl.free, tl.capacity, tl.version)
-    assert [type(t) for t in tl.times] == [int, int, float]  # the times are the objects passed in
-    assert tl.first_hole(0, 3.0) == 0 and type(tl.first_hole(0, 3.0)) is int
+    assert tl.times == [0.0, 3.0, 8.0] and [type(t) for t in tl.times] == [float] * 3  # C doubles inside
+    copy.reserve(8.0, 9.0, (2.0, 0.0))  # the copy's arrays are its own
+    assert copy.times == [0.0, 3.0, 8.0, 9.0] and tl.times == [0.0, 3.0, 8.0]
+    assert tl.first_hole(1, 3.0) == 1 and type(tl.first_hole(1, 3.0)) is int  # under way at now: now as given
+    assert tl.first_hole(0, 3.0) == 0 and type(tl.first_hole(0, 3.0)) is float  # starting at a breakpoint
+
+
+class ListTimeline:
+    """The timeline as the Python lists it once was (split, add, merge, prune): the oracle for
+    the C arrays' bookkeeping (inserts at either end, deletes, the start moved by a prune,
+    compaction and growth), breakpoint by breakpoint."""
+
+    def __init__(self, cap, origin):
+        self.cap, self.times, self.free = cap, [origin], [[c] for c in cap]
+
+    def split(self, t):
+        i = max([k for k, x in enumerate(self.times) if x <= t], default=-1)
+        if i >= 0 and self.times[i] == t:
+            return i
+        self.times.insert(i + 1, t)
+        for r, col in enumerate(self.free):
+            col.insert(i + 1, col[i] if i >= 0 else self.cap[r])
+        return i + 1
+
+    def add(self, s, e, d, sign):
+        i, j = self.split(s), self.split(e)
+        for col, x in zip(self.free, d):
+            col[i:j] = [f + x * sign for f in col[i:j]] if x else col[i:j]
+        if sign > 0:
+            for k in (j, i):
+                if 0 < k < len(self.times) and all(abs(col[k] - col[k - 1]) <= EPS for col in self.free):
+                    del self.times[k]
+                    for col in self.free:
+                        del col[k]
+
+    def prune(self, now):
+        i = max([k for k, x in enumerate(self.times) if x <= now], default=-1)
+        if i > 0:
+            del self.times[:i]
+            for col in self.free:
+                del col[:i]
+
+
+step = hst.tuples(hst.sampled_from(["reserve"] * 5 + ["release"] * 3 + ["prune"]), hst.integers(-5, 100).map(float),
+                  hst.integers(1, 40).map(float), hst.sampled_from([(0.5, 1.0), (1.0, 2.0), (0.0, 4.0)]),
+                  hst.integers(0, 999))
+
+
+@settings(max_examples=60, deadline=None)
+@given(hst.lists(step, min_size=200, max_size=400))  # long enough for the buffers to fill behind a prune
+def test_the_arrays_keep_the_lists_breakpoints_through_inserts_deletes_and_prunes(steps):
+    tl, o, held, now = Timeline(CAP, 0.0), ListTimeline(CAP, 0.0), [], 0.0
+    for kind, s, n, d, pick in steps:
+        s += now  # edits mostly ahead of now, as in a run; some before the first breakpoint
+        if kind == "prune":
+            now = max(now, s - 70.0)  # now only moves on
+            tl.prune(now)
+            o.prune(now)
+        elif kind == "release" and held:
+            s, e, d = held.pop(pick % len(held))
+            tl.release(s, e, d)
+            o.add(s, e, d, 1.0)
+        elif tl.fits(s, s + n, d):
+            tl.reserve(s, s + n, d)
+            o.add(s, s + n, d, -1.0)
+            held.append((s, s + n, d))
+        assert (tl.times, tl.free) == (o.times, o.free), (kind, s, n, d)
+        assert len(tl) == len(o.times)
+    copy = pickle.loads(pickle.dumps(tl))
+    assert (copy.times, copy.free) == (o.times, o.free)

@@ -260,7 +260,7 @@ cdef class FreedSpans:
         cdef Py_ssize_t h, k, nh = self._count.shape[0], r, nr, lo_i, hi_i
         cdef const double[::1] bv
         cdef double need[16]
-        cdef list tls = None, times
+        cdef list tls = None
         cdef Timeline tl
         got = self._cache.get(small)  # self.longest(small), without a Python call when known
         if got is None:
@@ -290,9 +290,8 @@ cdef class FreedSpans:
                     lo = a
                     hi = a
                 else:
-                    times = tl.times
-                    lo = <double>times[lo_i]
-                    hi = <double>times[hi_i] if hi_i < len(times) else INFINITY
+                    lo = tl.s.t[lo_i]
+                    hi = tl.s.t[hi_i] if hi_i < tl.s.n else INFINITY
                 if now > lo:
                     lo = now
                 if hi - lo >= length - EPS and lo < before:

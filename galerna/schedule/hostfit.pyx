@@ -210,15 +210,16 @@ cdef class FitRuns:
             return 0
         if tl.nres != self.nr:
             raise ValueError(f"small has {self.nr} resources, host {h} {tl.nres}")
-        cdef list times = tl.times
-        cdef Py_ssize_t n = len(times), j = 0, jj, m = 0
+        cdef const double *times = tl.s.t
+        cdef const double *fr = tl.s.f
+        cdef Py_ssize_t n = tl.s.n, j = 0, jj, m = 0
         cdef double *buf = self.runs[h]
         while j < n:
-            if not _seg_fits(tl, j, self.nd, self.nr):
+            if not _seg_fits(fr + j * self.nr, self.nd, self.nr):
                 j += 1
                 continue
             jj = j
-            while jj + 1 < n and _seg_fits(tl, jj + 1, self.nd, self.nr):
+            while jj + 1 < n and _seg_fits(fr + (jj + 1) * self.nr, self.nd, self.nr):
                 jj += 1
             if 2 * m + 2 > self.cap[h]:
                 self.cap[h] = 2 * self.cap[h] + 8
@@ -230,8 +231,8 @@ cdef class FitRuns:
                     self.tls[h] = None
                     raise MemoryError()
                 self.runs[h] = buf
-            buf[2 * m] = -INFINITY if j == 0 else <double>times[j]
-            buf[2 * m + 1] = <double>times[jj + 1] if jj + 1 < n else INFINITY
+            buf[2 * m] = -INFINITY if j == 0 else times[j]
+            buf[2 * m + 1] = times[jj + 1] if jj + 1 < n else INFINITY
             m += 1
             j = jj + 1
         self.nruns[h] = m
@@ -330,11 +331,11 @@ def hosts_could_start_runs(FitRuns fr, list timelines, const double[::1] t, own,
         free(diff)
 
 
-cdef inline bint _seg_fits(Timeline tl, Py_ssize_t j, const double *nd, Py_ssize_t nr) except -1:
-    """One ``nd`` fits in segment ``j`` of the timeline (free + EPS >= need, resources it
-    does not use ignored), as the grid walk compares."""
+cdef inline bint _seg_fits(const double *row, const double *nd, Py_ssize_t nr) noexcept:
+    """One ``nd`` fits in a timeline's segment whose free amounts are ``row`` (free + EPS
+    >= need, resources it does not use ignored), as the grid walk compares."""
     cdef Py_ssize_t r
     for r in range(nr):
-        if nd[r] > 0 and not (<double>(<list>tl.free[r])[j] + _EPS >= nd[r]):
+        if nd[r] > 0 and not (row[r] + _EPS >= nd[r]):
             return False
     return True

@@ -19,7 +19,7 @@ comparisons on the same doubles as the Python version, so plans are identical.
 
 from dataclasses import dataclass, field
 
-from galerna.schedule.bisection cimport list_left
+from galerna.schedule.bisection cimport left
 
 from galerna.config.schema import TransferMode
 from galerna.schedule.timeline import EPS, Timeline
@@ -176,29 +176,27 @@ cdef class ImageRepository:
     cdef double arrival_c(self, double now, double shortest, planned) except? -1.0:
         """:meth:`earliest_arrival` for an image whose shortest send takes ``shortest``."""
         cdef double first = self.first_short_hole_c(now, shortest), at
-        cdef list times, free
+        cdef Timeline link = self.link
         cdef Py_ssize_t i
         if planned is not None:
             at = planned
             if at < first:
-                times, free = self.link.times, self.link.free[0]
-                i = list_left(times, 0, at) - 1
-                while i >= 0 and <double>free[i] >= 1.0 - _EPS:
+                i = left(link.s.t, 0, link.s.n, at) - 1
+                while i >= 0 and link.s.f[i * link.nres] >= 1.0 - _EPS:
                     i -= 1
-                first = <double>times[i + 1] if i + 1 < len(times) and <double>times[i + 1] < at else at
+                first = link.s.t[i + 1] if i + 1 < link.s.n and link.s.t[i + 1] < at else at
                 if now > first:
                     first = now
         return first + shortest
 
     cdef bint could_send_before_c(self, double now, double shortest, double sent_at) except -1:
         """:meth:`could_send_before` for an image whose shortest send takes ``shortest``."""
-        cdef list times, free
+        cdef Timeline link = self.link
         cdef Py_ssize_t i
         if sent_at <= now + _EPS:
             return False
-        times, free = self.link.times, self.link.free[0]
-        i = list_left(times, 0, sent_at) - 1
-        if i < 0 or <double>free[i] >= 1.0 - _EPS:
+        i = left(link.s.t, 0, link.s.n, sent_at) - 1
+        if i < 0 or link.s.f[i * link.nres] >= 1.0 - _EPS:
             return True
         return self.first_short_hole_c(now, shortest) < sent_at - _EPS
 
@@ -370,8 +368,13 @@ cdef class ImageRepository:
 
     # ---------------------------------------------------------------- holes
     def _last_hole(self, now, deadline, length):
-        tl = self.link
-        ends = [deadline] + [x for x in tl.times if now + length <= x < deadline]
+        cdef Timeline tl = self.link
+        cdef double lo = now + length, hi = deadline
+        cdef Py_ssize_t k
+        ends = [deadline]
+        for k in range(tl.s.n):  # the link's breakpoints in [now + length, deadline)
+            if lo <= tl.s.t[k] < hi:
+                ends.append(tl.s.t[k])
         for end in sorted(set(ends), reverse=True):
             t0 = end - length
             if t0 >= now - EPS and tl.fits(t0, end, ONE):
