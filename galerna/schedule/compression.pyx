@@ -148,13 +148,14 @@ cdef double _search_from(self, _Plan rec, ImageRepository images, lease, double 
     """Where a re-plan's search (Search.find) would start, from ``start``: when the lease's
     image must then be sent, not before it could be there over the link with the lease's
     own transfer given up. Asked before the re-plan releases anything, so the link and
-    the copies are read as they would be once it has. -INFINITY when not told."""
+    the copies are read as they would be once it has. Never later than the search's
+    start; ``start`` itself when not told."""
     if images is None:
         return start
     cdef Py_ssize_t k
     for k in range(1, rec.nphases):
         if rec.phases[k].transfer is not None:
-            return -INFINITY  # one transfer, the first phase's, is all this reads
+            return start  # one transfer, the first phase's, is all this reads
     tr = rec.p0.transfer
     hosts = images.copy_hosts(lease.req, tr)  # what Search._must_send reads once it is dropped
     if len(hosts) >= len(rec.vecs) or not hosts <= self.ctx.shapes.one_vm_hosts(rec.small):
