@@ -4,7 +4,7 @@ from hypothesis import strategies as hst
 
 from galerna.config.schema import ImageTransferConfig
 from galerna.model.lease import DiskImage, LeaseRequest, LeaseType
-from galerna.schedule.images import ImageRepository
+from galerna.schedule.images import ImageRepository, Transfer
 
 
 def req(i, image="a", size=100.0, nodes=1):
@@ -150,3 +150,29 @@ def test_arrival_and_could_send_before_match_the_oracle(sends, now, length, pick
     r.link.reserve(float(HORIZON), float(HORIZON + 100), (1.0,))
     busy |= set(range(HORIZON, HORIZON + 100))
     assert r.earliest_arrival(lease, float(now), None) == oracle_arrival(busy, now, length, None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(hst.lists(hst.tuples(hst.integers(0, 60), hst.integers(1, 8)), min_size=1, max_size=10),
+       hst.integers(0, 70), hst.integers(1, 12), hst.integers(0, 9))
+def test_ready_without_is_earliest_ready_once_the_transfer_is_dropped(sends, now, length, pick):
+    """Compression asks where a send could end with a lease's transfer given up, before
+    dropping it: the answer is the dropped link's first hole plus the send, and a drop
+    then a hold leave the link as it was (coalesced held transfers: no breakpoint at
+    their ends separates equal segments)."""
+    r = repo()
+    held = []
+    for i, (s, n) in enumerate(sends):
+        if r.link.fits(s, s + n, (1.0,)):
+            tr = Transfer(str(i), "a", float(s), float(s + n), (0,))
+            r.hold(tr, req(i))
+            held.append((tr, req(i)))
+    tr, lease = held[pick % len(held)]
+    rest = busy_cells([(int(t.start), int(t.end)) for t, _ in held if t is not tr])
+    got = r.ready_without(float(now), float(length), tr)
+    before = (list(r.link.times), list(r.link.free[0]))
+    r.drop(tr)
+    assert got == r.link.first_hole(float(now), float(length)) + length == oracle_first_hole(rest, now, length) + length
+    r.hold(tr, lease)
+    assert (list(r.link.times), list(r.link.free[0])) == before
+    assert r.ready_without(float(now), float(length), None) == r.link.first_hole(float(now), float(length)) + length

@@ -17,7 +17,7 @@ from galerna.schedule.events import EventQueue
 from galerna.schedule.images import ImageRepository
 from galerna.schedule.lease import Lease, Phase
 from galerna.schedule.phases import Stretch
-from galerna.schedule.slottable import SlotTable
+from galerna.schedule.slottable import SlotTable, whole
 
 
 def _order(lease: Lease) -> tuple[float, int]:
@@ -41,6 +41,9 @@ class Book:
         self.changed = False  # something ended or arrived: run a queue round
 
     def add(self, lease: Lease) -> None:
+        slots = self.slots
+        if slots.whole and not all(whole(v) for v in set(lease.vecs)):
+            slots.whole = False  # (see SlotTable.whole)
         self.leases[lease.id] = lease
         self.by_seq[lease.seq] = lease
         self.live.add(lease)

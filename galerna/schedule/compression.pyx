@@ -29,6 +29,8 @@ byte-identical.
 
 from libc.math cimport INFINITY
 
+from galerna.schedule.bisection cimport left, list_left
+
 from galerna.schedule.freed cimport FreedSpans
 from galerna.schedule.hostfit cimport site_fits
 from galerna.schedule.images cimport ImageRepository
@@ -40,7 +42,7 @@ from galerna.model.state import LeaseState as S
 from galerna.schedule.decisions import Move
 from galerna.schedule.hostfit import FitRuns, hosts_could_start, hosts_could_start_runs
 from galerna.schedule.mapper import total_demand
-from galerna.schedule.phases import begins
+from galerna.schedule.phases import begins, stretches
 from galerna.schedule.search import want_of
 from galerna.schedule.slottable import demand_per_host
 from galerna.schedule.timeline import EPS
@@ -142,6 +144,76 @@ cdef bint _copies_could_serve(self, _Memo memo, ImageRepository images, lease, l
     return start is not None and start <= latest + EPS
 
 
+cdef double _search_from(self, _Plan rec, ImageRepository images, lease, double start, now) except? -1.0:
+    """Where a re-plan's search (Search.find) would start, from ``start``: when the lease's
+    image must then be sent, not before it could be there over the link with the lease's
+    own transfer given up. Asked before the re-plan releases anything, so the link and
+    the copies are read as they would be once it has. Never later than the search's
+    start; ``start`` itself when not told."""
+    if images is None:
+        return start
+    cdef Py_ssize_t k
+    for k in range(1, rec.nphases):
+        if rec.phases[k].transfer is not None:
+            return start  # one transfer, the first phase's, is all this reads
+    tr = rec.p0.transfer
+    hosts = images.copy_hosts(lease.req, tr)  # what Search._must_send reads once it is dropped
+    if len(hosts) >= len(rec.vecs) or not hosts <= self.ctx.shapes.one_vm_hosts(rec.small):
+        return start
+    img = images.image_of(lease.req)
+    if img is None:
+        return start if start >= now else now  # earliest_ready: now
+    cdef double ready = images.ready_without_c(now, images.seconds(img[1], lease.req.n_nodes), tr)
+    return ready if ready > start else start
+
+
+cdef inline bint _has_point(list times, t) except -1:
+    cdef Py_ssize_t k = list_left(times, 0, t)
+    return k < len(times) and <double>times[k] == <double>t
+
+
+cdef inline bint _has_step(Timeline tl, double t) noexcept:
+    """Whether ``t`` is one of the timeline's breakpoints."""
+    cdef Py_ssize_t k = left(tl.s.t, 0, tl.s.n, t)
+    return k < tl.s.n and tl.s.t[k] == t
+
+
+cdef bint _as_if_replanned(_Plan rec, slots, ImageRepository images) except -1:
+    """Whether the slot table and the image link are now as a futile re-plan of the
+    lease would leave them (released without tidying, searched, held again), so that
+    ruling it out changes nothing. That re-plan splits the grid and the lease's hosts'
+    timelines at its stretches' ends (merged there by the release or not): those must
+    be breakpoints already. It drops and holds its transfer, which coalesces the link
+    at the transfer's ends: a breakpoint there must not separate equal segments. (The
+    free capacity it gives back and takes again is the same double when the demands
+    are whole numbers, as in every study: x + d - d; SlotTable.whole says so.)"""
+    if not slots.whole:
+        return False
+    if rec.stretches is None:
+        rec.stretches = stretches(rec.phases)  # from now on: its held phases lie ahead
+    cdef list times = slots.times, tls = slots.hosts
+    cdef Timeline tl
+    cdef Py_ssize_t k, n
+    for s, e, hosts in rec.stretches:
+        if not _has_point(times, s) or not _has_point(times, e):
+            return False
+        for h in hosts:
+            tl = <Timeline>tls[h]
+            if not _has_step(tl, s) or not _has_step(tl, e):
+                return False
+    tr = rec.p0.transfer
+    if tr is None or not tr.end > tr.start:
+        return True
+    tl = images.link
+    n = tl.s.n
+    for t in (tr.start, tr.end):
+        k = left(tl.s.t, 0, n, t)
+        if 0 < k < n and tl.s.t[k] == <double>t and \
+                abs(tl.s.f[k * tl.nres] - tl.s.f[(k - 1) * tl.nres]) <= _EPS:
+            return False
+    return True
+
+
 cdef class _Memo:
     """What one Compressor remembers of one lease, kept on the lease (``Lease.memo``) so
     that a candidate costs an attribute read: its _Plan, its image facts, its shape and
@@ -196,7 +268,7 @@ cdef class _Plan:
     cdef object phases, vecs, state, p0, old_start, small, need
     cdef long version
     cdef Py_ssize_t nphases
-    cdef list held
+    cdef list held, stretches  # stretches: see _as_if_replanned
     cdef tuple own
     cdef double p0_start, old_start_d, length, m0, m1
     cdef bint held_, deadline, resumes
@@ -281,7 +353,7 @@ class Compressor:
         # Images add filters only without reuse (with it any host may come to hold the
         # image, and a start is only ever delayed by a transfer, never ruled out).
         cdef ImageRepository images = ctx.images if ctx.images is not None and not ctx.images.reuse else None
-        cdef bint plain = ctx.images is None  # then _hosts_could_take is told
+        cdef bint plain = ctx.images is None  # then (or with images) _hosts_could_take is told
         nsi = ctx.phases.cfg.non_schedulable_interval
         cdef double dnsi = nsi, deps = EPS
         cdef _Plan rec
@@ -341,8 +413,14 @@ class Compressor:
                     window = None
                 else:
                     window = (w0, w1)
-            # (with images _hosts_could_take is not told: a transfer can only delay a start)
-            if window is None or plain and not _hosts_could_take(self, rec, lease, max(earliest, window[0])):
+            # With images too: a start the search could find needs as many hosts from
+            # where it searches (_search_from); the transfer can only delay it further.
+            # Ruled out so only when the re-plan it saves would leave the table and the
+            # link as they are (_as_if_replanned).
+            if window is None or plain and not _hosts_could_take(self, rec, lease, max(earliest, window[0])) or \
+                    images is not None and not _hosts_could_take(
+                        self, rec, lease, _search_from(self, rec, images, lease, max(earliest, window[0]), now)) \
+                    and _as_if_replanned(rec, slots, images):
                 stats.filter_hits += 1
                 continue
             stats.replans += 1

@@ -25,6 +25,7 @@ cdef class ImageRepository:
     cpdef bint has(self, host, image, double at, lease_id, double now) except -1
     cdef double first_short_hole_c(self, double now, double shortest) except? -1.0
     cdef double arrival_c(self, double now, double shortest, planned) except? -1.0
+    cdef double ready_without_c(self, double now, double need, tr) except? -1.0
     cdef bint could_send_before_c(self, double now, double shortest, double sent_at) except -1
     cdef bint holds_own_c(self, image, lease_id, tuple own, copies, double at) except -1
     cpdef int _add(self, Py_ssize_t h, Copy c) except -1

@@ -19,7 +19,7 @@ comparisons on the same doubles as the Python version, so plans are identical.
 
 from dataclasses import dataclass, field
 
-from galerna.schedule.bisection cimport left
+from galerna.schedule.bisection cimport left, right
 
 from galerna.config.schema import TransferMode
 from galerna.schedule.timeline import EPS, Timeline
@@ -188,6 +188,52 @@ cdef class ImageRepository:
                 if now > first:
                     first = now
         return first + shortest
+
+    def ready_without(self, now, need, tr):
+        """:meth:`ready_without_c` from Python (tests)."""
+        return self.ready_without_c(now, need, tr)
+
+    cdef double ready_without_c(self, double now, double need, tr) except? -1.0:
+        """:meth:`earliest_ready`'s answer (first hole for ``need`` seconds, plus ``need``) on
+        the link as it would be with the transfer ``tr`` dropped, without dropping it:
+        compression asks it before a re-plan it may rule out. Dropping adds 1 over
+        [tr.start, tr.end); its merges only join equal segments, which the walk passes
+        alike, so the same hole is found on the same doubles."""
+        cdef Timeline link = self.link
+        cdef const double *times = link.s.t
+        cdef const double *free = link.s.f
+        cdef Py_ssize_t n = link.s.n, nres = link.nres, i, piece
+        cdef double s = _INF, e = _INF, a, b, t0, t1, f, start = 0.0
+        cdef bint running = False
+        if tr is not None and tr.end > tr.start:
+            s, e = tr.start, tr.end
+        i = right(times, 0, n, now) - 1
+        if i < 0:
+            i = 0
+        while i < n:
+            t0 = times[i]
+            t1 = times[i + 1] if i + 1 < n else _INF
+            for piece in range(3):  # the segment cut at s and e: before, inside, after
+                if piece == 0:
+                    a, b = t0, (s if s < t1 else t1)
+                elif piece == 1:
+                    a, b = (s if s > t0 else t0), (e if e < t1 else t1)
+                else:
+                    a, b = (e if e > t0 else t0), t1
+                if not b > a:
+                    continue
+                f = free[i * nres] + 1.0 if piece == 1 else free[i * nres]
+                if f >= 1.0 - _EPS:
+                    if not running:
+                        start = now if now > a else a
+                        running = True
+                    if b - start >= need - _EPS:
+                        return start + need
+                else:
+                    running = False
+            i += 1
+        t0 = times[n - 1]
+        return (now if now > t0 else t0) + need
 
     cdef bint could_send_before_c(self, double now, double shortest, double sent_at) except -1:
         """:meth:`could_send_before` for an image whose shortest send takes ``shortest``."""

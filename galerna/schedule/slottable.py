@@ -45,6 +45,12 @@ def demand_per_host(placed: Iterable[tuple[int, tuple[float, ...]]]) -> dict[int
     return per_host
 
 
+def whole(amounts: Iterable[float]) -> bool:
+    """Whether each amount is a whole number small enough that sums and differences of
+    such amounts are exact in doubles."""
+    return all(float(x).is_integer() and abs(x) < 2.0 ** 52 for x in amounts)
+
+
 class SlotTable(StretchSearches):
     def __init__(self, site: Site, origin: float = 0.0):
         self.site = site
@@ -53,6 +59,10 @@ class SlotTable(StretchSearches):
         self.nres = len(site.resource_types)
         self.cap = np.array(self.caps, dtype=float).reshape(self.nhosts, self.nres)
         self.total_capacity = tuple(float(x) for x in self.cap.sum(axis=0))
+        # Whether every amount held so far is a whole number (exact in a double below
+        # 2**52, so that x + d - d == x): Book.add clears it for a lease that is not.
+        # Compression then knows that a futile re-plan leaves every cell as it was.
+        self.whole = all(whole(c) for c in self.caps)
         self.times: list[float] = [origin]
         # The grid lives in a larger buffer with room on both sides, from row
         # ``_lo``: pruning the past moves ``_lo`` instead of copying the grid, and a
