@@ -3,6 +3,7 @@ and every workload shipped in ../shared/data/haizea-traces."""
 from __future__ import annotations
 
 import gzip
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -502,3 +503,19 @@ def test_inject_reads_through_the_given_loader(traces_dir):
     assert a.requests == inject(base, inj_path).requests
     injected = [r for r in a.requests if r.type is LeaseType.AR]
     assert injected and all(x is y for x, y in zip(injected, (r for r in b.requests if r.type is LeaseType.AR)))
+
+
+def test_workload_cache_sees_a_same_size_rewrite_within_one_mtime_tick(tmp_path):
+    """A file rewritten with other bytes of the same size and the same modification time (a coarse file-system
+    clock) is read anew: the cache keys on the file's content."""
+    p = swf(tmp_path, job(job=1, run=150))
+    cache = WorkloadCache()
+    st = os.stat(p)
+    first = cache.load(p)
+    text = p.read_text()
+    assert " 150 " in text
+    p.write_text(text.replace(" 150 ", " 160 ", 1))  # same length, other run time
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(p).st_size == st.st_size and os.stat(p).st_mtime_ns == st.st_mtime_ns
+    again = cache.load(p)
+    assert (first.requests[0].real_duration, again.requests[0].real_duration) == (150, 160)
