@@ -58,8 +58,11 @@ class Applier:
         self.compressor = compressor
         self.out: list[Event] = []
 
-    def emit(self, t: float, lease: Lease, notice: Notice, hosts=(), until=None, **kw) -> None:
-        self.out.append(Event(t, lease.id, notice, tuple(hosts), until, **kw))
+    def emit(self, t: float, lease: Lease, notice: Notice, hosts=(), until=None, activity=None, preemption=None,
+             refusal=None, reason: str = "", moved: bool = False) -> None:
+        """A notice into the outbox (Event's fields, passed on by position: no ``**kw`` dict per notice)."""
+        self.out.append(Event(t, lease.req.id, notice, tuple(hosts), until, activity, preemption, refusal, reason,
+                              moved))
 
     def new_lease(self, req: LeaseRequest) -> Lease:
         lease = Lease(req=req, vecs=_vectors(self.ctx.site, req.nodes), seq=len(self.book.by_seq))

@@ -38,12 +38,22 @@ class Book:
         # Host-intervals whose capacity was given back since the last compression.
         self.spans: list[tuple[int, float, float]] = []
         self.freed = False  # capacity was released early: compress
+        self._whole: dict[tuple[float, ...], bool] = {}  # whole(v) per demand vector seen (a few shapes)
         self.changed = False  # something ended or arrived: run a queue round
 
     def add(self, lease: Lease) -> None:
         slots = self.slots
-        if slots.whole and not all(whole(v) for v in set(lease.vecs)):
-            slots.whole = False  # (see SlotTable.whole)
+        if slots.whole:
+            known = self._whole
+            for v in lease.vecs:
+                w = known.get(v)
+                if w is None:
+                    w = whole(v)
+                    if len(known) < 4096:  # (a daemon's leases may ask for many sizes)
+                        known[v] = w
+                if not w:
+                    slots.whole = False  # (see SlotTable.whole)
+                    break
         self.leases[lease.id] = lease
         self.by_seq[lease.seq] = lease
         self.live.add(lease)
@@ -76,8 +86,10 @@ class Book:
                     self.images.drop(p.transfer)
         given = self.slots.release_phases(phases, from_t, lease.vecs, tidy)
         if track:
+            spans = self.spans
             for s, end, hosts in given:
-                self.spans.extend((h, s, end) for h in set(hosts))
+                for h in set(hosts):
+                    spans.append((h, s, end))
         return given
 
     def adopt(self, lease: Lease, phases: list[Phase]) -> None:

@@ -234,7 +234,7 @@ class LeaseScheduler:
             book.changed = True
         if book.changed:
             book.changed = False
-            for d in queue_round(self.ctx, self.search, now):
+            for d in (queue_round(self.ctx, self.search, now) if book.queue else ()):  # (no round without a queue)
                 if isinstance(d, Place):
                     apply.place(d.lease, d.phases, now)
                 elif isinstance(d, Move):
