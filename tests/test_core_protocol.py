@@ -61,6 +61,32 @@ def test_events_carry_their_activity_and_preemption_mode_as_enums():
     assert _one(nosusp.advance(500), Notice.PREEMPTED, "1").preemption is PreemptMode.REQUEUE
 
 
+def test_an_event_is_built_as_its_dataclass_says_and_stays_frozen():
+    """plan.Event's __init__ stores through the slots (plan._set_by_slots): the fields'
+    names, order and defaults as declared, every value where it belongs."""
+    import dataclasses
+    import inspect
+
+    from galerna.schedule.plan import Event
+
+    fields = dataclasses.fields(Event)
+    params = list(inspect.signature(Event).parameters.values())
+    assert [(p.name, p.default) for p in params] == \
+        [(f.name, inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default) for f in fields]
+    values = [1.5, "7", Notice.SCHEDULED, (2, 3), 9.0, A.RUN, PreemptMode.SUSPEND, Refusal(R.TOO_SOON, at=1, now=0),
+              "why", True]
+    for e in (Event(*values), Event(**{f.name: v for f, v in zip(fields, values)})):
+        assert [getattr(e, f.name) for f in fields] == values
+    e = Event(0.0, "1", Notice.DONE)
+    assert (e.hosts, e.until, e.activity, e.reason, e.moved) == ((), None, None, "", False)
+    assert e == Event(0.0, "1", Notice.DONE) and hash(e) == hash(Event(0.0, "1", Notice.DONE))
+    assert dataclasses.replace(e, time=2.0).time == 2.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        e.time = 1.0
+    with pytest.raises(TypeError):
+        Event(0.0, "1")
+
+
 def test_fail_ends_the_lease_failed_and_gives_its_capacity_back():
     core = LeaseScheduler(Site.uniform(1))
     core.submit(be(1, 0, 1000), 0)

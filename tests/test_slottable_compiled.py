@@ -23,7 +23,7 @@ from galerna.schedule.gridsearch import fit_counts
 from galerna.schedule.lease import Activity, Phase
 from galerna.schedule.mapper import Mapper
 from galerna.schedule.phases import stretches
-from galerna.schedule.placement import GREEDY, PACKING, STRIPING, place_alike
+from galerna.schedule.placement import GREEDY, NOT_ALIKE, PACKING, STRIPING, earliest_alike, place_alike
 from galerna.schedule.policies.host_selection import greedy, packing, striping
 from galerna.schedule.slottable import SlotTable, demand_per_host
 from galerna.schedule.timeline import EPS, Timeline, lengths
@@ -263,9 +263,9 @@ reservation = hst.tuples(hst.integers(0, 5), hst.integers(0, 30), hst.integers(1
        vm=hst.sampled_from([(1.0, 1024.0), (0.5, 512.0), (0.5, 0.0)]), n=hst.integers(1, 8),
        duration=hst.integers(1, 15).map(float), earliest=hst.integers(0, 40).map(lambda x: x / 2),
        latest=hst.none() | hst.integers(0, 60).map(float), exclude=hst.frozensets(hst.integers(0, 5), max_size=2),
-       disabled=hst.none() | hst.integers(0, 5))
+       disabled=hst.none() | hst.integers(0, 5), odd=hst.none() | hst.sampled_from([(0.5, 512.0), (1.0, 0.0)]))
 def test_compiled_earliest_matches_the_python_walk(reservations, policy, vm, n, duration, earliest, latest, exclude,
-                                                   disabled):
+                                                   disabled, odd):
     table = SlotTable(Site.uniform(6, cpu=2.0, memory=2048.0))
     for h, s, length, d in reservations:
         if table.hosts[h].fits(float(s), float(s + length), d):
@@ -274,13 +274,28 @@ def test_compiled_earliest_matches_the_python_walk(reservations, policy, vm, n, 
         table.enabled[disabled] = False
     compiled, walked = Mapper(table, policy), Mapper(table, python_walk(policy))
     assert compiled._compiled is not None and walked._compiled is None
-    vecs = [vm] * n
+    vecs = [vm] * n + ([odd] if odd is not None else [])  # VMs not alike: the compiled call declines
     late = inf if latest is None else latest
     got = compiled.earliest(vecs, duration, earliest, late, exclude)
     assert got == walked.earliest(vecs, duration, earliest, late, exclude)
     if got is not None:
         assert type(got[0]) is float
         assert compiled.map_at(vecs, got[0], got[0] + duration, exclude) == got[1]
+    assert (earliest_alike(table, vecs, duration, earliest, late, exclude, GREEDY) is NOT_ALIKE) == \
+        (odd is not None and odd != vm)
+
+
+def test_compiled_earliest_refuses_enabled_flags_it_cannot_read():
+    table = SlotTable(Site.uniform(3))
+    table.enabled = (True, True, True)
+    with pytest.raises(ValueError, match="enabled flags must be a list of 3"):
+        earliest_alike(table, [(1.0, 1024.0)], 10.0, 0.0, inf, frozenset(), PACKING)
+    table.enabled = [True, False]
+    with pytest.raises(ValueError, match="enabled flags must be a list of 3"):
+        earliest_alike(table, [(1.0, 1024.0)], 10.0, 0.0, inf, frozenset(), PACKING)
+    table.enabled = [True, 0, True]  # any truth value, as the Python walk reads it
+    assert earliest_alike(table, [(1.0, 1024.0)] * 2, 10.0, 0.0, inf, frozenset({0, 7}), PACKING) is None
+    assert earliest_alike(table, [(1.0, 1024.0)], 10.0, 0.0, inf, frozenset({0, -1}), PACKING) == (0.0, (2,))
 
 
 @settings(max_examples=200, deadline=None)

@@ -29,6 +29,7 @@ from galerna.schedule.suspension import suspend_begin
 from galerna.schedule.timeline import EPS
 
 A = Activity
+_STARTED, _ENDED = Notice.PHASE_STARTED, Notice.PHASE_ENDED
 
 
 def _held_from(phases: list[Phase], now: float) -> list[Phase]:
@@ -57,8 +58,11 @@ class Applier:
         self.compressor = compressor
         self.out: list[Event] = []
 
-    def emit(self, t: float, lease: Lease, notice: Notice, hosts=(), until=None, **kw) -> None:
-        self.out.append(Event(t, lease.id, notice, tuple(hosts), until, **kw))
+    def emit(self, t: float, lease: Lease, notice: Notice, hosts=(), until=None, activity=None, preemption=None,
+             refusal=None, reason: str = "", moved: bool = False) -> None:
+        """A notice into the outbox (Event's fields, passed on by position: no ``**kw`` dict per notice)."""
+        self.out.append(Event(t, lease.req.id, notice, tuple(hosts), until, activity, preemption, refusal, reason,
+                              moved))
 
     def new_lease(self, req: LeaseRequest) -> Lease:
         lease = Lease(req=req, vecs=_vectors(self.ctx.site, req.nodes), seq=len(self.book.by_seq))
@@ -68,17 +72,21 @@ class Applier:
 
     # ------------------------------------------------------------ phases
     def step(self, lease: Lease, t: float) -> None:
-        """Start and end the lease's phases due by ``t``, in order."""
+        """Start and end the lease's phases due by ``t``, in order. (The notices are
+        built here rather than by :meth:`emit`: this runs for every instant of every
+        lease.)"""
         book = self.book
+        out = self.out
+        due_by = t + EPS
         while lease.phases:
             p = lease.phases[0]
             if not p.started:
-                if p.start > t + EPS:
+                if p.start > due_by:
                     break
                 p.started = True
                 ON_START[p.activity](book, lease, p)
-                self.emit(t, lease, Notice.PHASE_STARTED, p.hosts, p.end, activity=p.activity)
-            if p.end <= t + EPS:
+                out.append(Event(t, lease.req.id, _STARTED, tuple(p.hosts), p.end, p.activity))
+            if p.end <= due_by:
                 lease.phases.pop(0)
                 book.changed = True
                 if p.lost:
@@ -86,7 +94,7 @@ class Applier:
                     end_lost(book, self.ctx.timing, lease, p)
                     continue
                 lease.history.append(p)
-                self.emit(t, lease, Notice.PHASE_ENDED, p.hosts, activity=p.activity)
+                out.append(Event(t, lease.req.id, _ENDED, tuple(p.hosts), None, p.activity))
                 ON_END[p.activity](book, lease, p)
             else:
                 break

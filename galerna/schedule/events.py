@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from math import inf
-from typing import Iterator, Mapping
+from typing import Callable, Mapping
 
 from galerna.schedule.lease import Lease
 from galerna.schedule.timeline import EPS
@@ -40,12 +40,14 @@ class EventQueue:
             heapq.heappop(heap)
         return inf
 
-    def pop_due(self, now: float) -> Iterator[tuple[Lease, float]]:
-        """(lease, instant) for every live entry due by ``now``, in order; entries
-        pushed while this runs are seen too."""
+    def run_due(self, now: float, step: Callable[[Lease, float], None]) -> None:
+        """``step(lease, instant)`` for every live entry due by ``now``, in order; entries
+        pushed by a step are seen too. (A loop here, not a generator the caller walks:
+        the front door asks once per call, usually to find nothing due.)"""
         heap = self._heap
-        while heap and heap[0][0] <= now + EPS:
+        due_by = now + EPS
+        while heap and heap[0][0] <= due_by:
             t, _, seq, version = heapq.heappop(heap)
             lease = self._by_seq[seq]
             if lease.version == version:
-                yield lease, t
+                step(lease, t)

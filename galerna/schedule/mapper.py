@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from galerna.schedule.gridsearch import fit_counts, fits_on
-from galerna.schedule.placement import (GREEDY, PACKING, STRIPING, alike, earliest_alike, place_alike,
+from galerna.schedule.placement import (GREEDY, NOT_ALIKE, PACKING, STRIPING, alike, earliest_alike, place_alike,
                                         total_demand)
 from galerna.schedule.policies.host_selection import Ordering, greedy, packing, striping
 from galerna.schedule.slottable import SlotTable, demand_per_host
@@ -114,14 +114,13 @@ class Mapper:
         exclude: frozenset[int] = frozenset(),
     ) -> tuple[float, tuple[int, ...]] | None:
         """Earliest start >= ``earliest`` (and <= ``latest_start``) where all VMs fit for ``duration``."""
-        need = total_demand(vecs)
         slots = self.slots
-        if self._compiled is not None and alike(vecs):
-            blocked = None
-            if exclude or not all(slots.enabled):
-                blocked = [h for h in range(slots.nhosts) if not slots.enabled[h] or h in exclude]
-            return earliest_alike(slots, vecs[0], len(vecs), need, duration, earliest, latest_start, blocked,
-                                  self._compiled)  # compiled: placement.pyx, the same walk as below
+        if self._compiled is not None:
+            got = earliest_alike(slots, vecs, duration, earliest, latest_start, exclude,
+                                 self._compiled)  # compiled: placement.pyx, the same walk as below
+            if got is not NOT_ALIKE:
+                return got
+        need = total_demand(vecs)
         t = earliest
         while t <= latest_start + EPS and t != inf:
             t2 = slots.total_fits(t, t + duration, need)

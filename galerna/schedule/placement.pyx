@@ -89,6 +89,38 @@ cdef void _sort(Py_ssize_t *xs, Py_ssize_t *tmp, Py_ssize_t n, int policy, const
             xs[i] = src[i]
 
 
+cdef void _select(Py_ssize_t *xs, Py_ssize_t m, Py_ssize_t n, int policy, const double[:, :] least,
+                  const long long *load) noexcept:
+    """Move the ``n`` hosts of ``xs[:m]`` that rank first (by :func:`_before`) into
+    ``xs[:n]``, in no particular order (0 < n < m): a heap of the best ``n`` so far, its
+    worst on top. The order being total, sorting these ``n`` then gives the first ``n``
+    of the whole sort."""
+    cdef Py_ssize_t i, k, c, x
+    for i in range(1, n):  # sift each up: parents rank after their children
+        k = i
+        x = xs[k]
+        while k > 0 and _before(policy, xs[(k - 1) // 2], x, least, load):
+            xs[k] = xs[(k - 1) // 2]
+            k = (k - 1) // 2
+        xs[k] = x
+    for i in range(n, m):
+        x = xs[i]
+        if not _before(policy, x, xs[0], least, load):
+            continue
+        k = 0  # the top leaves: sift x down from the root
+        while True:
+            c = 2 * k + 1
+            if c >= n:
+                break
+            if c + 1 < n and _before(policy, xs[c], xs[c + 1], least, load):
+                c += 1
+            if not _before(policy, x, xs[c], least, load):
+                break
+            xs[k] = xs[c]
+            k = c
+        xs[k] = x
+
+
 cdef Py_ssize_t _fitting(const double *counts, Py_ssize_t nh, Py_ssize_t n, Py_ssize_t *order) noexcept:
     """The hosts that fit at least one VM, in index order, into ``order``: how many, or
     -1 when there are none or they cannot take all ``n`` VMs together."""
@@ -119,8 +151,13 @@ cdef int _load_into(load, long long *loads, Py_ssize_t nh) except -1:
 cdef tuple _hand_out(Py_ssize_t *order, Py_ssize_t *tmp, Py_ssize_t m, const double *counts, Py_ssize_t n,
                      int policy, const double[:, :] least, const long long *loads):
     """Rank the ``m`` fitting hosts in ``order`` and hand out the ``n`` VMs: one host
-    filled before the next (greedy, packing) or one VM per host per round (striping)."""
+    filled before the next (greedy, packing) or one VM per host per round (striping).
+    Each fitting host takes at least one VM, so only the first ``n`` of the ranking
+    can be used: with more fitting hosts than that, only those are ranked."""
     cdef Py_ssize_t k, h, placed = 0, take, r
+    if m > n:
+        _select(order, m, n, policy, least, loads)
+        m = n
     _sort(order, tmp, m, policy, least, loads)
     out = []
     if policy != 2:
@@ -236,6 +273,10 @@ def total_demand(vecs):
     """Resource by resource, the sum of the VMs' demands, added in VM order from 0.0
     as the built-in ``sum`` of Python 3.11 adds floats; demands that are not all
     floats are summed by ``sum`` itself."""
+    return _total_demand(vecs)
+
+
+cdef tuple _total_demand(vecs):
     cdef Py_ssize_t nv = len(vecs), nr, r, k
     cdef double acc
     first = vecs[0]
@@ -257,6 +298,10 @@ def total_demand(vecs):
 
 def alike(vecs):
     """Whether all VMs ask for the same (``v == vecs[0]`` for each)."""
+    return _alike(vecs)
+
+
+cdef bint _alike(vecs) except -1:
     first = vecs[0]
     for v in vecs:
         if not (v == first):
@@ -264,10 +309,32 @@ def alike(vecs):
     return True
 
 
-def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_start, blocked, int policy):
-    """Mapper.earliest for ``n`` alike VMs of size ``want`` (``need`` their total), as
-    one call: the earliest start >= ``earliest`` (and <= ``latest_start``) where they
-    all fit on ``table`` for ``duration``, and their hosts; or None. The walk is the
+NOT_ALIKE = object()  # what earliest_alike answers for VMs that are not alike
+
+
+cdef int _block_off(enabled, exclude, char *blk, Py_ssize_t nh) except -1:
+    """Mark the hosts that take no VM in ``blk``: those not ``enabled`` (the table's
+    list of flags) and those in ``exclude`` (a set of host indices, often empty)."""
+    cdef Py_ssize_t h
+    if type(enabled) is not list or len(<list>enabled) != nh:
+        raise ValueError(f"the enabled flags must be a list of {nh}, not {enabled!r}")
+    for h in range(nh):
+        flag = (<list>enabled)[h]
+        blk[h] = 0 if flag is True else (0 if flag else 1)
+    if exclude:
+        for b in exclude:
+            h = b
+            if 0 <= h < nh:
+                blk[h] = 1
+    return 0
+
+
+def earliest_alike(table, vecs, duration, earliest, latest_start, exclude, int policy):
+    """Mapper.earliest for VMs that are alike, as one call: the earliest start >=
+    ``earliest`` (and <= ``latest_start``) where they all fit on ``table`` for
+    ``duration``, off the hosts in ``exclude`` and those the table has not enabled,
+    and their hosts; or None; or NOT_ALIKE when the VMs are not all alike (the
+    Mapper then walks in Python). The walk is the
     Python one's: the site-wide fit first (jumping past blocking segments), then the
     least free per host over the window (the table's ``window``, taken from the grid
     here, the table's own cache for a window over every live segment), placed as
@@ -276,9 +343,15 @@ def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_s
 
     A host's least free is walked row by row only until it fits no VM (its count is
     then 0 whatever the rows after it hold, free capacity never being below -EPS; its
-    row of the minima is then left stale, read by nothing);
-    blocked hosts are not walked; the table's ``load`` is read once per call (nothing
-    changes the table during the walk)."""
+    row of the minima is then left stale, read by nothing), and not walked again while
+    that row is in the window (later candidates' windows end later); blocked hosts
+    are not walked; the table's ``load`` is read once per call (nothing changes the
+    table during the walk)."""
+    if not _alike(vecs):
+        return NOT_ALIKE
+    want = vecs[0]
+    cdef Py_ssize_t n = len(vecs)
+    need = _total_demand(vecs)
     cdef list times = table.times
     cdef const double[:, :, ::1] grid = table._grid
     cdef const double[:, ::1] tot = table._tot
@@ -308,8 +381,13 @@ def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_s
     cdef Py_ssize_t *tmp = work.tmp
     cdef long long *loads = work.loads
     cdef char *blk = work.blk
+    # Per host, the row where it last fit no VM (-1: none yet); candidates only move
+    # later. In ``tmp``, which only the ranking after the walk uses.
+    cdef Py_ssize_t *dead_at = tmp
+    for h in range(nh):
+        dead_at[h] = -1
     try:
-        _block(blocked, blk, nh)
+        _block_off(table.enabled, exclude, blk, nh)
         t = earliest
         while <double>t <= late + EPS and <double>t != INFINITY:
             end = t + duration
@@ -330,7 +408,9 @@ def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_s
                     counts[h] = 0.0 if blk[h] else (fit_count(free, h, w, nr) if any_col else <double>n)
             else:
                 for h in range(nh):
-                    if blk[h]:
+                    if blk[h] or dead_at[h] >= i:
+                        # (a host that fit no VM at a row still in this window fits none now:
+                        # the later window ends later, so it holds that row too)
                         counts[h] = 0.0
                         continue
                     dead = False
@@ -341,6 +421,7 @@ def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_s
                             # the division is monotone, so only if m + EPS < w).
                             if m + EPS < w[r] and (m + EPS) / w[r] < 1.0:
                                 dead = True
+                                dead_at[h] = i
                             else:
                                 for k in range(i + 1, j):
                                     x = grid[k, h, r]
@@ -348,6 +429,7 @@ def earliest_alike(table, want, Py_ssize_t n, need, duration, earliest, latest_s
                                         m = x
                                         if m + EPS < w[r] and (m + EPS) / w[r] < 1.0:
                                             dead = True
+                                            dead_at[h] = k
                                             break
                         else:
                             for k in range(i + 1, j):

@@ -213,9 +213,10 @@ class LeaseScheduler:
 
     # ======================================================== event engine
     def _process(self, now: float) -> None:
-        for lease, t in self.book.due.pop_due(now):
-            self.apply.step(lease, t)
-        self.ctx.now = max(self.ctx.now, now)
+        self.book.due.run_due(now, self.apply.step)
+        ctx = self.ctx
+        if now > ctx.now:
+            ctx.now = now
 
     def _settled(self, now: float) -> list[Event]:
         """Run the passes the call made due and hand back the notices."""
@@ -233,7 +234,7 @@ class LeaseScheduler:
             book.changed = True
         if book.changed:
             book.changed = False
-            for d in queue_round(self.ctx, self.search, now):
+            for d in (queue_round(self.ctx, self.search, now) if book.queue else ()):  # (no round without a queue)
                 if isinstance(d, Place):
                     apply.place(d.lease, d.phases, now)
                 elif isinstance(d, Move):

@@ -87,31 +87,39 @@ class Simulation:
         for r in reqs:
             self.real[r.id] = self.real_run(r)
             self.planned[r.id] = self.timing.run_time(r.duration)
+        # Once per event, tens of thousands of times: what the loop reads, bound once.
+        ends = self._ends
+        leases = core.leases
+        next_event_time, advance, submit, vms_finished = core.next_event_time, core.advance, core.submit, core.vms_finished
+        queued, reserved = core.book.queue, core.book.reserved  # core.waiting() is their lengths
+        started, run = Notice.PHASE_STARTED, Activity.RUN
+        waiting_was = 0
         while True:
             ta = reqs[i].submit if i < n else inf
-            tc = core.next_event_time()
-            te = self._ends[0][0] if self._ends else inf
+            tc = next_event_time()
+            te = ends[0][0] if ends else inf
             t = min(ta, tc, te)
             if t == inf:
                 break
             events = []
-            while self._ends and self._ends[0][0] <= t:
-                _, _, lid, run_start = heapq.heappop(self._ends)
-                lease = core.leases[lid]
+            while ends and ends[0][0] <= t:
+                _, _, lid, run_start = heapq.heappop(ends)
+                lease = leases[lid]
                 p = lease.phases[0] if lease.phases else None
-                if p is not None and p.activity is Activity.RUN and p.started and p.start == run_start and t < p.end - EPS:
-                    events += core.vms_finished(lid, t)
-            events += core.advance(t)
+                if p is not None and p.activity is run and p.started and p.start == run_start and t < p.end - EPS:
+                    events += vms_finished(lid, t)
+            events += advance(t)
             arrived = i
             while i < n and reqs[i].submit <= t:
-                events += core.submit(reqs[i], t)
+                events += submit(reqs[i], t)
                 i += 1
             for ev in events:
-                if ev.notice is Notice.PHASE_STARTED and ev.activity is Activity.RUN:
-                    self._watch_run(core.leases[ev.lease_id], ev.time, ev.until)
-            waiting = core.waiting()
-            if waiting != queue[-1][1]:
+                if ev.notice is started and ev.activity is run:
+                    self._watch_run(leases[ev.lease_id], ev.time, ev.until)
+            waiting = len(queued) + len(reserved)
+            if waiting != waiting_was:
                 queue.append((t, waiting))
+                waiting_was = waiting
             if on_progress is not None and i != arrived:
                 on_progress(i - arrived)
         return SimulationResult(self.site, list(core.leases.values()), queue, self.real, self.planned, self.start)
