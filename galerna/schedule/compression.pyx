@@ -28,6 +28,7 @@ byte-identical.
 """
 
 from libc.math cimport INFINITY
+from libc.stdlib cimport free, malloc
 
 from galerna.schedule.bisection cimport left, list_left
 
@@ -270,13 +271,19 @@ cdef class _Plan:
     cdef Py_ssize_t nphases
     cdef list held, stretches  # stretches: see _as_if_replanned
     cdef tuple own
+    cdef Py_ssize_t *own_c  # own as C integers (nown of them), for FreedSpans.window_c
+    cdef Py_ssize_t nown
     cdef double p0_start, old_start_d, length, m0, m1
     cdef bint held_, deadline, resumes
+
+    def __dealloc__(self):
+        free(self.own_c)
 
 
 cdef _Plan _plan_of(comp, _Memo memo, lease):
     """The lease's _Plan, read anew only when its plan changed."""
     cdef _Plan rec = memo.plan
+    cdef Py_ssize_t i
     phases = lease.phases
     if rec is not None and rec.phases is phases and rec.version == lease.version and \
             len(<list>phases) == rec.nphases and rec.vecs is lease.vecs and rec.state is lease.state:
@@ -297,6 +304,12 @@ cdef _Plan _plan_of(comp, _Memo memo, lease):
         rec.m0, rec.m1, rec.own = held[0].start, held[-1].end, held[0].hosts
     else:
         rec.m0, rec.m1, rec.own = INFINITY, -INFINITY, ()
+    rec.nown = len(rec.own)
+    rec.own_c = <Py_ssize_t *>malloc((rec.nown + 1) * sizeof(Py_ssize_t))
+    if rec.own_c == NULL:
+        raise MemoryError()
+    for i in range(rec.nown):
+        rec.own_c[i] = rec.own[i]
     _, rec.small, rec.need = _shape(comp, memo, lease)
     rec.deadline = lease.req.type is LeaseType.DEADLINE
     rec.resumes = rec.state is S.SUSPENDED_SCHEDULED
@@ -359,7 +372,7 @@ class Compressor:
         cdef _Plan rec
         cdef _Memo memo
         for lease in list(book.reserved):
-            if not freed.spans:
+            if freed.m == 0:
                 break
             # What the filter reads of the plan, as C values kept while the plan is the same.
             memo = _memo_of(self, lease)
@@ -401,7 +414,7 @@ class Compressor:
             else:
                 # The freed window, then whether the site as a whole has room in it.
                 small, need = rec.small, rec.need
-                if not freed.window_c(small, length, rec.old_start_d, own, m0, m1, &w0, &w1) or \
+                if not freed.window_c(small, length, rec.old_start_d, rec.own_c, rec.nown, m0, m1, &w0, &w1) or \
                         not site_fits(slots, need, length, w0, w1, rec.old_start_d):
                     window = None
                 elif may_send and (arrive > w1 + _EPS or not site_fits(
@@ -434,7 +447,7 @@ class Compressor:
                 stats.moves += 1
                 taken = {h for p in found if p.holds for h in p.hosts}  # before the move is applied (and stepped)
                 yield Move(lease, found)
-                freed.add([(h, s, e) for s, e, hosts in given for h in set(hosts)], taken=taken)
+                freed.add_c(given, taken)
             else:
                 book.hold(lease, old)
         book.spans = []
