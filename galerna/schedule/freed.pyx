@@ -117,7 +117,7 @@ cdef class FreedSpans:
                 new[k].a = s if s > dnow else dnow  # max(a, now)
                 new[k].b = e
                 k += 1
-            qsort(new, k, sizeof(_Span), _cmp_spans)
+            _sort(new, k)
             self.cap = 2 * k + 16
             self.a = <double *>malloc(self.cap * sizeof(double))
             self.b = <double *>malloc(self.cap * sizeof(double))
@@ -163,6 +163,8 @@ cdef class FreedSpans:
         cdef Py_ssize_t nh = self.nh, n = 0, k, j, h, c, i, m, cap
         cdef double *nbest
         cdef _Stretches st
+        cdef const double[:, :, ::1] grid
+        cdef const double[::1] t
         for _, _, hosts in given:
             n += len(hosts)
         # The new spans, then the old ones of every host that has new ones: sorted and
@@ -206,7 +208,7 @@ cdef class FreedSpans:
                             tmp[n].a = self.a[k]
                             tmp[n].b = self.b[k]
                             n += 1
-                qsort(tmp, n, sizeof(_Span), _cmp_spans)
+                _sort(tmp, n)
                 # The new layout, in new arrays: hosts without new spans copied, with
                 # their stretches for every cached size.
                 cap = self.cap if n + self.m <= self.cap else 2 * (n + self.m) + 16
@@ -295,6 +297,8 @@ cdef class FreedSpans:
             return self._last
         cdef _Stretches st = self._cache.get(small)
         cdef Py_ssize_t h, r, i
+        cdef const double[:, :, ::1] grid
+        cdef const double[::1] t
         cdef double top
         if st is None:
             st = _Stretches.__new__(_Stretches)
@@ -429,6 +433,23 @@ cdef class FreedSpans:
         lo_out[0] = lo_start
         hi_out[0] = hi_start
         return 1
+
+
+cdef void _sort(_Span *sp, Py_ssize_t n) noexcept:
+    """Sort spans as :func:`_cmp_spans` orders them: by insertion when they are few (a
+    move's, with its hosts' old spans: a few dozen), else qsort."""
+    cdef Py_ssize_t i, j
+    cdef _Span x
+    if n > 64:
+        qsort(sp, n, sizeof(_Span), _cmp_spans)
+        return
+    for i in range(1, n):
+        x = sp[i]
+        j = i
+        while j > 0 and _cmp_spans(&sp[j - 1], &x) > 0:
+            sp[j] = sp[j - 1]
+            j -= 1
+        sp[j] = x
 
 
 cdef Py_ssize_t _sweep(const _Span *sp, Py_ssize_t n, double *a, double *b, Py_ssize_t *first,
