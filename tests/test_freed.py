@@ -207,3 +207,22 @@ def test_fit_runs_follow_the_timelines_through_edits(edits, more, own, small, co
             want = hosts_could_start(table.grid, table.times_array(), own, small, count, duration, earliest, held_from)
             assert hosts_could_start_runs(runs, table.hosts, table.times_array(), own, count, duration, earliest,
                                           held_from) == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(table_edits, span_lists, hst.lists(hst.tuples(interval, hst.lists(hst.integers(0, 3), min_size=1, max_size=4)),
+                                          min_size=1, max_size=3), hst.sets(hst.integers(0, 3), max_size=2),
+       hst.integers(0, 20).map(float), questions)
+def test_stretches_given_back_add_as_their_spans(edits, spans, given, taken, now, asks):
+    """Compression hands ``add`` what a release returned, (begin, end, hosts) stretches
+    whose hosts may repeat: the same as adding each host's span once."""
+    table = build(edits)
+    one, other = FreedSpans(table, spans, now), FreedSpans(table, spans, now)
+    for small in SMALLS:
+        one.longest(small), other.longest(small)
+    one.add_stretches([(s, e, tuple(hosts)) for (s, e), hosts in given], taken=taken)
+    other.add([(h, s, e) for (s, e), hosts in given for h in set(hosts)], taken=taken)
+    assert one.spans == other.spans == oracle_spans(spans + [(h, s, e) for (s, e), hs in given for h in hs], now)
+    for small in SMALLS:
+        assert list(one.longest(small)[0]) == list(other.longest(small)[0])
+    check(table, one, now, asks)

@@ -27,7 +27,9 @@ or handed on is the double the Python code computed, so plans are
 byte-identical.
 """
 
+from cpython.object cimport PyObject
 from libc.math cimport INFINITY
+from libc.stdlib cimport free, malloc
 
 from galerna.schedule.bisection cimport left, list_left
 
@@ -40,6 +42,7 @@ from galerna.config.schema import MigrationMode
 from galerna.model.lease import LeaseType
 from galerna.model.state import LeaseState as S
 from galerna.schedule.decisions import Move
+from galerna.schedule.lease import Lease, Phase
 from galerna.schedule.hostfit import FitRuns, hosts_could_start, hosts_could_start_runs
 from galerna.schedule.mapper import total_demand
 from galerna.schedule.phases import begins, stretches
@@ -227,9 +230,44 @@ cdef class _Memo:
     cdef tuple shape, need, copies_start  # see _shape, _need, _copies_could_serve
 
 
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef *d_member
+
+
+cdef Py_ssize_t _offset(cls, str name) except -1:
+    """Where the instances of ``cls`` (a slotted dataclass) keep attribute ``name``: its
+    member descriptor's offset, read once at import."""
+    d = cls.__dict__[name]
+    if type(d) is not type(Phase.start):
+        raise TypeError(f"{cls.__name__}.{name} is not a slot")
+    return (<PyMemberDescrObject *><PyObject *>d).d_member.offset
+
+
+# Every candidate's filter reads these attributes of its lease (and its first phase's
+# ``started``) to see whether its plan is still the one remembered: read in place at
+# their slots' offsets, as a member descriptor reads them, without the generic
+# attribute look-up (type dict, descriptor call) that was a large share of a candidate.
+cdef Py_ssize_t _MEMO = _offset(Lease, "memo"), _PHASES = _offset(Lease, "phases")
+cdef Py_ssize_t _VERSION = _offset(Lease, "version"), _VECS = _offset(Lease, "vecs")
+cdef Py_ssize_t _STATE = _offset(Lease, "state"), _STARTED = _offset(Phase, "started")
+
+
+cdef inline object _slot(obj, Py_ssize_t offset, type cls):
+    """Attribute at ``offset`` of ``obj``, an instance of ``cls`` (checked)."""
+    if type(obj) is not cls:
+        raise TypeError(f"a {cls.__name__}, not {type(obj).__name__}")
+    cdef PyObject *got = (<PyObject **>((<char *><PyObject *>obj) + offset))[0]
+    if got == NULL:
+        raise AttributeError(offset)
+    return <object>got
+
+
 cdef inline _Memo _memo_of(comp, lease):
     """The lease's memo for ``comp``; a fresh one if it has none or another's."""
-    got = lease.memo
+    got = _slot(lease, _MEMO, Lease)
     if got is not None and (<_Memo?>got).owner is comp:
         return <_Memo>got
     cdef _Memo memo = _Memo.__new__(_Memo)
@@ -270,16 +308,23 @@ cdef class _Plan:
     cdef Py_ssize_t nphases
     cdef list held, stretches  # stretches: see _as_if_replanned
     cdef tuple own
+    cdef Py_ssize_t *own_c  # own as C integers (nown of them), for FreedSpans.window_c
+    cdef Py_ssize_t nown
     cdef double p0_start, old_start_d, length, m0, m1
     cdef bint held_, deadline, resumes
+
+    def __dealloc__(self):
+        free(self.own_c)
 
 
 cdef _Plan _plan_of(comp, _Memo memo, lease):
     """The lease's _Plan, read anew only when its plan changed."""
     cdef _Plan rec = memo.plan
-    phases = lease.phases
-    if rec is not None and rec.phases is phases and rec.version == lease.version and \
-            len(<list>phases) == rec.nphases and rec.vecs is lease.vecs and rec.state is lease.state:
+    cdef Py_ssize_t i
+    phases = _slot(lease, _PHASES, Lease)
+    if rec is not None and rec.phases is phases and rec.version == <long>_slot(lease, _VERSION, Lease) and \
+            len(<list>phases) == rec.nphases and rec.vecs is _slot(lease, _VECS, Lease) and \
+            rec.state is _slot(lease, _STATE, Lease):
         return rec  # (its length: a phase that ended, such as a transfer, is popped in place)
     rec = _Plan.__new__(_Plan)
     rec.phases, rec.version, rec.vecs, rec.state = phases, lease.version, lease.vecs, lease.state
@@ -297,6 +342,12 @@ cdef _Plan _plan_of(comp, _Memo memo, lease):
         rec.m0, rec.m1, rec.own = held[0].start, held[-1].end, held[0].hosts
     else:
         rec.m0, rec.m1, rec.own = INFINITY, -INFINITY, ()
+    rec.nown = len(rec.own)
+    rec.own_c = <Py_ssize_t *>malloc((rec.nown + 1) * sizeof(Py_ssize_t))
+    if rec.own_c == NULL:
+        raise MemoryError()
+    for i in range(rec.nown):
+        rec.own_c[i] = rec.own[i]
     _, rec.small, rec.need = _shape(comp, memo, lease)
     rec.deadline = lease.req.type is LeaseType.DEADLINE
     rec.resumes = rec.state is S.SUSPENDED_SCHEDULED
@@ -358,34 +409,37 @@ class Compressor:
         cdef double dnsi = nsi, deps = EPS
         cdef _Plan rec
         cdef _Memo memo
+        cdef long hits = 0  # candidates ruled out, added to stats.filter_hits before a yield and at the end
         for lease in list(book.reserved):
-            if not freed.spans:
+            if freed.m == 0:
                 break
             # What the filter reads of the plan, as C values kept while the plan is the same.
             memo = _memo_of(self, lease)
             rec = _plan_of(self, memo, lease)
-            if rec.p0.started or rec.p0_start <= dnow + _EPS:
+            if _slot(rec.p0, _STARTED, Phase) or rec.p0_start <= dnow + _EPS:
                 continue
             if not rec.deadline and dnow + dnsi > rec.old_start_d - deps:
                 continue  # earliest > latest, as below, on the same doubles
             old, held, old_start = rec.phases, rec.held, rec.old_start
+            in_place = no_migration and rec.resumes
             if rec.deadline:
                 earliest, latest = ctx.phases.start_window(lease, now)
                 latest = min(latest, old_start - EPS)
                 if earliest > latest:
                     continue
-            else:
+            elif images is not None or in_place:
                 earliest, latest = now + nsi, old_start - EPS  # start_window: (now + interval, inf)
+            else:
+                earliest = None  # as above, made once the freed window lets the lease through
             # The range of starts worth searching, on C doubles where it can be: None when
             # capacity freed since the last pass surely cannot give it an earlier start.
             length, m0, m1, own = rec.length, rec.m0, rec.m1, rec.own
-            in_place = no_migration and rec.resumes
             may_send = False
             if images is not None and not in_place:
                 rule = _image_rule(self, memo, images, lease, held, own, length, old_start, earliest, latest,
                                    now, &arrive)
                 if rule == _NO_START:
-                    stats.filter_hits += 1
+                    hits += 1
                     continue
                 in_place = rule == _IN_PLACE
                 may_send = rule == _MAY_SEND
@@ -401,7 +455,7 @@ class Compressor:
             else:
                 # The freed window, then whether the site as a whole has room in it.
                 small, need = rec.small, rec.need
-                if not freed.window_c(small, length, rec.old_start_d, own, m0, m1, &w0, &w1) or \
+                if not freed.window_c(small, length, rec.old_start_d, rec.own_c, rec.nown, m0, m1, &w0, &w1) or \
                         not site_fits(slots, need, length, w0, w1, rec.old_start_d):
                     window = None
                 elif may_send and (arrive > w1 + _EPS or not site_fits(
@@ -413,6 +467,8 @@ class Compressor:
                     window = None
                 else:
                     window = (w0, w1)
+            if window is not None and earliest is None:
+                earliest, latest = now + nsi, old_start - EPS
             # With images too: a start the search could find needs as many hosts from
             # where it searches (_search_from); the transfer can only delay it further.
             # Ruled out so only when the re-plan it saves would leave the table and the
@@ -421,7 +477,7 @@ class Compressor:
                     images is not None and not _hosts_could_take(
                         self, rec, lease, _search_from(self, rec, images, lease, max(earliest, window[0]), now)) \
                     and _as_if_replanned(rec, slots, images):
-                stats.filter_hits += 1
+                hits += 1
                 continue
             stats.replans += 1
             # Most leases tried here stay where they are: release without merging
@@ -433,8 +489,11 @@ class Compressor:
                     slots.tidy(s, e)
                 stats.moves += 1
                 taken = {h for p in found if p.holds for h in p.hosts}  # before the move is applied (and stepped)
+                stats.filter_hits += hits
+                hits = 0
                 yield Move(lease, found)
-                freed.add([(h, s, e) for s, e, hosts in given for h in set(hosts)], taken=taken)
+                freed.add_c(given, taken)
             else:
                 book.hold(lease, old)
+        stats.filter_hits += hits
         book.spans = []
