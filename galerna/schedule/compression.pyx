@@ -27,7 +27,6 @@ or handed on is the double the Python code computed, so plans are
 byte-identical.
 """
 
-from cpython.object cimport PyObject
 from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc
 
@@ -42,7 +41,6 @@ from galerna.config.schema import MigrationMode
 from galerna.model.lease import LeaseType
 from galerna.model.state import LeaseState as S
 from galerna.schedule.decisions import Move
-from galerna.schedule.lease import Lease, Phase
 from galerna.schedule.hostfit import FitRuns, hosts_could_start, hosts_could_start_runs
 from galerna.schedule.mapper import total_demand
 from galerna.schedule.phases import begins, stretches
@@ -230,44 +228,9 @@ cdef class _Memo:
     cdef tuple shape, need, copies_start  # see _shape, _need, _copies_could_serve
 
 
-cdef extern from "Python.h":
-    ctypedef struct PyMemberDef:
-        Py_ssize_t offset
-    ctypedef struct PyMemberDescrObject:
-        PyMemberDef *d_member
-
-
-cdef Py_ssize_t _offset(cls, str name) except -1:
-    """Where the instances of ``cls`` (a slotted dataclass) keep attribute ``name``: its
-    member descriptor's offset, read once at import."""
-    d = cls.__dict__[name]
-    if type(d) is not type(Phase.start):
-        raise TypeError(f"{cls.__name__}.{name} is not a slot")
-    return (<PyMemberDescrObject *><PyObject *>d).d_member.offset
-
-
-# Every candidate's filter reads these attributes of its lease (and its first phase's
-# ``started``) to see whether its plan is still the one remembered: read in place at
-# their slots' offsets, as a member descriptor reads them, without the generic
-# attribute look-up (type dict, descriptor call) that was a large share of a candidate.
-cdef Py_ssize_t _MEMO = _offset(Lease, "memo"), _PHASES = _offset(Lease, "phases")
-cdef Py_ssize_t _VERSION = _offset(Lease, "version"), _VECS = _offset(Lease, "vecs")
-cdef Py_ssize_t _STATE = _offset(Lease, "state"), _STARTED = _offset(Phase, "started")
-
-
-cdef inline object _slot(obj, Py_ssize_t offset, type cls):
-    """Attribute at ``offset`` of ``obj``, an instance of ``cls`` (checked)."""
-    if type(obj) is not cls:
-        raise TypeError(f"a {cls.__name__}, not {type(obj).__name__}")
-    cdef PyObject *got = (<PyObject **>((<char *><PyObject *>obj) + offset))[0]
-    if got == NULL:
-        raise AttributeError(offset)
-    return <object>got
-
-
 cdef inline _Memo _memo_of(comp, lease):
     """The lease's memo for ``comp``; a fresh one if it has none or another's."""
-    got = _slot(lease, _MEMO, Lease)
+    got = lease.memo
     if got is not None and (<_Memo?>got).owner is comp:
         return <_Memo>got
     cdef _Memo memo = _Memo.__new__(_Memo)
@@ -321,10 +284,9 @@ cdef _Plan _plan_of(comp, _Memo memo, lease):
     """The lease's _Plan, read anew only when its plan changed."""
     cdef _Plan rec = memo.plan
     cdef Py_ssize_t i
-    phases = _slot(lease, _PHASES, Lease)
-    if rec is not None and rec.phases is phases and rec.version == <long>_slot(lease, _VERSION, Lease) and \
-            len(<list>phases) == rec.nphases and rec.vecs is _slot(lease, _VECS, Lease) and \
-            rec.state is _slot(lease, _STATE, Lease):
+    phases = lease.phases
+    if rec is not None and rec.phases is phases and rec.version == lease.version and \
+            len(<list>phases) == rec.nphases and rec.vecs is lease.vecs and rec.state is lease.state:
         return rec  # (its length: a phase that ended, such as a transfer, is popped in place)
     rec = _Plan.__new__(_Plan)
     rec.phases, rec.version, rec.vecs, rec.state = phases, lease.version, lease.vecs, lease.state
@@ -416,7 +378,7 @@ class Compressor:
             # What the filter reads of the plan, as C values kept while the plan is the same.
             memo = _memo_of(self, lease)
             rec = _plan_of(self, memo, lease)
-            if _slot(rec.p0, _STARTED, Phase) or rec.p0_start <= dnow + _EPS:
+            if rec.p0.started or rec.p0_start <= dnow + _EPS:
                 continue
             if not rec.deadline and dnow + dnsi > rec.old_start_d - deps:
                 continue  # earliest > latest, as below, on the same doubles
