@@ -91,7 +91,7 @@ class Simulation:
         ends = self._ends
         leases = core.leases
         next_event_time, advance, submit, vms_finished = core.next_event_time, core.advance, core.submit, core.vms_finished
-        queued, reserved = core.book.queue, core.book.reserved  # core.waiting() is their lengths
+        waiting_now = core.waiting
         started, run = Notice.PHASE_STARTED, Activity.RUN
         waiting_was = 0
         while True:
@@ -116,7 +116,7 @@ class Simulation:
             for ev in events:
                 if ev.notice is started and ev.activity is run:
                     self._watch_run(leases[ev.lease_id], ev.time, ev.until)
-            waiting = len(queued) + len(reserved)
+            waiting = waiting_now()
             if waiting != waiting_was:
                 queue.append((t, waiting))
                 waiting_was = waiting
