@@ -57,38 +57,54 @@ cdef enum:  # what _image_rule tells of a lease's starts
     _MAY_SEND = 3  # a send could come in time: not before it arrives
 
 
+cdef object _SUSPENDED_QUEUED = S.SUSPENDED_QUEUED  # read once: an enum member read from compiled
+cdef object _SUSPENDED_SCHEDULED = S.SUSPENDED_SCHEDULED  # code goes through the type's __getattr__ hook
+
+
+cdef inline int _read_image(_Memo memo, ImageRepository images, lease) except -1:
+    """The lease's image facts into its memo, once: the image, (image, lease id), the
+    shortest send of it (``image`` stays None when it needs none)."""
+    if not memo.image_read:
+        img = images.image_of(lease.req)
+        if img is not None:
+            memo.image, memo.image_key, memo.shortest = img[0], (img[0], lease.req.id), images.shortest_send(img[1])
+        memo.image_read = True
+    return 0
+
+
 cdef int _image_rule(self, _Memo memo, ImageRepository images, lease, list held, tuple own, double length,
                      old_start, earliest, latest, now, double *arrive) except -1:
     """What the lease's image allows, without image reuse: a lease can start earlier
     elsewhere only once its image is sent there. If the link cannot send it any
     sooner, a lease about to send it can only move to hosts that already hold a copy
     of it, and one whose hosts already hold it can only move in place. _MAY_SEND
-    leaves in ``arrive`` the soonest a send could end."""
+    leaves in ``arrive`` the soonest a send could end.
+
+    Asked of every candidate of every pass (two million times on vm-transfer), nearly
+    always answered _MAY_SEND: that path reads C fields (the memo's, and its _Plan's,
+    which compress has just read for this lease) and does no dictionary look-up."""
     cdef double dnow = now
-    if not memo.image_read:
-        img = images.image_of(lease.req)
-        if img is not None:
-            memo.image, memo.image_key, memo.shortest = img[0], (img[0], lease.req.id), images.shortest_send(img[1])
-        memo.image_read = True
-    image, key, shortest = memo.image, memo.image_key, memo.shortest
+    cdef _Plan rec = memo.plan  # this lease's, as compress read it just now
+    _read_image(memo, images, lease)
+    image = memo.image
     if image is None:
         return _ANY  # nothing to send
-    copies = images.owned.get(key, 0)
-    first = lease.phases[0]
+    first = rec.p0  # lease.phases[0]
     tr = first.transfer
-    state = lease.state
-    if state is S.SUSPENDED_QUEUED or state is S.SUSPENDED_SCHEDULED:
+    state = rec.state
+    if state is _SUSPENDED_QUEUED or state is _SUSPENDED_SCHEDULED:
+        copies = images.owned.get(memo.image_key, 0)
         if tr is not None and copies == len(tr.copies):
-            if not images.could_send_before_c(dnow, shortest, first.start):
+            if not images.could_send_before_c(dnow, memo.shortest, first.start):
                 return _NO_START
         elif tr is None and images.holds_own_c(image, lease.req.id, own, copies, old_start):
-            if not images.could_send_before_c(dnow, shortest, old_start):
+            if not images.could_send_before_c(dnow, memo.shortest, old_start):
                 return _IN_PLACE
         return _ANY
-    arrive[0] = images.arrival_c(dnow, shortest, first.start if tr is not None else None)
-    if arrive[0] <= latest + EPS:
+    arrive[0] = images.arrival_c(dnow, memo.shortest, first.start if tr is not None else None)
+    if arrive[0] <= <double>latest + _EPS:
         return _MAY_SEND
-    if tr is None and images.holds_own_c(image, lease.req.id, own, copies, old_start):
+    if tr is None and images.holds_own_c(image, lease.req.id, own, images.owned.get(memo.image_key, 0), old_start):
         return _IN_PLACE
     if not _copies_could_serve(self, memo, images, lease, held, _shape(self, memo, lease)[1], length, earliest,
                                latest, now):
