@@ -124,40 +124,51 @@ cdef bint _copies_could_serve(self, _Memo memo, ImageRepository images, lease, l
     """
     if not held:
         return True
-    cdef Py_ssize_t i, n
-    cdef tuple got, seen
-    cdef list tls
+    cdef tuple got = _copies_of(self, memo, images, lease, small), last, seen
+    cdef list order = got[6], tls
+    if order is None:
+        return not got[4]  # fewer hosts than VMs cannot; else not told
+    cdef double before = held[0].start, de = earliest, dn = now
+    cdef double start_from = dn if dn > de else de  # max(earliest, now)
+    cdef Py_ssize_t i, n = len(order)
     slots = self.ctx.slots
-    first = lease.phases[0]
-    key = memo.image_key  # _image_rule's: the lease has an image
-    stamp = (images._copies_changed.get(key, 0), first.transfer, held[0].start, length)  # copies_version
-    start_from = max(earliest, now)
-    got = memo.copies_start
     tls = slots.hosts
-    if got is not None and got[0] == stamp:
-        order = got[1]
-        if order is None:
-            return got[2]
-        seen = got[2]
-        n = len(order)
+    last = got[7]  # (before, length, the hosts' versions, start_from, earliest start found)
+    if last is not None and <double>last[0] == before and <double>last[1] == length:
+        seen = last[2]
         for i in range(n):
             if (<Timeline>tls[order[i]]).version != <long>seen[i]:
                 break
         else:
-            if start_from >= got[3] and (got[4] is None or got[4] >= start_from):
-                return got[4] is not None and got[4] <= latest + EPS
-    else:
-        hosts = images.copy_hosts(lease.req, first.transfer)
-        n = len(lease.vecs)
-        order = sorted(hosts) if len(hosts) >= n and hosts <= self.ctx.shapes.one_vm_hosts(small) else None
-        if order is None:
-            told = len(hosts) >= n  # fewer hosts than VMs cannot; else not told
-            memo.copies_start = (stamp, None, told)
-            return told
+            if start_from >= <double>last[3] and (last[4] is None or <double>last[4] >= start_from):
+                return last[4] is not None and <double>last[4] <= <double>latest + _EPS
     versions = tuple([(<Timeline>tls[h]).version for h in order])
-    start = slots.earliest_on_enough(order, small, len(lease.vecs), length, start_from, held[0].start)
-    memo.copies_start = (stamp, order, versions, start_from, start)
-    return start is not None and start <= latest + EPS
+    start = slots.earliest_on_enough(order, small, len(lease.vecs), length, start_from, before)
+    memo.copies_start = got[:7] + ((before, length, versions, start_from, start),)
+    return start is not None and <double>start <= <double>latest + _EPS
+
+
+cdef tuple _copies_of(comp, _Memo memo, ImageRepository images, lease, small):
+    """What _copies_could_serve and _search_from read of the hosts holding copies of the
+    lease's image that its first phase's transfer does not bring (images.copy_hosts):
+    (copies version, transfer, VM vectors, VM size, whether they are fewer than its VMs,
+    whether each of them fits at most one VM of that size, sorted when both tell
+    _copies_could_serve something, and what that last found: see there), kept in
+    ``memo.copies_start``. Read anew only when the lease's copies change (their version
+    does) or the transfer, vectors or size are other objects: nothing else changes them."""
+    _read_image(memo, images, lease)
+    cdef long version = images._copies_changed.get(memo.image_key, 0) if memo.image is not None else 0
+    tr = memo.plan.p0.transfer  # lease.phases[0]'s
+    vecs = lease.vecs
+    cdef tuple got = memo.copies_start
+    if got is not None and <long>got[0] == version and got[1] is tr and got[2] is vecs and got[3] is small:
+        return got
+    hosts = images.copy_hosts(lease.req, tr)
+    few = len(hosts) < len(vecs)
+    one_vm = hosts <= comp.ctx.shapes.one_vm_hosts(small)
+    got = memo.copies_start = (version, tr, vecs, small, few, one_vm, sorted(hosts) if not few and one_vm else None,
+                               None)
+    return got
 
 
 cdef double _search_from(self, _Plan rec, ImageRepository images, lease, double start, now) except? -1.0:
@@ -172,14 +183,14 @@ cdef double _search_from(self, _Plan rec, ImageRepository images, lease, double 
     for k in range(1, rec.nphases):
         if rec.phases[k].transfer is not None:
             return start  # one transfer, the first phase's, is all this reads
-    tr = rec.p0.transfer
-    hosts = images.copy_hosts(lease.req, tr)  # what Search._must_send reads once it is dropped
-    if len(hosts) >= len(rec.vecs) or not hosts <= self.ctx.shapes.one_vm_hosts(rec.small):
+    cdef _Memo memo = <_Memo>lease.memo  # compress's for this lease (_memo_of)
+    cdef tuple got = _copies_of(self, memo, images, lease, rec.small)  # what Search._must_send reads once it is dropped
+    if not got[4] or not got[5]:
         return start
-    img = images.image_of(lease.req)
-    if img is None:
+    if memo.image is None:
         return start if start >= now else now  # earliest_ready: now
-    cdef double ready = images.ready_without_c(now, images.seconds(img[1], lease.req.n_nodes), tr)
+    cdef double ready = images.ready_without_c(now, images.seconds_c(memo.shortest, lease.req.n_nodes),
+                                               rec.p0.transfer)
     return ready if ready > start else start
 
 
