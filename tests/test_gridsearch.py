@@ -56,7 +56,7 @@ question = hst.tuples(
 )
 
 
-def build(edits, trial_edits):
+def build(edits, trial_edits, nhosts=3):
     """A slot table after ``edits``, then ``trial_edits`` journaled and rolled back (half the time kept).
 
     The edits keep the core's order of time (Scheduler.advance): ``now`` only grows, the
@@ -66,7 +66,7 @@ def build(edits, trial_edits):
     forgotten those rows (and extends back with full capacity) while a host's timeline
     may still hold the segment that began before ``now``.
     """
-    table = SlotTable(Site.uniform(3, cpu=2.0, memory=2048.0))
+    table = SlotTable(Site.uniform(nhosts, cpu=2.0, memory=2048.0))
     held = []
     now = 0.0
 
@@ -109,6 +109,38 @@ def test_earliest_on_enough_matches_the_oracle(edits, trial_edits, questions):
         got = table.earliest_on_enough(hosts, need, count, length, earliest, before)
         assert got == oracle_earliest_on_enough(table, hosts, need, count, length, earliest, before), \
             (hosts, need, count, length, earliest, before, table.times)
+
+
+wide_edit = hst.tuples(
+    hst.sampled_from(["reserve", "reserve", "release", "untidy", "prune"]),
+    hst.integers(0, 6),                     # host
+    hst.integers(0, 60).map(float),         # start
+    hst.integers(1, 30).map(float),         # length
+    hst.sampled_from([(1.0, 512.0), (1.0, 1024.0), (2.0, 0.0)]),
+)
+wide_question = hst.tuples(
+    hst.lists(hst.integers(0, 6), min_size=1, max_size=7, unique=True),
+    hst.sampled_from([(1.0, 512.0), (1.0, 1024.0), (2.0, 1024.0)]),
+    hst.integers(0, 8),                     # count: often all of the hosts, sometimes none or more
+    hst.integers(1, 40).map(float),         # length
+    hst.floats(-5, 60, allow_nan=False),    # earliest
+    hst.floats(0, 120, allow_nan=False) | hst.just(inf),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(hst.lists(wide_edit, max_size=60), hst.lists(wide_edit, max_size=6),
+       hst.lists(wide_question, min_size=1, max_size=8))
+def test_earliest_on_enough_on_many_busy_hosts_matches_the_oracle(edits, trial_edits, questions):
+    """Seven hosts, many reservations, counts up to all of the hosts asked: the rows at
+    which some hosts count and others do not, which the search decides lazily."""
+    table = build(edits, trial_edits, nhosts=7)
+    for hosts, need, count, length, earliest, ahead in questions:
+        count = min(count, len(hosts) + 1) if count else 0
+        before = earliest + ahead
+        got = table.earliest_on_enough(hosts, need, count, length, earliest, before)
+        want = oracle_earliest_on_enough(table, hosts, need, count, length, earliest, before)
+        assert got == want, (hosts, need, count, length, earliest, before, table.times)
 
 
 def test_earliest_on_enough_waits_for_enough_hosts_and_honours_before():

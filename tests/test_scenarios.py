@@ -287,6 +287,34 @@ def test_a_lease_moves_to_a_host_that_already_holds_its_image_when_the_link_is_b
     assert not any(image == "b" for _, image, _ in sched.images.mine)
 
 
+def test_compression_sees_a_copy_that_arrived_after_it_last_looked():
+    # As above, but a first premature end (lease 6's, on host 2, at 300) has compression
+    # look at lease 2 while no host holds a copy of its image: it cannot move. The copy
+    # then appears on host 2; at lease 1's end compression must read the copies anew
+    # (what it remembers of them is per version of the lease's copies), and lease 2
+    # starts there at 600.
+    from galerna.schedule.images import Copy
+    from galerna.schedule.scheduler import LeaseScheduler
+
+    cfg = images_cfg(transfer_mode="multicast")
+    sched = LeaseScheduler(Site.uniform(3), cfg)
+    sched.submit(be(1, 0, 1000, nodes=2, real=600), 0)
+    sched.submit(be(6, 0, 1000, real=300), 0)
+    sched.submit(with_image(be(4, 0, 100), "big", 32 * 10_000.0), 0)
+    sched.submit(with_image(be(2, 0, 500), "b"), 0)
+    two = sched.leases["2"]
+    assert two.phases[0].activity.value == "transfer" and two.phases[0].start >= 10_000
+    assert set(sched.leases["6"].phases[0].hosts) == {2}
+    sched.advance(300)
+    sched.vms_finished("6", 300)
+    assert two.phases[0].activity.value == "transfer" and two.phases[0].start >= 10_000  # no copy: stays
+    assert two.memo is not None
+    sched.images._add(2, Copy("b", 1024.0, 0.0, "2"))
+    sched.advance(600)
+    sched.vms_finished("1", 600)
+    assert [(p.activity.value, p.start, p.end, p.hosts) for p in two.phases] == [("run", 600, 1100, (2,))]
+
+
 def test_unicast_sends_one_copy_per_host_multicast_one_for_all():
     reqs = [with_image(be(1, 0, 100, nodes=2))]
     uni = run(SITE2, reqs, images_cfg(transfer_mode="unicast"))

@@ -58,38 +58,54 @@ cdef enum:  # what _image_rule tells of a lease's starts
     _MAY_SEND = 3  # a send could come in time: not before it arrives
 
 
+cdef object _SUSPENDED_QUEUED = S.SUSPENDED_QUEUED  # read once: an enum member read from compiled
+cdef object _SUSPENDED_SCHEDULED = S.SUSPENDED_SCHEDULED  # code goes through the type's __getattr__ hook
+
+
+cdef inline int _read_image(_Memo memo, ImageRepository images, lease) except -1:
+    """The lease's image facts into its memo, once: the image, (image, lease id), the
+    shortest send of it (``image`` stays None when it needs none)."""
+    if not memo.image_read:
+        img = images.image_of(lease.req)
+        if img is not None:
+            memo.image, memo.image_key, memo.shortest = img[0], (img[0], lease.req.id), images.shortest_send(img[1])
+        memo.image_read = True
+    return 0
+
+
 cdef int _image_rule(self, _Memo memo, ImageRepository images, lease, list held, tuple own, double length,
                      old_start, earliest, latest, now, double *arrive) except -1:
     """What the lease's image allows, without image reuse: a lease can start earlier
     elsewhere only once its image is sent there. If the link cannot send it any
     sooner, a lease about to send it can only move to hosts that already hold a copy
     of it, and one whose hosts already hold it can only move in place. _MAY_SEND
-    leaves in ``arrive`` the soonest a send could end."""
+    leaves in ``arrive`` the soonest a send could end.
+
+    Asked of every candidate of every pass (two million times on vm-transfer), nearly
+    always answered _MAY_SEND: that path reads C fields (the memo's, and its _Plan's,
+    which compress has just read for this lease) and does no dictionary look-up."""
     cdef double dnow = now
-    if not memo.image_read:
-        img = images.image_of(lease.req)
-        if img is not None:
-            memo.image, memo.image_key, memo.shortest = img[0], (img[0], lease.req.id), images.shortest_send(img[1])
-        memo.image_read = True
-    image, key, shortest = memo.image, memo.image_key, memo.shortest
+    cdef _Plan rec = memo.plan  # this lease's, as compress read it just now
+    _read_image(memo, images, lease)
+    image = memo.image
     if image is None:
         return _ANY  # nothing to send
-    copies = images.owned.get(key, 0)
-    first = lease.phases[0]
+    first = rec.p0  # lease.phases[0]
     tr = first.transfer
-    state = lease.state
-    if state is S.SUSPENDED_QUEUED or state is S.SUSPENDED_SCHEDULED:
+    state = rec.state
+    if state is _SUSPENDED_QUEUED or state is _SUSPENDED_SCHEDULED:
+        copies = images.owned.get(memo.image_key, 0)
         if tr is not None and copies == len(tr.copies):
-            if not images.could_send_before_c(dnow, shortest, first.start):
+            if not images.could_send_before_c(dnow, memo.shortest, first.start):
                 return _NO_START
         elif tr is None and images.holds_own_c(image, lease.req.id, own, copies, old_start):
-            if not images.could_send_before_c(dnow, shortest, old_start):
+            if not images.could_send_before_c(dnow, memo.shortest, old_start):
                 return _IN_PLACE
         return _ANY
-    arrive[0] = images.arrival_c(dnow, shortest, first.start if tr is not None else None)
-    if arrive[0] <= latest + EPS:
+    arrive[0] = images.arrival_c(dnow, memo.shortest, first.start if tr is not None else None)
+    if arrive[0] <= <double>latest + _EPS:
         return _MAY_SEND
-    if tr is None and images.holds_own_c(image, lease.req.id, own, copies, old_start):
+    if tr is None and images.holds_own_c(image, lease.req.id, own, images.owned.get(memo.image_key, 0), old_start):
         return _IN_PLACE
     if not _copies_could_serve(self, memo, images, lease, held, _shape(self, memo, lease)[1], length, earliest,
                                latest, now):
@@ -109,40 +125,51 @@ cdef bint _copies_could_serve(self, _Memo memo, ImageRepository images, lease, l
     """
     if not held:
         return True
-    cdef Py_ssize_t i, n
-    cdef tuple got, seen
-    cdef list tls
+    cdef tuple got = _copies_of(self, memo, images, lease, small), last, seen
+    cdef list order = got[6], tls
+    if order is None:
+        return not got[4]  # fewer hosts than VMs cannot; else not told
+    cdef double before = held[0].start, de = earliest, dn = now
+    cdef double start_from = dn if dn > de else de  # max(earliest, now)
+    cdef Py_ssize_t i, n = len(order)
     slots = self.ctx.slots
-    first = lease.phases[0]
-    key = memo.image_key  # _image_rule's: the lease has an image
-    stamp = (images._copies_changed.get(key, 0), first.transfer, held[0].start, length)  # copies_version
-    start_from = max(earliest, now)
-    got = memo.copies_start
     tls = slots.hosts
-    if got is not None and got[0] == stamp:
-        order = got[1]
-        if order is None:
-            return got[2]
-        seen = got[2]
-        n = len(order)
+    last = got[7]  # (before, length, the hosts' versions, start_from, earliest start found)
+    if last is not None and <double>last[0] == before and <double>last[1] == length:
+        seen = last[2]
         for i in range(n):
             if (<Timeline>tls[order[i]]).version != <long>seen[i]:
                 break
         else:
-            if start_from >= got[3] and (got[4] is None or got[4] >= start_from):
-                return got[4] is not None and got[4] <= latest + EPS
-    else:
-        hosts = images.copy_hosts(lease.req, first.transfer)
-        n = len(lease.vecs)
-        order = sorted(hosts) if len(hosts) >= n and hosts <= self.ctx.shapes.one_vm_hosts(small) else None
-        if order is None:
-            told = len(hosts) >= n  # fewer hosts than VMs cannot; else not told
-            memo.copies_start = (stamp, None, told)
-            return told
+            if start_from >= <double>last[3] and (last[4] is None or <double>last[4] >= start_from):
+                return last[4] is not None and <double>last[4] <= <double>latest + _EPS
     versions = tuple([(<Timeline>tls[h]).version for h in order])
-    start = slots.earliest_on_enough(order, small, len(lease.vecs), length, start_from, held[0].start)
-    memo.copies_start = (stamp, order, versions, start_from, start)
-    return start is not None and start <= latest + EPS
+    start = slots.earliest_on_enough(order, small, len(lease.vecs), length, start_from, before)
+    memo.copies_start = got[:7] + ((before, length, versions, start_from, start),)
+    return start is not None and <double>start <= <double>latest + _EPS
+
+
+cdef tuple _copies_of(comp, _Memo memo, ImageRepository images, lease, small):
+    """What _copies_could_serve and _search_from read of the hosts holding copies of the
+    lease's image that its first phase's transfer does not bring (images.copy_hosts):
+    (copies version, transfer, VM vectors, VM size, whether they are fewer than its VMs,
+    whether each of them fits at most one VM of that size, sorted when both tell
+    _copies_could_serve something, and what that last found: see there), kept in
+    ``memo.copies_start``. Read anew only when the lease's copies change (their version
+    does) or the transfer, vectors or size are other objects: nothing else changes them."""
+    _read_image(memo, images, lease)
+    cdef long version = images._copies_changed.get(memo.image_key, 0) if memo.image is not None else 0
+    tr = memo.plan.p0.transfer  # lease.phases[0]'s
+    vecs = lease.vecs
+    cdef tuple got = memo.copies_start
+    if got is not None and <long>got[0] == version and got[1] is tr and got[2] is vecs and got[3] is small:
+        return got
+    hosts = images.copy_hosts(lease.req, tr)
+    few = len(hosts) < len(vecs)
+    one_vm = hosts <= comp.ctx.shapes.one_vm_hosts(small)
+    got = memo.copies_start = (version, tr, vecs, small, few, one_vm, sorted(hosts) if not few and one_vm else None,
+                               None)
+    return got
 
 
 cdef double _search_from(self, _Plan rec, ImageRepository images, lease, double start, now) except? -1.0:
@@ -157,14 +184,14 @@ cdef double _search_from(self, _Plan rec, ImageRepository images, lease, double 
     for k in range(1, rec.nphases):
         if rec.phases[k].transfer is not None:
             return start  # one transfer, the first phase's, is all this reads
-    tr = rec.p0.transfer
-    hosts = images.copy_hosts(lease.req, tr)  # what Search._must_send reads once it is dropped
-    if len(hosts) >= len(rec.vecs) or not hosts <= self.ctx.shapes.one_vm_hosts(rec.small):
+    cdef _Memo memo = <_Memo>lease.memo  # compress's for this lease (_memo_of)
+    cdef tuple got = _copies_of(self, memo, images, lease, rec.small)  # what Search._must_send reads once it is dropped
+    if not got[4] or not got[5]:
         return start
-    img = images.image_of(lease.req)
-    if img is None:
+    if memo.image is None:
         return start if start >= now else now  # earliest_ready: now
-    cdef double ready = images.ready_without_c(now, images.seconds(img[1], lease.req.n_nodes), tr)
+    cdef double ready = images.ready_without_c(now, images.seconds_c(memo.shortest, lease.req.n_nodes),
+                                               rec.p0.transfer)
     return ready if ready > start else start
 
 

@@ -34,7 +34,16 @@ def earliest_on_enough(const double[:, :, ::1] grid, const double[::1] times, ho
                        double length, double earliest, double before):
     """Earliest start in [earliest, before) at which at least ``count`` of ``hosts``
     each have ``need`` free for ``length``, or up to ``before``; None if there is none.
-    The earliest such start is always where a segment begins (or ``earliest``)."""
+    The earliest such start is always where a segment begins (or ``earliest``).
+
+    Row k (from ``earliest``'s) is tried as a start; a host counts there when the first
+    row from k on where ``need`` does not fit begins no earlier than the start plus
+    ``length`` (or ``before``), less EPS. Lazily, since most questions ask for (nearly)
+    all of the hosts and most answers are None: a row is decided as soon as enough hosts
+    count or too many cannot, those found blocked are asked first at the next row, and a
+    host's first blocking row is looked for only when asked, once per stretch. A host
+    that cannot count at row k cannot up to its first blocking row b either (the same
+    end, a start no earlier), so it is not asked again before b + 1."""
     cdef Py_ssize_t n = times.shape[0] - 1  # live segments; times[n] is inf
     cdef Py_ssize_t nh = len(hosts), nr = grid.shape[2], nhosts = grid.shape[1]
     cdef Py_ssize_t i0 = right(&times[0], 0, n, earliest) - 1
@@ -46,49 +55,73 @@ def earliest_on_enough(const double[:, :, ::1] grid, const double[::1] times, ho
         return None
     if len(need) != nr:
         raise ValueError(f"need has {len(need)} resources, the grid {nr}")
-    cdef Py_ssize_t k, h, r, c, b
+    cdef Py_ssize_t k, j, h, r, b, col, ok, bad, spare = nh - count
     cdef double start, reach, end, t0, res = 0.0
-    cdef bint found = False
-    cdef long *hs = <long *>malloc(nh * sizeof(long))
-    cdef double *nd = <double *>malloc(nr * sizeof(double))
-    cdef Py_ssize_t *next_bad = <Py_ssize_t *>malloc(m * nh * sizeof(Py_ssize_t))
-    if hs == NULL or nd == NULL or next_bad == NULL:
-        free(hs); free(nd); free(next_bad)
+    cdef bint found = False, fits
+    cdef long *hs = <long *>malloc(nh * sizeof(long) + 1)
+    cdef double *nd = <double *>malloc(nr * sizeof(double) + 1)
+    # Per entry of ``hosts``: its first blocking row at or after the last row it was asked
+    # at (-1: not looked for), the last row at which it surely cannot count, and the order
+    # in which the entries are asked (those found blocked first).
+    cdef Py_ssize_t *first_bad = <Py_ssize_t *>malloc(3 * nh * sizeof(Py_ssize_t) + 1)
+    cdef Py_ssize_t *blocked_to = first_bad + nh
+    cdef Py_ssize_t *order = first_bad + 2 * nh
+    if hs == NULL or nd == NULL or first_bad == NULL:
+        free(hs); free(nd); free(first_bad)
         raise MemoryError()
     try:
         _columns(hosts, nhosts, hs)
         for r in range(nr):
             nd[r] = need[r]
         with nogil:
-            # Per host and row, the first row from there on where ``need`` does not fit (m if none).
-            for h in range(nh):
-                c = m
-                for k in range(m - 1, -1, -1):
-                    for r in range(nr):
-                        if not (grid[i0 + k, hs[h], r] + EPS >= nd[r]):
-                            c = k
-                            break
-                    next_bad[k * nh + h] = c
+            for j in range(nh):
+                first_bad[j] = -1
+                blocked_to[j] = -1
+                order[j] = j
             t0 = times[i0] if times[i0] > earliest else earliest
             for k in range(m):
                 start = t0 if k == 0 else times[i0 + k]
                 reach = start + length
                 if reach > before:
                     reach = before
-                c = 0
-                for h in range(nh):
-                    b = next_bad[k * nh + h]
-                    end = before if b == m else (t0 if b == 0 else times[i0 + b])
-                    if end + EPS >= reach:
-                        c += 1
-                if c >= count:
+                ok = 0
+                bad = 0
+                for j in range(nh):
+                    if ok >= count or bad > spare:
+                        break
+                    h = order[j]
+                    if blocked_to[h] < k:
+                        b = first_bad[h]
+                        if b < k:
+                            col = hs[h]
+                            b = k
+                            while b < m:
+                                fits = True
+                                for r in range(nr):
+                                    if not (grid[i0 + b, col, r] + EPS >= nd[r]):
+                                        fits = False
+                                        break
+                                if not fits:
+                                    break
+                                b += 1
+                            first_bad[h] = b
+                        end = before if b == m else (t0 if b == 0 else times[i0 + b])
+                        if end + EPS >= reach:
+                            ok += 1
+                            continue
+                        blocked_to[h] = b
+                    # cannot count here: to the front, asked first at the next row
+                    order[j] = order[bad]
+                    order[bad] = h
+                    bad += 1
+                if ok >= count:
                     res = start
                     found = True
                     break
     finally:
         free(hs)
         free(nd)
-        free(next_bad)
+        free(first_bad)
     return res if found else None
 
 

@@ -22,6 +22,7 @@ cdef class ImageRepository:
 
     cpdef object image_of(self, req)
     cpdef object seconds(self, size, hosts)
+    cdef double seconds_c(self, double per, Py_ssize_t hosts) noexcept
     cpdef bint has(self, host, image, double at, lease_id, double now) except -1
     cdef double first_short_hole_c(self, double now, double shortest) except? -1.0
     cdef double arrival_c(self, double now, double shortest, planned) except? -1.0
