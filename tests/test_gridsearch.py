@@ -39,13 +39,18 @@ def oracle_earliest_on_enough(table: SlotTable, hosts, need, count, length, earl
     return None
 
 
-edit = hst.tuples(
-    hst.sampled_from(["reserve", "release", "untidy", "prune"]),
-    hst.integers(0, 2),                     # host
-    hst.integers(0, 40).map(float),         # start
-    hst.integers(1, 30).map(float),         # length
-    hst.sampled_from([(1.0, 512.0), (1.0, 1024.0), (2.0, 0.0)]),
-)
+def edits(ops: list[str], hosts: int, horizon: int):
+    """One random slot-table edit: (op, host, start, length, demand) on ``hosts`` hosts, starts up to ``horizon``."""
+    return hst.tuples(
+        hst.sampled_from(ops),
+        hst.integers(0, hosts - 1),             # host
+        hst.integers(0, horizon).map(float),    # start
+        hst.integers(1, 30).map(float),         # length
+        hst.sampled_from([(1.0, 512.0), (1.0, 1024.0), (2.0, 0.0)]),
+    )
+
+
+edit = edits(["reserve", "release", "untidy", "prune"], hosts=3, horizon=40)
 question = hst.tuples(
     hst.lists(hst.integers(0, 2), min_size=1, max_size=3, unique=True),
     hst.sampled_from([(1.0, 512.0), (1.0, 1024.0), (2.0, 1024.0), (0.0, 0.0)]),
@@ -111,13 +116,7 @@ def test_earliest_on_enough_matches_the_oracle(edits, trial_edits, questions):
             (hosts, need, count, length, earliest, before, table.times)
 
 
-wide_edit = hst.tuples(
-    hst.sampled_from(["reserve", "reserve", "release", "untidy", "prune"]),
-    hst.integers(0, 6),                     # host
-    hst.integers(0, 60).map(float),         # start
-    hst.integers(1, 30).map(float),         # length
-    hst.sampled_from([(1.0, 512.0), (1.0, 1024.0), (2.0, 0.0)]),
-)
+wide_edit = edits(["reserve", "reserve", "release", "untidy", "prune"], hosts=7, horizon=60)  # busier hosts
 wide_question = hst.tuples(
     hst.lists(hst.integers(0, 6), min_size=1, max_size=7, unique=True),
     hst.sampled_from([(1.0, 512.0), (1.0, 1024.0), (2.0, 1024.0)]),
